@@ -1,0 +1,55 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/services/ingest"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		cfg  stack.Config
+		addr string
+	)
+	cfg.Ingest = ingest.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:       "serve registry|ingest|awards",
+		Short:     "Run one service against an existing PostgreSQL and NATS",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: stack.Services(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if !slices.Contains(stack.Services(), name) {
+				return usageError{fmt.Errorf("unknown service %q: choose one of %v", name, stack.Services())}
+			}
+			cfg.DatabaseURL = databaseURL(cfg.DatabaseURL)
+			if cfg.DatabaseURL == "" {
+				return usageError{errors.New("--database-url (or $DATABASE_URL) is required; for a local all-in-one setup use `clickstream dev`")}
+			}
+			cfg.Services = []string{name}
+			cfg.Addrs = map[string]string{name: addr}
+			cfg.Logger = slog.Default()
+			s, err := stack.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			slog.Info("serving", "service", name, "url", s.URL(name))
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
+	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
+	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the embedded NATS store when --nats-url is empty")
+	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", cfg.Ingest.Environment, "environment ingest attributes events to")
+	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
+	f.IntVar(&cfg.Ingest.MaxEventBytes, "ingest-max-event-bytes", cfg.Ingest.MaxEventBytes, "largest event payload ingest takes, in bytes")
+	return cmd
+}

@@ -1,0 +1,170 @@
+// Package server serves one Clickstream service on one port: Connect handlers
+// (gRPC, gRPC-Web and the Connect protocol), the in-process grpc-gateway for
+// REST/JSON, gRPC health and server reflection, /healthz, /readyz, /metrics
+// and /openapi/, on one http.Server speaking HTTP/1.1 and h2c.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clickstream-dev/clickstream/gen/openapi"
+)
+
+// Check is one readiness check, e.g. "postgres" or "bus".
+type Check struct {
+	Name string
+	Func func(context.Context) error
+}
+
+// Routes is what a service contributes to its server.
+type Routes struct {
+	// Name of the service, e.g. "registry"; used in logs and metrics.
+	Name string
+	// GRPCServices are the fully qualified gRPC service names served, for
+	// health and reflection, e.g. registryv1connect.RegistryServiceName.
+	GRPCServices []string
+	// Connect mounts the Connect handlers on mux with the given options.
+	Connect func(mux *http.ServeMux, opts ...connect.HandlerOption)
+	// Gateway registers the REST routes on the grpc-gateway mux, in-process.
+	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
+	// Ready lists the readiness checks behind /readyz and gRPC health.
+	Ready []Check
+}
+
+// Config configures a server.
+type Config struct {
+	// Addr to listen on, "host:port"; port 0 picks a free port.
+	Addr string
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Server is one service on one port.
+type Server struct {
+	cfg      Config
+	routes   Routes
+	http     *http.Server
+	listener net.Listener
+	log      *slog.Logger
+}
+
+// New builds the server for routes. Listen binds it; Serve runs it.
+func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("service", routes.Name)
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	httpMetrics := newHTTPMetrics(metrics, routes.Name)
+
+	mux := http.NewServeMux()
+	if routes.Connect != nil {
+		routes.Connect(mux)
+	}
+	ready := readiness{checks: routes.Ready}
+	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices)))
+	reflector := grpcreflect.NewStaticReflector(routes.GRPCServices...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+
+	if routes.Gateway != nil {
+		gw := NewGatewayMux()
+		if err := routes.Gateway(ctx, gw); err != nil {
+			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
+		}
+		mux.Handle("/v1/", gw)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /readyz", ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}))
+	mux.Handle("GET /openapi/", http.StripPrefix("/openapi/", http.FileServerFS(openapi.FS)))
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s := &Server{
+		cfg:    cfg,
+		routes: routes,
+		log:    log,
+		http: &http.Server{
+			Handler:           withMiddleware(mux, log, httpMetrics),
+			Protocols:         &protocols,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+	}
+	return s, nil
+}
+
+// Listen binds the configured address.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", s.routes.Name, s.cfg.Addr, err)
+	}
+	s.listener = ln
+	return nil
+}
+
+// Addr is the bound address ("127.0.0.1:8081"); valid after Listen.
+func (s *Server) Addr() string {
+	if s.listener == nil {
+		return s.cfg.Addr
+	}
+	return s.listener.Addr().String()
+}
+
+// URL is the base URL of the server, e.g. "http://127.0.0.1:8081".
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Serve serves until ctx is done, then shuts down gracefully. It binds
+// first if Listen was not called.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.listener == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.listener) }()
+	s.log.Info("serving", "url", s.URL())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: serve: %w", s.routes.Name, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("%s: shutdown: %w", s.routes.Name, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: serve: %w", s.routes.Name, err)
+	}
+	s.log.Info("stopped")
+	return nil
+}

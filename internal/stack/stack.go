@@ -1,0 +1,292 @@
+// Package stack wires the three services with PostgreSQL and NATS
+// JetStream: all of them in one process for `clickstream dev` and the
+// end-to-end tests, or one of them for `clickstream serve <service>`.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	protosrc "github.com/clickstream-dev/clickstream/proto"
+	"github.com/clickstream-dev/clickstream/internal/bus"
+	"github.com/clickstream-dev/clickstream/internal/postgres"
+	"github.com/clickstream-dev/clickstream/internal/server"
+	"github.com/clickstream-dev/clickstream/services/awards"
+	awardsmigrations "github.com/clickstream-dev/clickstream/services/awards/migrations"
+	"github.com/clickstream-dev/clickstream/services/ingest"
+	"github.com/clickstream-dev/clickstream/services/registry"
+	registrymigrations "github.com/clickstream-dev/clickstream/services/registry/migrations"
+	"github.com/clickstream-dev/clickstream/services/registry/schema"
+)
+
+// Service names, as `clickstream serve` and `clickstream migrate` take them.
+const (
+	Registry = "registry"
+	Ingest   = "ingest"
+	Awards   = "awards"
+)
+
+// Services lists every service in start order.
+func Services() []string { return []string{Registry, Ingest, Awards} }
+
+// Config configures the stack.
+type Config struct {
+	// DataDir keeps the private PostgreSQL cluster and the embedded NATS
+	// store between runs.
+	DataDir string
+	// DatabaseURL of an existing PostgreSQL; empty starts a private cluster
+	// from the local PostgreSQL binaries under DataDir.
+	DatabaseURL string
+	// PostgresPort of the private cluster; 0 picks a free port.
+	PostgresPort int
+	// NATSURL of an external NATS server or cluster; empty embeds one.
+	NATSURL string
+	// NATSListen is where the embedded NATS also accepts network clients;
+	// empty keeps it in-process only.
+	NATSListen string
+	// Addrs to serve each service on, by service name; port 0 picks one.
+	Addrs map[string]string
+	// Services to run; empty runs all.
+	Services []string
+	// Catalogue holds the event schemas (.proto) registered at start;
+	// nil uses the starter catalogue embedded in the binary.
+	Catalogue fs.FS
+	// DemoData loads demo achievements.
+	DemoData bool
+	// Ingest configures ingest.
+	Ingest ingest.Config
+	Logger *slog.Logger
+}
+
+// Stack is a running set of services.
+type Stack struct {
+	cfg     Config
+	log     *slog.Logger
+	cluster *postgres.Cluster
+	bus     *bus.Bus
+	pools   []*pgxpool.Pool
+	servers map[string]*server.Server
+	once    sync.Once
+}
+
+// Start brings up storage, migrates, registers the catalogue and binds
+// every service's port. Run serves them.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Catalogue == nil {
+		cfg.Catalogue = protosrc.FS
+	}
+	if len(cfg.Services) == 0 {
+		cfg.Services = Services()
+	}
+	s := &Stack{cfg: cfg, log: cfg.Logger, servers: map[string]*server.Server{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	dbURL, err := s.startPostgres(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, dbURL, cfg.Services...); err != nil {
+		return nil, err
+	}
+	if s.runs(Ingest) || cfg.NATSURL == "" {
+		s.bus, err = bus.Open(ctx, bus.Config{
+			URL:        cfg.NATSURL,
+			DataDir:    filepath.Join(cfg.DataDir, "nats"),
+			ListenAddr: cfg.NATSListen,
+			Logger:     cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("start the event bus: %w", err)
+		}
+	}
+
+	set, err := schema.Compile(ctx, cfg.Catalogue)
+	if err != nil {
+		return nil, fmt.Errorf("compile the event catalogue: %w", err)
+	}
+	var revision uint64
+	for _, name := range cfg.Services {
+		pool, err := s.pool(ctx, dbURL)
+		if err != nil {
+			return nil, err
+		}
+		checks := []server.Check{{Name: "postgres", Func: pool.Ping}}
+		var routes server.Routes
+		switch name {
+		case Registry:
+			store := registry.NewPostgresStore(pool)
+			res, err := registry.RegisterSet(ctx, store, set, "clickstream dev", "starter catalogue")
+			if err != nil {
+				return nil, fmt.Errorf("register the event catalogue: %w", err)
+			}
+			revision = res.Revision
+			if len(res.Added) > 0 {
+				s.log.Info("registered event versions", "revision", res.Revision, "added", res.Added)
+			}
+			routes = registry.New(store).Routes(checks...)
+		case Ingest:
+			catalogue, err := ingest.NewCatalogue(set.FileDescriptorSet(), revision)
+			if err != nil {
+				return nil, err
+			}
+			checks = append(checks, server.Check{Name: "bus", Func: s.bus.Ready})
+			routes = ingest.New(cfg.Ingest, catalogue, s.bus).Routes(checks...)
+		case Awards:
+			store := awards.NewPostgresStore(pool)
+			if cfg.DemoData {
+				if err := awards.LoadDemo(ctx, store); err != nil {
+					return nil, err
+				}
+			}
+			routes = awards.NewPublicAPI(store).Routes(checks...)
+		default:
+			return nil, fmt.Errorf("unknown service %q: choose one of %v", name, Services())
+		}
+		srv, err := server.New(ctx, server.Config{Addr: cfg.Addrs[name], Logger: cfg.Logger}, routes)
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Listen(); err != nil {
+			return nil, err
+		}
+		s.servers[name] = srv
+	}
+	return s, nil
+}
+
+func (s *Stack) runs(name string) bool {
+	for _, n := range s.cfg.Services {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// startPostgres returns the database URL to use: DatabaseURL, or a private
+// cluster's, started under DataDir.
+func (s *Stack) startPostgres(ctx context.Context) (string, error) {
+	if s.cfg.DatabaseURL != "" {
+		return s.cfg.DatabaseURL, nil
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{
+		DataDir: filepath.Join(s.cfg.DataDir, "postgres"),
+		Port:    s.cfg.PostgresPort,
+		Logger:  s.log,
+	})
+	if err != nil {
+		return "", err
+	}
+	s.cluster = cluster
+	if err := cluster.CreateDatabase(ctx, "clickstream"); err != nil {
+		return "", err
+	}
+	return cluster.URL("clickstream"), nil
+}
+
+func (s *Stack) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	s.pools = append(s.pools, pool)
+	return pool, nil
+}
+
+// Migrate applies the migrations of the named services (all when none).
+func Migrate(ctx context.Context, databaseURL string, services ...string) error {
+	if len(services) == 0 {
+		services = Services()
+	}
+	for _, name := range services {
+		var err error
+		switch name {
+		case Registry:
+			err = postgres.Migrate(ctx, databaseURL, registrymigrations.Schema, registrymigrations.FS)
+		case Awards:
+			err = postgres.Migrate(ctx, databaseURL, awardsmigrations.Schema, awardsmigrations.FS)
+		case Ingest:
+			// ingest keeps no tables yet: its state is the bus.
+		default:
+			err = fmt.Errorf("unknown service %q: choose one of %v", name, Services())
+		}
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// URL returns the base URL of a running service, e.g. "http://127.0.0.1:8081".
+func (s *Stack) URL(service string) string {
+	if srv, ok := s.servers[service]; ok {
+		return srv.URL()
+	}
+	return ""
+}
+
+// Bus is the stack's event bus (nil when no service needs it).
+func (s *Stack) Bus() *bus.Bus { return s.bus }
+
+// NATSURL is where network clients reach the bus ("" when in-process only).
+func (s *Stack) NATSURL() string {
+	if s.bus == nil {
+		return ""
+	}
+	return s.bus.ClientURL()
+}
+
+// DatabaseURL is the database the services use.
+func (s *Stack) DatabaseURL() string {
+	if s.cluster != nil {
+		return s.cluster.URL("clickstream")
+	}
+	return s.cfg.DatabaseURL
+}
+
+// Run serves every service until ctx is done or one fails, then shuts all
+// down and closes storage.
+func (s *Stack) Run(ctx context.Context) error {
+	defer s.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	for _, srv := range s.servers {
+		g.Go(func() error { return srv.Serve(ctx) })
+	}
+	return g.Wait()
+}
+
+// Close releases storage; Run calls it. Safe to call more than once.
+func (s *Stack) Close() {
+	s.once.Do(func() {
+		for _, p := range s.pools {
+			p.Close()
+		}
+		if s.bus != nil {
+			s.bus.Close()
+		}
+		if s.cluster != nil {
+			if err := s.cluster.Stop(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Warn("stop postgres", "err", err)
+			}
+		}
+	})
+}

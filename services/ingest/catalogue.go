@@ -1,0 +1,169 @@
+// Package ingest takes events in: it validates each against its registered
+// message, answers one verdict per event, publishes accepted events to the
+// bus before answering, and keeps rejected ones in the dead-letter stream.
+package ingest
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	optionsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/options/v1"
+)
+
+// EventType is one registered event version as ingest validates it.
+type EventType struct {
+	ID         uint32
+	Version    uint32
+	Name       string // without the version suffix: "PhotoStatusChanged"
+	Descriptor protoreflect.MessageDescriptor
+}
+
+// FullName is the full message name, e.g. "clickstream.events.v1.ItemViewV2".
+func (t EventType) FullName() string { return string(t.Descriptor.FullName()) }
+
+type idVersion struct{ id, version uint32 }
+
+// Catalogue is an immutable index of the event versions ingest accepts,
+// built from a FileDescriptorSet (the registry's schema set).
+type Catalogue struct {
+	revision uint64
+	byName   map[string]EventType
+	byID     map[idVersion]EventType
+	versions map[uint32][]uint32
+	// required lists the fields marked required, by message.
+	required map[protoreflect.FullName][]protoreflect.FieldDescriptor
+}
+
+// NewCatalogue indexes every message with the event option in fds.
+func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalogue, error) {
+	files, err := protodesc.NewFiles(fds)
+	if err != nil {
+		return nil, fmt.Errorf("build catalogue (revision %d): %w", revision, err)
+	}
+	c := &Catalogue{
+		revision: revision,
+		byName:   map[string]EventType{},
+		byID:     map[idVersion]EventType{},
+		versions: map[uint32][]uint32{},
+		required: map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
+	}
+	var walkErr error
+	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		walkErr = c.addMessages(fd.Messages())
+		return walkErr == nil
+	})
+	if walkErr != nil {
+		return nil, fmt.Errorf("build catalogue (revision %d): %w", revision, walkErr)
+	}
+	return c, nil
+}
+
+func (c *Catalogue) addMessages(msgs protoreflect.MessageDescriptors) error {
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		opt, ok := eventOption(md)
+		if ok {
+			t := EventType{
+				ID:         opt.GetId(),
+				Version:    opt.GetVersion(),
+				Name:       strings.TrimSuffix(string(md.Name()), fmt.Sprintf("V%d", opt.GetVersion())),
+				Descriptor: md,
+			}
+			k := idVersion{t.ID, t.Version}
+			if prev, dup := c.byID[k]; dup {
+				return fmt.Errorf("event %d v%d is defined twice: %s and %s", t.ID, t.Version, prev.FullName(), t.FullName())
+			}
+			c.byID[k] = t
+			c.byName[t.FullName()] = t
+			c.versions[t.ID] = append(c.versions[t.ID], t.Version)
+			c.indexRequired(md)
+		}
+		if err := c.addMessages(md.Messages()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventOption reads (clickstream.options.v1.event) from a message.
+func eventOption(md protoreflect.MessageDescriptor) (*optionsv1.EventOptions, bool) {
+	ev, ok := extension(md.Options(), optionsv1.E_Event).(*optionsv1.EventOptions)
+	return ev, ok && ev != nil
+}
+
+// fieldOption reads (clickstream.options.v1.field) from a field; nil when absent.
+func fieldOption(fd protoreflect.FieldDescriptor) *optionsv1.FieldOptions {
+	fo, _ := extension(fd.Options(), optionsv1.E_Field).(*optionsv1.FieldOptions)
+	return fo
+}
+
+// extension returns the value of xt on an options message, or nil. Options
+// are parsed again from their bytes with the global registry, which links in
+// optionsv1: descriptors built elsewhere (a compiler, another process) may
+// hold the option as unknown fields or as a dynamic message.
+func extension(opts proto.Message, xt protoreflect.ExtensionType) any {
+	if opts == nil || !opts.ProtoReflect().IsValid() {
+		return nil
+	}
+	b, err := proto.Marshal(opts)
+	if err != nil {
+		return nil
+	}
+	parsed := opts.ProtoReflect().Type().New().Interface()
+	if err := (proto.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(b, parsed); err != nil {
+		return nil
+	}
+	if !proto.HasExtension(parsed, xt) {
+		return nil
+	}
+	return proto.GetExtension(parsed, xt)
+}
+
+// indexRequired records the required fields of md and of every message it
+// reaches, once, so validation never parses options.
+func (c *Catalogue) indexRequired(md protoreflect.MessageDescriptor) {
+	if _, done := c.required[md.FullName()]; done {
+		return
+	}
+	var req []protoreflect.FieldDescriptor
+	c.required[md.FullName()] = nil
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fieldOption(fd).GetRequired() {
+			req = append(req, fd)
+		}
+		if fd.Message() != nil {
+			c.indexRequired(fd.Message())
+		}
+		if fd.IsMap() && fd.MapValue().Message() != nil {
+			c.indexRequired(fd.MapValue().Message())
+		}
+	}
+	c.required[md.FullName()] = req
+}
+
+// Revision is the registry catalogue revision this catalogue was built from.
+func (c *Catalogue) Revision() uint64 { return c.revision }
+
+// ByName finds an event version by full message name.
+func (c *Catalogue) ByName(name string) (EventType, bool) {
+	t, ok := c.byName[name]
+	return t, ok
+}
+
+// ByID finds an event version by id and version. known reports whether the
+// event id exists at all, to tell an unknown event from an unknown version.
+func (c *Catalogue) ByID(id, version uint32) (t EventType, found, known bool) {
+	t, found = c.byID[idVersion{id, version}]
+	return t, found, len(c.versions[id]) > 0
+}
+
+// Versions lists the known versions of an event id.
+func (c *Catalogue) Versions(id uint32) []uint32 { return c.versions[id] }

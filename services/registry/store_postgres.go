@@ -1,0 +1,218 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresStore is the Store on PostgreSQL (schema "registry").
+type PostgresStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ Store = (*PostgresStore)(nil)
+
+// NewPostgresStore returns a store using pool.
+func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
+	return &PostgresStore{pool: pool}
+}
+
+// registerLock serializes registrations so revisions and version numbers are
+// assigned without races between registry replicas.
+const registerLock = 0x636c6b72656731 // "clkreg1"
+
+const (
+	sqlLockRegister   = `SELECT pg_advisory_xact_lock($1)`
+	sqlKnownVersions  = `SELECT event_id, version, message_name, fingerprint FROM registry.event_versions`
+	sqlKnownEvents    = `SELECT id, name FROM registry.events`
+	sqlInsertRevision = `INSERT INTO registry.revisions (author, message, descriptor_set) VALUES ($1, $2, $3) RETURNING revision`
+	sqlInsertEvent    = `INSERT INTO registry.events (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
+	sqlInsertVersion  = `INSERT INTO registry.event_versions (event_id, version, message_name, description, fingerprint, revision)
+		VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlCurrentRevision = `SELECT coalesce(max(revision), 0) FROM registry.revisions`
+	sqlListVersions    = `
+		SELECT e.id, e.name, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at
+		FROM registry.events e JOIN registry.event_versions v ON v.event_id = e.id
+		WHERE ($1 = '' OR e.id IN (
+			SELECT event_id FROM registry.event_versions
+			WHERE strpos(lower(message_name), lower($1)) > 0 OR strpos(lower(description), lower($1)) > 0))
+		  AND ($2 = 0 OR e.id = $2)
+		ORDER BY e.id, v.version`
+)
+
+type versionKey struct{ id, version uint32 }
+
+// Register implements Store.
+func (s *PostgresStore) Register(ctx context.Context, r Registration) (res RegisterResult, err error) {
+	defer wrap(&err, "register catalogue")
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlLockRegister, registerLock); err != nil {
+			return err
+		}
+		known, latest, err := knownVersions(ctx, tx)
+		if err != nil {
+			return err
+		}
+		names, err := knownEvents(ctx, tx)
+		if err != nil {
+			return err
+		}
+		fresh, problems := newVersions(r.Versions, known, latest, names)
+		if len(problems) > 0 {
+			return &ConflictError{Problems: problems}
+		}
+		if len(fresh) == 0 {
+			return tx.QueryRow(ctx, sqlCurrentRevision).Scan(&res.Revision)
+		}
+		if err := tx.QueryRow(ctx, sqlInsertRevision, r.Author, r.Message, r.DescriptorSet).Scan(&res.Revision); err != nil {
+			return err
+		}
+		batch := &pgx.Batch{}
+		for _, v := range fresh {
+			batch.Queue(sqlInsertEvent, v.EventID, v.EventName)
+			batch.Queue(sqlInsertVersion, v.EventID, v.Version, v.MessageName, v.Description, v.Fingerprint, res.Revision)
+			res.Added = append(res.Added, shortName(v.MessageName))
+		}
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	return res, err
+}
+
+// newVersions picks the versions not yet registered and lists every reason
+// the registration cannot be accepted.
+func newVersions(in []NewVersion, known map[versionKey]NewVersion, latest map[uint32]uint32, names map[uint32]string) ([]NewVersion, []string) {
+	var (
+		fresh    []NewVersion
+		problems []string
+	)
+	next := make(map[uint32]uint32, len(latest))
+	for id, v := range latest {
+		next[id] = v
+	}
+	for _, v := range in {
+		k := versionKey{v.EventID, v.Version}
+		if old, ok := known[k]; ok {
+			if old.Fingerprint != v.Fingerprint || old.MessageName != v.MessageName {
+				problems = append(problems, fmt.Sprintf(
+					"%s (event %d v%d) differs from the registered version: registered versions are immutable; add %sV%d instead",
+					shortName(v.MessageName), v.EventID, v.Version, v.EventName, latest[v.EventID]+1))
+			}
+			continue
+		}
+		if name, ok := names[v.EventID]; ok && name != v.EventName {
+			problems = append(problems, fmt.Sprintf(
+				"%s uses event id %d, which is registered as %q: one event name per id; pick a new id",
+				shortName(v.MessageName), v.EventID, name))
+			continue
+		}
+		if v.Version != next[v.EventID]+1 {
+			problems = append(problems, fmt.Sprintf(
+				"%s (event %d) is version %d but the next version must be %d: versions are contiguous",
+				shortName(v.MessageName), v.EventID, v.Version, next[v.EventID]+1))
+			continue
+		}
+		next[v.EventID] = v.Version
+		names[v.EventID] = v.EventName
+		fresh = append(fresh, v)
+	}
+	return fresh, problems
+}
+
+func knownVersions(ctx context.Context, tx pgx.Tx) (map[versionKey]NewVersion, map[uint32]uint32, error) {
+	rows, err := tx.Query(ctx, sqlKnownVersions)
+	if err != nil {
+		return nil, nil, err
+	}
+	known := map[versionKey]NewVersion{}
+	latest := map[uint32]uint32{}
+	var v NewVersion
+	_, err = pgx.ForEachRow(rows, []any{&v.EventID, &v.Version, &v.MessageName, &v.Fingerprint}, func() error {
+		known[versionKey{v.EventID, v.Version}] = v
+		latest[v.EventID] = max(latest[v.EventID], v.Version)
+		return nil
+	})
+	return known, latest, err
+}
+
+func knownEvents(ctx context.Context, tx pgx.Tx) (map[uint32]string, error) {
+	rows, err := tx.Query(ctx, sqlKnownEvents)
+	if err != nil {
+		return nil, err
+	}
+	names := map[uint32]string{}
+	var (
+		id   uint32
+		name string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		names[id] = name
+		return nil
+	})
+	return names, err
+}
+
+// ListEvents implements Store.
+func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events []Event, revision uint64, err error) {
+	defer wrap(&err, "list events")
+	events, err = s.events(ctx, f.Text, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.pool.QueryRow(ctx, sqlCurrentRevision).Scan(&revision); err != nil {
+		return nil, 0, err
+	}
+	return events, revision, nil
+}
+
+// GetEvent implements Store.
+func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err error) {
+	defer wrap(&err, fmt.Sprintf("get event %d", id))
+	events, err := s.events(ctx, "", id)
+	if err != nil {
+		return Event{}, err
+	}
+	if len(events) == 0 {
+		return Event{}, ErrNotFound
+	}
+	return events[0], nil
+}
+
+func (s *PostgresStore) events(ctx context.Context, text string, id uint32) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, sqlListVersions, text, id)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		events []Event
+		v      EventVersion
+		name   string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&v.EventID, &name, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.CreatedAt}, func() error {
+		if len(events) == 0 || events[len(events)-1].ID != v.EventID {
+			events = append(events, Event{ID: v.EventID, Name: name})
+		}
+		e := &events[len(events)-1]
+		e.Versions = append(e.Versions, v)
+		e.Description = v.Description
+		return nil
+	})
+	return events, err
+}
+
+// shortName is the message name without its package: "ItemViewV2".
+func shortName(full string) string {
+	return full[strings.LastIndexByte(full, '.')+1:]
+}
+
+// wrap prefixes a non-nil error with the operation, once, at the top of a
+// store method; errors.Is and errors.As still see ErrNotFound and
+// *ConflictError through it.
+func wrap(err *error, op string) {
+	if *err != nil {
+		*err = fmt.Errorf("%s: %w", op, *err)
+	}
+}
