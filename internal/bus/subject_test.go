@@ -1,0 +1,50 @@
+package bus_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/clickstream-dev/clickstream/internal/bus"
+)
+
+func TestEventSubject(t *testing.T) {
+	tests := []struct {
+		env     string
+		event   string
+		version uint32
+		want    string
+		wantErr string // substring of the error; "" means success
+	}{
+		{"android", "PhotoStatusChanged", 1, "events.android.photo_status_changed.v1", ""},
+		{"web-site", "PhotoUploaded", 12, "events.web-site.photo_uploaded.v12", ""},
+		{"partner_acme", "HTTPRequestSent", 2, "events.partner_acme.http_request_sent.v2", ""},
+		{"ios", "UserID", 3, "events.ios.user_id.v3", ""},
+		{"ios", "Photo2Uploaded", 1, "events.ios.photo2_uploaded.v1", ""},
+		{"ios", "AppV2Opened", 1, "events.ios.app_v2_opened.v1", ""},
+		{"ios", "photo_status_changed", 1, "events.ios.photo_status_changed.v1", ""},
+		{"ios", "Search", 1, "events.ios.search.v1", ""},
+
+		{"", "PhotoUploaded", 1, "", `environment "" is empty`},
+		{"web.site", "PhotoUploaded", 1, "", `environment "web.site" contains '.'`},
+		{"web site", "PhotoUploaded", 1, "", `environment "web site" contains whitespace`},
+		{"web\tsite", "PhotoUploaded", 1, "", `environment "web\tsite" contains whitespace`},
+		{"web*", "PhotoUploaded", 1, "", `environment "web*" contains the wildcard '*'`},
+		{">", "PhotoUploaded", 1, "", `environment ">" contains the wildcard '>'`},
+		{"android", "", 1, "", `event name "" is empty`},
+		{"android", "Photo.Uploaded", 1, "", `event name "Photo.Uploaded" contains '.'`},
+		{"android", "Photo Uploaded", 1, "", `event name "Photo Uploaded" contains ' '`},
+		{"android", "PhotoUploaded", 0, "", `event "PhotoUploaded" version 0`},
+	}
+	for _, tt := range tests {
+		got, err := bus.EventSubject(tt.env, tt.event, tt.version)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("EventSubject(%q, %q, %d) = %q, %v; want error containing %q", tt.env, tt.event, tt.version, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("EventSubject(%q, %q, %d) = %q, %v; want %q", tt.env, tt.event, tt.version, got, err, tt.want)
+		}
+	}
+}

@@ -1,0 +1,440 @@
+package stack_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/internal/bus"
+	"github.com/clickstream-dev/clickstream/internal/stack"
+)
+
+// running is a dev stack started in-process for one test.
+type running struct {
+	*stack.Stack
+	stop func()
+}
+
+// dataDir returns a directory the postgres OS user can enter when the
+// tests run as root.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil && d == dir {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	return dir
+}
+
+// start runs the whole platform in-process on free ports, as `clickstream
+// dev` does, with its data in dir.
+func start(t *testing.T, dir string) running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, stack.Config{
+		DataDir:  dir,
+		Addrs:    map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
+		DemoData: true,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("start the dev stack: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once bool
+	stop := func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stack stopped with error: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return running{Stack: s, stop: stop}
+}
+
+func grpcConn(t *testing.T, baseURL string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(strings.TrimPrefix(baseURL, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// restJSON does one HTTP request with a JSON body and decodes the answer
+// into out with protojson, failing the test on any status but want.
+func restJSON(t *testing.T, method, url, body string, want int, out proto.Message) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, url, resp.StatusCode, want, data)
+	}
+	if out != nil {
+		if err := protojson.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, url, data, err)
+		}
+	}
+}
+
+func eventNames(events []*registryv1.Event) []string {
+	var names []string
+	for _, e := range events {
+		names = append(names, e.GetName())
+	}
+	return names
+}
+
+func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and NATS")
+	}
+	ctx := context.Background()
+	s := start(t, dataDir(t))
+
+	t.Run("registry", func(t *testing.T) {
+		url := s.URL(stack.Registry)
+		g, err := registryv1.NewRegistryServiceClient(grpcConn(t, url)).ListEvents(ctx, &registryv1.ListEventsRequest{})
+		if err != nil {
+			t.Fatalf("grpc-go ListEvents: %v", err)
+		}
+		c, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url).ListEvents(ctx, &registryv1.ListEventsRequest{})
+		if err != nil {
+			t.Fatalf("connect ListEvents: %v", err)
+		}
+		var r registryv1.ListEventsResponse
+		restJSON(t, "GET", url+"/v1/events", "", http.StatusOK, &r)
+
+		for _, want := range []string{"ItemView", "SearchQuery", "MessengerMessageSent", "Payment", "AdAuction",
+			"PhotoStatusChanged", "ReviewStatusChanged", "DataFeedbackStatusChanged", "NavigationTripFinished",
+			"PlaceCardOpened", "ExternalProjectEvent"} {
+			if !slices.Contains(eventNames(g.GetEvents()), want) {
+				t.Errorf("grpc-go ListEvents lacks %s: %v", want, eventNames(g.GetEvents()))
+			}
+		}
+		if !proto.Equal(g, c) || !proto.Equal(g, &r) {
+			t.Errorf("the three protocols disagree:\ngrpc:    %v\nconnect: %v\nrest:    %v", g, c, &r)
+		}
+
+		// An unknown event is NotFound on every path, 404 on REST.
+		_, err = registryv1connect.NewRegistryServiceClient(http.DefaultClient, url).GetEvent(ctx, &registryv1.GetEventRequest{EventId: 999999})
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("connect GetEvent(999999): %v, want NotFound", err)
+		}
+		restJSON(t, "GET", url+"/v1/events/999999", "", http.StatusNotFound, nil)
+		var one registryv1.GetEventResponse
+		restJSON(t, "GET", url+"/v1/events/2001", "", http.StatusOK, &one)
+		if got := len(one.GetEvent().GetVersions()); got != 2 {
+			t.Errorf("PhotoStatusChanged has %d versions over REST, want 2", got)
+		}
+	})
+
+	t.Run("ingest", func(t *testing.T) {
+		url := s.URL(stack.Ingest)
+		view := &eventsv1.ItemViewV2{Context: &eventsv1.Context{UserId: "u-42"}, ItemId: 7, Referrer: "search"}
+		typed, err := anypb.New(view)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := func(key string) *ingestv1.SendBatchRequest {
+			return &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
+				{IdempotencyKey: key, Payload: &ingestv1.Event_Typed{Typed: typed}},
+				{IdempotencyKey: key + "-bad", Payload: &ingestv1.Event_Typed{Typed: &anypb.Any{TypeUrl: "type.googleapis.com/clickstream.events.v1.NoSuchEventV1"}}},
+			}}
+		}
+		g, err := ingestv1.NewIngestServiceClient(grpcConn(t, url)).SendBatch(ctx, batch("grpc-1"))
+		if err != nil {
+			t.Fatalf("grpc-go SendBatch: %v", err)
+		}
+		c, err := ingestv1connect.NewIngestServiceClient(http.DefaultClient, url).SendBatch(ctx, batch("connect-1"))
+		if err != nil {
+			t.Fatalf("connect SendBatch: %v", err)
+		}
+		var r ingestv1.SendBatchResponse
+		restJSON(t, "POST", url+"/v1/events:batch", `{"events":[
+			{"idempotencyKey":"rest-1","json":{"name":"clickstream.events.v1.ItemViewV2","data":{"context":{"userId":"u-42"},"itemId":"7","referrer":"search"}}},
+			{"idempotencyKey":"rest-1-bad","json":{"name":"clickstream.events.v1.NoSuchEventV1","data":{}}}]}`, http.StatusOK, &r)
+		for via, resp := range map[string]*ingestv1.SendBatchResponse{"grpc": g, "connect": c, "rest": &r} {
+			if resp.GetAccepted() != 1 || resp.GetRejected() != 1 {
+				t.Errorf("%s: accepted %d rejected %d, want 1 and 1: %v", via, resp.GetAccepted(), resp.GetRejected(), resp)
+				continue
+			}
+			if got := resp.GetResults()[1].GetRejection().GetReason(); got != ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT {
+				t.Errorf("%s: rejection %v, want UNKNOWN_EVENT", via, got)
+			}
+		}
+
+		// Every accepted event is on the EVENTS stream as an EventRecord,
+		// every rejected one in DEADLETTER.
+		records := streamRecords(t, s.Bus(), bus.StreamEvents, "events.dev.item_view.v2")
+		for _, id := range []string{"grpc-1", "connect-1", "rest-1"} {
+			rec, ok := records[id]
+			if !ok {
+				t.Errorf("event %s is not on the EVENTS stream (have %v)", id, keys(records))
+				continue
+			}
+			var got eventsv1.ItemViewV2
+			if err := proto.Unmarshal(rec.GetPayload(), &got); err != nil || !proto.Equal(&got, view) {
+				t.Errorf("event %s payload = %v (%v), want %v", id, &got, err, view)
+			}
+			if rec.GetUserId() != "u-42" || rec.GetEventId() != 1001 || rec.GetEventVersion() != 2 {
+				t.Errorf("event %s record = %v", id, rec)
+			}
+		}
+		if n := streamCount(t, s.Bus(), bus.StreamDeadLetter, "deadletter.>"); n != 3 {
+			t.Errorf("DEADLETTER has %d messages, want the 3 rejected events", n)
+		}
+	})
+
+	t.Run("awards", func(t *testing.T) {
+		url := s.URL(stack.Awards)
+		req := &awardsv1.ListUserAchievementsRequest{UserId: "u-42"}
+		g, err := awardsv1.NewAwardsServiceClient(grpcConn(t, url)).ListUserAchievements(ctx, req)
+		if err != nil {
+			t.Fatalf("grpc-go ListUserAchievements: %v", err)
+		}
+		c, err := awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url, connect.WithGRPCWeb()).ListUserAchievements(ctx, req)
+		if err != nil {
+			t.Fatalf("connect (gRPC-Web) ListUserAchievements: %v", err)
+		}
+		var r awardsv1.ListUserAchievementsResponse
+		restJSON(t, "GET", url+"/v1/users/u-42/achievements", "", http.StatusOK, &r)
+		if len(g.GetAchievements()) == 0 {
+			t.Fatal("no achievements: the demo achievements were not loaded")
+		}
+		if !proto.Equal(g, c) || !proto.Equal(g, &r) {
+			t.Errorf("the three protocols disagree:\ngrpc:    %v\nconnect: %v\nrest:    %v", g, c, &r)
+		}
+		_, err = awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url).ListUserAchievements(ctx, &awardsv1.ListUserAchievementsRequest{})
+		if connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("ListUserAchievements without user: %v, want InvalidArgument", err)
+		}
+	})
+
+	t.Run("health, readiness, reflection, metrics, openapi", func(t *testing.T) {
+		for _, name := range stack.Services() {
+			url := s.URL(name)
+			for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi/clickstream.swagger.json"} {
+				resp, err := http.Get(url + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("%s %s: %d %s", name, path, resp.StatusCode, body)
+				}
+				if path == "/metrics" && !bytes.Contains(body, []byte("clickstream_http_requests_total")) {
+					t.Errorf("%s /metrics lacks clickstream_http_requests_total", name)
+				}
+			}
+			conn := grpcConn(t, url)
+			h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Errorf("%s gRPC health: %v %v", name, h, err)
+			}
+			services := reflectedServices(t, conn)
+			want := "clickstream." + name + ".v1." + strings.ToUpper(name[:1]) + name[1:] + "Service"
+			if !slices.Contains(services, want) {
+				t.Errorf("%s reflection lists %v, want %s", name, services, want)
+			}
+		}
+	})
+}
+
+func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and NATS twice")
+	}
+	ctx := context.Background()
+	dir := dataDir(t)
+	send := func(s running) *ingestv1.SendBatchResponse {
+		t.Helper()
+		resp, err := ingestv1connect.NewIngestServiceClient(http.DefaultClient, s.URL(stack.Ingest)).SendBatch(ctx, &ingestv1.SendBatchRequest{
+			Events: []*ingestv1.Event{{IdempotencyKey: "restart-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{
+				EventId: 2005, Version: 1, Data: mustStruct(t, `{"context":{"userId":"u-1"},"objectId":"o-1"}`),
+			}}}},
+		})
+		if err != nil {
+			t.Fatalf("SendBatch: %v", err)
+		}
+		return resp
+	}
+	revision := func(s running) uint64 {
+		t.Helper()
+		resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry)).ListEvents(ctx, &registryv1.ListEventsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetRevision()
+	}
+
+	first := start(t, dir)
+	if got := send(first).GetResults()[0].GetStatus(); got != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		t.Fatalf("first send: %v, want ACCEPTED", got)
+	}
+	rev := revision(first)
+	first.stop()
+
+	second := start(t, dir)
+	if got := send(second).GetResults()[0].GetStatus(); got != ingestv1.EventStatus_EVENT_STATUS_DUPLICATE {
+		t.Errorf("send after restart: %v, want DUPLICATE (the bus lost its state)", got)
+	}
+	if got := revision(second); got != rev || got == 0 {
+		t.Errorf("catalogue revision after restart = %d, want %d (nothing new to register)", got, rev)
+	}
+	if n := streamCount(t, second.Bus(), bus.StreamEvents, "events.dev.place_card_opened.v1"); n != 1 {
+		t.Errorf("EVENTS holds %d PlaceCardOpened records after restart, want 1", n)
+	}
+}
+
+func TestDevStackWithoutPostgresBinariesSaysWhatToInstall(t *testing.T) {
+	t.Setenv("CLICKSTREAM_PG_BIN", t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	_, err := stack.Start(context.Background(), stack.Config{DataDir: dataDir(t)})
+	if err == nil {
+		t.Fatal("started without PostgreSQL binaries")
+	}
+	if !strings.Contains(err.Error(), "apt-get install postgresql") || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("error does not say what to do: %v", err)
+	}
+}
+
+func mustStruct(t *testing.T, js string) *structpb.Struct {
+	t.Helper()
+	var s structpb.Struct
+	if err := protojson.Unmarshal([]byte(js), &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+func reflectedServices(t *testing.T, conn *grpc.ClientConn) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatalf("reflection: %v", err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatalf("reflection: %v", err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("reflection: %v", err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	return names
+}
+
+// streamRecords reads every EventRecord on subject, by id.
+func streamRecords(t *testing.T, b *bus.Bus, stream, subject string) map[string]*busv1.EventRecord {
+	t.Helper()
+	out := map[string]*busv1.EventRecord{}
+	for _, data := range streamData(t, b, stream, subject) {
+		var rec busv1.EventRecord
+		if err := proto.Unmarshal(data, &rec); err != nil {
+			t.Fatalf("decode EventRecord: %v", err)
+		}
+		out[rec.GetId()] = &rec
+	}
+	return out
+}
+
+func streamCount(t *testing.T, b *bus.Bus, stream, subject string) int {
+	return len(streamData(t, b, stream, subject))
+}
+
+// streamData reads the messages on subject with an ordered consumer.
+func streamData(t *testing.T, b *bus.Bus, stream, subject string) [][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js := b.JetStream()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		batch, err := cons.FetchNoWait(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			out = append(out, msg.Data())
+			n++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return out
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
