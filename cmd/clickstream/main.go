@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,17 +16,22 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if errors.Is(err, postgres.ErrNoBinaries) {
-			// One actionable line: what is missing and what to install.
-			fmt.Fprintln(os.Stderr, "clickstream:", postgres.ErrNoBinaries)
-		} else {
-			fmt.Fprintln(os.Stderr, "clickstream:", err)
-		}
-		os.Exit(exitCode(err))
+		os.Exit(report(os.Stderr, err))
 	}
+}
+
+// report prints err for a person and returns the exit code.
+func report(w io.Writer, err error) int {
+	if errors.Is(err, postgres.ErrNoBinaries) {
+		// One actionable line: what is missing and what to install.
+		fmt.Fprintln(w, "clickstream:", postgres.ErrNoBinaries)
+	} else {
+		fmt.Fprintln(w, "clickstream:", err)
+	}
+	return exitCode(err)
 }
 
 // exitCode is 2 for usage errors and 1 otherwise.
@@ -40,8 +46,10 @@ func exitCode(err error) int {
 // usageError marks a command-line mistake.
 type usageError struct{ error }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCommand()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	return root.ExecuteContext(ctx)
 }

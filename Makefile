@@ -1,0 +1,50 @@
+# Clickstream — every target needs only Go (and the PostgreSQL server
+# binaries for dev and test). Tools are pinned in tools/go.mod.
+
+GO   ?= go
+TOOL := $(GO) tool -modfile=tools/go.mod
+BUF  := $(TOOL) buf
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: dev
+dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, awards
+	$(GO) run ./cmd/clickstream dev
+
+.PHONY: test
+test: ## Run every test against real PostgreSQL and NATS JetStream
+	$(GO) test -count=1 ./...
+
+.PHONY: test-short
+test-short: ## Run the fast tests only (-short skips those that start servers)
+	$(GO) test -short ./...
+
+.PHONY: lint
+lint: ## buf lint, gofmt, go vet and the event version lock
+	$(BUF) lint
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run ./cmd/clickstream schema check
+
+.PHONY: generate
+generate: ## Regenerate gen/ from proto/ (deterministic; gen/ is committed)
+	rm -rf gen/go gen/openapi/*.json
+	$(BUF) generate
+
+.PHONY: check-generate
+check-generate: generate ## Fail when gen/ is not what make generate writes
+	@git diff --exit-code --stat -- gen || { echo "gen/ is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked or changed files: run make generate and commit"; exit 1; }
+
+.PHONY: bench
+bench: ## Run the benchmarks (each prints ratios against a baseline from the same run)
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+.PHONY: build
+build: ## Build bin/clickstream
+	$(GO) build -o bin/clickstream ./cmd/clickstream

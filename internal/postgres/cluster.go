@@ -1,0 +1,475 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const (
+	// startTimeout bounds the wait for a starting server when ctx has no deadline.
+	startTimeout = time.Minute
+	// abortTimeout bounds the wait for a server that failed to start to shut down.
+	abortTimeout = 10 * time.Second
+	// logFileName is the server log inside the data directory.
+	logFileName = "postgres.log"
+	// logTailLines is how many lines of the server log a start error quotes.
+	logTailLines = 20
+	// maxSocketPath keeps the unix socket path below the kernel limit of 108 bytes.
+	maxSocketPath = 100
+)
+
+// ClusterConfig configures a private PostgreSQL cluster started from local binaries.
+type ClusterConfig struct {
+	// DataDir is the cluster data directory; it is created with initdb when empty or
+	// missing, and reused when it holds a cluster.
+	DataDir string
+	// Port is the TCP port on 127.0.0.1; 0 picks a free port.
+	Port int
+	// Ephemeral turns off fsync, synchronous commits and full-page writes for speed. Data
+	// may be lost on a machine crash, so it suits tests and not development data.
+	Ephemeral bool
+	// Logger receives lifecycle events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Cluster is a running private PostgreSQL server. Its superuser is "postgres", with trust
+// authentication on 127.0.0.1.
+type Cluster struct {
+	binDir    string
+	dataDir   string
+	socketDir string // removed by Stop when it is not dataDir
+	port      int
+	owner     *serverUser
+	logger    *slog.Logger
+
+	server  *exec.Cmd
+	exited  chan struct{} // closed once server has exited; waitErr is then set
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartCluster starts a PostgreSQL server on cfg.DataDir, running initdb first when the
+// directory holds no cluster yet, and returns once the server accepts connections. It
+// fails if a server is already running on that data directory. ctx bounds the startup only;
+// the server runs until [Cluster.Stop]. The error wraps [ErrNoBinaries] when the server
+// binaries are not installed.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	defer wrap(&err, "start PostgreSQL cluster (data dir %s)", cfg.DataDir)
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data directory configured")
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	binDir, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	owner, err := lookupServerUser()
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("data_dir", dataDir)
+	c := &Cluster{binDir: binDir, dataDir: dataDir, owner: owner, logger: logger}
+
+	initialized, err := c.prepareDataDir()
+	if err != nil {
+		return nil, err
+	}
+	if !initialized {
+		if err := c.initdb(ctx, cfg.Ephemeral); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.checkNotRunning(); err != nil {
+		return nil, err
+	}
+	c.port = cfg.Port
+	if c.port == 0 {
+		if c.port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.start(ctx, cfg.Ephemeral); err != nil {
+		c.removeSocketDir()
+		return nil, err
+	}
+	c.logger.Info("PostgreSQL cluster started", "port", c.port, "bin_dir", c.binDir)
+	return c, nil
+}
+
+// URL returns the connection URL of database on this cluster.
+func (c *Cluster) URL(database string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User("postgres"),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/" + database,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// Port returns the TCP port the server listens on at 127.0.0.1.
+func (c *Cluster) Port() int {
+	return c.port
+}
+
+// Stop shuts the server down with a fast shutdown (open sessions are disconnected) and
+// waits for it to exit. Calls after the first return the first call's result.
+func (c *Cluster) Stop(ctx context.Context) error {
+	c.stopOnce.Do(func() {
+		c.stopErr = c.stop(ctx)
+		if c.stopErr != nil {
+			c.stopErr = fmt.Errorf("stop PostgreSQL cluster (data dir %s): %w", c.dataDir, c.stopErr)
+		}
+	})
+	return c.stopErr
+}
+
+// CreateDatabase creates the database name owned by the superuser. It does nothing if the
+// database already exists.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (err error) {
+	defer wrap(&err, "create database %q", name)
+	if name == "" {
+		return errors.New("empty database name")
+	}
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	exists := func() (bool, error) {
+		var ok bool
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&ok)
+		return ok, err
+	}
+	if ok, err := exists(); err != nil || ok {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		// Another session may have created it in the meantime.
+		if ok, existsErr := exists(); existsErr == nil && ok {
+			return nil
+		}
+		return err
+	}
+	c.logger.Info("database created", "database", name)
+	return nil
+}
+
+// prepareDataDir creates the data directory when missing, hands it to the server user,
+// and reports whether it already holds a cluster.
+func (c *Cluster) prepareDataDir() (initialized bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
+		return false, err
+	}
+	if err := c.owner.checkTraversable(c.dataDir); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+		return true, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	entries, err := os.ReadDir(c.dataDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.Mkdir(c.dataDir, 0o700); err != nil {
+			return false, err
+		}
+	case err != nil:
+		return false, err
+	case len(entries) > 0:
+		return false, fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION file): choose an empty or missing directory", c.dataDir)
+	}
+	return false, c.owner.chown(c.dataDir)
+}
+
+// initdb creates a cluster in the empty data directory.
+func (c *Cluster) initdb(ctx context.Context, ephemeral bool) error {
+	args := []string{
+		"--pgdata=" + c.dataDir,
+		"--username=postgres",
+		"--auth=trust",
+		"--encoding=UTF8",
+		"--no-locale",
+	}
+	if ephemeral {
+		args = append(args, "--no-sync")
+	}
+	cmd := c.owner.command(filepath.Join(c.binDir, "initdb"), args...)
+	cmd.Dir = filepath.Dir(c.dataDir)
+	if out, err := runCombined(ctx, cmd); err != nil {
+		return fmt.Errorf("initdb: %w\n%s", err, lastLines(out, logTailLines))
+	}
+	c.logger.Info("PostgreSQL cluster initialized")
+	return nil
+}
+
+// checkNotRunning fails if postmaster.pid names a live server. A pid file whose process is
+// gone is left for postgres to replace; one whose pid now belongs to another program
+// (typically after a container restart) is removed.
+func (c *Cluster) checkNotRunning() error {
+	pidFile := filepath.Join(c.dataDir, "postmaster.pid")
+	data, err := os.ReadFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return nil // postgres itself reports a malformed lock file.
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
+		if name := strings.TrimSpace(string(comm)); name != "postgres" && name != "postmaster" {
+			c.logger.Info("removing stale postmaster.pid", "pid", pid, "process", name)
+			return os.Remove(pidFile)
+		}
+	}
+	return fmt.Errorf("a PostgreSQL server (pid %d) is already running on data directory %s, probably left over from an earlier run: "+
+		"stop it with `pg_ctl stop -D %s` (as the postgres OS user when root) or use another data directory", pid, c.dataDir, c.dataDir)
+}
+
+// start runs postgres and waits until it accepts connections.
+func (c *Cluster) start(ctx context.Context, ephemeral bool) error {
+	if err := c.makeSocketDir(); err != nil {
+		return err
+	}
+	logPath := filepath.Join(c.dataDir, logFileName)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the server holds its own descriptor
+	if err := c.owner.chown(logPath); err != nil {
+		return err
+	}
+	logStart, err := logFile.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+
+	args := []string{
+		"-D", c.dataDir,
+		"-p", strconv.Itoa(c.port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=" + c.socketDir,
+	}
+	if ephemeral {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	c.server = c.owner.command(filepath.Join(c.binDir, "postgres"), args...)
+	c.server.Dir = c.dataDir
+	c.server.Stdout, c.server.Stderr = logFile, logFile
+	if err := c.server.Start(); err != nil {
+		return err
+	}
+	c.exited = make(chan struct{})
+	go func() {
+		c.waitErr = c.server.Wait()
+		close(c.exited)
+	}()
+
+	if err := c.waitReady(ctx); err != nil {
+		c.abort()
+		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, logPath, logTail(logPath, logStart))
+	}
+	return nil
+}
+
+// waitReady polls the server with connections until one succeeds, the server exits, or
+// ctx (bounded by startTimeout) ends.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, startTimeout)
+		defer cancel()
+	}
+	// A connection attempt can hang on whatever else holds the port; stop it once the
+	// server has exited.
+	attemptCtx, cancelAttempts := context.WithCancel(ctx)
+	defer cancelAttempts()
+	go func() {
+		select {
+		case <-c.exited:
+			cancelAttempts()
+		case <-attemptCtx.Done():
+		}
+	}()
+	config, err := pgx.ParseConfig(c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	config.ConnectTimeout = 2 * time.Second
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		conn, err := pgx.ConnectConfig(attemptCtx, config)
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("postgres exited during startup: %v", c.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres not accepting connections on port %d: %w (last attempt: %v)", c.port, ctx.Err(), err)
+		case <-poll.C:
+		}
+	}
+}
+
+// abort shuts down a server that failed to become ready and waits briefly for it to exit.
+func (c *Cluster) abort() {
+	_ = c.server.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(abortTimeout):
+		_ = c.server.Process.Kill()
+		<-c.exited
+	}
+}
+
+// stop runs pg_ctl stop, falling back to signalling the server directly, and waits for the
+// server process to exit.
+func (c *Cluster) stop(ctx context.Context) error {
+	defer c.removeSocketDir()
+	select {
+	case <-c.exited:
+		if c.waitErr != nil {
+			return fmt.Errorf("postgres had already exited: %w", c.waitErr)
+		}
+		return nil
+	default:
+	}
+	cmd := c.owner.command(filepath.Join(c.binDir, "pg_ctl"), "stop", "--pgdata="+c.dataDir, "--mode=fast", "--wait", "--silent")
+	cmd.Dir = c.dataDir
+	if out, err := runCombined(ctx, cmd); err != nil {
+		c.logger.Warn("pg_ctl stop failed, signalling postgres directly", "error", err, "output", out)
+		if err := c.server.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return err
+		}
+	}
+	select {
+	case <-c.exited:
+	case <-ctx.Done():
+		// Immediate shutdown: the server recovers from its WAL on the next start.
+		_ = c.server.Process.Signal(syscall.SIGQUIT)
+		return fmt.Errorf("waiting for postgres to exit: %w", ctx.Err())
+	}
+	c.logger.Info("PostgreSQL cluster stopped", "port", c.port)
+	return nil
+}
+
+// makeSocketDir picks the unix socket directory: the data directory when its path is short
+// and plain enough, otherwise a new directory under /tmp.
+func (c *Cluster) makeSocketDir() error {
+	socketPath := filepath.Join(c.dataDir, ".s.PGSQL.65535.lock")
+	if len(socketPath) < maxSocketPath && !strings.ContainsAny(c.dataDir, `, "'\`) {
+		c.socketDir = c.dataDir
+		return nil
+	}
+	dir, err := os.MkdirTemp("/tmp", "clickstream-pg-")
+	if err != nil {
+		return err
+	}
+	c.socketDir = dir
+	return c.owner.chown(dir)
+}
+
+// removeSocketDir removes the socket directory if it was made for this server.
+func (c *Cluster) removeSocketDir() {
+	if c.socketDir != "" && c.socketDir != c.dataDir {
+		_ = os.RemoveAll(c.socketDir)
+	}
+}
+
+// freePort asks the kernel for a TCP port on 127.0.0.1 that is free at the moment.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// runContext runs cmd and interrupts it if ctx ends first.
+func runContext(ctx context.Context, cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		<-done
+		return ctx.Err()
+	}
+}
+
+// runCombined runs cmd under ctx and returns its trimmed combined output.
+func runCombined(ctx context.Context, cmd *exec.Cmd) (string, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := runContext(ctx, cmd)
+	return strings.TrimSpace(out.String()), err
+}
+
+// logTail returns the last lines the server wrote to the log at path from offset on.
+func logTail(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return err.Error()
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return err.Error()
+	}
+	return lastLines(string(data), logTailLines)
+}
+
+// lastLines returns the last n lines of text, indented for quoting in an error.
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
