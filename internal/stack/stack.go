@@ -16,10 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/server"
+	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/services/awards"
 	awardsmigrations "github.com/clickstream-dev/clickstream/services/awards/migrations"
 	"github.com/clickstream-dev/clickstream/services/ingest"
