@@ -22,7 +22,7 @@ type PublicAPI struct {
 }
 
 var (
-	_ awardsv1.AwardsServiceServer        = (*PublicAPI)(nil)
+	_ awardsv1.AwardsServiceServer         = (*PublicAPI)(nil)
 	_ awardsv1connect.AwardsServiceHandler = (*PublicAPI)(nil)
 )
 

@@ -23,7 +23,7 @@ type Service struct {
 }
 
 var (
-	_ registryv1.RegistryServiceServer          = (*Service)(nil)
+	_ registryv1.RegistryServiceServer         = (*Service)(nil)
 	_ registryv1connect.RegistryServiceHandler = (*Service)(nil)
 )
 

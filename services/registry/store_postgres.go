@@ -1,8 +1,12 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +44,7 @@ const (
 		WHERE ($1 = '' OR e.id IN (
 			SELECT event_id FROM registry.event_versions
 			WHERE strpos(lower(message_name), lower($1)) > 0 OR strpos(lower(description), lower($1)) > 0))
-		  AND ($2 = 0 OR e.id = $2)
+		  AND ($2::bigint = 0 OR e.id = $2::bigint)
 		ORDER BY e.id, v.version`
 )
 
@@ -83,15 +87,31 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 }
 
 // newVersions picks the versions not yet registered and lists every reason
-// the registration cannot be accepted.
+// the registration cannot be accepted. The versions of in may come in any
+// order.
 func newVersions(in []NewVersion, known map[versionKey]NewVersion, latest map[uint32]uint32, names map[uint32]string) ([]NewVersion, []string) {
 	var (
 		fresh    []NewVersion
 		problems []string
 	)
-	next := make(map[uint32]uint32, len(latest))
-	for id, v := range latest {
-		next[id] = v
+	in = slices.Clone(in)
+	slices.SortStableFunc(in, func(a, b NewVersion) int {
+		return cmp.Or(cmp.Compare(a.EventID, b.EventID), cmp.Compare(a.Version, b.Version))
+	})
+	// highest is the highest version of each event, registered or in this
+	// registration: a changed version must move past it.
+	highest := maps.Clone(latest)
+	for _, v := range in {
+		highest[v.EventID] = max(highest[v.EventID], v.Version)
+	}
+	next := maps.Clone(latest)
+	ids := make(map[string]uint32, len(names))
+	for id, name := range names {
+		ids[name] = id
+	}
+	messages := make(map[string]versionKey, len(known))
+	for k, v := range known {
+		messages[v.MessageName] = k
 	}
 	for _, v := range in {
 		k := versionKey{v.EventID, v.Version}
@@ -99,14 +119,32 @@ func newVersions(in []NewVersion, known map[versionKey]NewVersion, latest map[ui
 			if old.Fingerprint != v.Fingerprint || old.MessageName != v.MessageName {
 				problems = append(problems, fmt.Sprintf(
 					"%s (event %d v%d) differs from the registered version: registered versions are immutable; add %sV%d instead",
-					shortName(v.MessageName), v.EventID, v.Version, v.EventName, latest[v.EventID]+1))
+					shortName(v.MessageName), v.EventID, v.Version, v.EventName, highest[v.EventID]+1))
 			}
+			continue
+		}
+		if v.EventID > math.MaxInt32 || v.Version > math.MaxInt32 {
+			problems = append(problems, fmt.Sprintf(
+				"%s (event %d v%d): event ids and versions go up to %d; pick a smaller id",
+				shortName(v.MessageName), v.EventID, v.Version, math.MaxInt32))
 			continue
 		}
 		if name, ok := names[v.EventID]; ok && name != v.EventName {
 			problems = append(problems, fmt.Sprintf(
 				"%s uses event id %d, which is registered as %q: one event name per id; pick a new id",
 				shortName(v.MessageName), v.EventID, name))
+			continue
+		}
+		if id, ok := ids[v.EventName]; ok && id != v.EventID {
+			problems = append(problems, fmt.Sprintf(
+				"%s uses event id %d, but %q is registered as event %d: one id per event name; use id %d or another name",
+				shortName(v.MessageName), v.EventID, v.EventName, id, id))
+			continue
+		}
+		if other, ok := messages[v.MessageName]; ok {
+			problems = append(problems, fmt.Sprintf(
+				"%s (event %d v%d) is already registered as event %d v%d: message names are unique; rename the message",
+				shortName(v.MessageName), v.EventID, v.Version, other.id, other.version))
 			continue
 		}
 		if v.Version != next[v.EventID]+1 {
@@ -117,6 +155,8 @@ func newVersions(in []NewVersion, known map[versionKey]NewVersion, latest map[ui
 		}
 		next[v.EventID] = v.Version
 		names[v.EventID] = v.EventName
+		ids[v.EventName] = v.EventID
+		messages[v.MessageName] = k
 		fresh = append(fresh, v)
 	}
 	return fresh, problems
@@ -155,14 +195,19 @@ func knownEvents(ctx context.Context, tx pgx.Tx) (map[uint32]string, error) {
 	return names, err
 }
 
-// ListEvents implements Store.
+// ListEvents implements Store. The events and the revision come from one
+// snapshot, so a caller that caches the list under the revision never holds
+// a list older than its label.
 func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events []Event, revision uint64, err error) {
 	defer wrap(&err, "list events")
-	events, err = s.events(ctx, f.Text, 0)
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, sqlCurrentRevision).Scan(&revision); err != nil {
+			return err
+		}
+		events, err = queryEvents(ctx, tx, f.Text, 0)
+		return err
+	})
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := s.pool.QueryRow(ctx, sqlCurrentRevision).Scan(&revision); err != nil {
 		return nil, 0, err
 	}
 	return events, revision, nil
@@ -171,7 +216,7 @@ func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events [
 // GetEvent implements Store.
 func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err error) {
 	defer wrap(&err, fmt.Sprintf("get event %d", id))
-	events, err := s.events(ctx, "", id)
+	events, err := queryEvents(ctx, s.pool, "", id)
 	if err != nil {
 		return Event{}, err
 	}
@@ -181,8 +226,15 @@ func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err e
 	return events[0], nil
 }
 
-func (s *PostgresStore) events(ctx context.Context, text string, id uint32) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, sqlListVersions, text, id)
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryEvents returns the events matching text (all when empty) and id (all
+// when 0), each with all its versions.
+func queryEvents(ctx context.Context, q querier, text string, id uint32) ([]Event, error) {
+	rows, err := q.Query(ctx, sqlListVersions, text, id)
 	if err != nil {
 		return nil, err
 	}
