@@ -10,13 +10,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 )
 
 // NewGatewayMux returns the grpc-gateway mux every service uses: protobuf
 // JSON with the proto3 JSON names, and an error handler that keeps the codes
 // and details of errors returned as *connect.Error (the default handler
-// would answer those with HTTP 500).
+// would answer those with HTTP 500). Both the error handler and a forward
+// response option tell the request middleware which REST route matched,
+// for metrics.
 func NewGatewayMux() *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
@@ -26,22 +29,48 @@ func NewGatewayMux() *runtime.ServeMux {
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
+		runtime.WithForwardResponseOption(func(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
+			noteGatewayRoute(ctx)
+			return nil
+		}),
 	)
+}
+
+// noteGatewayRoute records the matched REST path pattern, e.g.
+// "/v1/events/{event_id}", for the request middleware.
+func noteGatewayRoute(ctx context.Context) {
+	info := requestInfoFrom(ctx)
+	if info == nil {
+		return
+	}
+	if pattern, ok := runtime.HTTPPathPattern(ctx); ok {
+		info.route = pattern
+	}
 }
 
 // gatewayErrorHandler turns a connect error into the gRPC status the gateway
 // understands, so NotFound answers 404, InvalidArgument 400, Unauthenticated
 // 401, PermissionDenied 403, Unavailable 503, and so on.
 func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	noteGatewayRoute(ctx)
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, GRPCStatus(err).Err())
 }
 
 // GRPCStatus converts err to a gRPC status, keeping the code, message and
-// details of a *connect.Error. Connect and gRPC share code numbers.
+// details of a *connect.Error. Connect and gRPC share code numbers. Like
+// Connect, it reports bare context errors as Canceled and DeadlineExceeded.
 func GRPCStatus(err error) *status.Status {
 	var cerr *connect.Error
 	if !errors.As(err, &cerr) {
-		return status.Convert(err)
+		st, ok := status.FromError(err)
+		switch {
+		case ok:
+		case errors.Is(err, context.Canceled):
+			st = status.New(codes.Canceled, err.Error())
+		case errors.Is(err, context.DeadlineExceeded):
+			st = status.New(codes.DeadlineExceeded, err.Error())
+		}
+		return st
 	}
 	st := status.New(codes.Code(cerr.Code()), cerr.Message())
 	for _, d := range cerr.Details() {

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -42,6 +45,29 @@ func newHTTPMetrics(reg prometheus.Registerer, service string) httpMetrics {
 	return m
 }
 
+// requestInfo travels in the request context from the middleware to the
+// handlers below it.
+type requestInfo struct {
+	id string
+	// route is the REST path pattern the gateway matched, if any.
+	route string
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return info
+}
+
+// requestID is the id of the request being served, "" outside the middleware.
+func requestID(ctx context.Context) string {
+	if info := requestInfoFrom(ctx); info != nil {
+		return info.id
+	}
+	return ""
+}
+
 // withMiddleware wraps h with what every protocol gets alike, because
 // Connect interceptors do not run on the REST path: panic recovery, a
 // request id, structured request logs and metrics.
@@ -53,44 +79,84 @@ func withMiddleware(h http.Handler, log *slog.Logger, m httpMetrics) http.Handle
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
+		info := &requestInfo{id: id}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		rec := &recorder{ResponseWriter: w, code: http.StatusOK}
 		defer func() {
-			if p := recover(); p != nil {
-				log.Error("panic serving request", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if !rec.wrote {
+			p := recover()
+			abort := false
+			if p != nil {
+				if p != http.ErrAbortHandler {
+					log.Error("panic serving request", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
+				// Once part of a response is out, abort the connection
+				// (HTTP/1) or stream (HTTP/2) so the client sees a failure,
+				// not a truncated body that looks complete.
+				abort = rec.wrote || p == http.ErrAbortHandler
+				if !abort {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 			}
-			route := routeOf(r)
+			route := routeOf(r, info.route, rec.code)
 			elapsed := time.Since(start)
 			m.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 			m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			level := slog.LevelInfo
-			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/grpc.health.v1.Health/Check" {
 				level = slog.LevelDebug
 			}
 			log.Log(r.Context(), level, "request",
 				"request_id", id, "method", r.Method, "path", r.URL.Path, "proto", r.Proto,
 				"code", rec.code, "bytes", rec.bytes, "duration", elapsed)
+			if abort {
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		h.ServeHTTP(rec, r)
 	})
 }
 
+// recoverRPC answers a panicking Connect handler with CodeInternal in the
+// caller's own protocol; without it the middleware's plain HTTP 500 reaches
+// gRPC clients as Unknown.
+func recoverRPC(log *slog.Logger) func(context.Context, connect.Spec, http.Header, any) error {
+	return func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+		log.ErrorContext(ctx, "panic serving RPC", "request_id", requestID(ctx), "procedure", spec.Procedure,
+			"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+	}
+}
+
 // routeOf names the route for metrics with bounded cardinality: the RPC
-// procedure for gRPC and Connect, the mux pattern otherwise.
-func routeOf(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, "/clickstream.") || strings.HasPrefix(r.URL.Path, "/grpc.") {
+// procedure for gRPC and Connect, the REST path pattern the gateway matched,
+// the mux pattern otherwise. Paths no handler knows never become labels.
+func routeOf(r *http.Request, gatewayRoute string, code int) string {
+	if gatewayRoute != "" {
+		return gatewayRoute
+	}
+	pattern := r.Pattern
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	switch {
+	case pattern == "":
+		return "unmatched"
+	case isServicePattern(pattern) && code != http.StatusNotFound:
+		// "/pkg.Service/" answered, so the path is one of its procedures.
 		return r.URL.Path
 	}
-	if r.Pattern != "" {
-		_, path, _ := strings.Cut(r.Pattern, " ")
-		if path == "" {
-			return r.Pattern
-		}
-		return path
+	return pattern
+}
+
+// isServicePattern reports whether pattern is the prefix a Connect handler
+// is mounted on, "/clickstream.registry.v1.RegistryService/".
+func isServicePattern(pattern string) bool {
+	name, ok := strings.CutPrefix(pattern, "/")
+	if !ok {
+		return false
 	}
-	return "unmatched"
+	name, ok = strings.CutSuffix(name, "/")
+	return ok && strings.Contains(name, ".") && !strings.Contains(name, "/")
 }
 
 func newRequestID() string {

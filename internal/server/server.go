@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -20,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	// Registers the grpc.health.v1 descriptors, which reflection serves;
+	// connectrpc.com/grpchealth only links a private copy of them.
+	_ "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/clickstream-dev/clickstream/gen/openapi"
 )
@@ -51,7 +55,10 @@ type Config struct {
 	Addr string
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// CheckTimeout bounds one run of the readiness checks behind /readyz and
+	// gRPC health; a check still running then counts as failing. Default 3s.
+	CheckTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // Server is one service on one port.
@@ -80,11 +87,14 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 
 	mux := http.NewServeMux()
 	if routes.Connect != nil {
-		routes.Connect(mux)
+		routes.Connect(mux, connect.WithRecover(recoverRPC(log)))
 	}
-	ready := readiness{checks: routes.Ready}
+	ready := readiness{checks: routes.Ready, timeout: cfg.CheckTimeout}
 	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices)))
-	reflector := grpcreflect.NewStaticReflector(routes.GRPCServices...)
+	// Reflection lists the health service too, so grpcurl and friends can
+	// find and describe it.
+	reflected := append(slices.Clip(routes.GRPCServices), grpchealth.HealthV1ServiceName)
+	reflector := grpcreflect.NewStaticReflector(reflected...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 
