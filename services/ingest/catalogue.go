@@ -5,6 +5,7 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -24,8 +25,14 @@ type EventType struct {
 	Descriptor protoreflect.MessageDescriptor
 }
 
-// FullName is the full message name, e.g. "clickstream.events.v1.ItemViewV2".
-func (t EventType) FullName() string { return string(t.Descriptor.FullName()) }
+// FullName is the full message name, e.g. "clickstream.events.v1.ItemViewV2";
+// empty for the zero EventType.
+func (t EventType) FullName() string {
+	if t.Descriptor == nil {
+		return ""
+	}
+	return string(t.Descriptor.FullName())
+}
 
 type idVersion struct{ id, version uint32 }
 
@@ -60,6 +67,9 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 	})
 	if walkErr != nil {
 		return nil, fmt.Errorf("build catalogue (revision %d): %w", revision, walkErr)
+	}
+	for _, versions := range c.versions {
+		slices.Sort(versions)
 	}
 	return c, nil
 }
@@ -165,5 +175,5 @@ func (c *Catalogue) ByID(id, version uint32) (t EventType, found, known bool) {
 	return t, found, len(c.versions[id]) > 0
 }
 
-// Versions lists the known versions of an event id.
+// Versions lists the known versions of an event id, in order.
 func (c *Catalogue) Versions(id uint32) []uint32 { return c.versions[id] }

@@ -54,7 +54,7 @@ type Service struct {
 }
 
 var (
-	_ ingestv1.IngestServiceServer        = (*Service)(nil)
+	_ ingestv1.IngestServiceServer         = (*Service)(nil)
 	_ ingestv1connect.IngestServiceHandler = (*Service)(nil)
 )
 
@@ -115,7 +115,10 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	received := s.now()
 	resp := &ingestv1.SendBatchResponse{Results: make([]*ingestv1.EventResult, n)}
 	msgs := make([]bus.Message, 0, n)
-	accepted := make([]int, 0, n) // msgs index → batch index, for accepted events
+	// accepted maps the index in msgs of each accepted event's record to its
+	// index in the batch; dead letters sit between them in msgs.
+	type position struct{ msg, event int }
+	accepted := make([]position, 0, n)
 	for i, ev := range req.GetEvents() {
 		id := ev.GetIdempotencyKey()
 		if id == "" {
@@ -128,8 +131,8 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 			msg, err := s.record(id, d, received)
 			if err == nil {
 				res.Status = ingestv1.EventStatus_EVENT_STATUS_ACCEPTED
+				accepted = append(accepted, position{msg: len(msgs), event: i})
 				msgs = append(msgs, msg)
-				accepted = append(accepted, i)
 				continue
 			}
 			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MALFORMED, "", "%s: %v", d.typ.FullName(), err)
@@ -148,9 +151,9 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 			return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("the event bus did not acknowledge event %s; retry the batch with the same idempotency keys: %w", msgs[k].MsgID, r.Err))
 		}
 	}
-	for k, i := range accepted {
-		if results[k].Duplicate {
-			resp.Results[i].Status = ingestv1.EventStatus_EVENT_STATUS_DUPLICATE
+	for _, p := range accepted {
+		if results[p.msg].Duplicate {
+			resp.Results[p.event].Status = ingestv1.EventStatus_EVENT_STATUS_DUPLICATE
 		}
 	}
 	for _, r := range resp.Results {
@@ -200,22 +203,31 @@ func (s *Service) record(id string, d decoded, received time.Time) (bus.Message,
 
 // clientContext extracts the common Context of an event, if it has one.
 func clientContext(m protoreflect.Message) *eventsv1.Context {
+	fd := contextField(m.Descriptor())
+	if fd == nil || !m.Has(fd) {
+		return nil
+	}
+	b, err := proto.Marshal(m.Get(fd).Message().Interface())
+	if err != nil {
+		return nil
+	}
+	c := &eventsv1.Context{}
+	if proto.Unmarshal(b, c) != nil {
+		return nil
+	}
+	return c
+}
+
+// contextField is the first singular clickstream.events.v1.Context field of
+// an event message, or nil.
+func contextField(md protoreflect.MessageDescriptor) protoreflect.FieldDescriptor {
 	want := (&eventsv1.Context{}).ProtoReflect().Descriptor().FullName()
-	fields := m.Descriptor().Fields()
+	fields := md.Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
-		if fd.Message() == nil || fd.Message().FullName() != want || fd.IsList() || fd.IsMap() || !m.Has(fd) {
-			continue
+		if fd.Message() != nil && fd.Message().FullName() == want && !fd.IsList() && !fd.IsMap() {
+			return fd
 		}
-		b, err := proto.Marshal(m.Get(fd).Message().Interface())
-		if err != nil {
-			return nil
-		}
-		c := &eventsv1.Context{}
-		if proto.Unmarshal(b, c) != nil {
-			return nil
-		}
-		return c
 	}
 	return nil
 }

@@ -2,9 +2,13 @@ package ingest
 
 import (
 	"fmt"
+	"iter"
+	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -13,7 +17,9 @@ import (
 )
 
 // decoded is one event of a batch after validation: the typed message when
-// valid, the reason when not, and the bytes as received either way.
+// valid, the reason when not, and the payload as received either way (for
+// the dead letter): the typed form's bytes exactly; the JSON form's data
+// and the MobileAppEvent encoded again, the same message as received.
 type decoded struct {
 	typ       EventType
 	msg       *dynamicpb.Message
@@ -75,21 +81,25 @@ func (c *Catalogue) decode(ev *ingestv1.Event, maxBytes int) decoded {
 		}
 		d.msg = msg
 	case *ingestv1.Event_Mobile:
-		d.original, _ = proto.Marshal(p.Mobile)
-		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MALFORMED, "mobile",
-			"event %d v%d: the MobileAppEvent map form is not accepted by this ingest version yet; send the typed or JSON form",
-			p.Mobile.GetEventId(), p.Mobile.GetVersion())
-		return d
+		d = c.decodeMobile(p.Mobile, maxBytes)
+		if d.rejection != nil {
+			return d
+		}
 	default:
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_EMPTY, "payload", "the event has no payload: set one of mobile, typed or json")
 		return d
 	}
-	if path, ok := unknownField(d.msg); ok {
-		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, path,
-			"%s has a field %s that the registered version does not define; register a new version with the field, or drop it", d.typ.FullName(), path)
+	if path, num, ok := unknownField(d.msg); ok {
+		where := "at the top level"
+		if path != "" {
+			where = "in " + path
+		}
+		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, joinPath(path, fmt.Sprintf("#%d", num)),
+			"%s: the payload has field number %d %s, which the registered version does not define; register a new version with the field, or drop it",
+			d.typ.FullName(), num, where)
 		return d
 	}
-	if path, ok := c.missingRequired(d.msg, ""); ok {
+	if path, ok := c.missingRequired(d.msg); ok {
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, path,
 			"%s: required field %s is not set (required means present and not the zero value)", d.typ.FullName(), path)
 		return d
@@ -134,77 +144,112 @@ func jsonRejection(t EventType, err error) *ingestv1.Rejection {
 	return reject(reason, path, "%s: %s", t.FullName(), msg)
 }
 
-// unknownField reports the path of a field the registered message does not
-// define, anywhere in the message tree.
-func unknownField(m protoreflect.Message) (string, bool) {
-	if len(m.GetUnknown()) > 0 {
-		return string(m.Descriptor().FullName()) + ".<unknown>", true
+// unknownField reports the first field, in field order, that the
+// registered message does not define: the path of the message holding it
+// ("" for the event itself) and its field number.
+func unknownField(m protoreflect.Message) (string, protowire.Number, bool) {
+	if unknown := m.GetUnknown(); len(unknown) > 0 {
+		num, _, _ := protowire.ConsumeTag(unknown)
+		return "", num, true
 	}
-	var (
-		path  string
-		found bool
-	)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		for _, sub := range messagesOf(fd, v) {
-			if p, ok := unknownField(sub); ok {
-				path, found = string(fd.Name())+"."+strings.TrimPrefix(p, string(sub.Descriptor().FullName())+"."), true
-				return false
-			}
+	for step, sub := range subMessages(m) {
+		if path, num, ok := unknownField(sub); ok {
+			return joinPath(step.String(), path), num, true
 		}
-		return true
-	})
-	return path, found
+	}
+	return "", 0, false
 }
 
-// missingRequired reports the first field marked required that is unset
-// (or the zero value, for fields without explicit presence).
-func (c *Catalogue) missingRequired(m protoreflect.Message, prefix string) (string, bool) {
+// missingRequired reports the path of the first field marked required that
+// is unset (or the zero value, for fields without explicit presence).
+func (c *Catalogue) missingRequired(m protoreflect.Message) (string, bool) {
 	for _, fd := range c.required[m.Descriptor().FullName()] {
 		if !m.Has(fd) {
-			return prefix + string(fd.Name()), true
+			return string(fd.Name()), true
 		}
 	}
-	var (
-		path  string
-		found bool
-	)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		for _, sub := range messagesOf(fd, v) {
-			if p, ok := c.missingRequired(sub, prefix+string(fd.Name())+"."); ok {
-				path, found = p, true
-				return false
-			}
+	for step, sub := range subMessages(m) {
+		if path, ok := c.missingRequired(sub); ok {
+			return joinPath(step.String(), path), true
 		}
-		return true
-	})
-	return path, found
+	}
+	return "", false
 }
 
-// messagesOf lists the message values held by one populated field.
-func messagesOf(fd protoreflect.FieldDescriptor, v protoreflect.Value) []protoreflect.Message {
+// step is how a message is reached from its parent: a field, and for a
+// repeated field the index, for a map field the key. Walks build paths from
+// steps only when they report something.
+type step struct {
+	fd    protoreflect.FieldDescriptor
+	index int
+	key   protoreflect.MapKey
+}
+
+// String is the step as a path segment: "context", "bids[2]", `by_sku["a"]`.
+func (s step) String() string {
 	switch {
-	case fd.IsMap():
-		if fd.MapValue().Message() == nil {
-			return nil
+	case s.fd.IsMap():
+		key := s.key.String()
+		if s.fd.MapKey().Kind() == protoreflect.StringKind {
+			key = strconv.Quote(key)
 		}
-		var out []protoreflect.Message
-		v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-			out = append(out, mv.Message())
-			return true
-		})
-		return out
-	case fd.IsList():
-		if fd.Message() == nil {
-			return nil
-		}
-		l := v.List()
-		out := make([]protoreflect.Message, l.Len())
-		for i := range l.Len() {
-			out[i] = l.Get(i).Message()
-		}
-		return out
-	case fd.Message() != nil:
-		return []protoreflect.Message{v.Message()}
+		return string(s.fd.Name()) + "[" + key + "]"
+	case s.fd.IsList():
+		return string(s.fd.Name()) + "[" + strconv.Itoa(s.index) + "]"
 	}
-	return nil
+	return string(s.fd.Name())
+}
+
+// subMessages yields the messages held by the populated fields of m, in
+// field order (map entries in key order).
+func subMessages(m protoreflect.Message) iter.Seq2[step, protoreflect.Message] {
+	return func(yield func(step, protoreflect.Message) bool) {
+		fields := m.Descriptor().Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			switch {
+			case fd.IsMap():
+				if fd.MapValue().Message() == nil || !m.Has(fd) {
+					continue
+				}
+				entries := m.Get(fd).Map()
+				keys := make([]protoreflect.MapKey, 0, entries.Len())
+				entries.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+					keys = append(keys, k)
+					return true
+				})
+				slices.SortFunc(keys, func(a, b protoreflect.MapKey) int { return strings.Compare(a.String(), b.String()) })
+				for _, k := range keys {
+					if !yield(step{fd: fd, key: k}, entries.Get(k).Message()) {
+						return
+					}
+				}
+			case fd.IsList():
+				if fd.Message() == nil || !m.Has(fd) {
+					continue
+				}
+				list := m.Get(fd).List()
+				for j := range list.Len() {
+					if !yield(step{fd: fd, index: j}, list.Get(j).Message()) {
+						return
+					}
+				}
+			case fd.Message() != nil:
+				if m.Has(fd) && !yield(step{fd: fd}, m.Get(fd).Message()) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// joinPath joins two field paths, either of which may be empty.
+func joinPath(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "." + b
 }
