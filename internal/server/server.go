@@ -47,6 +47,9 @@ type Routes struct {
 	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
 	// Ready lists the readiness checks behind /readyz and gRPC health.
 	Ready []Check
+	// Guard, when set, wraps every route (Connect, REST and the rest) inside
+	// the shared middleware, e.g. to require admin credentials on some paths.
+	Guard func(http.Handler) http.Handler
 }
 
 // Config configures a server.
@@ -121,7 +124,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		routes: routes,
 		log:    log,
 		http: &http.Server{
-			Handler:           withMiddleware(mux, log, httpMetrics),
+			Handler:           withMiddleware(guard(routes.Guard, mux), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -177,4 +180,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// guard applies g to h when g is set.
+func guard(g func(http.Handler) http.Handler, h http.Handler) http.Handler {
+	if g == nil {
+		return h
+	}
+	return g(h)
 }

@@ -34,9 +34,17 @@ type registryDouble struct {
 	getEvent func(context.Context, *registryv1.GetEventRequest) (*registryv1.GetEventResponse, error)
 }
 
+// connectDouble serves registryDouble over Connect, adapting the streaming
+// RPC as services/registry does.
+type connectDouble struct{ *registryDouble }
+
+func (connectDouble) WatchSchemas(context.Context, *registryv1.WatchSchemasRequest, *connect.ServerStream[registryv1.WatchSchemasResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, nil)
+}
+
 var (
 	_ registryv1.RegistryServiceServer         = (*registryDouble)(nil)
-	_ registryv1connect.RegistryServiceHandler = (*registryDouble)(nil)
+	_ registryv1connect.RegistryServiceHandler = connectDouble{}
 )
 
 func (d *registryDouble) GetEvent(ctx context.Context, req *registryv1.GetEventRequest) (*registryv1.GetEventResponse, error) {
@@ -52,7 +60,7 @@ func (d *registryDouble) routes(ready ...Check) Routes {
 		Name:         "registry",
 		GRPCServices: []string{registryv1connect.RegistryServiceName},
 		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			mux.Handle(registryv1connect.NewRegistryServiceHandler(d, opts...))
+			mux.Handle(registryv1connect.NewRegistryServiceHandler(connectDouble{d}, opts...))
 		},
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
 			return registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, d)

@@ -62,6 +62,8 @@ type Config struct {
 	Catalogue fs.FS
 	// DemoData loads demo achievements.
 	DemoData bool
+	// AdminToken guards the admin APIs; empty closes them.
+	AdminToken string
 	// Ingest configures ingest.
 	Ingest ingest.Config
 	Logger *slog.Logger
@@ -139,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			if len(res.Added) > 0 {
 				s.log.Info("registered event versions", "revision", res.Revision, "added", res.Added)
 			}
-			routes = registry.New(store).Routes(checks...)
+			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken}, registry.New(store), registry.NewAdmin(store), checks...)
 		case Ingest:
 			catalogue, err := ingest.NewCatalogue(set.FileDescriptorSet(), revision)
 			if err != nil {

@@ -2,104 +2,75 @@ package registry
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/server"
 )
 
-// Service implements clickstream.registry.v1.RegistryService for grpc-go
-// (the in-process REST gateway) and Connect alike.
+// Service implements clickstream.registry.v1.RegistryService, the read API,
+// for grpc-go (the in-process REST gateway). Connect serves it through
+// connectService, which adds the streaming RPC in Connect's signature.
 type Service struct {
 	registryv1.UnimplementedRegistryServiceServer
 	store Store
 }
 
-var (
-	_ registryv1.RegistryServiceServer         = (*Service)(nil)
-	_ registryv1connect.RegistryServiceHandler = (*Service)(nil)
-)
+var _ registryv1.RegistryServiceServer = (*Service)(nil)
 
-// New returns the registry service over store.
+// New returns the registry read API over store.
 func New(store Store) *Service {
 	return &Service{store: store}
 }
 
-// Routes is what the registry serves on its port.
-func (s *Service) Routes(ready ...server.Check) server.Routes {
+// AdminService implements clickstream.registry.v1.RegistryAdminService: the
+// API that changes the catalogue. Routes puts it behind the admin token.
+type AdminService struct {
+	registryv1.UnimplementedRegistryAdminServiceServer
+	store Store
+}
+
+var (
+	_ registryv1.RegistryAdminServiceServer         = (*AdminService)(nil)
+	_ registryv1connect.RegistryAdminServiceHandler = (*AdminService)(nil)
+)
+
+// NewAdmin returns the registry admin API over store.
+func NewAdmin(store Store) *AdminService {
+	return &AdminService{store: store}
+}
+
+// Config configures what the registry serves.
+type Config struct {
+	// AdminToken guards RegistryAdminService; empty closes the admin API.
+	AdminToken string
+}
+
+// adminPaths are the paths of the admin API on every protocol.
+var adminPaths = []string{"/" + registryv1connect.RegistryAdminServiceName + "/", "/v1/admin/"}
+
+// Routes is what the registry serves on its port: the read API open, the
+// admin API behind the admin token.
+func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check) server.Routes {
 	return server.Routes{
 		Name:         "registry",
-		GRPCServices: []string{registryv1connect.RegistryServiceName},
+		GRPCServices: []string{registryv1connect.RegistryServiceName, registryv1connect.RegistryAdminServiceName},
 		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			mux.Handle(registryv1connect.NewRegistryServiceHandler(s, opts...))
+			mux.Handle(registryv1connect.NewRegistryServiceHandler(connectService{svc}, opts...))
+			mux.Handle(registryv1connect.NewRegistryAdminServiceHandler(admin, opts...))
 		},
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
-			return registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, s)
+			if err := registryv1.RegisterRegistryServiceHandlerServer(ctx, mux, svc); err != nil {
+				return err
+			}
+			return registryv1.RegisterRegistryAdminServiceHandlerServer(ctx, mux, admin)
 		},
+		Guard: auth.RequireAdmin(cfg.AdminToken, adminPaths...),
 		Ready: ready,
 	}
-}
-
-// ListEvents implements RegistryService.ListEvents.
-func (s *Service) ListEvents(ctx context.Context, req *registryv1.ListEventsRequest) (*registryv1.ListEventsResponse, error) {
-	events, revision, err := s.store.ListEvents(ctx, EventFilter{Text: req.GetText()})
-	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, err)
-	}
-	resp := &registryv1.ListEventsResponse{Revision: revision}
-	for _, e := range events {
-		resp.Events = append(resp.Events, eventToProto(e))
-	}
-	return resp, nil
-}
-
-// GetEvent implements RegistryService.GetEvent.
-func (s *Service) GetEvent(ctx context.Context, req *registryv1.GetEventRequest) (*registryv1.GetEventResponse, error) {
-	if req.GetEventId() == 0 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("event_id is required: pass the event's numeric id, e.g. 2001"))
-	}
-	e, err := s.store.GetEvent(ctx, req.GetEventId())
-	if errors.Is(err, ErrNotFound) {
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("event %d is not registered; list events with GET /v1/events", req.GetEventId()))
-	}
-	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, err)
-	}
-	return &registryv1.GetEventResponse{Event: eventToProto(e)}, nil
-}
-
-func eventToProto(e Event) *registryv1.Event {
-	pe := &registryv1.Event{Id: e.ID, Name: e.Name, Description: e.Description}
-	for _, v := range e.Versions {
-		pe.Versions = append(pe.Versions, &registryv1.EventVersion{
-			EventId:     v.EventID,
-			Version:     v.Version,
-			MessageName: v.MessageName,
-			Description: v.Description,
-			Fingerprint: v.Fingerprint,
-			Status:      lifecycleToProto(v.Status),
-			Revision:    v.Revision,
-			CreatedAt:   timestamppb.New(v.CreatedAt),
-		})
-	}
-	return pe
-}
-
-func lifecycleToProto(l Lifecycle) registryv1.LifecycleStatus {
-	switch l {
-	case LifecycleActive:
-		return registryv1.LifecycleStatus_LIFECYCLE_STATUS_ACTIVE
-	case LifecycleDeprecated:
-		return registryv1.LifecycleStatus_LIFECYCLE_STATUS_DEPRECATED
-	case LifecycleRetired:
-		return registryv1.LifecycleStatus_LIFECYCLE_STATUS_RETIRED
-	}
-	return registryv1.LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED
 }

@@ -142,7 +142,7 @@ func TestServiceStoreFailure(t *testing.T) {
 func TestServiceConnect(t *testing.T) {
 	store, _ := registeredStore(t)
 	mux := http.NewServeMux()
-	mux.Handle(registryv1connect.NewRegistryServiceHandler(registry.New(store)))
+	registry.Routes(registry.Config{}, registry.New(store), registry.NewAdmin(store)).Connect(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	client := registryv1connect.NewRegistryServiceClient(srv.Client(), srv.URL)

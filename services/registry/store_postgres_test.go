@@ -352,7 +352,7 @@ func TestEventVersionsImmutable(t *testing.T) {
 		{"move to another event", `UPDATE registry.event_versions SET event_id = 1002 WHERE event_id = 1001 AND version = 2`, "event version 1001 v2 is immutable"},
 		{"delete", `DELETE FROM registry.event_versions WHERE event_id = 2001 AND version = 1`, "event version 2001 v1 cannot be deleted"},
 		{"delete all", `DELETE FROM registry.event_versions`, "cannot be deleted"},
-		{"truncate", `TRUNCATE registry.event_versions`, "cannot be deleted"},
+		{"truncate", `TRUNCATE registry.event_versions CASCADE`, "cannot be deleted"},
 		{"deprecate", `UPDATE registry.event_versions SET status = 'deprecated' WHERE event_id = 1001 AND version = 1`, ""},
 		{"edit description", `UPDATE registry.event_versions SET description = 'Better words.' WHERE event_id = 1001 AND version = 1`, ""},
 	}

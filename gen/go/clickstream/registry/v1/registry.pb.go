@@ -9,6 +9,7 @@ package registryv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -75,6 +76,66 @@ func (LifecycleStatus) EnumDescriptor() ([]byte, []int) {
 	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{0}
 }
 
+// DeviationKind tells a technical deviation from a logical one.
+type DeviationKind int32
+
+const (
+	DeviationKind_DEVIATION_KIND_UNSPECIFIED DeviationKind = 0
+	// Rejection rate above the threshold.
+	DeviationKind_DEVIATION_KIND_REJECTION_RATE DeviationKind = 1
+	// Volume far below its own trailing baseline.
+	DeviationKind_DEVIATION_KIND_VOLUME_DROP DeviationKind = 2
+	// Volume far above its own trailing baseline.
+	DeviationKind_DEVIATION_KIND_VOLUME_SPIKE DeviationKind = 3
+	// A version that arrived in the baseline and not at all in the window.
+	DeviationKind_DEVIATION_KIND_STOPPED DeviationKind = 4
+)
+
+// Enum value maps for DeviationKind.
+var (
+	DeviationKind_name = map[int32]string{
+		0: "DEVIATION_KIND_UNSPECIFIED",
+		1: "DEVIATION_KIND_REJECTION_RATE",
+		2: "DEVIATION_KIND_VOLUME_DROP",
+		3: "DEVIATION_KIND_VOLUME_SPIKE",
+		4: "DEVIATION_KIND_STOPPED",
+	}
+	DeviationKind_value = map[string]int32{
+		"DEVIATION_KIND_UNSPECIFIED":    0,
+		"DEVIATION_KIND_REJECTION_RATE": 1,
+		"DEVIATION_KIND_VOLUME_DROP":    2,
+		"DEVIATION_KIND_VOLUME_SPIKE":   3,
+		"DEVIATION_KIND_STOPPED":        4,
+	}
+)
+
+func (x DeviationKind) Enum() *DeviationKind {
+	p := new(DeviationKind)
+	*p = x
+	return p
+}
+
+func (x DeviationKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeviationKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_clickstream_registry_v1_registry_proto_enumTypes[1].Descriptor()
+}
+
+func (DeviationKind) Type() protoreflect.EnumType {
+	return &file_clickstream_registry_v1_registry_proto_enumTypes[1]
+}
+
+func (x DeviationKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeviationKind.Descriptor instead.
+func (DeviationKind) EnumDescriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
 // Event is one registered event and its versions.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -85,7 +146,9 @@ type Event struct {
 	// Description of the newest version.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// All versions, oldest first. Versions are never deleted.
-	Versions      []*EventVersion `protobuf:"bytes,4,rep,name=versions,proto3" json:"versions,omitempty"`
+	Versions []*EventVersion `protobuf:"bytes,4,rep,name=versions,proto3" json:"versions,omitempty"`
+	// Who owns the event; unset until an owner is assigned.
+	Owner         *Owner `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -148,6 +211,67 @@ func (x *Event) GetVersions() []*EventVersion {
 	return nil
 }
 
+func (x *Event) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+// Owner is the team answerable for an event.
+type Owner struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Team  string                 `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	// How to reach the team: a channel, an email, a rota.
+	Contact       string `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Owner) Reset() {
+	*x = Owner{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Owner) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Owner) ProtoMessage() {}
+
+func (x *Owner) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Owner.ProtoReflect.Descriptor instead.
+func (*Owner) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Owner) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Owner) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
 // EventVersion is one immutable version of an event.
 type EventVersion struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -161,15 +285,21 @@ type EventVersion struct {
 	// Lifecycle status of this version.
 	Status LifecycleStatus `protobuf:"varint,6,opt,name=status,proto3,enum=clickstream.registry.v1.LifecycleStatus" json:"status,omitempty"`
 	// Catalogue revision that registered this version.
-	Revision      uint64                 `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Revision  uint64                 `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The fields, in field-number order (GetEvent and GetEventVersion only).
+	Fields []*Field `protobuf:"bytes,9,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Environments allowed to send this version.
+	Environments []string `protobuf:"bytes,10,rep,name=environments,proto3" json:"environments,omitempty"`
+	// Proto file that declares the version, e.g. "clickstream/events/v1/item_view.proto".
+	File          string `protobuf:"bytes,11,opt,name=file,proto3" json:"file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EventVersion) Reset() {
 	*x = EventVersion{}
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -181,7 +311,7 @@ func (x *EventVersion) String() string {
 func (*EventVersion) ProtoMessage() {}
 
 func (x *EventVersion) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[1]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -194,7 +324,7 @@ func (x *EventVersion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventVersion.ProtoReflect.Descriptor instead.
 func (*EventVersion) Descriptor() ([]byte, []int) {
-	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{1}
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *EventVersion) GetEventId() uint32 {
@@ -253,17 +383,175 @@ func (x *EventVersion) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *EventVersion) GetFields() []*Field {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *EventVersion) GetEnvironments() []string {
+	if x != nil {
+		return x.Environments
+	}
+	return nil
+}
+
+func (x *EventVersion) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+// Field is one field of an event version, as documented.
+type Field struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Number   int32                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	JsonName string                 `protobuf:"bytes,3,opt,name=json_name,json=jsonName,proto3" json:"json_name,omitempty"`
+	// Type as written in proto: "int64", "string", "clickstream.events.v1.Context",
+	// "map<string, string>".
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// "repeated", "optional" (explicit presence) or "" (implicit presence).
+	Label    string `protobuf:"bytes,5,opt,name=label,proto3" json:"label,omitempty"`
+	Required bool   `protobuf:"varint,6,opt,name=required,proto3" json:"required,omitempty"`
+	// What required means for this field: "must be set" (explicit presence)
+	// or "must not be the zero value" (implicit presence). Empty when not required.
+	RequiredMeans string `protobuf:"bytes,7,opt,name=required_means,json=requiredMeans,proto3" json:"required_means,omitempty"`
+	Pii           bool   `protobuf:"varint,8,opt,name=pii,proto3" json:"pii,omitempty"`
+	Description   string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	Example       string `protobuf:"bytes,10,opt,name=example,proto3" json:"example,omitempty"`
+	// Set when the field is part of a oneof.
+	Oneof         string `protobuf:"bytes,11,opt,name=oneof,proto3" json:"oneof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Field) Reset() {
+	*x = Field{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Field) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Field) ProtoMessage() {}
+
+func (x *Field) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Field.ProtoReflect.Descriptor instead.
+func (*Field) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Field) GetNumber() int32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *Field) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Field) GetJsonName() string {
+	if x != nil {
+		return x.JsonName
+	}
+	return ""
+}
+
+func (x *Field) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Field) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Field) GetRequired() bool {
+	if x != nil {
+		return x.Required
+	}
+	return false
+}
+
+func (x *Field) GetRequiredMeans() string {
+	if x != nil {
+		return x.RequiredMeans
+	}
+	return ""
+}
+
+func (x *Field) GetPii() bool {
+	if x != nil {
+		return x.Pii
+	}
+	return false
+}
+
+func (x *Field) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Field) GetExample() string {
+	if x != nil {
+		return x.Example
+	}
+	return ""
+}
+
+func (x *Field) GetOneof() string {
+	if x != nil {
+		return x.Oneof
+	}
+	return ""
+}
+
 type ListEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Case-insensitive text to match in names and descriptions.
-	Text          string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	// Only events with a version this environment may send.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Only events owned by this team.
+	OwnerTeam string `protobuf:"bytes,3,opt,name=owner_team,json=ownerTeam,proto3" json:"owner_team,omitempty"`
+	// Only events with a version in this status.
+	Status        LifecycleStatus `protobuf:"varint,4,opt,name=status,proto3,enum=clickstream.registry.v1.LifecycleStatus" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +563,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[2]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +576,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListEventsRequest) GetText() string {
@@ -296,6 +584,27 @@ func (x *ListEventsRequest) GetText() string {
 		return x.Text
 	}
 	return ""
+}
+
+func (x *ListEventsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetOwnerTeam() string {
+	if x != nil {
+		return x.OwnerTeam
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetStatus() LifecycleStatus {
+	if x != nil {
+		return x.Status
+	}
+	return LifecycleStatus_LIFECYCLE_STATUS_UNSPECIFIED
 }
 
 type ListEventsResponse struct {
@@ -309,7 +618,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +630,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[3]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +643,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{3}
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -360,7 +669,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +681,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[4]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +694,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{4}
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetEventRequest) GetEventId() uint32 {
@@ -404,7 +713,7 @@ type GetEventResponse struct {
 
 func (x *GetEventResponse) Reset() {
 	*x = GetEventResponse{}
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +725,7 @@ func (x *GetEventResponse) String() string {
 func (*GetEventResponse) ProtoMessage() {}
 
 func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[5]
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +738,7 @@ func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventResponse.ProtoReflect.Descriptor instead.
 func (*GetEventResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{5}
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetEventResponse) GetEvent() *Event {
@@ -439,16 +748,1431 @@ func (x *GetEventResponse) GetEvent() *Event {
 	return nil
 }
 
+type GetEventVersionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       uint32                 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Version       uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventVersionRequest) Reset() {
+	*x = GetEventVersionRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventVersionRequest) ProtoMessage() {}
+
+func (x *GetEventVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventVersionRequest.ProtoReflect.Descriptor instead.
+func (*GetEventVersionRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetEventVersionRequest) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *GetEventVersionRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type GetEventVersionResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version *EventVersion          `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Owner of the event.
+	Owner         *Owner `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventVersionResponse) Reset() {
+	*x = GetEventVersionResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventVersionResponse) ProtoMessage() {}
+
+func (x *GetEventVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventVersionResponse.ProtoReflect.Descriptor instead.
+func (*GetEventVersionResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetEventVersionResponse) GetVersion() *EventVersion {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *GetEventVersionResponse) GetOwner() *Owner {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+type DiffVersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       uint32                 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	FromVersion   uint32                 `protobuf:"varint,2,opt,name=from_version,json=fromVersion,proto3" json:"from_version,omitempty"`
+	ToVersion     uint32                 `protobuf:"varint,3,opt,name=to_version,json=toVersion,proto3" json:"to_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffVersionsRequest) Reset() {
+	*x = DiffVersionsRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffVersionsRequest) ProtoMessage() {}
+
+func (x *DiffVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffVersionsRequest.ProtoReflect.Descriptor instead.
+func (*DiffVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DiffVersionsRequest) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *DiffVersionsRequest) GetFromVersion() uint32 {
+	if x != nil {
+		return x.FromVersion
+	}
+	return 0
+}
+
+func (x *DiffVersionsRequest) GetToVersion() uint32 {
+	if x != nil {
+		return x.ToVersion
+	}
+	return 0
+}
+
+type DiffVersionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One line per difference, e.g. `field 6 "previous_status" added (clickstream.events.v1.ContentStatus)`.
+	Changes       []string `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffVersionsResponse) Reset() {
+	*x = DiffVersionsResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffVersionsResponse) ProtoMessage() {}
+
+func (x *DiffVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffVersionsResponse.ProtoReflect.Descriptor instead.
+func (*DiffVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DiffVersionsResponse) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+type GetSchemaSetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Environment whose allowed versions to return; empty for every version.
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// When the catalogue is still at this revision the answer has no
+	// descriptors and not_modified is set.
+	SinceRevision uint64 `protobuf:"varint,2,opt,name=since_revision,json=sinceRevision,proto3" json:"since_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSchemaSetRequest) Reset() {
+	*x = GetSchemaSetRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSchemaSetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSchemaSetRequest) ProtoMessage() {}
+
+func (x *GetSchemaSetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSchemaSetRequest.ProtoReflect.Descriptor instead.
+func (*GetSchemaSetRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetSchemaSetRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetSchemaSetRequest) GetSinceRevision() uint64 {
+	if x != nil {
+		return x.SinceRevision
+	}
+	return 0
+}
+
+type GetSchemaSetResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Revision    uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	NotModified bool                   `protobuf:"varint,2,opt,name=not_modified,json=notModified,proto3" json:"not_modified,omitempty"`
+	// The files declaring the allowed versions and everything they import.
+	FileDescriptorSet *descriptorpb.FileDescriptorSet `protobuf:"bytes,3,opt,name=file_descriptor_set,json=fileDescriptorSet,proto3" json:"file_descriptor_set,omitempty"`
+	// The allowed versions, with their lifecycle status (retired ones are
+	// listed so ingest can reject them by name).
+	Versions      []*EventVersion `protobuf:"bytes,4,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSchemaSetResponse) Reset() {
+	*x = GetSchemaSetResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSchemaSetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSchemaSetResponse) ProtoMessage() {}
+
+func (x *GetSchemaSetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSchemaSetResponse.ProtoReflect.Descriptor instead.
+func (*GetSchemaSetResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetSchemaSetResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *GetSchemaSetResponse) GetNotModified() bool {
+	if x != nil {
+		return x.NotModified
+	}
+	return false
+}
+
+func (x *GetSchemaSetResponse) GetFileDescriptorSet() *descriptorpb.FileDescriptorSet {
+	if x != nil {
+		return x.FileDescriptorSet
+	}
+	return nil
+}
+
+func (x *GetSchemaSetResponse) GetVersions() []*EventVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+type WatchSchemasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only report revisions that change what this environment may send;
+	// empty for every revision.
+	Environment   string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSchemasRequest) Reset() {
+	*x = WatchSchemasRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSchemasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSchemasRequest) ProtoMessage() {}
+
+func (x *WatchSchemasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSchemasRequest.ProtoReflect.Descriptor instead.
+func (*WatchSchemasRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchSchemasRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+type WatchSchemasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSchemasResponse) Reset() {
+	*x = WatchSchemasResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSchemasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSchemasResponse) ProtoMessage() {}
+
+func (x *WatchSchemasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSchemasResponse.ProtoReflect.Descriptor instead.
+func (*WatchSchemasResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchSchemasResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// Environment is a sending context: an app, a site, a backend, a partner.
+type Environment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Short name used in subjects and keys, e.g. "web", "ios", "partner-tickets".
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Event versions this environment may send.
+	Allowed       []*EventVersionRef `protobuf:"bytes,4,rep,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Environment) Reset() {
+	*x = Environment{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Environment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Environment) ProtoMessage() {}
+
+func (x *Environment) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Environment.ProtoReflect.Descriptor instead.
+func (*Environment) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Environment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Environment) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Environment) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Environment) GetAllowed() []*EventVersionRef {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
+// EventVersionRef names one event version.
+type EventVersionRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EventId       uint32                 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Version       uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	MessageName   string                 `protobuf:"bytes,3,opt,name=message_name,json=messageName,proto3" json:"message_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventVersionRef) Reset() {
+	*x = EventVersionRef{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventVersionRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventVersionRef) ProtoMessage() {}
+
+func (x *EventVersionRef) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventVersionRef.ProtoReflect.Descriptor instead.
+func (*EventVersionRef) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EventVersionRef) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *EventVersionRef) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *EventVersionRef) GetMessageName() string {
+	if x != nil {
+		return x.MessageName
+	}
+	return ""
+}
+
+type ListEnvironmentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEnvironmentsRequest) Reset() {
+	*x = ListEnvironmentsRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEnvironmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEnvironmentsRequest) ProtoMessage() {}
+
+func (x *ListEnvironmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEnvironmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListEnvironmentsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+type ListEnvironmentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Environments  []*Environment         `protobuf:"bytes,1,rep,name=environments,proto3" json:"environments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEnvironmentsResponse) Reset() {
+	*x = ListEnvironmentsResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEnvironmentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEnvironmentsResponse) ProtoMessage() {}
+
+func (x *ListEnvironmentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEnvironmentsResponse.ProtoReflect.Descriptor instead.
+func (*ListEnvironmentsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListEnvironmentsResponse) GetEnvironments() []*Environment {
+	if x != nil {
+		return x.Environments
+	}
+	return nil
+}
+
+type GetEnvironmentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEnvironmentRequest) Reset() {
+	*x = GetEnvironmentRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEnvironmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEnvironmentRequest) ProtoMessage() {}
+
+func (x *GetEnvironmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEnvironmentRequest.ProtoReflect.Descriptor instead.
+func (*GetEnvironmentRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetEnvironmentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetEnvironmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Environment   *Environment           `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEnvironmentResponse) Reset() {
+	*x = GetEnvironmentResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEnvironmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEnvironmentResponse) ProtoMessage() {}
+
+func (x *GetEnvironmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEnvironmentResponse.ProtoReflect.Descriptor instead.
+func (*GetEnvironmentResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetEnvironmentResponse) GetEnvironment() *Environment {
+	if x != nil {
+		return x.Environment
+	}
+	return nil
+}
+
+type GetEventStatsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EventId uint32                 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// 0 for all versions.
+	Version uint32 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Empty for all environments.
+	Environment string `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Period; defaults to the last 24 hours.
+	From *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	// Width of one point of the series in minutes; default 60.
+	BucketMinutes int32 `protobuf:"varint,6,opt,name=bucket_minutes,json=bucketMinutes,proto3" json:"bucket_minutes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEventStatsRequest) Reset() {
+	*x = GetEventStatsRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventStatsRequest) ProtoMessage() {}
+
+func (x *GetEventStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetEventStatsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetEventStatsRequest) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *GetEventStatsRequest) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GetEventStatsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetEventStatsRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *GetEventStatsRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *GetEventStatsRequest) GetBucketMinutes() int32 {
+	if x != nil {
+		return x.BucketMinutes
+	}
+	return 0
+}
+
+type GetEventStatsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Series   []*StatsPoint          `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	Accepted int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Rejected int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// rejected / (accepted + rejected) over the period.
+	RejectionRate float64 `protobuf:"fixed64,4,opt,name=rejection_rate,json=rejectionRate,proto3" json:"rejection_rate,omitempty"`
+	// Last time each (environment, app version) sent the event.
+	LastSeen []*LastSeen `protobuf:"bytes,5,rep,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// Rejections by reason over the period.
+	RejectionsByReason map[string]int64 `protobuf:"bytes,6,rep,name=rejections_by_reason,json=rejectionsByReason,proto3" json:"rejections_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *GetEventStatsResponse) Reset() {
+	*x = GetEventStatsResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEventStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEventStatsResponse) ProtoMessage() {}
+
+func (x *GetEventStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEventStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetEventStatsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetEventStatsResponse) GetSeries() []*StatsPoint {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *GetEventStatsResponse) GetAccepted() int64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *GetEventStatsResponse) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *GetEventStatsResponse) GetRejectionRate() float64 {
+	if x != nil {
+		return x.RejectionRate
+	}
+	return 0
+}
+
+func (x *GetEventStatsResponse) GetLastSeen() []*LastSeen {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *GetEventStatsResponse) GetRejectionsByReason() map[string]int64 {
+	if x != nil {
+		return x.RejectionsByReason
+	}
+	return nil
+}
+
+type StatsPoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Accepted      int64                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Rejected      int64                  `protobuf:"varint,3,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsPoint) Reset() {
+	*x = StatsPoint{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsPoint) ProtoMessage() {}
+
+func (x *StatsPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsPoint.ProtoReflect.Descriptor instead.
+func (*StatsPoint) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *StatsPoint) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *StatsPoint) GetAccepted() int64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *StatsPoint) GetRejected() int64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+type LastSeen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Environment   string                 `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	AppVersion    string                 `protobuf:"bytes,2,opt,name=app_version,json=appVersion,proto3" json:"app_version,omitempty"`
+	Version       uint32                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LastSeen) Reset() {
+	*x = LastSeen{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LastSeen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LastSeen) ProtoMessage() {}
+
+func (x *LastSeen) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LastSeen.ProtoReflect.Descriptor instead.
+func (*LastSeen) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LastSeen) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *LastSeen) GetAppVersion() string {
+	if x != nil {
+		return x.AppVersion
+	}
+	return ""
+}
+
+func (x *LastSeen) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *LastSeen) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type ListDeviationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// End of the window; defaults to now.
+	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// Window length in minutes; default 60.
+	WindowMinutes int32 `protobuf:"varint,2,opt,name=window_minutes,json=windowMinutes,proto3" json:"window_minutes,omitempty"`
+	// Rejection rate above which a version deviates technically; default 0.05.
+	RejectionThreshold float64 `protobuf:"fixed64,3,opt,name=rejection_threshold,json=rejectionThreshold,proto3" json:"rejection_threshold,omitempty"`
+	// Days of the trailing baseline (same window on each previous day); default 7.
+	BaselineDays int32 `protobuf:"varint,4,opt,name=baseline_days,json=baselineDays,proto3" json:"baseline_days,omitempty"`
+	// Relative distance from the baseline that counts as a logical deviation;
+	// default 0.5 (half or one and a half times the baseline).
+	VolumeTolerance float64 `protobuf:"fixed64,5,opt,name=volume_tolerance,json=volumeTolerance,proto3" json:"volume_tolerance,omitempty"`
+	// Ignore versions whose baseline is below this many events per window; default 10.
+	MinBaseline   int64 `protobuf:"varint,6,opt,name=min_baseline,json=minBaseline,proto3" json:"min_baseline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeviationsRequest) Reset() {
+	*x = ListDeviationsRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeviationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeviationsRequest) ProtoMessage() {}
+
+func (x *ListDeviationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeviationsRequest.ProtoReflect.Descriptor instead.
+func (*ListDeviationsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListDeviationsRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ListDeviationsRequest) GetWindowMinutes() int32 {
+	if x != nil {
+		return x.WindowMinutes
+	}
+	return 0
+}
+
+func (x *ListDeviationsRequest) GetRejectionThreshold() float64 {
+	if x != nil {
+		return x.RejectionThreshold
+	}
+	return 0
+}
+
+func (x *ListDeviationsRequest) GetBaselineDays() int32 {
+	if x != nil {
+		return x.BaselineDays
+	}
+	return 0
+}
+
+func (x *ListDeviationsRequest) GetVolumeTolerance() float64 {
+	if x != nil {
+		return x.VolumeTolerance
+	}
+	return 0
+}
+
+func (x *ListDeviationsRequest) GetMinBaseline() int64 {
+	if x != nil {
+		return x.MinBaseline
+	}
+	return 0
+}
+
+type ListDeviationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deviations    []*Deviation           `protobuf:"bytes,1,rep,name=deviations,proto3" json:"deviations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeviationsResponse) Reset() {
+	*x = ListDeviationsResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeviationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeviationsResponse) ProtoMessage() {}
+
+func (x *ListDeviationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeviationsResponse.ProtoReflect.Descriptor instead.
+func (*ListDeviationsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListDeviationsResponse) GetDeviations() []*Deviation {
+	if x != nil {
+		return x.Deviations
+	}
+	return nil
+}
+
+// Deviation is one event version behaving unlike itself.
+type Deviation struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Kind        DeviationKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=clickstream.registry.v1.DeviationKind" json:"kind,omitempty"`
+	EventId     uint32                 `protobuf:"varint,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Version     uint32                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	MessageName string                 `protobuf:"bytes,4,opt,name=message_name,json=messageName,proto3" json:"message_name,omitempty"`
+	Environment string                 `protobuf:"bytes,5,opt,name=environment,proto3" json:"environment,omitempty"`
+	// The measured value: a rejection rate or a count in the window.
+	Observed float64 `protobuf:"fixed64,6,opt,name=observed,proto3" json:"observed,omitempty"`
+	// The threshold or the baseline it is compared with.
+	Expected float64 `protobuf:"fixed64,7,opt,name=expected,proto3" json:"expected,omitempty"`
+	// What happened, for a person.
+	Message       string `protobuf:"bytes,8,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Deviation) Reset() {
+	*x = Deviation{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deviation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deviation) ProtoMessage() {}
+
+func (x *Deviation) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deviation.ProtoReflect.Descriptor instead.
+func (*Deviation) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Deviation) GetKind() DeviationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return DeviationKind_DEVIATION_KIND_UNSPECIFIED
+}
+
+func (x *Deviation) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *Deviation) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Deviation) GetMessageName() string {
+	if x != nil {
+		return x.MessageName
+	}
+	return ""
+}
+
+func (x *Deviation) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Deviation) GetObserved() float64 {
+	if x != nil {
+		return x.Observed
+	}
+	return 0
+}
+
+func (x *Deviation) GetExpected() float64 {
+	if x != nil {
+		return x.Expected
+	}
+	return 0
+}
+
+func (x *Deviation) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ListUnusedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Days without traffic; default 30.
+	Days          int32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnusedRequest) Reset() {
+	*x = ListUnusedRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnusedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnusedRequest) ProtoMessage() {}
+
+func (x *ListUnusedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnusedRequest.ProtoReflect.Descriptor instead.
+func (*ListUnusedRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListUnusedRequest) GetDays() int32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+type ListUnusedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*UnusedVersion       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnusedResponse) Reset() {
+	*x = ListUnusedResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnusedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnusedResponse) ProtoMessage() {}
+
+func (x *ListUnusedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnusedResponse.ProtoReflect.Descriptor instead.
+func (*ListUnusedResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListUnusedResponse) GetVersions() []*UnusedVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// UnusedVersion is an active version nobody sent for the asked period.
+type UnusedVersion struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version *EventVersionRef       `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Last traffic ever seen; unset when never seen.
+	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnusedVersion) Reset() {
+	*x = UnusedVersion{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnusedVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnusedVersion) ProtoMessage() {}
+
+func (x *UnusedVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnusedVersion.ProtoReflect.Descriptor instead.
+func (*UnusedVersion) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UnusedVersion) GetVersion() *EventVersionRef {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+func (x *UnusedVersion) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
 var File_clickstream_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"&clickstream/registry/v1/registry.proto\x12\x17clickstream.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n" +
+	"&clickstream/registry/v1/registry.proto\x12\x17clickstream.registry.v1\x1a google/protobuf/descriptor.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12A\n" +
-	"\bversions\x18\x04 \x03(\v2%.clickstream.registry.v1.EventVersionR\bversions\"\xc3\x02\n" +
+	"\bversions\x18\x04 \x03(\v2%.clickstream.registry.v1.EventVersionR\bversions\x124\n" +
+	"\x05owner\x18\x05 \x01(\v2\x1e.clickstream.registry.v1.OwnerR\x05owner\"5\n" +
+	"\x05Owner\x12\x12\n" +
+	"\x04team\x18\x01 \x01(\tR\x04team\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\"\xb3\x03\n" +
 	"\fEventVersion\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12!\n" +
@@ -458,25 +2182,159 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\x06status\x18\x06 \x01(\x0e2(.clickstream.registry.v1.LifecycleStatusR\x06status\x12\x1a\n" +
 	"\brevision\x18\a \x01(\x04R\brevision\x129\n" +
 	"\n" +
-	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"'\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x126\n" +
+	"\x06fields\x18\t \x03(\v2\x1e.clickstream.registry.v1.FieldR\x06fields\x12\"\n" +
+	"\fenvironments\x18\n" +
+	" \x03(\tR\fenvironments\x12\x12\n" +
+	"\x04file\x18\v \x01(\tR\x04file\"\xa1\x02\n" +
+	"\x05Field\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tjson_name\x18\x03 \x01(\tR\bjsonName\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x14\n" +
+	"\x05label\x18\x05 \x01(\tR\x05label\x12\x1a\n" +
+	"\brequired\x18\x06 \x01(\bR\brequired\x12%\n" +
+	"\x0erequired_means\x18\a \x01(\tR\rrequiredMeans\x12\x10\n" +
+	"\x03pii\x18\b \x01(\bR\x03pii\x12 \n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\x12\x18\n" +
+	"\aexample\x18\n" +
+	" \x01(\tR\aexample\x12\x14\n" +
+	"\x05oneof\x18\v \x01(\tR\x05oneof\"\xaa\x01\n" +
 	"\x11ListEventsRequest\x12\x12\n" +
-	"\x04text\x18\x01 \x01(\tR\x04text\"h\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1d\n" +
+	"\n" +
+	"owner_team\x18\x03 \x01(\tR\townerTeam\x12@\n" +
+	"\x06status\x18\x04 \x01(\x0e2(.clickstream.registry.v1.LifecycleStatusR\x06status\"h\n" +
 	"\x12ListEventsResponse\x126\n" +
 	"\x06events\x18\x01 \x03(\v2\x1e.clickstream.registry.v1.EventR\x06events\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\",\n" +
 	"\x0fGetEventRequest\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\rR\aeventId\"H\n" +
 	"\x10GetEventResponse\x124\n" +
-	"\x05event\x18\x01 \x01(\v2\x1e.clickstream.registry.v1.EventR\x05event*\x8f\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x1e.clickstream.registry.v1.EventR\x05event\"M\n" +
+	"\x16GetEventVersionRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\"\x90\x01\n" +
+	"\x17GetEventVersionResponse\x12?\n" +
+	"\aversion\x18\x01 \x01(\v2%.clickstream.registry.v1.EventVersionR\aversion\x124\n" +
+	"\x05owner\x18\x02 \x01(\v2\x1e.clickstream.registry.v1.OwnerR\x05owner\"r\n" +
+	"\x13DiffVersionsRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12!\n" +
+	"\ffrom_version\x18\x02 \x01(\rR\vfromVersion\x12\x1d\n" +
+	"\n" +
+	"to_version\x18\x03 \x01(\rR\ttoVersion\"0\n" +
+	"\x14DiffVersionsResponse\x12\x18\n" +
+	"\achanges\x18\x01 \x03(\tR\achanges\"^\n" +
+	"\x13GetSchemaSetRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12%\n" +
+	"\x0esince_revision\x18\x02 \x01(\x04R\rsinceRevision\"\xec\x01\n" +
+	"\x14GetSchemaSetResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12!\n" +
+	"\fnot_modified\x18\x02 \x01(\bR\vnotModified\x12R\n" +
+	"\x13file_descriptor_set\x18\x03 \x01(\v2\".google.protobuf.FileDescriptorSetR\x11fileDescriptorSet\x12A\n" +
+	"\bversions\x18\x04 \x03(\v2%.clickstream.registry.v1.EventVersionR\bversions\"7\n" +
+	"\x13WatchSchemasRequest\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\"2\n" +
+	"\x14WatchSchemasResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"\xc2\x01\n" +
+	"\vEnvironment\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12B\n" +
+	"\aallowed\x18\x04 \x03(\v2(.clickstream.registry.v1.EventVersionRefR\aallowed\"i\n" +
+	"\x0fEventVersionRef\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12!\n" +
+	"\fmessage_name\x18\x03 \x01(\tR\vmessageName\"\x19\n" +
+	"\x17ListEnvironmentsRequest\"d\n" +
+	"\x18ListEnvironmentsResponse\x12H\n" +
+	"\fenvironments\x18\x01 \x03(\v2$.clickstream.registry.v1.EnvironmentR\fenvironments\"+\n" +
+	"\x15GetEnvironmentRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"`\n" +
+	"\x16GetEnvironmentResponse\x12F\n" +
+	"\venvironment\x18\x01 \x01(\v2$.clickstream.registry.v1.EnvironmentR\venvironment\"\xf0\x01\n" +
+	"\x14GetEventStatsRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12 \n" +
+	"\venvironment\x18\x03 \x01(\tR\venvironment\x12.\n" +
+	"\x04from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12%\n" +
+	"\x0ebucket_minutes\x18\x06 \x01(\x05R\rbucketMinutes\"\xb4\x03\n" +
+	"\x15GetEventStatsResponse\x12;\n" +
+	"\x06series\x18\x01 \x03(\v2#.clickstream.registry.v1.StatsPointR\x06series\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
+	"\brejected\x18\x03 \x01(\x03R\brejected\x12%\n" +
+	"\x0erejection_rate\x18\x04 \x01(\x01R\rrejectionRate\x12>\n" +
+	"\tlast_seen\x18\x05 \x03(\v2!.clickstream.registry.v1.LastSeenR\blastSeen\x12x\n" +
+	"\x14rejections_by_reason\x18\x06 \x03(\v2F.clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntryR\x12rejectionsByReason\x1aE\n" +
+	"\x17RejectionsByReasonEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"v\n" +
+	"\n" +
+	"StatsPoint\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
+	"\brejected\x18\x03 \x01(\x03R\brejected\"\x93\x01\n" +
+	"\bLastSeen\x12 \n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\x12\x1f\n" +
+	"\vapp_version\x18\x02 \x01(\tR\n" +
+	"appVersion\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\rR\aversion\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x8e\x02\n" +
+	"\x15ListDeviationsRequest\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12%\n" +
+	"\x0ewindow_minutes\x18\x02 \x01(\x05R\rwindowMinutes\x12/\n" +
+	"\x13rejection_threshold\x18\x03 \x01(\x01R\x12rejectionThreshold\x12#\n" +
+	"\rbaseline_days\x18\x04 \x01(\x05R\fbaselineDays\x12)\n" +
+	"\x10volume_tolerance\x18\x05 \x01(\x01R\x0fvolumeTolerance\x12!\n" +
+	"\fmin_baseline\x18\x06 \x01(\x03R\vminBaseline\"\\\n" +
+	"\x16ListDeviationsResponse\x12B\n" +
+	"\n" +
+	"deviations\x18\x01 \x03(\v2\".clickstream.registry.v1.DeviationR\n" +
+	"deviations\"\x93\x02\n" +
+	"\tDeviation\x12:\n" +
+	"\x04kind\x18\x01 \x01(\x0e2&.clickstream.registry.v1.DeviationKindR\x04kind\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\rR\aeventId\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\rR\aversion\x12!\n" +
+	"\fmessage_name\x18\x04 \x01(\tR\vmessageName\x12 \n" +
+	"\venvironment\x18\x05 \x01(\tR\venvironment\x12\x1a\n" +
+	"\bobserved\x18\x06 \x01(\x01R\bobserved\x12\x1a\n" +
+	"\bexpected\x18\a \x01(\x01R\bexpected\x12\x18\n" +
+	"\amessage\x18\b \x01(\tR\amessage\"'\n" +
+	"\x11ListUnusedRequest\x12\x12\n" +
+	"\x04days\x18\x01 \x01(\x05R\x04days\"X\n" +
+	"\x12ListUnusedResponse\x12B\n" +
+	"\bversions\x18\x01 \x03(\v2&.clickstream.registry.v1.UnusedVersionR\bversions\"\x8c\x01\n" +
+	"\rUnusedVersion\x12B\n" +
+	"\aversion\x18\x01 \x01(\v2(.clickstream.registry.v1.EventVersionRefR\aversion\x127\n" +
+	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen*\x8f\x01\n" +
 	"\x0fLifecycleStatus\x12 \n" +
 	"\x1cLIFECYCLE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_STATUS_ACTIVE\x10\x01\x12\x1f\n" +
 	"\x1bLIFECYCLE_STATUS_DEPRECATED\x10\x02\x12\x1c\n" +
-	"\x18LIFECYCLE_STATUS_RETIRED\x10\x032\xd9\x01\n" +
+	"\x18LIFECYCLE_STATUS_RETIRED\x10\x03*\xaf\x01\n" +
+	"\rDeviationKind\x12\x1e\n" +
+	"\x1aDEVIATION_KIND_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dDEVIATION_KIND_REJECTION_RATE\x10\x01\x12\x1e\n" +
+	"\x1aDEVIATION_KIND_VOLUME_DROP\x10\x02\x12\x1f\n" +
+	"\x1bDEVIATION_KIND_VOLUME_SPIKE\x10\x03\x12\x1a\n" +
+	"\x16DEVIATION_KIND_STOPPED\x10\x042\xce\t\n" +
 	"\x0fRegistryService\x12e\n" +
 	"\n" +
 	"ListEvents\x12*.clickstream.registry.v1.ListEventsRequest\x1a+.clickstream.registry.v1.ListEventsResponse\x12_\n" +
-	"\bGetEvent\x12(.clickstream.registry.v1.GetEventRequest\x1a).clickstream.registry.v1.GetEventResponseBRZPgithub.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1;registryv1b\x06proto3"
+	"\bGetEvent\x12(.clickstream.registry.v1.GetEventRequest\x1a).clickstream.registry.v1.GetEventResponse\x12t\n" +
+	"\x0fGetEventVersion\x12/.clickstream.registry.v1.GetEventVersionRequest\x1a0.clickstream.registry.v1.GetEventVersionResponse\x12k\n" +
+	"\fDiffVersions\x12,.clickstream.registry.v1.DiffVersionsRequest\x1a-.clickstream.registry.v1.DiffVersionsResponse\x12k\n" +
+	"\fGetSchemaSet\x12,.clickstream.registry.v1.GetSchemaSetRequest\x1a-.clickstream.registry.v1.GetSchemaSetResponse\x12m\n" +
+	"\fWatchSchemas\x12,.clickstream.registry.v1.WatchSchemasRequest\x1a-.clickstream.registry.v1.WatchSchemasResponse0\x01\x12w\n" +
+	"\x10ListEnvironments\x120.clickstream.registry.v1.ListEnvironmentsRequest\x1a1.clickstream.registry.v1.ListEnvironmentsResponse\x12q\n" +
+	"\x0eGetEnvironment\x12..clickstream.registry.v1.GetEnvironmentRequest\x1a/.clickstream.registry.v1.GetEnvironmentResponse\x12n\n" +
+	"\rGetEventStats\x12-.clickstream.registry.v1.GetEventStatsRequest\x1a..clickstream.registry.v1.GetEventStatsResponse\x12q\n" +
+	"\x0eListDeviations\x12..clickstream.registry.v1.ListDeviationsRequest\x1a/.clickstream.registry.v1.ListDeviationsResponse\x12e\n" +
+	"\n" +
+	"ListUnused\x12*.clickstream.registry.v1.ListUnusedRequest\x1a+.clickstream.registry.v1.ListUnusedResponseBRZPgithub.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_clickstream_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -490,33 +2348,104 @@ func file_clickstream_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_clickstream_registry_v1_registry_proto_rawDescData
 }
 
-var file_clickstream_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_clickstream_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_clickstream_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_clickstream_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_clickstream_registry_v1_registry_proto_goTypes = []any{
-	(LifecycleStatus)(0),          // 0: clickstream.registry.v1.LifecycleStatus
-	(*Event)(nil),                 // 1: clickstream.registry.v1.Event
-	(*EventVersion)(nil),          // 2: clickstream.registry.v1.EventVersion
-	(*ListEventsRequest)(nil),     // 3: clickstream.registry.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 4: clickstream.registry.v1.ListEventsResponse
-	(*GetEventRequest)(nil),       // 5: clickstream.registry.v1.GetEventRequest
-	(*GetEventResponse)(nil),      // 6: clickstream.registry.v1.GetEventResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(LifecycleStatus)(0),                   // 0: clickstream.registry.v1.LifecycleStatus
+	(DeviationKind)(0),                     // 1: clickstream.registry.v1.DeviationKind
+	(*Event)(nil),                          // 2: clickstream.registry.v1.Event
+	(*Owner)(nil),                          // 3: clickstream.registry.v1.Owner
+	(*EventVersion)(nil),                   // 4: clickstream.registry.v1.EventVersion
+	(*Field)(nil),                          // 5: clickstream.registry.v1.Field
+	(*ListEventsRequest)(nil),              // 6: clickstream.registry.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),             // 7: clickstream.registry.v1.ListEventsResponse
+	(*GetEventRequest)(nil),                // 8: clickstream.registry.v1.GetEventRequest
+	(*GetEventResponse)(nil),               // 9: clickstream.registry.v1.GetEventResponse
+	(*GetEventVersionRequest)(nil),         // 10: clickstream.registry.v1.GetEventVersionRequest
+	(*GetEventVersionResponse)(nil),        // 11: clickstream.registry.v1.GetEventVersionResponse
+	(*DiffVersionsRequest)(nil),            // 12: clickstream.registry.v1.DiffVersionsRequest
+	(*DiffVersionsResponse)(nil),           // 13: clickstream.registry.v1.DiffVersionsResponse
+	(*GetSchemaSetRequest)(nil),            // 14: clickstream.registry.v1.GetSchemaSetRequest
+	(*GetSchemaSetResponse)(nil),           // 15: clickstream.registry.v1.GetSchemaSetResponse
+	(*WatchSchemasRequest)(nil),            // 16: clickstream.registry.v1.WatchSchemasRequest
+	(*WatchSchemasResponse)(nil),           // 17: clickstream.registry.v1.WatchSchemasResponse
+	(*Environment)(nil),                    // 18: clickstream.registry.v1.Environment
+	(*EventVersionRef)(nil),                // 19: clickstream.registry.v1.EventVersionRef
+	(*ListEnvironmentsRequest)(nil),        // 20: clickstream.registry.v1.ListEnvironmentsRequest
+	(*ListEnvironmentsResponse)(nil),       // 21: clickstream.registry.v1.ListEnvironmentsResponse
+	(*GetEnvironmentRequest)(nil),          // 22: clickstream.registry.v1.GetEnvironmentRequest
+	(*GetEnvironmentResponse)(nil),         // 23: clickstream.registry.v1.GetEnvironmentResponse
+	(*GetEventStatsRequest)(nil),           // 24: clickstream.registry.v1.GetEventStatsRequest
+	(*GetEventStatsResponse)(nil),          // 25: clickstream.registry.v1.GetEventStatsResponse
+	(*StatsPoint)(nil),                     // 26: clickstream.registry.v1.StatsPoint
+	(*LastSeen)(nil),                       // 27: clickstream.registry.v1.LastSeen
+	(*ListDeviationsRequest)(nil),          // 28: clickstream.registry.v1.ListDeviationsRequest
+	(*ListDeviationsResponse)(nil),         // 29: clickstream.registry.v1.ListDeviationsResponse
+	(*Deviation)(nil),                      // 30: clickstream.registry.v1.Deviation
+	(*ListUnusedRequest)(nil),              // 31: clickstream.registry.v1.ListUnusedRequest
+	(*ListUnusedResponse)(nil),             // 32: clickstream.registry.v1.ListUnusedResponse
+	(*UnusedVersion)(nil),                  // 33: clickstream.registry.v1.UnusedVersion
+	nil,                                    // 34: clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
+	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
+	(*descriptorpb.FileDescriptorSet)(nil), // 36: google.protobuf.FileDescriptorSet
 }
 var file_clickstream_registry_v1_registry_proto_depIdxs = []int32{
-	2, // 0: clickstream.registry.v1.Event.versions:type_name -> clickstream.registry.v1.EventVersion
-	0, // 1: clickstream.registry.v1.EventVersion.status:type_name -> clickstream.registry.v1.LifecycleStatus
-	7, // 2: clickstream.registry.v1.EventVersion.created_at:type_name -> google.protobuf.Timestamp
-	1, // 3: clickstream.registry.v1.ListEventsResponse.events:type_name -> clickstream.registry.v1.Event
-	1, // 4: clickstream.registry.v1.GetEventResponse.event:type_name -> clickstream.registry.v1.Event
-	3, // 5: clickstream.registry.v1.RegistryService.ListEvents:input_type -> clickstream.registry.v1.ListEventsRequest
-	5, // 6: clickstream.registry.v1.RegistryService.GetEvent:input_type -> clickstream.registry.v1.GetEventRequest
-	4, // 7: clickstream.registry.v1.RegistryService.ListEvents:output_type -> clickstream.registry.v1.ListEventsResponse
-	6, // 8: clickstream.registry.v1.RegistryService.GetEvent:output_type -> clickstream.registry.v1.GetEventResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: clickstream.registry.v1.Event.versions:type_name -> clickstream.registry.v1.EventVersion
+	3,  // 1: clickstream.registry.v1.Event.owner:type_name -> clickstream.registry.v1.Owner
+	0,  // 2: clickstream.registry.v1.EventVersion.status:type_name -> clickstream.registry.v1.LifecycleStatus
+	35, // 3: clickstream.registry.v1.EventVersion.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: clickstream.registry.v1.EventVersion.fields:type_name -> clickstream.registry.v1.Field
+	0,  // 5: clickstream.registry.v1.ListEventsRequest.status:type_name -> clickstream.registry.v1.LifecycleStatus
+	2,  // 6: clickstream.registry.v1.ListEventsResponse.events:type_name -> clickstream.registry.v1.Event
+	2,  // 7: clickstream.registry.v1.GetEventResponse.event:type_name -> clickstream.registry.v1.Event
+	4,  // 8: clickstream.registry.v1.GetEventVersionResponse.version:type_name -> clickstream.registry.v1.EventVersion
+	3,  // 9: clickstream.registry.v1.GetEventVersionResponse.owner:type_name -> clickstream.registry.v1.Owner
+	36, // 10: clickstream.registry.v1.GetSchemaSetResponse.file_descriptor_set:type_name -> google.protobuf.FileDescriptorSet
+	4,  // 11: clickstream.registry.v1.GetSchemaSetResponse.versions:type_name -> clickstream.registry.v1.EventVersion
+	35, // 12: clickstream.registry.v1.Environment.created_at:type_name -> google.protobuf.Timestamp
+	19, // 13: clickstream.registry.v1.Environment.allowed:type_name -> clickstream.registry.v1.EventVersionRef
+	18, // 14: clickstream.registry.v1.ListEnvironmentsResponse.environments:type_name -> clickstream.registry.v1.Environment
+	18, // 15: clickstream.registry.v1.GetEnvironmentResponse.environment:type_name -> clickstream.registry.v1.Environment
+	35, // 16: clickstream.registry.v1.GetEventStatsRequest.from:type_name -> google.protobuf.Timestamp
+	35, // 17: clickstream.registry.v1.GetEventStatsRequest.to:type_name -> google.protobuf.Timestamp
+	26, // 18: clickstream.registry.v1.GetEventStatsResponse.series:type_name -> clickstream.registry.v1.StatsPoint
+	27, // 19: clickstream.registry.v1.GetEventStatsResponse.last_seen:type_name -> clickstream.registry.v1.LastSeen
+	34, // 20: clickstream.registry.v1.GetEventStatsResponse.rejections_by_reason:type_name -> clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
+	35, // 21: clickstream.registry.v1.StatsPoint.start:type_name -> google.protobuf.Timestamp
+	35, // 22: clickstream.registry.v1.LastSeen.at:type_name -> google.protobuf.Timestamp
+	35, // 23: clickstream.registry.v1.ListDeviationsRequest.at:type_name -> google.protobuf.Timestamp
+	30, // 24: clickstream.registry.v1.ListDeviationsResponse.deviations:type_name -> clickstream.registry.v1.Deviation
+	1,  // 25: clickstream.registry.v1.Deviation.kind:type_name -> clickstream.registry.v1.DeviationKind
+	33, // 26: clickstream.registry.v1.ListUnusedResponse.versions:type_name -> clickstream.registry.v1.UnusedVersion
+	19, // 27: clickstream.registry.v1.UnusedVersion.version:type_name -> clickstream.registry.v1.EventVersionRef
+	35, // 28: clickstream.registry.v1.UnusedVersion.last_seen:type_name -> google.protobuf.Timestamp
+	6,  // 29: clickstream.registry.v1.RegistryService.ListEvents:input_type -> clickstream.registry.v1.ListEventsRequest
+	8,  // 30: clickstream.registry.v1.RegistryService.GetEvent:input_type -> clickstream.registry.v1.GetEventRequest
+	10, // 31: clickstream.registry.v1.RegistryService.GetEventVersion:input_type -> clickstream.registry.v1.GetEventVersionRequest
+	12, // 32: clickstream.registry.v1.RegistryService.DiffVersions:input_type -> clickstream.registry.v1.DiffVersionsRequest
+	14, // 33: clickstream.registry.v1.RegistryService.GetSchemaSet:input_type -> clickstream.registry.v1.GetSchemaSetRequest
+	16, // 34: clickstream.registry.v1.RegistryService.WatchSchemas:input_type -> clickstream.registry.v1.WatchSchemasRequest
+	20, // 35: clickstream.registry.v1.RegistryService.ListEnvironments:input_type -> clickstream.registry.v1.ListEnvironmentsRequest
+	22, // 36: clickstream.registry.v1.RegistryService.GetEnvironment:input_type -> clickstream.registry.v1.GetEnvironmentRequest
+	24, // 37: clickstream.registry.v1.RegistryService.GetEventStats:input_type -> clickstream.registry.v1.GetEventStatsRequest
+	28, // 38: clickstream.registry.v1.RegistryService.ListDeviations:input_type -> clickstream.registry.v1.ListDeviationsRequest
+	31, // 39: clickstream.registry.v1.RegistryService.ListUnused:input_type -> clickstream.registry.v1.ListUnusedRequest
+	7,  // 40: clickstream.registry.v1.RegistryService.ListEvents:output_type -> clickstream.registry.v1.ListEventsResponse
+	9,  // 41: clickstream.registry.v1.RegistryService.GetEvent:output_type -> clickstream.registry.v1.GetEventResponse
+	11, // 42: clickstream.registry.v1.RegistryService.GetEventVersion:output_type -> clickstream.registry.v1.GetEventVersionResponse
+	13, // 43: clickstream.registry.v1.RegistryService.DiffVersions:output_type -> clickstream.registry.v1.DiffVersionsResponse
+	15, // 44: clickstream.registry.v1.RegistryService.GetSchemaSet:output_type -> clickstream.registry.v1.GetSchemaSetResponse
+	17, // 45: clickstream.registry.v1.RegistryService.WatchSchemas:output_type -> clickstream.registry.v1.WatchSchemasResponse
+	21, // 46: clickstream.registry.v1.RegistryService.ListEnvironments:output_type -> clickstream.registry.v1.ListEnvironmentsResponse
+	23, // 47: clickstream.registry.v1.RegistryService.GetEnvironment:output_type -> clickstream.registry.v1.GetEnvironmentResponse
+	25, // 48: clickstream.registry.v1.RegistryService.GetEventStats:output_type -> clickstream.registry.v1.GetEventStatsResponse
+	29, // 49: clickstream.registry.v1.RegistryService.ListDeviations:output_type -> clickstream.registry.v1.ListDeviationsResponse
+	32, // 50: clickstream.registry.v1.RegistryService.ListUnused:output_type -> clickstream.registry.v1.ListUnusedResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_registry_v1_registry_proto_init() }
@@ -529,8 +2458,8 @@ func file_clickstream_registry_v1_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_registry_v1_registry_proto_rawDesc), len(file_clickstream_registry_v1_registry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,21 +19,59 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RegistryService_ListEvents_FullMethodName = "/clickstream.registry.v1.RegistryService/ListEvents"
-	RegistryService_GetEvent_FullMethodName   = "/clickstream.registry.v1.RegistryService/GetEvent"
+	RegistryService_ListEvents_FullMethodName       = "/clickstream.registry.v1.RegistryService/ListEvents"
+	RegistryService_GetEvent_FullMethodName         = "/clickstream.registry.v1.RegistryService/GetEvent"
+	RegistryService_GetEventVersion_FullMethodName  = "/clickstream.registry.v1.RegistryService/GetEventVersion"
+	RegistryService_DiffVersions_FullMethodName     = "/clickstream.registry.v1.RegistryService/DiffVersions"
+	RegistryService_GetSchemaSet_FullMethodName     = "/clickstream.registry.v1.RegistryService/GetSchemaSet"
+	RegistryService_WatchSchemas_FullMethodName     = "/clickstream.registry.v1.RegistryService/WatchSchemas"
+	RegistryService_ListEnvironments_FullMethodName = "/clickstream.registry.v1.RegistryService/ListEnvironments"
+	RegistryService_GetEnvironment_FullMethodName   = "/clickstream.registry.v1.RegistryService/GetEnvironment"
+	RegistryService_GetEventStats_FullMethodName    = "/clickstream.registry.v1.RegistryService/GetEventStats"
+	RegistryService_ListDeviations_FullMethodName   = "/clickstream.registry.v1.RegistryService/ListDeviations"
+	RegistryService_ListUnused_FullMethodName       = "/clickstream.registry.v1.RegistryService/ListUnused"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// RegistryService answers questions about the event catalogue.
+// RegistryService answers questions about the event catalogue: events and
+// their versions, environments, schema sets for ingest and awards, usage and
+// deviations. It only reads; changes go through RegistryAdminService.
 type RegistryServiceClient interface {
-	// ListEvents lists registered events with their versions, newest catalogue
-	// first. REST: GET /v1/events.
+	// ListEvents lists registered events with their versions. REST: GET /v1/events.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
-	// GetEvent returns one event with all its versions. REST: GET /v1/events/{event_id}.
+	// GetEvent returns one event with all its versions and their fields.
+	// REST: GET /v1/events/{event_id}.
 	GetEvent(ctx context.Context, in *GetEventRequest, opts ...grpc.CallOption) (*GetEventResponse, error)
+	// GetEventVersion returns one version with its fields.
+	// REST: GET /v1/events/{event_id}/versions/{version}.
+	GetEventVersion(ctx context.Context, in *GetEventVersionRequest, opts ...grpc.CallOption) (*GetEventVersionResponse, error)
+	// DiffVersions lists the field-level differences between two versions of
+	// an event. REST: GET /v1/events/{event_id}/diff?from_version=1&to_version=2.
+	DiffVersions(ctx context.Context, in *DiffVersionsRequest, opts ...grpc.CallOption) (*DiffVersionsResponse, error)
+	// GetSchemaSet returns the descriptors of the event versions an
+	// environment may send (all versions when environment is empty).
+	// REST: GET /v1/schema-sets/{environment}.
+	GetSchemaSet(ctx context.Context, in *GetSchemaSetRequest, opts ...grpc.CallOption) (*GetSchemaSetResponse, error)
+	// WatchSchemas streams the catalogue revision: first the current one, then
+	// each new one as it is committed. gRPC and Connect only (no REST).
+	WatchSchemas(ctx context.Context, in *WatchSchemasRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSchemasResponse], error)
+	// ListEnvironments lists the sending environments. REST: GET /v1/environments.
+	ListEnvironments(ctx context.Context, in *ListEnvironmentsRequest, opts ...grpc.CallOption) (*ListEnvironmentsResponse, error)
+	// GetEnvironment describes one environment and the event versions it may
+	// send. REST: GET /v1/environments/{name}.
+	GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error)
+	// GetEventStats returns an event's volume series, rejection rate and where
+	// it was last seen. REST: GET /v1/events/{event_id}/stats.
+	GetEventStats(ctx context.Context, in *GetEventStatsRequest, opts ...grpc.CallOption) (*GetEventStatsResponse, error)
+	// ListDeviations lists technical (rejection rate) and logical (volume)
+	// deviations. REST: GET /v1/deviations.
+	ListDeviations(ctx context.Context, in *ListDeviationsRequest, opts ...grpc.CallOption) (*ListDeviationsResponse, error)
+	// ListUnused lists active versions with no traffic for a number of days:
+	// candidates to retire. REST: GET /v1/unused.
+	ListUnused(ctx context.Context, in *ListUnusedRequest, opts ...grpc.CallOption) (*ListUnusedResponse, error)
 }
 
 type registryServiceClient struct {
@@ -64,17 +102,145 @@ func (c *registryServiceClient) GetEvent(ctx context.Context, in *GetEventReques
 	return out, nil
 }
 
+func (c *registryServiceClient) GetEventVersion(ctx context.Context, in *GetEventVersionRequest, opts ...grpc.CallOption) (*GetEventVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEventVersionResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetEventVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) DiffVersions(ctx context.Context, in *DiffVersionsRequest, opts ...grpc.CallOption) (*DiffVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffVersionsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_DiffVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetSchemaSet(ctx context.Context, in *GetSchemaSetRequest, opts ...grpc.CallOption) (*GetSchemaSetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSchemaSetResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetSchemaSet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) WatchSchemas(ctx context.Context, in *WatchSchemasRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSchemasResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RegistryService_ServiceDesc.Streams[0], RegistryService_WatchSchemas_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSchemasRequest, WatchSchemasResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchSchemasClient = grpc.ServerStreamingClient[WatchSchemasResponse]
+
+func (c *registryServiceClient) ListEnvironments(ctx context.Context, in *ListEnvironmentsRequest, opts ...grpc.CallOption) (*ListEnvironmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListEnvironmentsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListEnvironments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetEnvironment(ctx context.Context, in *GetEnvironmentRequest, opts ...grpc.CallOption) (*GetEnvironmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEnvironmentResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetEnvironment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) GetEventStats(ctx context.Context, in *GetEventStatsRequest, opts ...grpc.CallOption) (*GetEventStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEventStatsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetEventStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListDeviations(ctx context.Context, in *ListDeviationsRequest, opts ...grpc.CallOption) (*ListDeviationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeviationsResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListDeviations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListUnused(ctx context.Context, in *ListUnusedRequest, opts ...grpc.CallOption) (*ListUnusedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnusedResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListUnused_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
 //
-// RegistryService answers questions about the event catalogue.
+// RegistryService answers questions about the event catalogue: events and
+// their versions, environments, schema sets for ingest and awards, usage and
+// deviations. It only reads; changes go through RegistryAdminService.
 type RegistryServiceServer interface {
-	// ListEvents lists registered events with their versions, newest catalogue
-	// first. REST: GET /v1/events.
+	// ListEvents lists registered events with their versions. REST: GET /v1/events.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
-	// GetEvent returns one event with all its versions. REST: GET /v1/events/{event_id}.
+	// GetEvent returns one event with all its versions and their fields.
+	// REST: GET /v1/events/{event_id}.
 	GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error)
+	// GetEventVersion returns one version with its fields.
+	// REST: GET /v1/events/{event_id}/versions/{version}.
+	GetEventVersion(context.Context, *GetEventVersionRequest) (*GetEventVersionResponse, error)
+	// DiffVersions lists the field-level differences between two versions of
+	// an event. REST: GET /v1/events/{event_id}/diff?from_version=1&to_version=2.
+	DiffVersions(context.Context, *DiffVersionsRequest) (*DiffVersionsResponse, error)
+	// GetSchemaSet returns the descriptors of the event versions an
+	// environment may send (all versions when environment is empty).
+	// REST: GET /v1/schema-sets/{environment}.
+	GetSchemaSet(context.Context, *GetSchemaSetRequest) (*GetSchemaSetResponse, error)
+	// WatchSchemas streams the catalogue revision: first the current one, then
+	// each new one as it is committed. gRPC and Connect only (no REST).
+	WatchSchemas(*WatchSchemasRequest, grpc.ServerStreamingServer[WatchSchemasResponse]) error
+	// ListEnvironments lists the sending environments. REST: GET /v1/environments.
+	ListEnvironments(context.Context, *ListEnvironmentsRequest) (*ListEnvironmentsResponse, error)
+	// GetEnvironment describes one environment and the event versions it may
+	// send. REST: GET /v1/environments/{name}.
+	GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error)
+	// GetEventStats returns an event's volume series, rejection rate and where
+	// it was last seen. REST: GET /v1/events/{event_id}/stats.
+	GetEventStats(context.Context, *GetEventStatsRequest) (*GetEventStatsResponse, error)
+	// ListDeviations lists technical (rejection rate) and logical (volume)
+	// deviations. REST: GET /v1/deviations.
+	ListDeviations(context.Context, *ListDeviationsRequest) (*ListDeviationsResponse, error)
+	// ListUnused lists active versions with no traffic for a number of days:
+	// candidates to retire. REST: GET /v1/unused.
+	ListUnused(context.Context, *ListUnusedRequest) (*ListUnusedResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -90,6 +256,33 @@ func (UnimplementedRegistryServiceServer) ListEvents(context.Context, *ListEvent
 }
 func (UnimplementedRegistryServiceServer) GetEvent(context.Context, *GetEventRequest) (*GetEventResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetEvent not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetEventVersion(context.Context, *GetEventVersionRequest) (*GetEventVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEventVersion not implemented")
+}
+func (UnimplementedRegistryServiceServer) DiffVersions(context.Context, *DiffVersionsRequest) (*DiffVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiffVersions not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetSchemaSet(context.Context, *GetSchemaSetRequest) (*GetSchemaSetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSchemaSet not implemented")
+}
+func (UnimplementedRegistryServiceServer) WatchSchemas(*WatchSchemasRequest, grpc.ServerStreamingServer[WatchSchemasResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSchemas not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListEnvironments(context.Context, *ListEnvironmentsRequest) (*ListEnvironmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListEnvironments not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetEnvironment(context.Context, *GetEnvironmentRequest) (*GetEnvironmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEnvironment not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetEventStats(context.Context, *GetEventStatsRequest) (*GetEventStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEventStats not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListDeviations(context.Context, *ListDeviationsRequest) (*ListDeviationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeviations not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListUnused(context.Context, *ListUnusedRequest) (*ListUnusedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnused not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -148,6 +341,161 @@ func _RegistryService_GetEvent_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_GetEventVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEventVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetEventVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetEventVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetEventVersion(ctx, req.(*GetEventVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_DiffVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).DiffVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_DiffVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).DiffVersions(ctx, req.(*DiffVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetSchemaSet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSchemaSetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetSchemaSet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetSchemaSet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetSchemaSet(ctx, req.(*GetSchemaSetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_WatchSchemas_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSchemasRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RegistryServiceServer).WatchSchemas(m, &grpc.GenericServerStream[WatchSchemasRequest, WatchSchemasResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RegistryService_WatchSchemasServer = grpc.ServerStreamingServer[WatchSchemasResponse]
+
+func _RegistryService_ListEnvironments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListEnvironmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListEnvironments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListEnvironments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListEnvironments(ctx, req.(*ListEnvironmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetEnvironment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEnvironmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetEnvironment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetEnvironment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetEnvironment(ctx, req.(*GetEnvironmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_GetEventStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEventStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetEventStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetEventStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetEventStats(ctx, req.(*GetEventStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListDeviations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeviationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListDeviations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListDeviations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListDeviations(ctx, req.(*ListDeviationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListUnused_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnusedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListUnused(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListUnused_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListUnused(ctx, req.(*ListUnusedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -163,7 +511,45 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetEvent",
 			Handler:    _RegistryService_GetEvent_Handler,
 		},
+		{
+			MethodName: "GetEventVersion",
+			Handler:    _RegistryService_GetEventVersion_Handler,
+		},
+		{
+			MethodName: "DiffVersions",
+			Handler:    _RegistryService_DiffVersions_Handler,
+		},
+		{
+			MethodName: "GetSchemaSet",
+			Handler:    _RegistryService_GetSchemaSet_Handler,
+		},
+		{
+			MethodName: "ListEnvironments",
+			Handler:    _RegistryService_ListEnvironments_Handler,
+		},
+		{
+			MethodName: "GetEnvironment",
+			Handler:    _RegistryService_GetEnvironment_Handler,
+		},
+		{
+			MethodName: "GetEventStats",
+			Handler:    _RegistryService_GetEventStats_Handler,
+		},
+		{
+			MethodName: "ListDeviations",
+			Handler:    _RegistryService_ListDeviations_Handler,
+		},
+		{
+			MethodName: "ListUnused",
+			Handler:    _RegistryService_ListUnused_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchSchemas",
+			Handler:       _RegistryService_WatchSchemas_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "clickstream/registry/v1/registry.proto",
 }

@@ -39,15 +39,69 @@ const (
 	// RegistryServiceGetEventProcedure is the fully-qualified name of the RegistryService's GetEvent
 	// RPC.
 	RegistryServiceGetEventProcedure = "/clickstream.registry.v1.RegistryService/GetEvent"
+	// RegistryServiceGetEventVersionProcedure is the fully-qualified name of the RegistryService's
+	// GetEventVersion RPC.
+	RegistryServiceGetEventVersionProcedure = "/clickstream.registry.v1.RegistryService/GetEventVersion"
+	// RegistryServiceDiffVersionsProcedure is the fully-qualified name of the RegistryService's
+	// DiffVersions RPC.
+	RegistryServiceDiffVersionsProcedure = "/clickstream.registry.v1.RegistryService/DiffVersions"
+	// RegistryServiceGetSchemaSetProcedure is the fully-qualified name of the RegistryService's
+	// GetSchemaSet RPC.
+	RegistryServiceGetSchemaSetProcedure = "/clickstream.registry.v1.RegistryService/GetSchemaSet"
+	// RegistryServiceWatchSchemasProcedure is the fully-qualified name of the RegistryService's
+	// WatchSchemas RPC.
+	RegistryServiceWatchSchemasProcedure = "/clickstream.registry.v1.RegistryService/WatchSchemas"
+	// RegistryServiceListEnvironmentsProcedure is the fully-qualified name of the RegistryService's
+	// ListEnvironments RPC.
+	RegistryServiceListEnvironmentsProcedure = "/clickstream.registry.v1.RegistryService/ListEnvironments"
+	// RegistryServiceGetEnvironmentProcedure is the fully-qualified name of the RegistryService's
+	// GetEnvironment RPC.
+	RegistryServiceGetEnvironmentProcedure = "/clickstream.registry.v1.RegistryService/GetEnvironment"
+	// RegistryServiceGetEventStatsProcedure is the fully-qualified name of the RegistryService's
+	// GetEventStats RPC.
+	RegistryServiceGetEventStatsProcedure = "/clickstream.registry.v1.RegistryService/GetEventStats"
+	// RegistryServiceListDeviationsProcedure is the fully-qualified name of the RegistryService's
+	// ListDeviations RPC.
+	RegistryServiceListDeviationsProcedure = "/clickstream.registry.v1.RegistryService/ListDeviations"
+	// RegistryServiceListUnusedProcedure is the fully-qualified name of the RegistryService's
+	// ListUnused RPC.
+	RegistryServiceListUnusedProcedure = "/clickstream.registry.v1.RegistryService/ListUnused"
 )
 
 // RegistryServiceClient is a client for the clickstream.registry.v1.RegistryService service.
 type RegistryServiceClient interface {
-	// ListEvents lists registered events with their versions, newest catalogue
-	// first. REST: GET /v1/events.
+	// ListEvents lists registered events with their versions. REST: GET /v1/events.
 	ListEvents(context.Context, *v1.ListEventsRequest) (*v1.ListEventsResponse, error)
-	// GetEvent returns one event with all its versions. REST: GET /v1/events/{event_id}.
+	// GetEvent returns one event with all its versions and their fields.
+	// REST: GET /v1/events/{event_id}.
 	GetEvent(context.Context, *v1.GetEventRequest) (*v1.GetEventResponse, error)
+	// GetEventVersion returns one version with its fields.
+	// REST: GET /v1/events/{event_id}/versions/{version}.
+	GetEventVersion(context.Context, *v1.GetEventVersionRequest) (*v1.GetEventVersionResponse, error)
+	// DiffVersions lists the field-level differences between two versions of
+	// an event. REST: GET /v1/events/{event_id}/diff?from_version=1&to_version=2.
+	DiffVersions(context.Context, *v1.DiffVersionsRequest) (*v1.DiffVersionsResponse, error)
+	// GetSchemaSet returns the descriptors of the event versions an
+	// environment may send (all versions when environment is empty).
+	// REST: GET /v1/schema-sets/{environment}.
+	GetSchemaSet(context.Context, *v1.GetSchemaSetRequest) (*v1.GetSchemaSetResponse, error)
+	// WatchSchemas streams the catalogue revision: first the current one, then
+	// each new one as it is committed. gRPC and Connect only (no REST).
+	WatchSchemas(context.Context, *v1.WatchSchemasRequest) (*connect.ServerStreamForClient[v1.WatchSchemasResponse], error)
+	// ListEnvironments lists the sending environments. REST: GET /v1/environments.
+	ListEnvironments(context.Context, *v1.ListEnvironmentsRequest) (*v1.ListEnvironmentsResponse, error)
+	// GetEnvironment describes one environment and the event versions it may
+	// send. REST: GET /v1/environments/{name}.
+	GetEnvironment(context.Context, *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error)
+	// GetEventStats returns an event's volume series, rejection rate and where
+	// it was last seen. REST: GET /v1/events/{event_id}/stats.
+	GetEventStats(context.Context, *v1.GetEventStatsRequest) (*v1.GetEventStatsResponse, error)
+	// ListDeviations lists technical (rejection rate) and logical (volume)
+	// deviations. REST: GET /v1/deviations.
+	ListDeviations(context.Context, *v1.ListDeviationsRequest) (*v1.ListDeviationsResponse, error)
+	// ListUnused lists active versions with no traffic for a number of days:
+	// candidates to retire. REST: GET /v1/unused.
+	ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error)
 }
 
 // NewRegistryServiceClient constructs a client for the clickstream.registry.v1.RegistryService
@@ -73,13 +127,76 @@ func NewRegistryServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(registryServiceMethods.ByName("GetEvent")),
 			connect.WithClientOptions(opts...),
 		),
+		getEventVersion: connect.NewClient[v1.GetEventVersionRequest, v1.GetEventVersionResponse](
+			httpClient,
+			baseURL+RegistryServiceGetEventVersionProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("GetEventVersion")),
+			connect.WithClientOptions(opts...),
+		),
+		diffVersions: connect.NewClient[v1.DiffVersionsRequest, v1.DiffVersionsResponse](
+			httpClient,
+			baseURL+RegistryServiceDiffVersionsProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("DiffVersions")),
+			connect.WithClientOptions(opts...),
+		),
+		getSchemaSet: connect.NewClient[v1.GetSchemaSetRequest, v1.GetSchemaSetResponse](
+			httpClient,
+			baseURL+RegistryServiceGetSchemaSetProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("GetSchemaSet")),
+			connect.WithClientOptions(opts...),
+		),
+		watchSchemas: connect.NewClient[v1.WatchSchemasRequest, v1.WatchSchemasResponse](
+			httpClient,
+			baseURL+RegistryServiceWatchSchemasProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("WatchSchemas")),
+			connect.WithClientOptions(opts...),
+		),
+		listEnvironments: connect.NewClient[v1.ListEnvironmentsRequest, v1.ListEnvironmentsResponse](
+			httpClient,
+			baseURL+RegistryServiceListEnvironmentsProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("ListEnvironments")),
+			connect.WithClientOptions(opts...),
+		),
+		getEnvironment: connect.NewClient[v1.GetEnvironmentRequest, v1.GetEnvironmentResponse](
+			httpClient,
+			baseURL+RegistryServiceGetEnvironmentProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("GetEnvironment")),
+			connect.WithClientOptions(opts...),
+		),
+		getEventStats: connect.NewClient[v1.GetEventStatsRequest, v1.GetEventStatsResponse](
+			httpClient,
+			baseURL+RegistryServiceGetEventStatsProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("GetEventStats")),
+			connect.WithClientOptions(opts...),
+		),
+		listDeviations: connect.NewClient[v1.ListDeviationsRequest, v1.ListDeviationsResponse](
+			httpClient,
+			baseURL+RegistryServiceListDeviationsProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("ListDeviations")),
+			connect.WithClientOptions(opts...),
+		),
+		listUnused: connect.NewClient[v1.ListUnusedRequest, v1.ListUnusedResponse](
+			httpClient,
+			baseURL+RegistryServiceListUnusedProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("ListUnused")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // registryServiceClient implements RegistryServiceClient.
 type registryServiceClient struct {
-	listEvents *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
-	getEvent   *connect.Client[v1.GetEventRequest, v1.GetEventResponse]
+	listEvents       *connect.Client[v1.ListEventsRequest, v1.ListEventsResponse]
+	getEvent         *connect.Client[v1.GetEventRequest, v1.GetEventResponse]
+	getEventVersion  *connect.Client[v1.GetEventVersionRequest, v1.GetEventVersionResponse]
+	diffVersions     *connect.Client[v1.DiffVersionsRequest, v1.DiffVersionsResponse]
+	getSchemaSet     *connect.Client[v1.GetSchemaSetRequest, v1.GetSchemaSetResponse]
+	watchSchemas     *connect.Client[v1.WatchSchemasRequest, v1.WatchSchemasResponse]
+	listEnvironments *connect.Client[v1.ListEnvironmentsRequest, v1.ListEnvironmentsResponse]
+	getEnvironment   *connect.Client[v1.GetEnvironmentRequest, v1.GetEnvironmentResponse]
+	getEventStats    *connect.Client[v1.GetEventStatsRequest, v1.GetEventStatsResponse]
+	listDeviations   *connect.Client[v1.ListDeviationsRequest, v1.ListDeviationsResponse]
+	listUnused       *connect.Client[v1.ListUnusedRequest, v1.ListUnusedResponse]
 }
 
 // ListEvents calls clickstream.registry.v1.RegistryService.ListEvents.
@@ -100,14 +217,118 @@ func (c *registryServiceClient) GetEvent(ctx context.Context, req *v1.GetEventRe
 	return nil, err
 }
 
+// GetEventVersion calls clickstream.registry.v1.RegistryService.GetEventVersion.
+func (c *registryServiceClient) GetEventVersion(ctx context.Context, req *v1.GetEventVersionRequest) (*v1.GetEventVersionResponse, error) {
+	response, err := c.getEventVersion.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DiffVersions calls clickstream.registry.v1.RegistryService.DiffVersions.
+func (c *registryServiceClient) DiffVersions(ctx context.Context, req *v1.DiffVersionsRequest) (*v1.DiffVersionsResponse, error) {
+	response, err := c.diffVersions.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetSchemaSet calls clickstream.registry.v1.RegistryService.GetSchemaSet.
+func (c *registryServiceClient) GetSchemaSet(ctx context.Context, req *v1.GetSchemaSetRequest) (*v1.GetSchemaSetResponse, error) {
+	response, err := c.getSchemaSet.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// WatchSchemas calls clickstream.registry.v1.RegistryService.WatchSchemas.
+func (c *registryServiceClient) WatchSchemas(ctx context.Context, req *v1.WatchSchemasRequest) (*connect.ServerStreamForClient[v1.WatchSchemasResponse], error) {
+	return c.watchSchemas.CallServerStream(ctx, connect.NewRequest(req))
+}
+
+// ListEnvironments calls clickstream.registry.v1.RegistryService.ListEnvironments.
+func (c *registryServiceClient) ListEnvironments(ctx context.Context, req *v1.ListEnvironmentsRequest) (*v1.ListEnvironmentsResponse, error) {
+	response, err := c.listEnvironments.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetEnvironment calls clickstream.registry.v1.RegistryService.GetEnvironment.
+func (c *registryServiceClient) GetEnvironment(ctx context.Context, req *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error) {
+	response, err := c.getEnvironment.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetEventStats calls clickstream.registry.v1.RegistryService.GetEventStats.
+func (c *registryServiceClient) GetEventStats(ctx context.Context, req *v1.GetEventStatsRequest) (*v1.GetEventStatsResponse, error) {
+	response, err := c.getEventStats.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListDeviations calls clickstream.registry.v1.RegistryService.ListDeviations.
+func (c *registryServiceClient) ListDeviations(ctx context.Context, req *v1.ListDeviationsRequest) (*v1.ListDeviationsResponse, error) {
+	response, err := c.listDeviations.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListUnused calls clickstream.registry.v1.RegistryService.ListUnused.
+func (c *registryServiceClient) ListUnused(ctx context.Context, req *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error) {
+	response, err := c.listUnused.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // RegistryServiceHandler is an implementation of the clickstream.registry.v1.RegistryService
 // service.
 type RegistryServiceHandler interface {
-	// ListEvents lists registered events with their versions, newest catalogue
-	// first. REST: GET /v1/events.
+	// ListEvents lists registered events with their versions. REST: GET /v1/events.
 	ListEvents(context.Context, *v1.ListEventsRequest) (*v1.ListEventsResponse, error)
-	// GetEvent returns one event with all its versions. REST: GET /v1/events/{event_id}.
+	// GetEvent returns one event with all its versions and their fields.
+	// REST: GET /v1/events/{event_id}.
 	GetEvent(context.Context, *v1.GetEventRequest) (*v1.GetEventResponse, error)
+	// GetEventVersion returns one version with its fields.
+	// REST: GET /v1/events/{event_id}/versions/{version}.
+	GetEventVersion(context.Context, *v1.GetEventVersionRequest) (*v1.GetEventVersionResponse, error)
+	// DiffVersions lists the field-level differences between two versions of
+	// an event. REST: GET /v1/events/{event_id}/diff?from_version=1&to_version=2.
+	DiffVersions(context.Context, *v1.DiffVersionsRequest) (*v1.DiffVersionsResponse, error)
+	// GetSchemaSet returns the descriptors of the event versions an
+	// environment may send (all versions when environment is empty).
+	// REST: GET /v1/schema-sets/{environment}.
+	GetSchemaSet(context.Context, *v1.GetSchemaSetRequest) (*v1.GetSchemaSetResponse, error)
+	// WatchSchemas streams the catalogue revision: first the current one, then
+	// each new one as it is committed. gRPC and Connect only (no REST).
+	WatchSchemas(context.Context, *v1.WatchSchemasRequest, *connect.ServerStream[v1.WatchSchemasResponse]) error
+	// ListEnvironments lists the sending environments. REST: GET /v1/environments.
+	ListEnvironments(context.Context, *v1.ListEnvironmentsRequest) (*v1.ListEnvironmentsResponse, error)
+	// GetEnvironment describes one environment and the event versions it may
+	// send. REST: GET /v1/environments/{name}.
+	GetEnvironment(context.Context, *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error)
+	// GetEventStats returns an event's volume series, rejection rate and where
+	// it was last seen. REST: GET /v1/events/{event_id}/stats.
+	GetEventStats(context.Context, *v1.GetEventStatsRequest) (*v1.GetEventStatsResponse, error)
+	// ListDeviations lists technical (rejection rate) and logical (volume)
+	// deviations. REST: GET /v1/deviations.
+	ListDeviations(context.Context, *v1.ListDeviationsRequest) (*v1.ListDeviationsResponse, error)
+	// ListUnused lists active versions with no traffic for a number of days:
+	// candidates to retire. REST: GET /v1/unused.
+	ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error)
 }
 
 // NewRegistryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -129,12 +350,84 @@ func NewRegistryServiceHandler(svc RegistryServiceHandler, opts ...connect.Handl
 		connect.WithSchema(registryServiceMethods.ByName("GetEvent")),
 		connect.WithHandlerOptions(opts...),
 	)
+	registryServiceGetEventVersionHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceGetEventVersionProcedure,
+		svc.GetEventVersion,
+		connect.WithSchema(registryServiceMethods.ByName("GetEventVersion")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceDiffVersionsHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceDiffVersionsProcedure,
+		svc.DiffVersions,
+		connect.WithSchema(registryServiceMethods.ByName("DiffVersions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceGetSchemaSetHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceGetSchemaSetProcedure,
+		svc.GetSchemaSet,
+		connect.WithSchema(registryServiceMethods.ByName("GetSchemaSet")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceWatchSchemasHandler := connect.NewServerStreamHandlerSimple(
+		RegistryServiceWatchSchemasProcedure,
+		svc.WatchSchemas,
+		connect.WithSchema(registryServiceMethods.ByName("WatchSchemas")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceListEnvironmentsHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceListEnvironmentsProcedure,
+		svc.ListEnvironments,
+		connect.WithSchema(registryServiceMethods.ByName("ListEnvironments")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceGetEnvironmentHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceGetEnvironmentProcedure,
+		svc.GetEnvironment,
+		connect.WithSchema(registryServiceMethods.ByName("GetEnvironment")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceGetEventStatsHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceGetEventStatsProcedure,
+		svc.GetEventStats,
+		connect.WithSchema(registryServiceMethods.ByName("GetEventStats")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceListDeviationsHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceListDeviationsProcedure,
+		svc.ListDeviations,
+		connect.WithSchema(registryServiceMethods.ByName("ListDeviations")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceListUnusedHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceListUnusedProcedure,
+		svc.ListUnused,
+		connect.WithSchema(registryServiceMethods.ByName("ListUnused")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.registry.v1.RegistryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RegistryServiceListEventsProcedure:
 			registryServiceListEventsHandler.ServeHTTP(w, r)
 		case RegistryServiceGetEventProcedure:
 			registryServiceGetEventHandler.ServeHTTP(w, r)
+		case RegistryServiceGetEventVersionProcedure:
+			registryServiceGetEventVersionHandler.ServeHTTP(w, r)
+		case RegistryServiceDiffVersionsProcedure:
+			registryServiceDiffVersionsHandler.ServeHTTP(w, r)
+		case RegistryServiceGetSchemaSetProcedure:
+			registryServiceGetSchemaSetHandler.ServeHTTP(w, r)
+		case RegistryServiceWatchSchemasProcedure:
+			registryServiceWatchSchemasHandler.ServeHTTP(w, r)
+		case RegistryServiceListEnvironmentsProcedure:
+			registryServiceListEnvironmentsHandler.ServeHTTP(w, r)
+		case RegistryServiceGetEnvironmentProcedure:
+			registryServiceGetEnvironmentHandler.ServeHTTP(w, r)
+		case RegistryServiceGetEventStatsProcedure:
+			registryServiceGetEventStatsHandler.ServeHTTP(w, r)
+		case RegistryServiceListDeviationsProcedure:
+			registryServiceListDeviationsHandler.ServeHTTP(w, r)
+		case RegistryServiceListUnusedProcedure:
+			registryServiceListUnusedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -150,4 +443,40 @@ func (UnimplementedRegistryServiceHandler) ListEvents(context.Context, *v1.ListE
 
 func (UnimplementedRegistryServiceHandler) GetEvent(context.Context, *v1.GetEventRequest) (*v1.GetEventResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetEvent is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) GetEventVersion(context.Context, *v1.GetEventVersionRequest) (*v1.GetEventVersionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetEventVersion is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) DiffVersions(context.Context, *v1.DiffVersionsRequest) (*v1.DiffVersionsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.DiffVersions is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) GetSchemaSet(context.Context, *v1.GetSchemaSetRequest) (*v1.GetSchemaSetResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetSchemaSet is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) WatchSchemas(context.Context, *v1.WatchSchemasRequest, *connect.ServerStream[v1.WatchSchemasResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.WatchSchemas is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) ListEnvironments(context.Context, *v1.ListEnvironmentsRequest) (*v1.ListEnvironmentsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.ListEnvironments is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) GetEnvironment(context.Context, *v1.GetEnvironmentRequest) (*v1.GetEnvironmentResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetEnvironment is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) GetEventStats(context.Context, *v1.GetEventStatsRequest) (*v1.GetEventStatsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetEventStats is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) ListDeviations(context.Context, *v1.ListDeviationsRequest) (*v1.ListDeviationsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.ListDeviations is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.ListUnused is not implemented"))
 }
