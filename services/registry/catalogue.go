@@ -76,8 +76,14 @@ type EventFilter struct {
 	Text string
 }
 
-// Store keeps the catalogue.
+// Store keeps the registry's state: the catalogue and, in their own files,
+// environments, governance, usage and revision notifications.
 type Store interface {
+	EnvironmentStore
+	GovernanceStore
+	UsageStore
+	RevisionWatcher
+
 	// Register adds the versions not yet registered under a new revision. A
 	// version already registered with another fingerprint, a new version
 	// that is not last+1, or an id registered under another name fails the

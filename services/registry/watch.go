@@ -22,3 +22,6 @@ var _ registryv1connect.RegistryServiceHandler = connectService{}
 func (c connectService) WatchSchemas(ctx context.Context, req *registryv1.WatchSchemasRequest, stream *connect.ServerStream[registryv1.WatchSchemasResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, nil)
 }
+
+// RevisionWatcher tells subscribers about new catalogue revisions.
+type RevisionWatcher interface{}

@@ -1,0 +1,4 @@
+package registry
+
+// EnvironmentStore keeps environments and the event versions each may send.
+type EnvironmentStore interface{}
