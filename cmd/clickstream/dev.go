@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 )
 
@@ -47,6 +48,12 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 				cfg.Addrs[name] = *a
 			}
 			cfg.DemoData = true
+			tokenFile := filepath.Join(cfg.DataDir, "admin-token")
+			if cfg.AdminToken == "" {
+				if cfg.AdminToken, err = auth.LoadOrCreateToken(tokenFile); err != nil {
+					return err
+				}
+			}
 			cfg.Logger = slog.Default()
 			s, err := stack.Start(ctx, cfg)
 			if err != nil {
@@ -61,6 +68,7 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 			if u := s.NATSURL(); u != "" {
 				fmt.Fprintf(out, "  nats      %s\n", u)
 			}
+			fmt.Fprintf(out, "\n  admin API token (Authorization: Bearer ...): %s (in %s)\n", cfg.AdminToken, tokenFile)
 			fmt.Fprintf(out, "\nEach service also serves /healthz, /readyz, /metrics and /openapi/. Press Ctrl-C to stop.\n\n")
 			return s.Run(ctx)
 		},
@@ -74,6 +82,7 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 	addrs[stack.Registry] = f.String("registry-addr", defaultRegistryAddr, "address of the registry service")
 	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
 	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment ingest attributes events to")
 	return cmd
 }

@@ -47,6 +47,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry); empty keeps the admin API closed")
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the embedded NATS store when --nats-url is empty")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", cfg.Ingest.Environment, "environment ingest attributes events to")
 	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
