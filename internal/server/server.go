@@ -65,12 +65,17 @@ type Config struct {
 }
 
 // Server is one service on one port.
+// streamGrace is how long shutdown lets requests in flight finish before it
+// cancels their contexts (which ends open streams).
+const streamGrace = 2 * time.Second
+
 type Server struct {
-	cfg      Config
-	routes   Routes
-	http     *http.Server
-	listener net.Listener
-	log      *slog.Logger
+	cancelRequests context.CancelFunc
+	cfg            Config
+	routes         Routes
+	http           *http.Server
+	listener       net.Listener
+	log            *slog.Logger
 }
 
 // New builds the server for routes. Listen binds it; Serve runs it.
@@ -116,14 +121,19 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}))
 	mux.Handle("GET /openapi/", http.StripPrefix("/openapi/", http.FileServerFS(openapi.FS)))
 
+	// requestCtx is the parent of every request's context; cancelled at
+	// shutdown once requests in flight had their grace period.
+	requestCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	s := &Server{
-		cfg:    cfg,
-		routes: routes,
-		log:    log,
+		cfg:            cfg,
+		routes:         routes,
+		log:            log,
+		cancelRequests: cancelRequests,
 		http: &http.Server{
+			BaseContext:       func(net.Listener) context.Context { return requestCtx },
 			Handler:           withMiddleware(guard(routes.Guard, mux), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -172,7 +182,20 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.http.Shutdown(shutdownCtx); err != nil {
+	// Shutdown waits for requests in flight; open streams (a schema watch)
+	// never finish by themselves, so after a grace period their contexts are
+	// cancelled and they end.
+	done := make(chan error, 1)
+	go func() { done <- s.http.Shutdown(shutdownCtx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(streamGrace):
+		s.cancelRequests()
+		err = <-done
+	}
+	s.cancelRequests()
+	if err != nil {
 		return fmt.Errorf("%s: shutdown: %w", s.routes.Name, err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -354,3 +354,45 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// An open stream never ends by itself; shutdown must still finish, by
+// cancelling the stream's context after the grace period.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	streaming := make(chan struct{})
+	ended := make(chan error, 1)
+	routes := Routes{
+		Name: "stream",
+		Connect: func(mux *http.ServeMux, _ ...connect.HandlerOption) {
+			mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				close(streaming)
+				<-r.Context().Done()
+				ended <- r.Context().Err()
+			})
+		},
+	}
+	srv, err := New(context.Background(), Config{Addr: "127.0.0.1:0", ShutdownTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)}, routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	resp, err := http.Get(srv.URL() + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	<-streaming
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve with an open stream: %v, want nil", err)
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("the stream's context ended with %v, want context.Canceled", err)
+	}
+}
