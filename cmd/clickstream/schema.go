@@ -7,18 +7,59 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
 func newSchemaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "Check and lock the event catalogue in proto/",
+		Short: "Check, lock, push and compare the event catalogue",
 	}
-	cmd.AddCommand(newSchemaCheckCommand(), newSchemaLockCommand())
+	cmd.AddCommand(newSchemaCheckCommand(), newSchemaLockCommand(), newSchemaPushCommand(), newSchemaDiffCommand())
+	return cmd
+}
+
+func newSchemaDiffCommand() *cobra.Command {
+	c := &registryCLI{output: "table"}
+	cmd := &cobra.Command{
+		Use:   "diff EVENT_ID FROM TO",
+		Short: "Print the field-level differences between two registered versions of an event",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var numbers [3]uint32
+			for i, name := range []string{"EVENT_ID", "FROM", "TO"} {
+				n, err := strconv.ParseUint(args[i], 10, 32)
+				if err != nil || n == 0 {
+					return usageError{fmt.Errorf("%s %q: want a positive number, e.g. `clickstream schema diff 1001 1 2`", name, args[i])}
+				}
+				numbers[i] = uint32(n)
+			}
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.DiffVersions(cmd.Context(), &registryv1.DiffVersionsRequest{
+				EventId: numbers[0], FromVersion: numbers[1], ToVersion: numbers[2],
+			})
+			if err != nil {
+				return c.failed("diff versions", err)
+			}
+			out := cmd.OutOrStdout()
+			if len(resp.GetChanges()) == 0 {
+				fmt.Fprintf(out, "event %d: versions %d and %d have the same shape\n", numbers[0], numbers[1], numbers[2])
+			}
+			for _, change := range resp.GetChanges() {
+				fmt.Fprintln(out, change)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&c.url, "registry", defaultRegistryURL, "base URL of the registry")
 	return cmd
 }
 

@@ -11,12 +11,18 @@ import (
 // ErrNotFound is returned by the store when a requested event does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrCatalogueMoved is returned by Register when a push has been stored
+// since the revision the registration was checked against: check it again.
+var ErrCatalogueMoved = errors.New("the catalogue changed since the registration was checked")
+
 // Event is one registered event and all of its versions, oldest first.
 type Event struct {
 	ID          uint32
 	Name        string
 	Description string
 	Versions    []EventVersion
+	// Owner is the team answerable for the event; zero until one is set.
+	Owner Owner
 }
 
 // EventVersion is one immutable version of an event.
@@ -29,6 +35,8 @@ type EventVersion struct {
 	Status      Lifecycle
 	Revision    uint64
 	CreatedAt   time.Time
+	// Environments allowed to send the version, by name.
+	Environments []string
 }
 
 // Lifecycle is the status of an event version: active, deprecated or
@@ -42,13 +50,29 @@ const (
 	LifecycleRetired    Lifecycle = "retired"
 )
 
+// Revisions are the catalogue's two revision counters.
+type Revisions struct {
+	// Current is the newest revision of any kind: a push, or a metadata
+	// change (access, lifecycle, owner). Caches are labelled with it.
+	Current uint64
+	// Push is the newest revision that stored descriptors. Every push
+	// holds every registered version, so its descriptor set declares the
+	// whole catalogue. 0 when nothing was ever pushed.
+	Push uint64
+}
+
 // Registration is a set of event versions to register in one revision.
 type Registration struct {
 	Author  string
 	Message string
-	// DescriptorSet is the serialized FileDescriptorSet the versions come from.
+	// DescriptorSet is the serialized FileDescriptorSet the versions come
+	// from; it must declare every registered version too.
 	DescriptorSet []byte
 	Versions      []NewVersion
+	// Base is the push revision (Revisions.Push) the registration was
+	// checked against. Register refuses with ErrCatalogueMoved when another
+	// push has been stored since.
+	Base uint64
 }
 
 // NewVersion is an event version as compiled from a schema push.
@@ -70,10 +94,17 @@ type RegisterResult struct {
 	Added []string
 }
 
-// EventFilter narrows ListEvents.
+// EventFilter narrows ListEvents; zero fields do not filter.
 type EventFilter struct {
 	// Text matches names and descriptions, case-insensitively.
 	Text string
+	// Environment keeps events with a version the environment may send.
+	// An environment that does not exist is ErrNotFound.
+	Environment string
+	// OwnerTeam keeps events owned by the team (any case).
+	OwnerTeam string
+	// Status keeps events with a version in the status.
+	Status Lifecycle
 }
 
 // Store keeps the registry's state: the catalogue and, in their own files,
@@ -84,15 +115,31 @@ type Store interface {
 	UsageStore
 	RevisionWatcher
 
-	// Register adds the versions not yet registered under a new revision. A
+	// Register adds the versions not yet registered under a new revision,
+	// if the catalogue is still at r.Base (else ErrCatalogueMoved). A
 	// version already registered with another fingerprint, a new version
 	// that is not last+1, or an id registered under another name fails the
 	// whole registration with a *ConflictError; nothing is stored then.
 	Register(ctx context.Context, r Registration) (RegisterResult, error)
-	// ListEvents returns matching events and the current revision.
+	// Catalogue returns every event with all its versions, and the
+	// revisions they are as of, from one snapshot.
+	Catalogue(ctx context.Context) ([]Event, Revisions, error)
+	// ListEvents returns matching events, each with all its versions, and
+	// the current revision.
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, uint64, error)
 	// GetEvent returns one event or ErrNotFound.
 	GetEvent(ctx context.Context, id uint32) (Event, error)
+	// Revisions returns the catalogue's revision counters.
+	Revisions(ctx context.Context) (Revisions, error)
+	// Descriptors returns the parsed descriptor set a push revision stored,
+	// or ErrNotFound. Stored descriptors never change, so the result is
+	// shared and must not be modified.
+	Descriptors(ctx context.Context, revision uint64) (*Descriptors, error)
+	// AllowedVersions returns the versions an environment may send (every
+	// version when environment is empty), sorted by event id and version,
+	// and the revisions they are as of, from one snapshot. An environment
+	// that does not exist is ErrNotFound.
+	AllowedVersions(ctx context.Context, environment string) ([]EventVersion, Revisions, error)
 }
 
 // ConflictError lists why a registration was refused, one line per problem.

@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -16,13 +17,17 @@ import (
 // PostgresStore is the Store on PostgreSQL (schema "registry").
 type PostgresStore struct {
 	pool *pgxpool.Pool
+	// descriptors caches parsed descriptor sets: a stored one never changes.
+	descriptors *descriptorCache
 }
 
 var _ Store = (*PostgresStore)(nil)
 
 // NewPostgresStore returns a store using pool.
 func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
-	return &PostgresStore{pool: pool}
+	s := &PostgresStore{pool: pool}
+	s.descriptors = newDescriptorCache(s.descriptorSet)
+	return s
 }
 
 // registerLock serializes registrations so revisions and version numbers are
@@ -33,19 +38,43 @@ const (
 	sqlLockRegister   = `SELECT pg_advisory_xact_lock($1)`
 	sqlKnownVersions  = `SELECT event_id, version, message_name, fingerprint FROM registry.event_versions`
 	sqlKnownEvents    = `SELECT id, name FROM registry.events`
-	sqlInsertRevision = `INSERT INTO registry.revisions (author, message, descriptor_set) VALUES ($1, $2, $3) RETURNING revision`
+	sqlInsertRevision = `INSERT INTO registry.revisions (author, message, descriptor_set, kind) VALUES ($1, $2, $3, 'push') RETURNING revision`
 	sqlInsertEvent    = `INSERT INTO registry.events (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
 	sqlInsertVersion  = `INSERT INTO registry.event_versions (event_id, version, message_name, description, fingerprint, revision)
 		VALUES ($1, $2, $3, $4, $5, $6)`
-	sqlCurrentRevision = `SELECT coalesce(max(revision), 0) FROM registry.revisions`
-	sqlListVersions    = `
-		SELECT e.id, e.name, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at
-		FROM registry.events e JOIN registry.event_versions v ON v.event_id = e.id
+	sqlCurrentRevision  = `SELECT coalesce(max(revision), 0) FROM registry.revisions`
+	sqlRevisions        = `SELECT coalesce(max(revision), 0), coalesce(max(revision) FILTER (WHERE kind = 'push'), 0) FROM registry.revisions`
+	sqlDescriptorSet    = `SELECT descriptor_set FROM registry.revisions WHERE revision = $1 AND kind = 'push'`
+	sqlEnvironmentKnown = `SELECT EXISTS (SELECT 1 FROM registry.environments WHERE name = $1)`
+	// sqlListVersions lists the versions of the events matching the filter
+	// ($1 text, $2 event id, $3 environment, $4 owner team, $5 status; each
+	// empty or 0 when not filtering), with the event's owner and the
+	// environments allowed to send each version.
+	sqlListVersions = `
+		SELECT e.id, e.name, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at,
+		       coalesce(o.team, ''), coalesce(o.contact, ''),
+		       coalesce(array(SELECT a.environment FROM registry.environment_access a
+		                      WHERE a.event_id = v.event_id AND a.version = v.version ORDER BY a.environment), '{}')
+		FROM registry.events e
+		JOIN registry.event_versions v ON v.event_id = e.id
+		LEFT JOIN registry.owners o ON o.event_id = e.id
 		WHERE ($1 = '' OR e.id IN (
 			SELECT event_id FROM registry.event_versions
 			WHERE strpos(lower(message_name), lower($1)) > 0 OR strpos(lower(description), lower($1)) > 0))
 		  AND ($2::bigint = 0 OR e.id = $2::bigint)
+		  AND ($3 = '' OR e.id IN (SELECT event_id FROM registry.environment_access WHERE environment = $3))
+		  AND ($4 = '' OR lower(o.team) = lower($4))
+		  AND ($5 = '' OR e.id IN (SELECT event_id FROM registry.event_versions WHERE status = $5))
 		ORDER BY e.id, v.version`
+	// sqlSchemaSetVersions lists the versions environment $1 may send, all
+	// of them when $1 is empty.
+	sqlSchemaSetVersions = `
+		SELECT v.event_id, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at
+		FROM registry.event_versions v
+		WHERE $1 = '' OR EXISTS (
+			SELECT 1 FROM registry.environment_access a
+			WHERE a.environment = $1 AND a.event_id = v.event_id AND a.version = v.version)
+		ORDER BY v.event_id, v.version`
 )
 
 type versionKey struct{ id, version uint32 }
@@ -56,6 +85,13 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlLockRegister, registerLock); err != nil {
 			return err
+		}
+		var revs Revisions
+		if err := tx.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push); err != nil {
+			return err
+		}
+		if revs.Push != r.Base {
+			return fmt.Errorf("checked against push revision %d, now at %d: %w", r.Base, revs.Push, ErrCatalogueMoved)
 		}
 		known, latest, err := knownVersions(ctx, tx)
 		if err != nil {
@@ -70,7 +106,8 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 			return &ConflictError{Problems: problems}
 		}
 		if len(fresh) == 0 {
-			return tx.QueryRow(ctx, sqlCurrentRevision).Scan(&res.Revision)
+			res.Revision = revs.Current
+			return nil
 		}
 		if err := tx.QueryRow(ctx, sqlInsertRevision, r.Author, r.Message, r.DescriptorSet).Scan(&res.Revision); err != nil {
 			return err
@@ -195,16 +232,32 @@ func knownEvents(ctx context.Context, tx pgx.Tx) (map[uint32]string, error) {
 	return names, err
 }
 
+// Catalogue implements Store.
+func (s *PostgresStore) Catalogue(ctx context.Context) (events []Event, revs Revisions, err error) {
+	defer wrap(&err, "read the catalogue")
+	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push); err != nil {
+			return err
+		}
+		events, err = queryEvents(ctx, tx, EventFilter{}, 0)
+		return err
+	})
+	return events, revs, err
+}
+
 // ListEvents implements Store. The events and the revision come from one
 // snapshot, so a caller that caches the list under the revision never holds
 // a list older than its label.
 func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events []Event, revision uint64, err error) {
 	defer wrap(&err, "list events")
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sqlCurrentRevision).Scan(&revision); err != nil {
 			return err
 		}
-		events, err = queryEvents(ctx, tx, f.Text, 0)
+		if err := environmentKnown(ctx, tx, f.Environment); err != nil {
+			return err
+		}
+		events, err = queryEvents(ctx, tx, f, 0)
 		return err
 	})
 	if err != nil {
@@ -216,7 +269,7 @@ func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events [
 // GetEvent implements Store.
 func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err error) {
 	defer wrap(&err, fmt.Sprintf("get event %d", id))
-	events, err := queryEvents(ctx, s.pool, "", id)
+	events, err := queryEvents(ctx, s.pool, EventFilter{}, id)
 	if err != nil {
 		return Event{}, err
 	}
@@ -226,15 +279,83 @@ func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err e
 	return events[0], nil
 }
 
+// Revisions implements Store.
+func (s *PostgresStore) Revisions(ctx context.Context) (revs Revisions, err error) {
+	defer wrap(&err, "read the catalogue revision")
+	err = s.pool.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push)
+	return revs, err
+}
+
+// Descriptors implements Store.
+func (s *PostgresStore) Descriptors(ctx context.Context, revision uint64) (*Descriptors, error) {
+	return s.descriptors.get(ctx, revision)
+}
+
+// descriptorSet reads the serialized descriptor set of a push revision.
+func (s *PostgresStore) descriptorSet(ctx context.Context, revision uint64) (_ []byte, err error) {
+	defer wrap(&err, fmt.Sprintf("read the descriptors of revision %d", revision))
+	var fds []byte
+	err = s.pool.QueryRow(ctx, sqlDescriptorSet, revision).Scan(&fds)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return fds, err
+}
+
+// AllowedVersions implements Store.
+func (s *PostgresStore) AllowedVersions(ctx context.Context, environment string) (versions []EventVersion, revs Revisions, err error) {
+	defer wrap(&err, fmt.Sprintf("list the versions environment %q may send", environment))
+	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push); err != nil {
+			return err
+		}
+		if err := environmentKnown(ctx, tx, environment); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, sqlSchemaSetVersions, environment)
+		if err != nil {
+			return err
+		}
+		var v EventVersion
+		_, err = pgx.ForEachRow(rows, []any{&v.EventID, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.CreatedAt}, func() error {
+			versions = append(versions, v)
+			return nil
+		})
+		return err
+	})
+	return versions, revs, err
+}
+
+// snapshot runs read in a read-only transaction that sees one snapshot.
+func snapshot(ctx context.Context, pool *pgxpool.Pool, read func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, read)
+}
+
+// environmentKnown returns ErrNotFound, with the name, when environment is
+// set and does not exist.
+func environmentKnown(ctx context.Context, tx pgx.Tx, environment string) error {
+	if environment == "" {
+		return nil
+	}
+	var known bool
+	if err := tx.QueryRow(ctx, sqlEnvironmentKnown, environment).Scan(&known); err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("environment %q: %w", environment, ErrNotFound)
+	}
+	return nil
+}
+
 // querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// queryEvents returns the events matching text (all when empty) and id (all
-// when 0), each with all its versions.
-func queryEvents(ctx context.Context, q querier, text string, id uint32) ([]Event, error) {
-	rows, err := q.Query(ctx, sqlListVersions, text, id)
+// queryEvents returns the events matching f and id (all when 0), each with
+// all its versions.
+func queryEvents(ctx context.Context, q querier, f EventFilter, id uint32) ([]Event, error) {
+	rows, err := q.Query(ctx, sqlListVersions, f.Text, id, f.Environment, f.OwnerTeam, string(f.Status))
 	if err != nil {
 		return nil, err
 	}
@@ -242,10 +363,12 @@ func queryEvents(ctx context.Context, q querier, text string, id uint32) ([]Even
 		events []Event
 		v      EventVersion
 		name   string
+		owner  Owner
 	)
-	_, err = pgx.ForEachRow(rows, []any{&v.EventID, &name, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.CreatedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&v.EventID, &name, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint,
+		&v.Status, &v.Revision, &v.CreatedAt, &owner.Team, &owner.Contact, &v.Environments}, func() error {
 		if len(events) == 0 || events[len(events)-1].ID != v.EventID {
-			events = append(events, Event{ID: v.EventID, Name: name})
+			events = append(events, Event{ID: v.EventID, Name: name, Owner: owner})
 		}
 		e := &events[len(events)-1]
 		e.Versions = append(e.Versions, v)

@@ -150,14 +150,14 @@ func TestRegisterChangedVersionRefused(t *testing.T) {
 	}})
 
 	_, err := registry.RegisterSet(t.Context(), store, set, "alice", "change v1")
-	var conflict *registry.ConflictError
-	if !errors.As(err, &conflict) {
-		t.Fatalf("register a changed version: error %v, want a *ConflictError", err)
+	var rejected *registry.RejectedError
+	if !errors.As(err, &rejected) {
+		t.Fatalf("register a changed version: error %v, want a *RejectedError", err)
 	}
-	if len(conflict.Problems) != 1 {
-		t.Errorf("problems = %q, want one", conflict.Problems)
+	if len(rejected.Violations) != 1 || rejected.Violations[0].Rule != "version-changed" {
+		t.Errorf("violations = %v, want one version-changed", rejected.Violations)
 	}
-	for _, want := range []string{"PlaceCardOpenedV1 (event 2005 v1)", "immutable", "add PlaceCardOpenedV3 instead"} {
+	for _, want := range []string{"PlaceCardOpenedV1 (event 2005 v1)", `field 5 "zoom" added (int32)`, "add PlaceCardOpenedV3 instead"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -171,9 +171,9 @@ func TestRegisterSetViolationsRefused(t *testing.T) {
 	set := catalogueWith(t, map[string]func(string) string{placeCardFile: appendText(placeCardOpenedV3)})
 
 	_, err := registry.RegisterSet(t.Context(), store, set, "alice", "gap")
-	var conflict *registry.ConflictError
-	if !errors.As(err, &conflict) {
-		t.Fatalf("register a set with a version gap: error %v, want a *ConflictError", err)
+	var rejected *registry.RejectedError
+	if !errors.As(err, &rejected) {
+		t.Fatalf("register a set with a version gap: error %v, want a *RejectedError", err)
 	}
 	if !strings.Contains(err.Error(), "PlaceCardOpenedV3") || !strings.Contains(err.Error(), "version-gap") {
 		t.Errorf("error %q does not name PlaceCardOpenedV3 and the version-gap rule", err)
@@ -260,7 +260,7 @@ func TestRegisterRefused(t *testing.T) {
 			t.Parallel()
 			store, pool := registeredStore(t)
 			_, err := store.Register(t.Context(), registry.Registration{
-				Author: "alice", Message: tt.name, DescriptorSet: []byte{},
+				Author: "alice", Message: tt.name, DescriptorSet: []byte{}, Base: 1,
 				Versions: []registry.NewVersion{valid, tt.version},
 			})
 			var conflict *registry.ConflictError
@@ -283,7 +283,7 @@ func TestRegisterRefused(t *testing.T) {
 func TestRegisterListsEveryProblem(t *testing.T) {
 	store, pool := registeredStore(t)
 	_, err := store.Register(t.Context(), registry.Registration{
-		Author: "alice", DescriptorSet: []byte{},
+		Author: "alice", DescriptorSet: []byte{}, Base: 1,
 		Versions: []registry.NewVersion{
 			{EventID: 1001, Version: 1, EventName: "ItemView", MessageName: "clickstream.events.v1.ItemViewV1", Fingerprint: "sha256:x"},
 			{EventID: 1002, Version: 3, EventName: "SearchQuery", MessageName: "clickstream.events.v1.SearchQueryV3", Fingerprint: "sha256:y"},
@@ -297,6 +297,42 @@ func TestRegisterListsEveryProblem(t *testing.T) {
 		t.Errorf("problems = %q, want two: ItemViewV1 and SearchQueryV3", conflict.Problems)
 	}
 	assertUnchanged(t, store, pool)
+}
+
+func TestRegisterRefusesWhenTheCatalogueMoved(t *testing.T) {
+	// A registration checked against an older push is refused, whatever it
+	// holds: the push that landed since may contradict it.
+	store, pool := registeredStore(t)
+	_, err := store.Register(t.Context(), registry.Registration{
+		Author: "alice", DescriptorSet: []byte{}, Base: 0,
+		Versions: []registry.NewVersion{{EventID: 7, Version: 1, EventName: "Tap", MessageName: "x.TapV1", Fingerprint: "sha256:1"}},
+	})
+	if !errors.Is(err, registry.ErrCatalogueMoved) {
+		t.Fatalf("error %v, want ErrCatalogueMoved", err)
+	}
+	assertUnchanged(t, store, pool)
+
+	// A metadata revision does not move the catalogue's versions.
+	if _, err := pool.Exec(t.Context(), `INSERT INTO registry.revisions (author, message, descriptor_set, kind) VALUES ('bob', 'access', '', 'metadata')`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Register(t.Context(), registry.Registration{
+		Author: "alice", DescriptorSet: []byte{}, Base: 1,
+		Versions: []registry.NewVersion{{EventID: 7, Version: 1, EventName: "Tap", MessageName: "x.TapV1", Fingerprint: "sha256:1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != 3 {
+		t.Errorf("revision %d after a metadata revision 2, want 3", res.Revision)
+	}
+	revs, err := store.Revisions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revs != (registry.Revisions{Current: 3, Push: 3}) {
+		t.Errorf("revisions = %+v, want current 3, push 3", revs)
+	}
 }
 
 func TestRegisterOrderOfVersions(t *testing.T) {

@@ -2,12 +2,31 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 )
+
+// RevisionWatcher tells subscribers about new catalogue revisions: pushes
+// and metadata changes (access, lifecycle, owners, new environments).
+type RevisionWatcher interface {
+	// CurrentRevision returns the newest committed catalogue revision (0
+	// for an empty catalogue).
+	CurrentRevision(ctx context.Context) (uint64, error)
+	// SubscribeRevisions returns a channel that first yields the current
+	// revision, then each newer one as it is committed. A subscriber that
+	// falls behind skips to the latest revision: the channel only ever
+	// holds the newest one not yet received, and revisions it yields only
+	// grow. The subscription ends when ctx is done; the channel is closed
+	// once it is released. SubscribeRevisions fails when the catalogue
+	// cannot be watched now (the database is unreachable).
+	SubscribeRevisions(ctx context.Context) (<-chan uint64, error)
+}
 
 // connectService serves Service over Connect. With the `simple` option the
 // Connect and grpc-go signatures agree for unary RPCs only, so the one
@@ -18,10 +37,39 @@ type connectService struct {
 
 var _ registryv1connect.RegistryServiceHandler = connectService{}
 
-// WatchSchemas implements RegistryService.WatchSchemas for Connect.
+// WatchSchemas implements RegistryService.WatchSchemas for Connect: it sends
+// the current revision, then every new one until the client goes away. With
+// an environment it sends every revision too (a superset of those changing
+// what the environment may send), after checking the environment exists.
 func (c connectService) WatchSchemas(ctx context.Context, req *registryv1.WatchSchemasRequest, stream *connect.ServerStream[registryv1.WatchSchemasResponse]) error {
-	return connect.NewError(connect.CodeUnimplemented, nil)
+	if env := strings.TrimSpace(req.GetEnvironment()); env != "" {
+		if _, err := c.store.GetEnvironment(ctx, env); err != nil {
+			return metadataErrorToConnect(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	revisions, err := c.store.SubscribeRevisions(ctx)
+	if err != nil {
+		cancel()
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return metadataErrorToConnect(err)
+		}
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("cannot watch the catalogue now, retry shortly: %w", err))
+	}
+	// Leave only once the subscription is released, so nothing it holds
+	// outlives the call.
+	defer func() {
+		cancel()
+		for range revisions {
+		}
+	}()
+	for revision := range revisions {
+		if err := stream.Send(&registryv1.WatchSchemasResponse{Revision: revision}); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return metadataErrorToConnect(err)
+	}
+	return connect.NewError(connect.CodeUnavailable, errors.New("the catalogue watch ended; watch again"))
 }
-
-// RevisionWatcher tells subscribers about new catalogue revisions.
-type RevisionWatcher interface{}
