@@ -19,13 +19,15 @@ type PostgresStore struct {
 	pool *pgxpool.Pool
 	// descriptors caches parsed descriptor sets: a stored one never changes.
 	descriptors *descriptorCache
+	// hubs holds the revision watch hub while anyone subscribes.
+	hubs *hubSlot
 }
 
 var _ Store = (*PostgresStore)(nil)
 
 // NewPostgresStore returns a store using pool.
 func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
-	s := &PostgresStore{pool: pool}
+	s := &PostgresStore{pool: pool, hubs: &hubSlot{}}
 	s.descriptors = newDescriptorCache(s.descriptorSet)
 	return s
 }

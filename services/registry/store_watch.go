@@ -36,7 +36,7 @@ func (s *PostgresStore) CurrentRevision(ctx context.Context) (revision uint64, e
 func (s *PostgresStore) SubscribeRevisions(ctx context.Context) (_ <-chan uint64, err error) {
 	defer wrap(&err, "watch catalogue revisions")
 	sub := &revisionSubscriber{ch: make(chan uint64, 1)}
-	hub := joinRevisionHub(s.pool, sub)
+	hub := s.hubs.join(s.pool, sub)
 	select {
 	case <-hub.attempted:
 	case <-ctx.Done():
@@ -59,17 +59,17 @@ func (s *PostgresStore) SubscribeRevisions(ctx context.Context) (_ <-chan uint64
 	return sub.ch, nil
 }
 
-// revisionHubs holds the running hub of each pool. It lives here rather than
-// in PostgresStore so that stores sharing a pool share a hub; a hub is only
-// here while it has subscribers, so nothing outlives them.
-var revisionHubs = struct {
-	sync.Mutex
-	m map[*pgxpool.Pool]*revisionHub
-}{m: map[*pgxpool.Pool]*revisionHub{}}
+// hubSlot holds a store's running hub, only while it has subscribers, so
+// nothing outlives them.
+type hubSlot struct {
+	mu  sync.Mutex
+	hub *revisionHub
+}
 
 // revisionHub fans the revisions notified on one dedicated connection out
 // to its subscribers, reconnecting with backoff when the connection drops.
 type revisionHub struct {
+	slot   *hubSlot
 	pool   *pgxpool.Pool
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
@@ -113,22 +113,22 @@ func (s *revisionSubscriber) close() {
 	close(s.ch)
 }
 
-// joinRevisionHub adds sub to the hub of pool, starting the hub if there is
-// none.
-func joinRevisionHub(pool *pgxpool.Pool, sub *revisionSubscriber) *revisionHub {
-	revisionHubs.Lock()
-	defer revisionHubs.Unlock()
-	h := revisionHubs.m[pool]
+// join adds sub to the hub, starting one on pool if there is none.
+func (slot *hubSlot) join(pool *pgxpool.Pool, sub *revisionSubscriber) *revisionHub {
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	h := slot.hub
 	if h == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		h = &revisionHub{
+			slot:      slot,
 			pool:      pool,
 			cancel:    cancel,
 			done:      make(chan struct{}),
 			attempted: make(chan struct{}),
 			subs:      map[*revisionSubscriber]struct{}{},
 		}
-		revisionHubs.m[pool] = h
+		slot.hub = h
 		go h.run(ctx)
 	}
 	h.mu.Lock()
@@ -140,15 +140,15 @@ func joinRevisionHub(pool *pgxpool.Pool, sub *revisionSubscriber) *revisionHub {
 // leave removes sub and closes its channel. The last subscriber to leave
 // stops the hub and waits until its connection is closed.
 func (h *revisionHub) leave(sub *revisionSubscriber) {
-	revisionHubs.Lock()
+	h.slot.mu.Lock()
 	h.mu.Lock()
 	delete(h.subs, sub)
 	last := len(h.subs) == 0
 	h.mu.Unlock()
-	if last && revisionHubs.m[h.pool] == h {
-		delete(revisionHubs.m, h.pool)
+	if last && h.slot.hub == h {
+		h.slot.hub = nil
 	}
-	revisionHubs.Unlock()
+	h.slot.mu.Unlock()
 	if last {
 		h.cancel()
 		<-h.done
