@@ -148,7 +148,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				return nil, err
 			}
 			checks = append(checks, server.Check{Name: "bus", Func: s.bus.Ready})
-			routes = ingest.New(cfg.Ingest, catalogue, s.bus).Routes(checks...)
+			svc := ingest.New(cfg.Ingest, catalogue, s.bus)
+			routes = ingest.Routes(ingest.RoutesConfig{AdminToken: cfg.AdminToken}, svc, ingest.NewAdmin(svc), checks...)
 		case Awards:
 			store := awards.NewPostgresStore(pool)
 			if cfg.DemoData {

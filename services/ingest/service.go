@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,7 +17,6 @@ import (
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/server"
 )
 
 // Config configures ingest.
@@ -50,7 +47,9 @@ type Service struct {
 	cfg       Config
 	catalogue *Catalogue
 	bus       Publisher
-	now       func() time.Time
+	// usage counts verdicts per minute for the registry; nil counts nothing.
+	usage UsageRecorder
+	now   func() time.Time
 }
 
 var (
@@ -74,20 +73,8 @@ func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 	return &Service{cfg: cfg, catalogue: catalogue, bus: pub, now: time.Now}
 }
 
-// Routes is what ingest serves on its port.
-func (s *Service) Routes(ready ...server.Check) server.Routes {
-	return server.Routes{
-		Name:         "ingest",
-		GRPCServices: []string{ingestv1connect.IngestServiceName},
-		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			mux.Handle(ingestv1connect.NewIngestServiceHandler(s, opts...))
-		},
-		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
-			return ingestv1.RegisterIngestServiceHandlerServer(ctx, mux, s)
-		},
-		Ready: ready,
-	}
-}
+// SetUsageRecorder makes the service count every verdict with r.
+func (s *Service) SetUsageRecorder(r UsageRecorder) { s.usage = r }
 
 // Dead-letter headers: why an event was rejected, next to its original bytes.
 const (

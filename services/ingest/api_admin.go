@@ -1,0 +1,61 @@
+package ingest
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+	"github.com/clickstream-dev/clickstream/internal/auth"
+	"github.com/clickstream-dev/clickstream/internal/server"
+)
+
+// AdminService implements clickstream.ingest.v1.IngestAdminService: API
+// keys, dead letters and reports. Routes puts it behind the admin token.
+type AdminService struct {
+	ingestv1.UnimplementedIngestAdminServiceServer
+	svc *Service
+}
+
+var (
+	_ ingestv1.IngestAdminServiceServer         = (*AdminService)(nil)
+	_ ingestv1connect.IngestAdminServiceHandler = (*AdminService)(nil)
+)
+
+// NewAdmin returns the admin API of svc.
+func NewAdmin(svc *Service) *AdminService {
+	return &AdminService{svc: svc}
+}
+
+// RoutesConfig configures what ingest serves.
+type RoutesConfig struct {
+	// AdminToken guards IngestAdminService; empty closes the admin API.
+	AdminToken string
+}
+
+// adminPaths are the paths of the admin API on every protocol.
+var adminPaths = []string{"/" + ingestv1connect.IngestAdminServiceName + "/", "/v1/admin/"}
+
+// Routes is what ingest serves on its port: the event API and, behind the
+// admin token, the admin API.
+func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server.Check) server.Routes {
+	return server.Routes{
+		Name:         "ingest",
+		GRPCServices: []string{ingestv1connect.IngestServiceName, ingestv1connect.IngestAdminServiceName},
+		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
+			mux.Handle(ingestv1connect.NewIngestServiceHandler(svc, opts...))
+			mux.Handle(ingestv1connect.NewIngestAdminServiceHandler(admin, opts...))
+		},
+		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
+			if err := ingestv1.RegisterIngestServiceHandlerServer(ctx, mux, svc); err != nil {
+				return err
+			}
+			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
+		},
+		Guard: auth.RequireAdmin(cfg.AdminToken, adminPaths...),
+		Ready: ready,
+	}
+}
