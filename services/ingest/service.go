@@ -73,6 +73,9 @@ func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 	return &Service{cfg: cfg, catalogue: catalogue, bus: pub, now: time.Now}
 }
 
+// currentCatalogue is the catalogue events are validated against now.
+func (s *Service) currentCatalogue() *Catalogue { return s.catalogue }
+
 // SetUsageRecorder makes the service count every verdict with r.
 func (s *Service) SetUsageRecorder(r UsageRecorder) { s.usage = r }
 
@@ -113,7 +116,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res := &ingestv1.EventResult{Index: int32(i), Id: id}
 		resp.Results[i] = res
-		d := s.catalogue.decode(ev, s.cfg.MaxEventBytes)
+		d := s.currentCatalogue().decode(ev, s.cfg.MaxEventBytes)
 		if d.rejection == nil {
 			msg, err := s.record(id, d, received)
 			if err == nil {
@@ -174,7 +177,7 @@ func (s *Service) record(id string, d decoded, received time.Time) (bus.Message,
 		Environment:       s.cfg.Environment,
 		ReceivedAt:        timestamppb.New(received),
 		Payload:           payload,
-		CatalogueRevision: s.catalogue.Revision(),
+		CatalogueRevision: s.currentCatalogue().Revision(),
 	}
 	if c := clientContext(d.msg); c != nil {
 		rec.Context = c
