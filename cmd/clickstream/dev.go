@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +20,9 @@ const (
 	defaultAwardsAddr   = "127.0.0.1:8083"
 	defaultNATSListen   = "127.0.0.1:4222"
 	defaultPostgresPort = 15432
+	// devReadyTimeout bounds the wait for every service to be ready
+	// before dev prints its endpoints.
+	devReadyTimeout = 30 * time.Second
 )
 
 func newDevCommand() *cobra.Command {
@@ -59,6 +64,22 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 			if err != nil {
 				return err
 			}
+			// Serve, and print the endpoints once every service takes calls.
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			waitCtx, cancel := context.WithTimeout(ctx, devReadyTimeout)
+			ready := make(chan error, 1)
+			go func() { ready <- s.WaitReady(waitCtx) }()
+			select {
+			case err := <-done:
+				cancel()
+				return err
+			case err := <-ready:
+				cancel()
+				if err != nil {
+					slog.Warn("not every service is ready yet; printing the endpoints anyway", "err", err)
+				}
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\nClickstream is running; data in %s\n\n", cfg.DataDir)
 			fmt.Fprintf(out, "  registry  %s   gRPC, gRPC-Web, Connect; REST GET /v1/events\n", s.URL(stack.Registry))
@@ -69,8 +90,10 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 				fmt.Fprintf(out, "  nats      %s\n", u)
 			}
 			fmt.Fprintf(out, "\n  admin API token (Authorization: Bearer ...): %s (in %s)\n", cfg.AdminToken, tokenFile)
+			fmt.Fprintf(out, "  ingest API key, environment %q (Authorization: Bearer ... or X-Api-Key): %s (in %s)\n",
+				cfg.Ingest.Environment, s.IngestKey(), filepath.Join(cfg.DataDir, "ingest-key"))
 			fmt.Fprintf(out, "\nEach service also serves /healthz, /readyz, /metrics and /openapi/. Press Ctrl-C to stop.\n\n")
-			return s.Run(ctx)
+			return <-done
 		},
 	}
 	f := cmd.Flags()
@@ -83,6 +106,8 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
 	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
-	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment ingest attributes events to")
+	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")
+	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; default: generated once into <data-dir>/pii-secret")
+	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -34,10 +35,15 @@ func buildBinary(t *testing.T) string {
 type devProcess struct {
 	cmd  *exec.Cmd
 	urls map[string]string
+	// key is the dev API key dev printed.
+	key  string
 	logs *strings.Builder
 }
 
-var endpointLine = regexp.MustCompile(`^\s+(registry|ingest|awards)\s+(http://\S+)`)
+var (
+	endpointLine = regexp.MustCompile(`^\s+(registry|ingest|awards)\s+(http://\S+)`)
+	keyLine      = regexp.MustCompile(`ingest API key.*: (ck_[0-9a-f]+_[0-9a-f]+)`)
+)
 
 // startDev runs the binary in dir (the working directory, so data lands in
 // dir/.clickstream) on free ports and waits for it to print its endpoints.
@@ -67,12 +73,15 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 		if m := endpointLine.FindStringSubmatch(lines.Text()); m != nil {
 			p.urls[m[1]] = m[2]
 		}
+		if m := keyLine.FindStringSubmatch(lines.Text()); m != nil {
+			p.key = m[1]
+		}
 		if strings.Contains(lines.Text(), "Press Ctrl-C to stop") {
 			break
 		}
 	}
-	if len(p.urls) != 3 {
-		t.Fatalf("dev printed %d endpoints, want 3; stderr:\n%s", len(p.urls), p.logs)
+	if len(p.urls) != 3 || p.key == "" {
+		t.Fatalf("dev printed %d endpoints (want 3) and API key %q; stderr:\n%s", len(p.urls), p.key, p.logs)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	return p
@@ -119,13 +128,20 @@ func TestDevBinaryComesUpStopsOnCtrlCAndKeepsData(t *testing.T) {
 			t.Errorf("%s reflection lists %v", name, svcs)
 		}
 	}
-	if body := post(t, first.urls["ingest"]+"/v1/events:batch", key); !strings.Contains(body, "EVENT_STATUS_ACCEPTED") {
+	if body := post(t, first.urls["ingest"]+"/v1/events:batch", first.key, key); !strings.Contains(body, "EVENT_STATUS_ACCEPTED") {
 		t.Fatalf("first send: %s", body)
 	}
+	if code, body := postStatus(t, first.urls["ingest"]+"/v1/events:batch", "", key); code != http.StatusUnauthorized {
+		t.Errorf("send without an API key: %d %s, want 401", code, body)
+	}
+	checkKeysCLI(t, bin, dir, first.urls["ingest"])
 	first.interrupt(t)
 
 	second := startDev(t, bin, dir)
-	if body := post(t, second.urls["ingest"]+"/v1/events:batch", key); !strings.Contains(body, "EVENT_STATUS_DUPLICATE") {
+	if second.key != first.key {
+		t.Errorf("dev API key changed across restarts: %q, then %q", first.key, second.key)
+	}
+	if body := post(t, second.urls["ingest"]+"/v1/events:batch", second.key, key); !strings.Contains(body, "EVENT_STATUS_DUPLICATE") {
 		t.Errorf("send after restart should be a duplicate (data kept): %s", body)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".clickstream", "postgres", "PG_VERSION")); err != nil {
@@ -145,15 +161,66 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func post(t *testing.T, url, body string) string {
+// post sends body as JSON with an API key ("" for none) and returns the answer.
+func post(t *testing.T, url, apiKey, body string) string {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	_, b := postStatus(t, url, apiKey, body)
+	return b
+}
+
+func postStatus(t *testing.T, url, apiKey, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("X-Api-Key", apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return resp.StatusCode, string(b)
+}
+
+// checkKeysCLI creates a key with `clickstream keys create`, sends with it,
+// revokes it with `clickstream keys revoke` and sees it refused. The CLI
+// runs in dir, so it finds dev's admin token in .clickstream/admin-token.
+func checkKeysCLI(t *testing.T, bin, dir, ingestURL string) {
+	t.Helper()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--ingest", ingestURL)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("clickstream %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	var created struct {
+		Key    struct{ ID string }
+		Secret string
+	}
+	out := run("keys", "create", "--env", "dev", "--description", "cli test", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Secret == "" {
+		t.Fatalf("keys create -o json: %v\n%s", err, out)
+	}
+	batch := `{"events":[{"idempotencyKey":"cli-key-1","json":{"eventId":2005,"version":1,"data":{"context":{"userId":"u"},"objectId":"o"}}}]}`
+	if body := post(t, ingestURL+"/v1/events:batch", created.Secret, batch); !strings.Contains(body, "EVENT_STATUS_ACCEPTED") {
+		t.Errorf("send with the CLI's key: %s", body)
+	}
+	if out := run("keys", "list", "--env", "dev"); !strings.Contains(out, created.Key.ID) || !strings.Contains(out, "cli test") {
+		t.Errorf("keys list lacks %s:\n%s", created.Key.ID, out)
+	}
+	run("keys", "revoke", created.Key.ID)
+	if code, body := postStatus(t, ingestURL+"/v1/events:batch", created.Secret, batch); code != http.StatusUnauthorized {
+		t.Errorf("send with a revoked key: %d %s, want 401", code, body)
+	}
 }
 
 func listServices(t *testing.T, baseURL string) []string {

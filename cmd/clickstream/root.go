@@ -39,6 +39,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newDevCommand(), newServeCommand(), newMigrateCommand(), newSchemaCommand())
 	root.AddCommand(newRegistryCommand())
+	root.AddCommand(newKeysCommand())
 	annotateEnv(root)
 	return root
 }

@@ -47,9 +47,11 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
-	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry); empty keeps the admin API closed")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry, ingest); empty keeps the admin API closed")
+	f.StringVar(&cfg.RegistryURL, "registry-url", "http://127.0.0.1:8081", "registry ingest reads the event catalogue from (ingest)")
+	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; the same for every ingest instance (ingest; default: generated once into --data-dir)")
+	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent (ingest)")
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the embedded NATS store when --nats-url is empty")
-	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", cfg.Ingest.Environment, "environment ingest attributes events to")
 	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
 	f.IntVar(&cfg.Ingest.MaxEventBytes, "ingest-max-event-bytes", cfg.Ingest.MaxEventBytes, "largest event payload ingest takes, in bytes")
 	return cmd

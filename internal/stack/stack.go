@@ -23,6 +23,7 @@ import (
 	"github.com/clickstream-dev/clickstream/services/awards"
 	awardsmigrations "github.com/clickstream-dev/clickstream/services/awards/migrations"
 	"github.com/clickstream-dev/clickstream/services/ingest"
+	ingestmigrations "github.com/clickstream-dev/clickstream/services/ingest/migrations"
 	"github.com/clickstream-dev/clickstream/services/registry"
 	registrymigrations "github.com/clickstream-dev/clickstream/services/registry/migrations"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
@@ -64,6 +65,11 @@ type Config struct {
 	DemoData bool
 	// AdminToken guards the admin APIs; empty closes them.
 	AdminToken string
+	// RegistryURL is where ingest reads the event catalogue when the
+	// registry is not part of this stack; with the registry in the stack
+	// ingest uses the registry's own URL (over the network, as in
+	// production).
+	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
 	Logger *slog.Logger
@@ -77,7 +83,18 @@ type Stack struct {
 	bus     *bus.Bus
 	pools   []*pgxpool.Pool
 	servers map[string]*server.Server
-	once    sync.Once
+	// runners are background loops Run runs beside the servers (the
+	// ingest catalogue watch).
+	runners []func(context.Context) error
+	// ingest is the ingest service when this stack runs it; ingestKey the
+	// dev API key created for it.
+	ingest    *ingest.Service
+	ingestKey string
+	once      sync.Once
+
+	mu      sync.Mutex
+	stopped map[string]chan struct{}
+	cancels map[string]context.CancelFunc
 }
 
 // Start brings up storage, migrates, registers the catalogue and binds
@@ -92,7 +109,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if len(cfg.Services) == 0 {
 		cfg.Services = Services()
 	}
-	s := &Stack{cfg: cfg, log: cfg.Logger, servers: map[string]*server.Server{}}
+	s := &Stack{cfg: cfg, log: cfg.Logger, servers: map[string]*server.Server{},
+		stopped: map[string]chan struct{}{}, cancels: map[string]context.CancelFunc{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -122,7 +140,6 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile the event catalogue: %w", err)
 	}
-	var revision uint64
 	for _, name := range cfg.Services {
 		pool, err := s.pool(ctx, dbURL)
 		if err != nil {
@@ -137,19 +154,20 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			if err != nil {
 				return nil, fmt.Errorf("register the event catalogue: %w", err)
 			}
-			revision = res.Revision
 			if len(res.Added) > 0 {
 				s.log.Info("registered event versions", "revision", res.Revision, "added", res.Added)
 			}
+			if s.runs(Ingest) {
+				if err := devEnvironment(ctx, store, s.ingestConfig().Environment); err != nil {
+					return nil, err
+				}
+			}
 			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken}, registry.New(store), registry.NewAdmin(store), checks...)
 		case Ingest:
-			catalogue, err := ingest.NewCatalogue(set.FileDescriptorSet(), revision)
+			routes, err = s.startIngest(ctx, pool, checks)
 			if err != nil {
 				return nil, err
 			}
-			checks = append(checks, server.Check{Name: "bus", Func: s.bus.Ready})
-			svc := ingest.New(cfg.Ingest, catalogue, s.bus)
-			routes = ingest.Routes(ingest.RoutesConfig{AdminToken: cfg.AdminToken}, svc, ingest.NewAdmin(svc), checks...)
 		case Awards:
 			store := awards.NewPostgresStore(pool)
 			if cfg.DemoData {
@@ -228,7 +246,7 @@ func Migrate(ctx context.Context, databaseURL string, services ...string) error 
 		case Awards:
 			err = postgres.Migrate(ctx, databaseURL, awardsmigrations.Schema, awardsmigrations.FS)
 		case Ingest:
-			// ingest keeps no tables yet: its state is the bus.
+			err = postgres.Migrate(ctx, databaseURL, ingestmigrations.Schema, ingestmigrations.FS)
 		default:
 			err = fmt.Errorf("unknown service %q: choose one of %v", name, Services())
 		}
@@ -271,10 +289,35 @@ func (s *Stack) DatabaseURL() string {
 func (s *Stack) Run(ctx context.Context) error {
 	defer s.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	for _, srv := range s.servers {
-		g.Go(func() error { return srv.Serve(ctx) })
+	for name, srv := range s.servers {
+		srvCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		s.mu.Lock()
+		s.cancels[name], s.stopped[name] = cancel, done
+		s.mu.Unlock()
+		g.Go(func() error {
+			defer close(done)
+			defer cancel()
+			return srv.Serve(srvCtx)
+		})
+	}
+	for _, run := range s.runners {
+		g.Go(func() error { return run(ctx) })
 	}
 	return g.Wait()
+}
+
+// Stop shuts one running service down while the others keep serving, and
+// returns once it stopped (tests use it to take the registry away).
+func (s *Stack) Stop(service string) {
+	s.mu.Lock()
+	cancel, done := s.cancels[service], s.stopped[service]
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
 }
 
 // Close releases storage; Run calls it. Safe to call more than once.

@@ -29,11 +29,11 @@ import (
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 // running is a dev stack started in-process for one test.
@@ -64,9 +64,11 @@ func start(t *testing.T, dir string) running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := stack.Start(ctx, stack.Config{
-		DataDir:  dir,
-		Addrs:    map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		DemoData: true,
+		DataDir:    dir,
+		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
+		DemoData:   true,
+		AdminToken: testAdminToken,
+		Ingest:     ingest.Config{PIISecret: testPIISecret, PIIKeepEnvironments: []string{keepEnvironment}},
 	})
 	if err != nil {
 		cancel()
@@ -86,6 +88,11 @@ func start(t *testing.T, dir string) running {
 		}
 	}
 	t.Cleanup(stop)
+	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := s.WaitReady(waitCtx); err != nil {
+		t.Fatalf("the dev stack is not ready: %v", err)
+	}
 	return running{Stack: s, stop: stop}
 }
 
@@ -103,11 +110,20 @@ func grpcConn(t *testing.T, baseURL string) *grpc.ClientConn {
 // into out with protojson, failing the test on any status but want.
 func restJSON(t *testing.T, method, url, body string, want int, out proto.Message) {
 	t.Helper()
+	restJSONAuth(t, "", method, url, body, want, out)
+}
+
+// restJSONAuth is restJSON with an API key as bearer token ("" for none).
+func restJSONAuth(t *testing.T, key, method, url, body string, want int, out proto.Message) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -189,16 +205,16 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 				{IdempotencyKey: key + "-bad", Payload: &ingestv1.Event_Typed{Typed: &anypb.Any{TypeUrl: "type.googleapis.com/clickstream.events.v1.NoSuchEventV1"}}},
 			}}
 		}
-		g, err := ingestv1.NewIngestServiceClient(grpcConn(t, url)).SendBatch(ctx, batch("grpc-1"))
+		g, err := ingestv1.NewIngestServiceClient(grpcConn(t, url)).SendBatch(withKey(ctx, s.IngestKey()), batch("grpc-1"))
 		if err != nil {
 			t.Fatalf("grpc-go SendBatch: %v", err)
 		}
-		c, err := ingestv1connect.NewIngestServiceClient(http.DefaultClient, url).SendBatch(ctx, batch("connect-1"))
+		c, err := ingestClient(url, s.IngestKey()).SendBatch(ctx, batch("connect-1"))
 		if err != nil {
 			t.Fatalf("connect SendBatch: %v", err)
 		}
 		var r ingestv1.SendBatchResponse
-		restJSON(t, "POST", url+"/v1/events:batch", `{"events":[
+		restJSONAuth(t, s.IngestKey(), "POST", url+"/v1/events:batch", `{"events":[
 			{"idempotencyKey":"rest-1","json":{"name":"clickstream.events.v1.ItemViewV2","data":{"context":{"userId":"u-42"},"itemId":"7","referrer":"search"}}},
 			{"idempotencyKey":"rest-1-bad","json":{"name":"clickstream.events.v1.NoSuchEventV1","data":{}}}]}`, http.StatusOK, &r)
 		for via, resp := range map[string]*ingestv1.SendBatchResponse{"grpc": g, "connect": c, "rest": &r} {
@@ -297,7 +313,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 	dir := dataDir(t)
 	send := func(s running) *ingestv1.SendBatchResponse {
 		t.Helper()
-		resp, err := ingestv1connect.NewIngestServiceClient(http.DefaultClient, s.URL(stack.Ingest)).SendBatch(ctx, &ingestv1.SendBatchRequest{
+		resp, err := ingestClient(s.URL(stack.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{
 			Events: []*ingestv1.Event{{IdempotencyKey: "restart-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{
 				EventId: 2005, Version: 1, Data: mustStruct(t, `{"context":{"userId":"u-1"},"objectId":"o-1"}`),
 			}}}},

@@ -9,6 +9,7 @@ import (
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/server"
 )
@@ -18,6 +19,8 @@ import (
 type AdminService struct {
 	ingestv1.UnimplementedIngestAdminServiceServer
 	svc *Service
+	// registry checks that the environment of a new key exists.
+	registry registryv1connect.RegistryServiceClient
 }
 
 var (
@@ -30,10 +33,18 @@ func NewAdmin(svc *Service) *AdminService {
 	return &AdminService{svc: svc}
 }
 
+// WithRegistry makes CreateKey check environments with the registry.
+func (a *AdminService) WithRegistry(client registryv1connect.RegistryServiceClient) *AdminService {
+	a.registry = client
+	return a
+}
+
 // RoutesConfig configures what ingest serves.
 type RoutesConfig struct {
 	// AdminToken guards IngestAdminService; empty closes the admin API.
 	AdminToken string
+	// Schemas, when set, adds the state of the catalogue cache to /readyz.
+	Schemas *Schemas
 }
 
 // adminPaths are the paths of the admin API on every protocol.
@@ -55,7 +66,13 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			}
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
 		},
-		Guard: auth.RequireAdmin(cfg.AdminToken, adminPaths...),
+		Guard: func(h http.Handler) http.Handler {
+			h = Credentials(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h))
+			if cfg.Schemas != nil {
+				h = cfg.Schemas.ReadyDetails(h)
+			}
+			return h
+		},
 		Ready: ready,
 	}
 }

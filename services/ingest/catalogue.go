@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	optionsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/options/v1"
 )
 
@@ -45,6 +46,13 @@ type Catalogue struct {
 	versions map[uint32][]uint32
 	// required lists the fields marked required, by message.
 	required map[protoreflect.FullName][]protoreflect.FieldDescriptor
+	// pii lists the fields marked pii, by message; piiWithin holds the
+	// messages that have a pii field themselves or in a message they reach.
+	pii       map[protoreflect.FullName][]protoreflect.FieldDescriptor
+	piiWithin map[protoreflect.FullName]bool
+	// governance is the registry's word on lifecycle and access; the zero
+	// value retires nothing and lets every environment send every version.
+	governance Governance
 }
 
 // NewCatalogue indexes every message with the event option in fds.
@@ -54,11 +62,13 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 		return nil, fmt.Errorf("build catalogue (revision %d): %w", revision, err)
 	}
 	c := &Catalogue{
-		revision: revision,
-		byName:   map[string]EventType{},
-		byID:     map[idVersion]EventType{},
-		versions: map[uint32][]uint32{},
-		required: map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
+		revision:  revision,
+		byName:    map[string]EventType{},
+		byID:      map[idVersion]EventType{},
+		versions:  map[uint32][]uint32{},
+		required:  map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
+		pii:       map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
+		piiWithin: map[protoreflect.FullName]bool{},
 	}
 	var walkErr error
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
@@ -93,6 +103,7 @@ func (c *Catalogue) addMessages(msgs protoreflect.MessageDescriptors) error {
 			c.byName[t.FullName()] = t
 			c.versions[t.ID] = append(c.versions[t.ID], t.Version)
 			c.indexRequired(md)
+			c.indexPII(md, map[protoreflect.FullName]bool{})
 		}
 		if err := c.addMessages(md.Messages()); err != nil {
 			return err
@@ -177,3 +188,87 @@ func (c *Catalogue) ByID(id, version uint32) (t EventType, found, known bool) {
 
 // Versions lists the known versions of an event id, in order.
 func (c *Catalogue) Versions(id uint32) []uint32 { return c.versions[id] }
+
+// VersionRef names one event version.
+type VersionRef struct{ EventID, Version uint32 }
+
+// Lifecycle is the registry's lifecycle status of an event version.
+type Lifecycle int
+
+// Lifecycle statuses. The zero value is active.
+const (
+	LifecycleActive Lifecycle = iota
+	LifecycleDeprecated
+	LifecycleRetired
+)
+
+// Governance is what the registry says about event versions beyond their
+// shape: lifecycle status, and which environments may send which versions.
+type Governance struct {
+	// Status of each version; versions not listed are active.
+	Status map[VersionRef]Lifecycle
+	// Access lists, for every environment the registry knows, the versions
+	// it may send. Nil enforces no access rules (every environment may send
+	// every version), which is what catalogues built for tests want.
+	Access map[string]map[VersionRef]bool
+}
+
+// WithGovernance returns a catalogue with the same event versions as c and
+// the lifecycle statuses and access rules of g. c is not changed.
+func (c *Catalogue) WithGovernance(g Governance) *Catalogue {
+	out := *c
+	out.governance = g
+	return &out
+}
+
+// Status is the lifecycle status of an event version.
+func (c *Catalogue) Status(id, version uint32) Lifecycle {
+	return c.governance.Status[VersionRef{id, version}]
+}
+
+// admit says why env may not send t now, or nil when it may: the version is
+// retired, or the environment is not allowed to send it.
+func (c *Catalogue) admit(t EventType, env string) *ingestv1.Rejection {
+	ref := VersionRef{t.ID, t.Version}
+	if c.governance.Status[ref] == LifecycleRetired {
+		newest := uint32(0)
+		for _, v := range c.versions[t.ID] {
+			if c.governance.Status[VersionRef{t.ID, v}] == LifecycleActive {
+				newest = v
+			}
+		}
+		if newest == 0 {
+			return reject(ingestv1.RejectReason_REJECT_REASON_RETIRED, "",
+				"%s (event %d version %d) is retired and the event has no active version: stop sending it, or ask its owners in the registry",
+				t.FullName(), t.ID, t.Version)
+		}
+		return reject(ingestv1.RejectReason_REJECT_REASON_RETIRED, "",
+			"%s (event %d version %d) is retired: send version %d (%s%d), the newest active one",
+			t.FullName(), t.ID, t.Version, newest, t.Name, newest)
+	}
+	if c.governance.Access == nil {
+		return nil
+	}
+	allowed, known := c.governance.Access[env]
+	if !known {
+		return reject(ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED, "",
+			"environment %q is not known to the registry (catalogue revision %d), so it may send nothing: create it and allow %s there",
+			env, c.revision, t.FullName())
+	}
+	if !allowed[ref] {
+		var others []uint32
+		for _, v := range c.versions[t.ID] {
+			if allowed[VersionRef{t.ID, v}] {
+				others = append(others, v)
+			}
+		}
+		hint := "no version of this event is allowed there"
+		if len(others) > 0 {
+			hint = fmt.Sprintf("versions allowed there: %v", others)
+		}
+		return reject(ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED, "",
+			"%s (event %d version %d) is not allowed in environment %q (%s): send an allowed version, or ask the registry admins to allow it (SetEventAccess)",
+			t.FullName(), t.ID, t.Version, env, hint)
+	}
+	return nil
+}

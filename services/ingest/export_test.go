@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"context"
+
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 )
 
@@ -12,4 +15,10 @@ import (
 func (c *Catalogue) Decode(ev *ingestv1.Event, maxBytes int) (EventType, *dynamicpb.Message, []byte, *ingestv1.Rejection) {
 	d := c.decode(ev, maxBytes)
 	return d.typ, d.msg, d.original, d.rejection
+}
+
+// WithCredentialsForTest returns ctx as Credentials leaves it for a
+// Connect call carrying secret as its API key.
+func WithCredentialsForTest(ctx context.Context, secret string) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, credentials{secret: secret, protocol: busv1.Protocol_PROTOCOL_CONNECT})
 }

@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -21,18 +24,30 @@ import (
 
 // Config configures ingest.
 type Config struct {
-	// Environment the events are attributed to until API keys bind each
-	// caller to its own environment.
+	// Environment the events of a call without a caller (no API key in its
+	// context) are attributed to; only for a service without API keys
+	// (tests, embedding). With keys every call needs one and the key's
+	// environment is used.
 	Environment string
 	// MaxBatchEvents bounds the events in one batch.
 	MaxBatchEvents int
 	// MaxEventBytes bounds one event's payload.
 	MaxEventBytes int
+	// PIISecret keys the HMAC-SHA256 that replaces pii fields before
+	// publishing. Empty picks a random secret per process (hashes then do
+	// not join across restarts): production sets one.
+	PIISecret string
+	// PIIKeepEnvironments lists the environments whose pii fields are
+	// published as sent.
+	PIIKeepEnvironments []string
+	// CatalogueWait bounds how long a call waits for the first catalogue
+	// from the registry at start before answering Unavailable.
+	CatalogueWait time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Environment: "dev", MaxBatchEvents: 1000, MaxEventBytes: 64 << 10}
+	return Config{Environment: "dev", MaxBatchEvents: 1000, MaxEventBytes: 64 << 10, CatalogueWait: 10 * time.Second}
 }
 
 // Publisher is the part of the bus ingest needs.
@@ -44,9 +59,17 @@ type Publisher interface {
 // in-process REST gateway) and Connect alike.
 type Service struct {
 	ingestv1.UnimplementedIngestServiceServer
-	cfg       Config
-	catalogue *Catalogue
-	bus       Publisher
+	cfg Config
+	// catalogue is the catalogue events are validated against, swapped
+	// whole when the registry has a new revision; loaded is closed once
+	// the first one is in.
+	catalogue  atomic.Pointer[Catalogue]
+	loaded     chan struct{}
+	loadedOnce sync.Once
+	// keys authenticates callers; nil runs without API keys.
+	keys *Keys
+	pii  *PIIHasher
+	bus  Publisher
 	// usage counts verdicts per minute for the registry; nil counts nothing.
 	usage UsageRecorder
 	now   func() time.Time
@@ -58,7 +81,9 @@ var (
 )
 
 // New returns the ingest service validating against catalogue and
-// publishing to pub. Zero fields of cfg take their defaults.
+// publishing to pub. Zero fields of cfg take their defaults. A nil
+// catalogue leaves the service waiting for SetCatalogue (from the
+// registry, see Schemas).
 func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 	def := DefaultConfig()
 	if cfg.Environment == "" {
@@ -70,11 +95,84 @@ func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = def.MaxEventBytes
 	}
-	return &Service{cfg: cfg, catalogue: catalogue, bus: pub, now: time.Now}
+	if cfg.CatalogueWait <= 0 {
+		cfg.CatalogueWait = def.CatalogueWait
+	}
+	secret := []byte(cfg.PIISecret)
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	s := &Service{cfg: cfg, bus: pub, now: time.Now, loaded: make(chan struct{}),
+		pii: NewPIIHasher(secret, cfg.PIIKeepEnvironments)}
+	if catalogue != nil {
+		s.SetCatalogue(catalogue)
+	}
+	return s
 }
 
-// currentCatalogue is the catalogue events are validated against now.
-func (s *Service) currentCatalogue() *Catalogue { return s.catalogue }
+// emptyCatalogue stands in until the first catalogue is loaded: it knows
+// no event.
+var emptyCatalogue = &Catalogue{}
+
+// currentCatalogue is the catalogue events are validated against now; one
+// that knows no event before the first is loaded.
+func (s *Service) currentCatalogue() *Catalogue {
+	if c := s.catalogue.Load(); c != nil {
+		return c
+	}
+	return emptyCatalogue
+}
+
+// SetCatalogue makes c the catalogue events are validated against, at once
+// for every call that starts after it.
+func (s *Service) SetCatalogue(c *Catalogue) {
+	s.catalogue.Store(c)
+	s.loadedOnce.Do(func() { close(s.loaded) })
+}
+
+// CatalogueRevision is the registry revision of the catalogue in use; 0
+// before one is loaded.
+func (s *Service) CatalogueRevision() uint64 {
+	if c := s.catalogue.Load(); c != nil {
+		return c.Revision()
+	}
+	return 0
+}
+
+// SetKeys makes every SendBatch need an API key that keys knows; the key's
+// environment is the events' environment.
+func (s *Service) SetKeys(keys *Keys) { s.keys = keys }
+
+// waitCatalogue waits for the first catalogue, up to CatalogueWait.
+func (s *Service) waitCatalogue(ctx context.Context) (*Catalogue, error) {
+	if c := s.catalogue.Load(); c != nil {
+		return c, nil
+	}
+	t := time.NewTimer(s.cfg.CatalogueWait)
+	defer t.Stop()
+	select {
+	case <-s.loaded:
+		return s.catalogue.Load(), nil
+	case <-ctx.Done():
+		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("ingest has not loaded the event catalogue from the registry yet: retry shortly: %w", ctx.Err()))
+	case <-t.C:
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("ingest has not loaded the event catalogue from the registry yet: retry shortly"))
+	}
+}
+
+// caller resolves who sends the batch: the API key in ctx when the service
+// has keys, else the configured environment.
+func (s *Service) caller(ctx context.Context) (Caller, error) {
+	cred := credentialsFrom(ctx)
+	if s.keys == nil {
+		if c, ok := callerFrom(ctx); ok {
+			return c, nil
+		}
+		return Caller{Environment: s.cfg.Environment, Protocol: cred.protocol}, nil
+	}
+	return s.keys.Authenticate(ctx, cred)
+}
 
 // SetUsageRecorder makes the service count every verdict with r.
 func (s *Service) SetUsageRecorder(r UsageRecorder) { s.usage = r }
@@ -88,12 +186,17 @@ const (
 	HeaderEnvironment = "Clickstream-Environment"
 	HeaderPayloadForm = "Clickstream-Payload-Form"
 	HeaderReceivedAt  = "Clickstream-Received-At"
+	HeaderKeyID       = "Clickstream-Key-Id"
 )
 
 // SendBatch implements IngestService.SendBatch: one verdict per event;
 // accepted events are acknowledged by JetStream before the call returns, and
 // rejected ones are in the dead-letter stream.
 func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest) (*ingestv1.SendBatchResponse, error) {
+	caller, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n := len(req.GetEvents())
 	if n == 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("the batch is empty: send at least one event"))
@@ -101,6 +204,10 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	if n > s.cfg.MaxBatchEvents {
 		return nil, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("the batch has %d events; the limit is %d per batch: split it", n, s.cfg.MaxBatchEvents))
+	}
+	catalogue, err := s.waitCatalogue(ctx)
+	if err != nil {
+		return nil, err
 	}
 	received := s.now()
 	resp := &ingestv1.SendBatchResponse{Results: make([]*ingestv1.EventResult, n)}
@@ -116,9 +223,14 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res := &ingestv1.EventResult{Index: int32(i), Id: id}
 		resp.Results[i] = res
-		d := s.currentCatalogue().decode(ev, s.cfg.MaxEventBytes)
+		d := catalogue.decode(ev, s.cfg.MaxEventBytes)
+		if d.typ.Descriptor != nil {
+			if rej := catalogue.admit(d.typ, caller.Environment); rej != nil {
+				d.rejection = rej
+			}
+		}
 		if d.rejection == nil {
-			msg, err := s.record(id, d, received)
+			msg, err := s.recordFor(catalogue, caller, id, d, received)
 			if err == nil {
 				res.Status = ingestv1.EventStatus_EVENT_STATUS_ACCEPTED
 				accepted = append(accepted, position{msg: len(msgs), event: i})
@@ -129,7 +241,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res.Status = ingestv1.EventStatus_EVENT_STATUS_REJECTED
 		res.Rejection = d.rejection
-		msgs = append(msgs, s.deadLetter(id, ev, d, received))
+		msgs = append(msgs, s.deadLetterFor(caller, id, ev, d, received))
 	}
 
 	results, err := s.bus.PublishAll(ctx, msgs)
@@ -159,11 +271,21 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	return resp, nil
 }
 
-// record builds the bus message of an accepted event.
+// record builds the bus message of an accepted event in the configured
+// environment, pii fields hashed.
 func (s *Service) record(id string, d decoded, received time.Time) (bus.Message, error) {
-	subject, err := bus.EventSubject(s.cfg.Environment, d.typ.Name, d.typ.Version)
+	return s.recordFor(s.currentCatalogue(), Caller{Environment: s.cfg.Environment}, id, d, received)
+}
+
+// recordFor builds the bus message of an event caller sent and catalogue
+// accepted, pii fields hashed unless the caller's environment keeps them.
+func (s *Service) recordFor(catalogue *Catalogue, caller Caller, id string, d decoded, received time.Time) (bus.Message, error) {
+	subject, err := bus.EventSubject(caller.Environment, d.typ.Name, d.typ.Version)
 	if err != nil {
 		return bus.Message{}, err
+	}
+	if !s.pii.Keeps(caller.Environment) {
+		catalogue.hashPII(d.msg, s.pii)
 	}
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(d.msg)
 	if err != nil {
@@ -174,10 +296,11 @@ func (s *Service) record(id string, d decoded, received time.Time) (bus.Message,
 		EventId:           d.typ.ID,
 		EventVersion:      d.typ.Version,
 		EventName:         d.typ.FullName(),
-		Environment:       s.cfg.Environment,
+		Environment:       caller.Environment,
+		Source:            &busv1.Source{KeyId: caller.KeyID, Protocol: caller.Protocol, RemoteAddr: caller.RemoteAddr},
 		ReceivedAt:        timestamppb.New(received),
 		Payload:           payload,
-		CatalogueRevision: s.currentCatalogue().Revision(),
+		CatalogueRevision: catalogue.Revision(),
 	}
 	if c := clientContext(d.msg); c != nil {
 		rec.Context = c
@@ -222,9 +345,10 @@ func contextField(md protoreflect.MessageDescriptor) protoreflect.FieldDescripto
 	return nil
 }
 
-// deadLetter builds the dead-letter message of a rejected event: the
-// original bytes as received, with the reason in headers.
-func (s *Service) deadLetter(id string, ev *ingestv1.Event, d decoded, received time.Time) bus.Message {
+// deadLetterFor builds the dead-letter message of an event caller sent and
+// ingest rejected: the original bytes as received (pii fields included:
+// dead letters never reach EVENTS), with the reason in headers.
+func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d decoded, received time.Time) bus.Message {
 	reason := d.rejection.GetReason().String()
 	form := "none"
 	switch ev.GetPayload().(type) {
@@ -239,7 +363,8 @@ func (s *Service) deadLetter(id string, ev *ingestv1.Event, d decoded, received 
 		HeaderReason:      reason,
 		HeaderFieldPath:   d.rejection.GetFieldPath(),
 		HeaderMessage:     d.rejection.GetMessage(),
-		HeaderEnvironment: s.cfg.Environment,
+		HeaderEnvironment: caller.Environment,
+		HeaderKeyID:       caller.KeyID,
 		HeaderPayloadForm: form,
 		HeaderReceivedAt:  received.UTC().Format(time.RFC3339Nano),
 	}
@@ -247,7 +372,7 @@ func (s *Service) deadLetter(id string, ev *ingestv1.Event, d decoded, received 
 		h[HeaderEvent] = d.typ.FullName()
 	}
 	return bus.Message{
-		Subject: "deadletter." + s.cfg.Environment + "." + reason,
+		Subject: "deadletter." + caller.Environment + "." + reason,
 		MsgID:   "dl-" + id,
 		Data:    d.original,
 		Header:  h,

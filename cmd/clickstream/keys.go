@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+)
+
+// keysCLI is what every `clickstream keys` command shares.
+type keysCLI struct {
+	print      registryCLI // output format and printing
+	ingest     string
+	adminToken string
+}
+
+func newKeysCommand() *cobra.Command {
+	c := &keysCLI{}
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, list and revoke ingest API keys",
+		Long: `Every call to ingest needs an API key, sent as "Authorization: Bearer <secret>"
+or "X-Api-Key: <secret>". A key is bound to one environment of the registry:
+the events it sends are that environment's, and only the event versions the
+environment may send are accepted. The secret is shown once, at creation;
+ingest keeps only its hash. A revoked key stops working within 30 seconds on
+every ingest instance.
+
+The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
+` + devAdminTokenFile + `, which ` + "`clickstream dev`" + ` writes.`,
+	}
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.ingest, "ingest", "http://"+defaultIngestAddr, "base URL of the ingest service")
+	f.StringVar(&c.adminToken, "admin-token", "", "token of ingest's admin API (default: the one in "+devAdminTokenFile+")")
+	f.StringVarP(&c.print.output, "output", "o", "table", "output format: table or json")
+	cmd.AddCommand(c.createCommand(), c.listCommand(), c.revokeCommand())
+	return cmd
+}
+
+// client returns a Connect client of ingest's admin API.
+func (c *keysCLI) client() (ingestv1connect.IngestAdminServiceClient, error) {
+	if c.print.output != "table" && c.print.output != "json" {
+		return nil, usageError{fmt.Errorf("--output %q: use table or json", c.print.output)}
+	}
+	u, err := url.Parse(c.ingest)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usageError{fmt.Errorf("--ingest %q: use ingest's base URL, e.g. http://%s", c.ingest, defaultIngestAddr)}
+	}
+	token, err := resolveAdminToken(c.adminToken)
+	if err != nil {
+		return nil, err
+	}
+	return ingestv1connect.NewIngestAdminServiceClient(&http.Client{Timeout: time.Minute}, strings.TrimRight(c.ingest, "/"),
+		connect.WithInterceptors(withAdminToken(token))), nil
+}
+
+// failed explains a failed call for a person.
+func (c *keysCLI) failed(op string, err error) error {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable:
+		return fmt.Errorf("%s: ingest at %s does not answer (%v); start it with `clickstream dev` or point --ingest (or $CLICKSTREAM_INGEST) at it", op, c.ingest, err)
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+		return fmt.Errorf("%s: %v; pass ingest's admin token with --admin-token or $CLICKSTREAM_ADMIN_TOKEN", op, err)
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return fmt.Errorf("%s: %s", op, ce.Message())
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func keyRow(w io.Writer, k *ingestv1.ApiKey) {
+	revoked := "-"
+	if k.GetRevokedAt() != nil {
+		revoked = when(k.GetRevokedAt())
+	}
+	row(w, k.GetId(), k.GetEnvironment(), orDash(k.GetDescription()), when(k.GetCreatedAt()), orDash(k.GetCreatedBy()), revoked)
+}
+
+func (c *keysCLI) createCommand() *cobra.Command {
+	var req ingestv1.CreateKeyRequest
+	cmd := &cobra.Command{
+		Use:   "create --env ENVIRONMENT",
+		Short: "Create an API key bound to an environment; prints the secret once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if req.Environment == "" {
+				return usageError{errors.New("--env is required: the environment the key sends as, e.g. --env web")}
+			}
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			if req.Actor == "" {
+				req.Actor = loginName()
+			}
+			resp, err := client.CreateKey(cmd.Context(), &req)
+			if err != nil {
+				return c.failed("create key", err)
+			}
+			return c.print.print(cmd, resp, func(w io.Writer) {
+				row(w, "Key:", resp.GetKey().GetId())
+				row(w, "Environment:", resp.GetKey().GetEnvironment())
+				row(w, "Secret:", resp.GetSecret())
+				row(w, "", "shown once: send it as Authorization: Bearer <secret> or X-Api-Key: <secret>")
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Environment, "env", "", "environment the key sends as (required)")
+	f.StringVar(&req.Description, "description", "", "what the key is for, e.g. the app or partner using it")
+	return cmd
+}
+
+func (c *keysCLI) listCommand() *cobra.Command {
+	var req ingestv1.ListKeysRequest
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List API keys (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.ListKeys(cmd.Context(), &req)
+			if err != nil {
+				return c.failed("list keys", err)
+			}
+			return c.print.print(cmd, resp, func(w io.Writer) {
+				row(w, "KEY", "ENVIRONMENT", "DESCRIPTION", "CREATED", "BY", "REVOKED")
+				for _, k := range resp.GetKeys() {
+					keyRow(w, k)
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Environment, "env", "", "only keys of this environment")
+	f.BoolVar(&req.IncludeRevoked, "revoked", false, "include revoked keys")
+	return cmd
+}
+
+func (c *keysCLI) revokeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke KEY_ID",
+		Short: "Revoke an API key; calls with it are Unauthenticated from then on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.RevokeKey(cmd.Context(), &ingestv1.RevokeKeyRequest{KeyId: args[0], Actor: loginName()})
+			if err != nil {
+				return c.failed("revoke key "+args[0], err)
+			}
+			return c.print.print(cmd, resp, func(w io.Writer) {
+				row(w, "KEY", "ENVIRONMENT", "DESCRIPTION", "CREATED", "BY", "REVOKED")
+				keyRow(w, resp.GetKey())
+			})
+		},
+	}
+	return cmd
+}

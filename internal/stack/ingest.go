@@ -1,0 +1,172 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/internal/auth"
+	"github.com/clickstream-dev/clickstream/internal/server"
+	"github.com/clickstream-dev/clickstream/services/ingest"
+	"github.com/clickstream-dev/clickstream/services/registry"
+)
+
+// devActor is who the dev stack's own changes are audited as.
+const devActor = "clickstream dev"
+
+// ingestConfig is the ingest configuration with its defaults.
+func (s *Stack) ingestConfig() ingest.Config {
+	cfg := s.cfg.Ingest
+	if cfg.Environment == "" {
+		cfg.Environment = ingest.DefaultConfig().Environment
+	}
+	return cfg
+}
+
+// startIngest builds ingest: its catalogue comes from the registry over
+// the network (the stack's own registry, or RegistryURL), its API keys
+// from PostgreSQL. With the registry in the stack it also gets the dev API
+// key, kept in <data-dir>/ingest-key.
+func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []server.Check) (server.Routes, error) {
+	cfg := s.ingestConfig()
+	registryURL := s.cfg.RegistryURL
+	if srv, ok := s.servers[Registry]; ok {
+		registryURL = srv.URL()
+	}
+	if registryURL == "" {
+		return server.Routes{}, errors.New("ingest needs the registry: pass --registry-url (or $CLICKSTREAM_REGISTRY_URL)")
+	}
+	registryURL = strings.TrimRight(registryURL, "/")
+	if cfg.PIISecret == "" {
+		path := filepath.Join(s.cfg.DataDir, "pii-secret")
+		secret, err := auth.LoadOrCreateToken(path)
+		if err != nil {
+			return server.Routes{}, fmt.Errorf("pii secret: %w", err)
+		}
+		s.log.Warn("no --pii-secret: hashing pii fields with the secret kept in the data directory; set one shared secret for every ingest instance in production", "file", path)
+		cfg.PIISecret = secret
+	}
+
+	svc := ingest.New(cfg, nil, s.bus)
+	keys := ingest.NewKeys(ingest.NewPostgresStore(pool))
+	svc.SetKeys(keys)
+	client := registryv1connect.NewRegistryServiceClient(http.DefaultClient, registryURL)
+	schemas := ingest.NewSchemas(client, registryURL, svc.SetCatalogue, s.log.With("service", Ingest))
+	s.runners = append(s.runners, schemas.Run)
+	s.ingest = svc
+
+	if _, ok := s.servers[Registry]; ok {
+		key, err := devKey(ctx, keys.Store(), cfg.Environment, filepath.Join(s.cfg.DataDir, "ingest-key"))
+		if err != nil {
+			return server.Routes{}, err
+		}
+		s.ingestKey = key
+	}
+	checks = append(checks,
+		server.Check{Name: "bus", Func: s.bus.Ready},
+		server.Check{Name: "schemas", Func: schemas.Check})
+	admin := ingest.NewAdmin(svc).WithRegistry(client)
+	return ingest.Routes(ingest.RoutesConfig{AdminToken: s.cfg.AdminToken, Schemas: schemas}, svc, admin, checks...), nil
+}
+
+// devEnvironment creates the dev environment at first start and allows it
+// every registered version, at every start (versions added to the starter
+// catalogue since are allowed too).
+func devEnvironment(ctx context.Context, store registry.Store, name string) error {
+	env, err := store.GetEnvironment(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		env, err = store.CreateEnvironment(ctx, name, "everything the dev stack may send", devActor)
+	}
+	if err != nil {
+		return fmt.Errorf("dev environment %q: %w", name, err)
+	}
+	allowed := map[[2]uint32]bool{}
+	for _, ref := range env.Allowed {
+		allowed[[2]uint32{ref.EventID, ref.Version}] = true
+	}
+	events, _, err := store.Catalogue(ctx)
+	if err != nil {
+		return fmt.Errorf("dev environment %q: %w", name, err)
+	}
+	for _, ev := range events {
+		for _, v := range ev.Versions {
+			if allowed[[2]uint32{v.EventID, v.Version}] {
+				continue
+			}
+			if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: name, EventID: v.EventID, Version: v.Version, Allowed: true, Actor: devActor}); err != nil {
+				return fmt.Errorf("dev environment %q: allow %s: %w", name, v.MessageName, err)
+			}
+		}
+	}
+	return nil
+}
+
+// devKey returns the dev API key kept in path, creating one for env when
+// there is none (or the one there is no longer valid).
+func devKey(ctx context.Context, store ingest.KeyStore, env, path string) (string, error) {
+	if data, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(data))
+		id, _, _ := strings.Cut(strings.TrimPrefix(secret, "ck_"), "_")
+		k, err := store.Key(ctx, "ck_"+id)
+		if err == nil && !k.Revoked() && k.Environment == env && string(k.SecretHash) == string(ingest.HashSecret(secret)) {
+			return secret, nil
+		}
+		if err != nil && !errors.Is(err, ingest.ErrKeyNotFound) {
+			return "", fmt.Errorf("dev API key: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("dev API key: %w", err)
+	}
+	id, secret := ingest.NewKeySecret()
+	if err := store.CreateKey(ctx, ingest.APIKey{ID: id, Environment: env, Description: "dev stack key",
+		SecretHash: ingest.HashSecret(secret), CreatedBy: devActor}); err != nil {
+		return "", fmt.Errorf("dev API key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("dev API key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("dev API key: %w", err)
+	}
+	return secret, nil
+}
+
+// IngestKey is the dev API key (environment "dev" unless configured
+// otherwise), when this stack runs the registry and ingest.
+func (s *Stack) IngestKey() string { return s.ingestKey }
+
+// IngestCatalogueRevision is the registry revision ingest validates
+// against now; 0 before it loaded one.
+func (s *Stack) IngestCatalogueRevision() uint64 {
+	if s.ingest == nil {
+		return 0
+	}
+	return s.ingest.CatalogueRevision()
+}
+
+// WaitReady waits until every service of the stack can take calls: ingest
+// has loaded its first event catalogue from the registry (which needs Run
+// to be serving). It returns ctx's error when ctx ends first.
+func (s *Stack) WaitReady(ctx context.Context) error {
+	if s.ingest == nil {
+		return nil
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.ingest.CatalogueRevision() == 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ingest has not loaded the event catalogue from the registry: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}

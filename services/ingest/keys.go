@@ -1,0 +1,255 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+)
+
+// APIKey is an API key bound to one environment. Its secret,
+// "ck_<id>_<random>", is shown once at creation; only its SHA-256 is kept
+// (secrets are 32 random bytes, so a plain hash cannot be guessed back).
+type APIKey struct {
+	// ID is the public part of the secret, e.g. "ck_5f0c2a9d81be".
+	ID          string
+	Environment string
+	Description string
+	SecretHash  []byte
+	CreatedAt   time.Time
+	CreatedBy   string
+	// RevokedAt is zero while the key is valid.
+	RevokedAt time.Time
+}
+
+// Revoked reports whether the key was revoked.
+func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// ErrKeyNotFound is returned by a KeyStore for an unknown key id.
+var ErrKeyNotFound = errors.New("api key not found")
+
+// KeyStore keeps API keys.
+type KeyStore interface {
+	// CreateKey stores a new key.
+	CreateKey(ctx context.Context, k APIKey) error
+	// Key returns one key, revoked or not, or ErrKeyNotFound.
+	Key(ctx context.Context, id string) (APIKey, error)
+	// ListKeys lists keys by creation time, of one environment or all
+	// (""), revoked ones only when asked.
+	ListKeys(ctx context.Context, environment string, includeRevoked bool) ([]APIKey, error)
+	// RevokeKey revokes a key (once: revoking again keeps the first time)
+	// and returns it, or ErrKeyNotFound.
+	RevokeKey(ctx context.Context, id, actor string) (APIKey, error)
+}
+
+// NewKeySecret returns a fresh key id and its secret.
+func NewKeySecret() (id, secret string) {
+	var idb [6]byte
+	var sb [32]byte
+	_, _ = rand.Read(idb[:])
+	_, _ = rand.Read(sb[:])
+	id = "ck_" + hex.EncodeToString(idb[:])
+	return id, id + "_" + hex.EncodeToString(sb[:])
+}
+
+// HashSecret is what a KeyStore keeps of a secret.
+func HashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// keyIDOf returns the id part of a secret "ck_<id>_<random>".
+func keyIDOf(secret string) (string, bool) {
+	rest, ok := strings.CutPrefix(secret, "ck_")
+	if !ok {
+		return "", false
+	}
+	id, _, ok := strings.Cut(rest, "_")
+	if !ok || id == "" {
+		return "", false
+	}
+	return "ck_" + id, true
+}
+
+// Caller is who sends a batch: the API key, its environment, and how it
+// reached ingest.
+type Caller struct {
+	KeyID       string
+	Environment string
+	Protocol    busv1.Protocol
+	RemoteAddr  string
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying c as the caller of SendBatch, for a
+// service without API keys (tests, embedding).
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(callerKey{}).(Caller)
+	return c, ok
+}
+
+// credentials is what the request carried: the API key secret and the
+// protocol, read from HTTP headers by Credentials.
+type credentials struct {
+	secret     string
+	protocol   busv1.Protocol
+	remoteAddr string
+}
+
+type credentialsKey struct{}
+
+func credentialsFrom(ctx context.Context) credentials {
+	c, _ := ctx.Value(credentialsKey{}).(credentials)
+	return c
+}
+
+// APIKeyHeader is an alternative to "Authorization: Bearer <secret>".
+const APIKeyHeader = "X-Api-Key"
+
+// ingestPaths are the paths of the event API on every protocol.
+var ingestPaths = []string{"/" + ingestv1connect.IngestServiceName + "/", "/v1/events"}
+
+// Credentials is net/http middleware that reads the API key and the
+// protocol of calls to the event API into their context, so gRPC,
+// gRPC-Web, Connect and REST calls are authenticated alike (Connect
+// interceptors do not run on the REST path, and the gateway forwards only
+// some headers as metadata). SendBatch checks the key.
+func Credentials(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hasAnyPrefix(r.URL.Path, ingestPaths) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		c := credentials{secret: strings.TrimSpace(r.Header.Get(APIKeyHeader)), remoteAddr: r.RemoteAddr}
+		if v := r.Header.Get("Authorization"); c.secret == "" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			c.secret = strings.TrimSpace(v[7:])
+		}
+		ct := r.Header.Get("Content-Type")
+		switch {
+		case !strings.HasPrefix(r.URL.Path, "/"+ingestv1connect.IngestServiceName+"/"):
+			c.protocol = busv1.Protocol_PROTOCOL_REST
+		case strings.HasPrefix(ct, "application/grpc-web"):
+			c.protocol = busv1.Protocol_PROTOCOL_GRPC_WEB
+		case strings.HasPrefix(ct, "application/grpc"):
+			c.protocol = busv1.Protocol_PROTOCOL_GRPC
+		default:
+			c.protocol = busv1.Protocol_PROTOCOL_CONNECT
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c)))
+	})
+}
+
+func hasAnyPrefix(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyCacheTTL is how long Keys trusts what it read about a key: a revoked
+// key stops working within this time on every ingest instance (at once on
+// the instance that revoked it).
+const KeyCacheTTL = 30 * time.Second
+
+// keyCacheMax bounds the cache; it is emptied when full, so unknown ids
+// sent in bulk cost at most one query each per TTL and bounded memory.
+const keyCacheMax = 10000
+
+// Keys authenticates API keys against a KeyStore, caching lookups for
+// KeyCacheTTL so a batch costs no query.
+type Keys struct {
+	store KeyStore
+	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     APIKey
+	found   bool
+	fetched time.Time
+}
+
+// NewKeys authenticates against store.
+func NewKeys(store KeyStore) *Keys {
+	return &Keys{store: store, now: time.Now, cache: map[string]cachedKey{}}
+}
+
+// Store is the key store.
+func (k *Keys) Store() KeyStore { return k.store }
+
+// forget drops a key from the cache, after a change to it.
+func (k *Keys) forget(id string) {
+	k.mu.Lock()
+	delete(k.cache, id)
+	k.mu.Unlock()
+}
+
+// lookup returns a key from the cache or the store.
+func (k *Keys) lookup(ctx context.Context, id string) (APIKey, bool, error) {
+	now := k.now()
+	k.mu.Lock()
+	e, ok := k.cache[id]
+	k.mu.Unlock()
+	if ok && now.Sub(e.fetched) < KeyCacheTTL {
+		return e.key, e.found, nil
+	}
+	key, err := k.store.Key(ctx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrKeyNotFound) {
+		return APIKey{}, false, err
+	}
+	k.mu.Lock()
+	if len(k.cache) >= keyCacheMax {
+		clear(k.cache)
+	}
+	k.cache[id] = cachedKey{key: key, found: found, fetched: now}
+	k.mu.Unlock()
+	return key, found, nil
+}
+
+// Authenticate returns the caller the credentials name, or an
+// Unauthenticated error that says what to send.
+func (k *Keys) Authenticate(ctx context.Context, c credentials) (Caller, error) {
+	if c.secret == "" {
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, errors.New(
+			"no API key: send Authorization: Bearer <secret> or X-Api-Key: <secret>; create a key with `clickstream keys create --env <environment>`"))
+	}
+	id, ok := keyIDOf(c.secret)
+	if !ok {
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, errors.New(
+			`the API key is malformed: a secret looks like "ck_<id>_<random>", as `+"`clickstream keys create`"+` prints it`))
+	}
+	key, found, err := k.lookup(ctx, id)
+	if err != nil {
+		return Caller{}, connect.NewError(connect.CodeUnavailable, fmt.Errorf("cannot check API key %s now, retry shortly: %w", id, err))
+	}
+	if !found || subtle.ConstantTimeCompare(key.SecretHash, HashSecret(c.secret)) != 1 {
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("API key %s is not valid: check the secret or create a new key", id))
+	}
+	if key.Revoked() {
+		return Caller{}, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf(
+			"API key %s was revoked at %s: create a new key for environment %q", id, key.RevokedAt.UTC().Format(time.RFC3339), key.Environment))
+	}
+	return Caller{KeyID: key.ID, Environment: key.Environment, Protocol: c.protocol, RemoteAddr: c.remoteAddr}, nil
+}

@@ -1,0 +1,13 @@
+// Package migrations holds ingest's PostgreSQL migrations (schema
+// "ingest"), embedded in the binary and applied by `clickstream migrate`.
+package migrations
+
+import "embed"
+
+// FS holds the numbered goose SQL migrations.
+//
+//go:embed *.sql
+var FS embed.FS
+
+// Schema is the PostgreSQL schema ingest owns.
+const Schema = "ingest"

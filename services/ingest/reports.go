@@ -1,0 +1,68 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+)
+
+// maxReportRange bounds one hourly report.
+const maxReportRange = 93 * 24 * time.Hour
+
+// Reports answers the report RPCs of the admin API from the warehouse.
+type Reports struct {
+	store WarehouseStore
+}
+
+// NewReports returns the reports over store.
+func NewReports(store WarehouseStore) *Reports { return &Reports{store: store} }
+
+// GetHourlyCounts answers IngestAdminService.GetHourlyCounts: stored events
+// per hour, event version and environment over [from, to).
+func (r *Reports) GetHourlyCounts(ctx context.Context, req *ingestv1.GetHourlyCountsRequest) (*ingestv1.GetHourlyCountsResponse, error) {
+	q, err := hourlyQuery(req)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	counts, err := r.store.HourlyCounts(ctx, q)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, err)
+	}
+	resp := &ingestv1.GetHourlyCountsResponse{Counts: make([]*ingestv1.HourlyCount, len(counts))}
+	for i, c := range counts {
+		resp.Counts[i] = &ingestv1.HourlyCount{
+			Hour:        timestamppb.New(c.Hour),
+			Environment: c.Environment,
+			EventId:     c.EventID,
+			Version:     c.Version,
+			EventName:   c.EventName,
+			Count:       c.Count,
+		}
+	}
+	return resp, nil
+}
+
+func hourlyQuery(req *ingestv1.GetHourlyCountsRequest) (HourlyQuery, error) {
+	switch {
+	case req.GetFrom() == nil || req.GetTo() == nil:
+		return HourlyQuery{}, errors.New("from and to are required: the report covers [from, to), e.g. from 2025-06-02T00:00:00Z to 2025-06-03T00:00:00Z")
+	case req.GetFrom().CheckValid() != nil:
+		return HourlyQuery{}, fmt.Errorf("from: %v", req.GetFrom().CheckValid())
+	case req.GetTo().CheckValid() != nil:
+		return HourlyQuery{}, fmt.Errorf("to: %v", req.GetTo().CheckValid())
+	}
+	q := HourlyQuery{From: req.GetFrom().AsTime(), To: req.GetTo().AsTime(), EventID: req.GetEventId(), Environment: req.GetEnvironment()}
+	switch {
+	case !q.To.After(q.From):
+		return q, fmt.Errorf("to %s is not after from %s", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+	case q.To.Sub(q.From) > maxReportRange:
+		return q, fmt.Errorf("the range %s to %s is longer than %d days; ask for a shorter one", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), int(maxReportRange/(24*time.Hour)))
+	}
+	return q, nil
+}

@@ -1,0 +1,114 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresStore keeps ingest's tables (schema "ingest") in PostgreSQL.
+type PostgresStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ KeyStore = (*PostgresStore)(nil)
+
+// NewPostgresStore returns a store over pool; the ingest migrations must
+// have been applied.
+func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore { return &PostgresStore{pool: pool} }
+
+const (
+	sqlKeyColumns = `id, environment, description, secret_hash, created_at, created_by, revoked_at`
+	sqlCreateKey  = `INSERT INTO ingest.api_keys (id, environment, description, secret_hash, created_at, created_by)
+VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlKey      = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys WHERE id = $1`
+	sqlListKeys = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys
+WHERE ($1 = '' OR environment = $1) AND ($2 OR revoked_at IS NULL)
+ORDER BY created_at, id`
+	sqlRevokeKey = `UPDATE ingest.api_keys SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
+WHERE id = $1 RETURNING ` + sqlKeyColumns
+)
+
+// CreateKey implements KeyStore.
+func (s *PostgresStore) CreateKey(ctx context.Context, k APIKey) (err error) {
+	defer wrapKeys(&err, "create api key %s (environment %q)", k.ID, k.Environment)
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = time.Now()
+	}
+	_, err = s.pool.Exec(ctx, sqlCreateKey, k.ID, k.Environment, k.Description, k.SecretHash, k.CreatedAt, k.CreatedBy)
+	return err
+}
+
+// Key implements KeyStore.
+func (s *PostgresStore) Key(ctx context.Context, id string) (k APIKey, err error) {
+	defer wrapKeys(&err, "read api key %s", id)
+	rows, err := s.pool.Query(ctx, sqlKey, id)
+	if err != nil {
+		return APIKey{}, err
+	}
+	keys, err := scanKeys(rows)
+	if err != nil {
+		return APIKey{}, err
+	}
+	if len(keys) == 0 {
+		return APIKey{}, ErrKeyNotFound
+	}
+	return keys[0], nil
+}
+
+// ListKeys implements KeyStore.
+func (s *PostgresStore) ListKeys(ctx context.Context, environment string, includeRevoked bool) (keys []APIKey, err error) {
+	defer wrapKeys(&err, "list api keys (environment %q)", environment)
+	rows, err := s.pool.Query(ctx, sqlListKeys, environment, includeRevoked)
+	if err != nil {
+		return nil, err
+	}
+	return scanKeys(rows)
+}
+
+// RevokeKey implements KeyStore.
+func (s *PostgresStore) RevokeKey(ctx context.Context, id, actor string) (k APIKey, err error) {
+	defer wrapKeys(&err, "revoke api key %s", id)
+	rows, err := s.pool.Query(ctx, sqlRevokeKey, id, actor)
+	if err != nil {
+		return APIKey{}, err
+	}
+	keys, err := scanKeys(rows)
+	if err != nil {
+		return APIKey{}, err
+	}
+	if len(keys) == 0 {
+		return APIKey{}, ErrKeyNotFound
+	}
+	return keys[0], nil
+}
+
+func scanKeys(rows pgx.Rows) ([]APIKey, error) {
+	var (
+		keys    []APIKey
+		k       APIKey
+		revoked *time.Time
+	)
+	_, err := pgx.ForEachRow(rows, []any{&k.ID, &k.Environment, &k.Description, &k.SecretHash, &k.CreatedAt, &k.CreatedBy, &revoked}, func() error {
+		k.RevokedAt = time.Time{}
+		if revoked != nil {
+			k.RevokedAt = *revoked
+		}
+		k.SecretHash = append([]byte(nil), k.SecretHash...)
+		keys = append(keys, k)
+		return nil
+	})
+	return keys, err
+}
+
+// wrapKeys prefixes a non-nil *err with the operation, once, at the top of a
+// store function.
+func wrapKeys(err *error, format string, args ...any) {
+	if *err != nil && !errors.Is(*err, ErrKeyNotFound) {
+		*err = fmt.Errorf(format+": %w", append(args, *err)...)
+	}
+}
