@@ -74,6 +74,20 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 		server.Check{Name: "bus", Func: s.bus.Ready},
 		server.Check{Name: "schemas", Func: schemas.Check})
 	admin := ingest.NewAdmin(svc).WithRegistry(client)
+
+	// The warehouse keeps every accepted record in PostgreSQL for reports.
+	warehouse := ingest.NewPostgresWarehouse(pool)
+	admin.SetReports(ingest.NewReports(warehouse))
+	s.runners = append(s.runners, ingest.NewWarehouse(s.bus.JetStream(), warehouse, ingest.WarehouseConfig{Logger: s.log.With("service", Ingest)}).Run)
+
+	// Per-minute verdict counts go to the registry's usage statistics.
+	usage, err := ingest.NewUsageReporter(ingest.UsageReporterConfig{RegistryURL: registryURL, AdminToken: s.cfg.AdminToken, Logger: s.log.With("service", Ingest)})
+	if err != nil {
+		return server.Routes{}, err
+	}
+	svc.SetUsageRecorder(usage)
+	s.runners = append(s.runners, usage.Run)
+
 	return ingest.Routes(ingest.RoutesConfig{AdminToken: s.cfg.AdminToken, Schemas: schemas}, svc, admin, checks...), nil
 }
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -21,6 +22,8 @@ type AdminService struct {
 	svc *Service
 	// registry checks that the environment of a new key exists.
 	registry registryv1connect.RegistryServiceClient
+	// reports answers the report RPCs; nil without a warehouse.
+	reports *Reports
 }
 
 var (
@@ -75,4 +78,15 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 		},
 		Ready: ready,
 	}
+}
+
+// SetReports answers the report RPCs from the warehouse.
+func (a *AdminService) SetReports(r *Reports) { a.reports = r }
+
+// GetHourlyCounts implements IngestAdminService.GetHourlyCounts.
+func (a *AdminService) GetHourlyCounts(ctx context.Context, req *ingestv1.GetHourlyCountsRequest) (*ingestv1.GetHourlyCountsResponse, error) {
+	if a.reports == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("reports need the warehouse: run ingest with PostgreSQL"))
+	}
+	return a.reports.GetHourlyCounts(ctx, req)
 }

@@ -216,6 +216,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	// index in the batch; dead letters sit between them in msgs.
 	type position struct{ msg, event int }
 	accepted := make([]position, 0, n)
+	verdicts := make([]Usage, n)
 	for i, ev := range req.GetEvents() {
 		id := ev.GetIdempotencyKey()
 		if id == "" {
@@ -232,6 +233,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		if d.rejection == nil {
 			msg, err := s.recordFor(catalogue, caller, id, d, received)
 			if err == nil {
+				verdicts[i] = usageOf(d, caller, received, "accepted")
 				res.Status = ingestv1.EventStatus_EVENT_STATUS_ACCEPTED
 				accepted = append(accepted, position{msg: len(msgs), event: i})
 				msgs = append(msgs, msg)
@@ -241,6 +243,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res.Status = ingestv1.EventStatus_EVENT_STATUS_REJECTED
 		res.Rejection = d.rejection
+		verdicts[i] = usageOf(d, caller, received, "rejected")
 		msgs = append(msgs, s.deadLetterFor(caller, id, ev, d, received))
 	}
 
@@ -258,7 +261,10 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 			resp.Results[p.event].Status = ingestv1.EventStatus_EVENT_STATUS_DUPLICATE
 		}
 	}
-	for _, r := range resp.Results {
+	for i, r := range resp.Results {
+		if s.usage != nil && r.Status != ingestv1.EventStatus_EVENT_STATUS_DUPLICATE {
+			s.usage.Record(verdicts[i])
+		}
 		switch r.Status {
 		case ingestv1.EventStatus_EVENT_STATUS_ACCEPTED:
 			resp.Accepted++
@@ -377,4 +383,16 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 		Data:    d.original,
 		Header:  h,
 	}
+}
+
+// usageOf is the usage count of one verdict.
+func usageOf(d decoded, caller Caller, at time.Time, status string) Usage {
+	u := Usage{At: at, Environment: caller.Environment, EventID: d.typ.ID, Version: d.typ.Version, Status: status}
+	if d.msg != nil {
+		u.AppVersion = clientContext(d.msg).GetAppVersion()
+	}
+	if d.rejection != nil && status == "rejected" {
+		u.Reason = d.rejection.GetReason().String()
+	}
+	return u
 }
