@@ -50,6 +50,8 @@ type Catalogue struct {
 	// messages that have a pii field themselves or in a message they reach.
 	pii       map[protoreflect.FullName][]protoreflect.FieldDescriptor
 	piiWithin map[protoreflect.FullName]bool
+	// wire holds the wire tables of the typed form's check, by message.
+	wire map[protoreflect.FullName]*wireMessage
 	// governance is the registry's word on lifecycle and access; the zero
 	// value retires nothing and lets every environment send every version.
 	governance Governance
@@ -69,6 +71,7 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 		required:  map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
 		pii:       map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
 		piiWithin: map[protoreflect.FullName]bool{},
+		wire:      map[protoreflect.FullName]*wireMessage{},
 	}
 	var walkErr error
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
@@ -104,6 +107,7 @@ func (c *Catalogue) addMessages(msgs protoreflect.MessageDescriptors) error {
 			c.versions[t.ID] = append(c.versions[t.ID], t.Version)
 			c.indexRequired(md)
 			c.indexPII(md, map[protoreflect.FullName]bool{})
+			c.wireMessageOf(md)
 		}
 		if err := c.addMessages(md.Messages()); err != nil {
 			return err

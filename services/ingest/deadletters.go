@@ -187,7 +187,13 @@ func eventOfDeadLetter(m *jetstream.RawStreamMsg) (*ingestv1.Event, error) {
 		if err := protojson.Unmarshal(m.Data, data); err != nil {
 			return nil, fmt.Errorf("the JSON data is not an object: %w", err)
 		}
-		ev.Payload = &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{Name: m.Header.Get(HeaderEvent), Data: data}}
+		j := &ingestv1.JsonEvent{Name: m.Header.Get(HeaderEvent), Data: data}
+		var id, version uint32
+		if _, err := fmt.Sscanf(j.Name, "id:%d:v%d", &id, &version); err == nil {
+			// Sent by id and version: replay by id (a message name has no ':').
+			j.Name, j.EventId, j.Version = "", id, version
+		}
+		ev.Payload = &ingestv1.Event_Json{Json: j}
 	case "mobile":
 		mobile := &eventsv1.MobileAppEvent{}
 		if err := proto.Unmarshal(m.Data, mobile); err != nil {

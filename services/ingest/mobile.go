@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -74,11 +74,28 @@ const (
 
 // decodeMobile resolves a map-form event and converts it to its registered
 // message.
+//
+// The bytes as received (the MobileAppEvent encoded again) matter to a dead
+// letter only, so they are encoded when the event is rejected.
 func (c *Catalogue) decodeMobile(m *eventsv1.MobileAppEvent, maxBytes int) decoded {
+	d := c.convertMobile(m, maxBytes)
+	if d.rejection != nil && d.original == nil {
+		d.original, _ = proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	}
+	return d
+}
+
+func (c *Catalogue) convertMobile(m *eventsv1.MobileAppEvent, maxBytes int) decoded {
 	var d decoded
 	id, version := m.GetEventId(), m.GetVersion()
 	t, found, known := c.ByID(id, version)
-	original, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	// Encoding fails on invalid UTF-8 only; the size is the same however
+	// the params are ordered.
+	var err error
+	if !validParams(m.GetParams()) {
+		_, err = proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	}
+	size := mobileSize(m)
 	if err != nil {
 		// Only an in-process caller can build such an event: the wire
 		// decoding of the request rejects invalid UTF-8 already.
@@ -87,7 +104,6 @@ func (c *Catalogue) decodeMobile(m *eventsv1.MobileAppEvent, maxBytes int) decod
 			"%s: the MobileAppEvent cannot be encoded: %v", cmp.Or(t.FullName(), fmt.Sprintf("event %d v%d", id, version)), err)
 		return d
 	}
-	d.original = original
 	switch {
 	case !known:
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT, "mobile.event_id",
@@ -101,9 +117,9 @@ func (c *Catalogue) decodeMobile(m *eventsv1.MobileAppEvent, maxBytes int) decod
 		return d
 	}
 	d.typ = t
-	if len(original) > maxBytes {
+	if size > maxBytes {
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "mobile",
-			"%s is %d bytes as a MobileAppEvent; the limit is %d bytes per event", t.FullName(), len(original), maxBytes)
+			"%s is %d bytes as a MobileAppEvent; the limit is %d bytes per event", t.FullName(), size, maxBytes)
 		return d
 	}
 	if n := len(m.GetParams()); n > maxMobileParams {
@@ -115,17 +131,45 @@ func (c *Catalogue) decodeMobile(m *eventsv1.MobileAppEvent, maxBytes int) decod
 	return d
 }
 
+// mobileSize is the encoded size of m, as proto.Size, without sizing the
+// params map through reflection.
+func mobileSize(m *eventsv1.MobileAppEvent) int {
+	n := proto.Size(&eventsv1.MobileAppEvent{EventId: m.GetEventId(), Version: m.GetVersion(), Timestamp: m.GetTimestamp()})
+	n += len(m.ProtoReflect().GetUnknown())
+	const paramsTag = 1 // field 4, bytes: one byte
+	for k, v := range m.GetParams() {
+		entry := 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
+		n += paramsTag + protowire.SizeBytes(entry)
+	}
+	return n
+}
+
+// validParams reports whether every key and value is valid UTF-8.
+func validParams(params map[string]string) bool {
+	for k, v := range params {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
 // mobileToMessage converts the params and timestamp of m to a message of t.
 // It checks the values only; unknown-field and required-field checks follow
 // in decode, as for every form.
 func mobileToMessage(t EventType, m *eventsv1.MobileAppEvent) (*dynamicpb.Message, *ingestv1.Rejection) {
 	conv := mobileConverter{
 		msg:     dynamicpb.NewMessage(t.Descriptor),
-		leaves:  map[string]string{},
-		through: map[string]string{},
+		leaves:  make(map[string]string, len(m.GetParams())),
+		through: make(map[string]string, len(m.GetParams())),
 	}
 	params := m.GetParams()
-	for _, key := range slices.Sorted(maps.Keys(params)) {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
 		if err := conv.param(key, params[key]); err != nil {
 			return nil, reject(err.reason, err.path, "%s: %s", t.FullName(), err.text)
 		}
@@ -185,8 +229,11 @@ func (c *mobileConverter) param(key, value string) *fieldError {
 	var (
 		parent protoreflect.Message = c.msg
 		fd     protoreflect.FieldDescriptor
-		name   strings.Builder
-		rest   = key
+		// name is the path with proto field names; built only when the
+		// key spells a segment another way (a JSON name): else it is key.
+		name    strings.Builder
+		renamed bool
+		rest    = key
 	)
 	for {
 		seg, more, dotted := strings.Cut(rest, ".")
@@ -195,19 +242,29 @@ func (c *mobileConverter) param(key, value string) *fieldError {
 		if fd == nil {
 			return unknownParam(key, md, seg)
 		}
-		if name.Len() > 0 {
-			name.WriteByte('.')
+		if !renamed && seg != string(fd.Name()) {
+			renamed = true
+			name.WriteString(key[:len(key)-len(rest)])
 		}
-		name.WriteString(string(fd.Name()))
+		if renamed {
+			if name.Len() > 0 {
+				name.WriteByte('.')
+			}
+			name.WriteString(string(fd.Name()))
+		}
 		if !dotted {
 			break
 		}
 		if fd.IsList() || fd.IsMap() || fd.Message() == nil || fd.Message().FullName() == timestampName {
+			done := key[:len(key)-len(more)-1]
+			if renamed {
+				done = name.String()
+			}
 			return &fieldError{
 				reason: ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE,
 				path:   clip(key),
 				text: fmt.Sprintf("param %s: field %s (%s) has no fields to name with a dot; %s",
-					quote(key), name.String(), typeName(fd, false), howToSend(fd)),
+					quote(key), done, typeName(fd, false), howToSend(fd)),
 			}
 		}
 		if err := oneofTaken(parent, fd, key); err != nil {
@@ -216,13 +273,17 @@ func (c *mobileConverter) param(key, value string) *fieldError {
 		parent = parent.Mutable(fd).Message()
 		rest = more
 	}
-	if err := c.claim(key, name.String()); err != nil {
+	path := key
+	if renamed {
+		path = name.String()
+	}
+	if err := c.claim(key, path); err != nil {
 		return err
 	}
 	if err := oneofTaken(parent, fd, key); err != nil {
 		return err
 	}
-	return setParam(parent, fd, value, at{path: key, name: name.String()})
+	return setParam(parent, fd, value, at{path: key, name: path})
 }
 
 // claim records that key sets the field at path, and rejects a second key
@@ -556,7 +617,15 @@ func parseFloat(fd protoreflect.FieldDescriptor, s string, bits int, where at) (
 func enumValue(fd protoreflect.FieldDescriptor, s string, where at) (protoreflect.Value, *fieldError) {
 	ed := fd.Enum()
 	values := ed.Values()
-	if n, err := strconv.ParseInt(s, 10, 32); err == nil {
+	// Only a sign or a digit can start a number: names skip the parse.
+	var n int64
+	parsed := false
+	if s != "" && (s[0] == '-' || s[0] == '+' || s[0] >= '0' && s[0] <= '9') {
+		var err error
+		n, err = strconv.ParseInt(s, 10, 32)
+		parsed = err == nil
+	}
+	if parsed {
 		if values.ByNumber(protoreflect.EnumNumber(n)) != nil {
 			return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), nil
 		}

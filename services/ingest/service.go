@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -217,6 +220,12 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	type position struct{ msg, event int }
 	accepted := make([]position, 0, n)
 	verdicts := make([]Usage, n)
+	// The parts every record of the batch shares, built once.
+	shared := recordShared{
+		source:   &busv1.Source{KeyId: caller.KeyID, Protocol: caller.Protocol, RemoteAddr: caller.RemoteAddr},
+		received: timestamppb.New(received),
+		subjects: map[string]string{},
+	}
 	for i, ev := range req.GetEvents() {
 		id := ev.GetIdempotencyKey()
 		if id == "" {
@@ -224,14 +233,15 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res := &ingestv1.EventResult{Index: int32(i), Id: id}
 		resp.Results[i] = res
-		d := catalogue.decode(ev, s.cfg.MaxEventBytes)
+		d := catalogue.validate(ev, s.cfg.MaxEventBytes)
 		if d.typ.Descriptor != nil {
 			if rej := catalogue.admit(d.typ, caller.Environment); rej != nil {
 				d.rejection = rej
 			}
 		}
 		if d.rejection == nil {
-			msg, err := s.recordFor(catalogue, caller, id, d, received)
+			d.context, d.contextDone = eventContext(d), true
+			msg, err := s.build(catalogue, caller, id, d, &shared)
 			if err == nil {
 				verdicts[i] = usageOf(d, caller, received, "accepted")
 				res.Status = ingestv1.EventStatus_EVENT_STATUS_ACCEPTED
@@ -286,16 +296,54 @@ func (s *Service) record(id string, d decoded, received time.Time) (bus.Message,
 // recordFor builds the bus message of an event caller sent and catalogue
 // accepted, pii fields hashed unless the caller's environment keeps them.
 func (s *Service) recordFor(catalogue *Catalogue, caller Caller, id string, d decoded, received time.Time) (bus.Message, error) {
-	subject, err := bus.EventSubject(caller.Environment, d.typ.Name, d.typ.Version)
-	if err != nil {
-		return bus.Message{}, err
+	return s.build(catalogue, caller, id, d, &recordShared{
+		source:   &busv1.Source{KeyId: caller.KeyID, Protocol: caller.Protocol, RemoteAddr: caller.RemoteAddr},
+		received: timestamppb.New(received),
+	})
+}
+
+// recordShared holds what the records of one batch share: they are
+// encoded at once, so one instance of each serves them all.
+type recordShared struct {
+	source   *busv1.Source
+	received *timestamppb.Timestamp
+	// subjects caches the subject per event version; nil caches nothing.
+	subjects map[string]string
+}
+
+// build is recordFor with the batch's shared parts.
+func (s *Service) build(catalogue *Catalogue, caller Caller, id string, d decoded, shared *recordShared) (bus.Message, error) {
+	subject, ok := shared.subjects[d.typ.FullName()]
+	if !ok {
+		var err error
+		subject, err = bus.EventSubject(caller.Environment, d.typ.Name, d.typ.Version)
+		if err != nil {
+			return bus.Message{}, err
+		}
+		if shared.subjects != nil {
+			shared.subjects[d.typ.FullName()] = subject
+		}
 	}
-	if !s.pii.Keeps(caller.Environment) {
-		catalogue.hashPII(d.msg, s.pii)
-	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(d.msg)
-	if err != nil {
-		return bus.Message{}, fmt.Errorf("encode payload: %w", err)
+	hash := !s.pii.Keeps(caller.Environment) && catalogue.piiWithin[d.typ.Descriptor.FullName()]
+	var payload []byte
+	if d.asReceived && !hash {
+		// Valid as received and nothing to rewrite: the bytes the client
+		// sent are the same message.
+		payload = d.original
+	} else {
+		if d.msg == nil {
+			if d.msg = d.message(); d.msg == nil {
+				return bus.Message{}, errors.New("the payload does not decode")
+			}
+		}
+		if hash {
+			catalogue.hashPII(d.msg, s.pii)
+		}
+		var err error
+		payload, err = proto.MarshalOptions{Deterministic: true}.Marshal(d.msg)
+		if err != nil {
+			return bus.Message{}, fmt.Errorf("encode payload: %w", err)
+		}
 	}
 	rec := &busv1.EventRecord{
 		Id:                id,
@@ -303,12 +351,16 @@ func (s *Service) recordFor(catalogue *Catalogue, caller Caller, id string, d de
 		EventVersion:      d.typ.Version,
 		EventName:         d.typ.FullName(),
 		Environment:       caller.Environment,
-		Source:            &busv1.Source{KeyId: caller.KeyID, Protocol: caller.Protocol, RemoteAddr: caller.RemoteAddr},
-		ReceivedAt:        timestamppb.New(received),
+		Source:            shared.source,
+		ReceivedAt:        shared.received,
 		Payload:           payload,
 		CatalogueRevision: catalogue.Revision(),
 	}
-	if c := clientContext(d.msg); c != nil {
+	c := d.context
+	if !d.contextDone {
+		c = eventContext(d)
+	}
+	if c != nil {
 		rec.Context = c
 		rec.UserId = c.GetUserId()
 		rec.OccurredAt = c.GetOccurredAt()
@@ -318,6 +370,51 @@ func (s *Service) recordFor(catalogue *Catalogue, caller Caller, id string, d de
 		return bus.Message{}, fmt.Errorf("encode event record: %w", err)
 	}
 	return bus.Message{Subject: subject, MsgID: id, Data: data}, nil
+}
+
+// eventContext extracts the common Context of a valid event, if it has
+// one: from the message, or from the payload as received when validation
+// did not decode it.
+func eventContext(d decoded) *eventsv1.Context {
+	if d.msg != nil || !d.asReceived {
+		if d.msg == nil {
+			return nil
+		}
+		return clientContext(d.msg)
+	}
+	fd := contextField(d.typ.Descriptor)
+	if fd == nil {
+		return nil
+	}
+	var c *eventsv1.Context
+	for b := d.original; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return c
+		}
+		b = b[n:]
+		if num == fd.Number() && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return c
+			}
+			if c == nil {
+				c = &eventsv1.Context{}
+			}
+			// Occurrences of a message field merge, as when decoding.
+			if (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, c) != nil {
+				return nil
+			}
+			n = m
+		} else {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return c
+			}
+		}
+		b = b[n:]
+	}
+	return c
 }
 
 // clientContext extracts the common Context of an event, if it has one.
@@ -340,7 +437,7 @@ func clientContext(m protoreflect.Message) *eventsv1.Context {
 // contextField is the first singular clickstream.events.v1.Context field of
 // an event message, or nil.
 func contextField(md protoreflect.MessageDescriptor) protoreflect.FieldDescriptor {
-	want := (&eventsv1.Context{}).ProtoReflect().Descriptor().FullName()
+	want := (*eventsv1.Context)(nil).ProtoReflect().Descriptor().FullName()
 	fields := md.Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
@@ -376,6 +473,15 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 	}
 	if d.typ.Descriptor != nil {
 		h[HeaderEvent] = d.typ.FullName()
+	} else if name := sentName(ev); name != "" {
+		// Unresolved: the name as the client sent it, so the dead letter
+		// can be replayed once that version is registered.
+		h[HeaderEvent] = name
+	}
+	if d.original == nil {
+		if m := ev.GetMobile(); m != nil {
+			d.original, _ = proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		}
 	}
 	return bus.Message{
 		Subject: "deadletter." + caller.Environment + "." + reason,
@@ -385,11 +491,31 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 	}
 }
 
+// sentName is the event version as the client named it: the message name of
+// a typed payload's type URL, a JSON event's name, or "id:<event_id>:v<version>"
+// for a JSON event named by id; "" for the map form, whose payload names it.
+func sentName(ev *ingestv1.Event) string {
+	switch p := ev.GetPayload().(type) {
+	case *ingestv1.Event_Typed:
+		url := p.Typed.GetTypeUrl()
+		return url[strings.LastIndexByte(url, '/')+1:]
+	case *ingestv1.Event_Json:
+		if name := p.Json.GetName(); name != "" {
+			return name
+		}
+		return "id:" + strconv.FormatUint(uint64(p.Json.GetEventId()), 10) + ":v" + strconv.FormatUint(uint64(p.Json.GetVersion()), 10)
+	}
+	return ""
+}
+
 // usageOf is the usage count of one verdict.
 func usageOf(d decoded, caller Caller, at time.Time, status string) Usage {
 	u := Usage{At: at, Environment: caller.Environment, EventID: d.typ.ID, Version: d.typ.Version, Status: status}
-	if d.msg != nil {
-		u.AppVersion = clientContext(d.msg).GetAppVersion()
+	switch {
+	case d.contextDone:
+		u.AppVersion = d.context.GetAppVersion()
+	case d.msg != nil || d.asReceived:
+		u.AppVersion = eventContext(d).GetAppVersion()
 	}
 	if d.rejection != nil && status == "rejected" {
 		u.Reason = d.rejection.GetReason().String()
