@@ -90,7 +90,13 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 			return d
 		}
 		d.msg = msg
-		if path, num, ok := unknownField(d.msg); ok {
+		if path, num, defined, ok := unknownField(d.msg); ok {
+			if defined != nil {
+				d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE, joinPath(path, string(defined.Name())),
+					"%s: field %s (number %d) was sent with a wire encoding that does not fit its type %s; encode it as the registered version defines it",
+					d.typ.FullName(), joinPath(path, string(defined.Name())), num, kindName(defined))
+				return d
+			}
 			where := "at the top level"
 			if path != "" {
 				where = "in " + path
@@ -186,17 +192,21 @@ func jsonRejection(t EventType, err error) *ingestv1.Rejection {
 // unknownField reports the first field, in field order, that the
 // registered message does not define: the path of the message holding it
 // ("" for the event itself) and its field number.
-func unknownField(m protoreflect.Message) (string, protowire.Number, bool) {
+//
+// A field the schema defines lands among the unknown fields too when it was
+// sent with a wire type that does not fit its type; defined is that field
+// then, so the caller can say "wrong type" rather than "unknown field".
+func unknownField(m protoreflect.Message) (path string, num protowire.Number, defined protoreflect.FieldDescriptor, ok bool) {
 	if unknown := m.GetUnknown(); len(unknown) > 0 {
 		num, _, _ := protowire.ConsumeTag(unknown)
-		return "", num, true
+		return "", num, m.Descriptor().Fields().ByNumber(num), true
 	}
 	for step, sub := range subMessages(m) {
-		if path, num, ok := unknownField(sub); ok {
-			return joinPath(step.String(), path), num, true
+		if path, num, defined, ok := unknownField(sub); ok {
+			return joinPath(step.String(), path), num, defined, true
 		}
 	}
-	return "", 0, false
+	return "", 0, nil, false
 }
 
 // missingRequired reports the path of the first field marked required that
@@ -763,4 +773,15 @@ func appendJSONString(b []byte, s string) ([]byte, bool) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), true
+}
+
+// kindName is a field's type for messages: "int64", "message clickstream.events.v1.Money".
+func kindName(fd protoreflect.FieldDescriptor) string {
+	switch {
+	case fd.Message() != nil:
+		return "message " + string(fd.Message().FullName())
+	case fd.Enum() != nil:
+		return "enum " + string(fd.Enum().FullName())
+	}
+	return fd.Kind().String()
 }
