@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,12 @@ func (c *Catalogue) convertMobile(m *eventsv1.MobileAppEvent, maxBytes int) deco
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "mobile.params",
 			"%s has %d params; the limit is %d per event", t.FullName(), n, maxMobileParams)
 		return d
+	}
+	if w := c.wire[t.Descriptor.FullName()]; w != nil {
+		if b, ok := mobileWire(w, m, size); ok && wireValid(b, w, 0) {
+			d.asReceived, d.payload, d.wire = true, b, w
+			return d
+		}
 	}
 	d.msg, d.rejection = mobileToMessage(t, m)
 	return d
@@ -935,4 +942,201 @@ func clip(s string) string {
 		s = s[:cut] + "…"
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// The map form is converted on the wire first: params are encoded with the
+// message's wire tables straight to protobuf bytes, which the typed form's
+// wire check then validates. Params the wire conversion does not take on
+// (a list, map or message sent as JSON, a oneof member, a key or value that
+// does not convert, two keys for one field) and events the wire check does
+// not accept outright take mobileToMessage, which finds the precise
+// rejection.
+
+// wireParam is one field the params set in one message, on its way to the
+// wire: a scalar, a timestamp, or a message other params fill (child).
+type wireParam struct {
+	f      *wireField
+	s      string // a string or bytes
+	bits   uint64 // a number as the wire has it: varint, zigzag or fixed bits; a timestamp's seconds
+	parent int32  // the message it is a field of: 0 for the event, else a child's number
+	child  int32  // for a message: its number, greater than 0
+	nanos  int32  // a timestamp's nanos
+	omit   bool   // the zero value of a field without presence: not encoded
+}
+
+// mobileWire encodes the params and timestamp of m as a message of w; false
+// when it cannot say for certain, and mobileToMessage must.
+func mobileWire(w *wireMessage, m *eventsv1.MobileAppEvent, sizeHint int) ([]byte, bool) {
+	params := m.GetParams()
+	var (
+		nodesArr  [8]*wireMessage
+		valuesArr [24]wireParam
+	)
+	nodes := append(nodesArr[:0], w)
+	values := valuesArr[:0]
+	// child finds or adds the message field f of message n.
+	child := func(n int32, f *wireField) int32 {
+		for _, v := range values {
+			if v.parent == n && v.f == f {
+				return v.child
+			}
+		}
+		nodes = append(nodes, f.sub)
+		values = append(values, wireParam{parent: n, f: f, child: int32(len(nodes) - 1)})
+		return int32(len(nodes) - 1)
+	}
+	for key, value := range params {
+		n, rest := int32(0), key
+		var f *wireField
+		for {
+			seg, more, dotted := strings.Cut(rest, ".")
+			f = nodes[n].byName[seg]
+			if f == nil || f.oneof || f.list || f.isMap {
+				return nil, false
+			}
+			if !dotted {
+				break
+			}
+			if f.sub == nil || f.timestamp {
+				return nil, false
+			}
+			n, rest = child(n, f), more
+		}
+		if f.sub != nil && !f.timestamp {
+			return nil, false
+		}
+		for _, v := range values {
+			if v.parent == n && v.f == f {
+				return nil, false
+			}
+		}
+		v := wireParam{parent: n, f: f}
+		if f.timestamp {
+			secs, nanos, problem := parseTimestamp(value)
+			if problem != "" {
+				return nil, false
+			}
+			v.bits, v.nanos = uint64(secs), nanos
+		} else {
+			x, err := fromText(f.fd, value, formParam, nil, at{})
+			if err != nil {
+				return nil, false
+			}
+			v.bits, v.s = wireBits(f.kind, x)
+			v.omit = !f.presence && v.bits == 0 && v.s == ""
+		}
+		values = append(values, v)
+	}
+	if ts := m.GetTimestamp(); ts != nil && w.context != nil {
+		if w.context.oneof || ts.CheckValid() != nil {
+			return nil, false
+		}
+		occ := w.context.sub.fields[w.occurredAt]
+		if occ == nil || occ.oneof {
+			return nil, false
+		}
+		n := child(0, w.context)
+		set := false
+		for _, v := range values {
+			set = set || v.parent == n && v.f == occ
+		}
+		if !set {
+			values = append(values, wireParam{parent: n, f: occ, bits: uint64(ts.GetSeconds()), nanos: ts.GetNanos()})
+		}
+	}
+	if len(values) > 1<<16 {
+		return nil, false
+	}
+	// The encoding order: by message, then field number; each key holds
+	// the value's index in its low 16 bits.
+	var orderArr [24]uint64
+	order := orderArr[:0]
+	for i, v := range values {
+		order = append(order, uint64(v.parent)<<48|uint64(v.f.fd.Number())<<16|uint64(i))
+	}
+	slices.Sort(order)
+	return appendWireParams(make([]byte, 0, sizeHint), values, order, 0), true
+}
+
+// wireBits is a scalar value as appendWireParams encodes it.
+func wireBits(k protoreflect.Kind, x protoreflect.Value) (uint64, string) {
+	switch k {
+	case protoreflect.BoolKind:
+		if x.Bool() {
+			return 1, ""
+		}
+		return 0, ""
+	case protoreflect.EnumKind:
+		return uint64(int64(x.Enum())), ""
+	case protoreflect.Int32Kind, protoreflect.Int64Kind:
+		return uint64(x.Int()), ""
+	case protoreflect.Sfixed32Kind:
+		return uint64(uint32(int32(x.Int()))), ""
+	case protoreflect.Sfixed64Kind:
+		return uint64(x.Int()), ""
+	case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+		return protowire.EncodeZigZag(x.Int()), ""
+	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+		return x.Uint(), ""
+	case protoreflect.FloatKind:
+		return uint64(math.Float32bits(float32(x.Float()))), ""
+	case protoreflect.DoubleKind:
+		return math.Float64bits(x.Float()), ""
+	case protoreflect.BytesKind:
+		return 0, string(x.Bytes())
+	}
+	return 0, x.String()
+}
+
+// appendWireParams appends message n: its values in order, which sorts
+// them by message and field number, as proto.Marshal would.
+func appendWireParams(b []byte, values []wireParam, order []uint64, n int32) []byte {
+	i, _ := slices.BinarySearch(order, uint64(n)<<48)
+	for _, k := range order[i:] {
+		if int32(k>>48) != n {
+			break
+		}
+		v := values[k&0xffff]
+		num := v.f.fd.Number()
+		switch {
+		case v.omit:
+		case v.child > 0:
+			b = protowire.AppendTag(b, num, protowire.BytesType)
+			// One byte for the length, moved up when it takes more.
+			start := len(b)
+			b = append(b, 0)
+			b = appendWireParams(b, values, order, v.child)
+			size := len(b) - start - 1
+			if extra := protowire.SizeVarint(uint64(size)) - 1; extra > 0 {
+				b = append(b, make([]byte, extra)...)
+				copy(b[start+1+extra:], b[start+1:len(b)-extra])
+			}
+			protowire.AppendVarint(b[start:start], uint64(size))
+		case v.f.timestamp:
+			b = protowire.AppendTag(b, num, protowire.BytesType)
+			var ts [22]byte
+			t := ts[:0]
+			if v.bits != 0 {
+				t = protowire.AppendVarint(protowire.AppendTag(t, 1, protowire.VarintType), v.bits)
+			}
+			if v.nanos != 0 {
+				t = protowire.AppendVarint(protowire.AppendTag(t, 2, protowire.VarintType), uint64(int64(v.nanos)))
+			}
+			b = protowire.AppendBytes(b, t)
+		default:
+			typ := wireTypeOf(v.f.kind)
+			b = protowire.AppendTag(b, num, typ)
+			switch typ {
+			case protowire.VarintType:
+				b = protowire.AppendVarint(b, v.bits)
+			case protowire.Fixed32Type:
+				b = protowire.AppendFixed32(b, uint32(v.bits))
+			case protowire.Fixed64Type:
+				b = protowire.AppendFixed64(b, v.bits)
+			default:
+				b = protowire.AppendString(b, v.s)
+			}
+		}
+	}
+	return b
 }

@@ -327,9 +327,9 @@ func (s *Service) build(catalogue *Catalogue, caller Caller, id string, d decode
 	hash := !s.pii.Keeps(caller.Environment) && catalogue.piiWithin[d.typ.Descriptor.FullName()]
 	var payload []byte
 	if d.asReceived && !hash {
-		// Valid as received and nothing to rewrite: the bytes the client
-		// sent are the same message.
-		payload = d.original
+		// Valid on the wire and nothing to rewrite: the bytes the client
+		// sent (or the map form's params encoded) are the message.
+		payload = d.payload
 	} else {
 		if d.msg == nil {
 			if d.msg = d.message(); d.msg == nil {
@@ -387,7 +387,7 @@ func eventContext(d decoded) *eventsv1.Context {
 		return nil
 	}
 	var c *eventsv1.Context
-	for b := d.original; len(b) > 0; {
+	for b := d.payload; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return c

@@ -29,9 +29,11 @@ type decoded struct {
 	msg       *dynamicpb.Message
 	original  []byte
 	rejection *ingestv1.Rejection
-	// asReceived: original is the typed payload, valid as received, so it
-	// can be published as is when no pii field needs hashing.
+	// asReceived: payload is the event's message encoded, valid, so it can
+	// be published as is when no pii field needs hashing: the typed form's
+	// bytes as received, or the map form's params converted on the wire.
 	asReceived bool
+	payload    []byte       // with asReceived
 	wire       *wireMessage // the message's wire table, with asReceived
 	// context is the event's common Context once extracted (contextDone).
 	context     *eventsv1.Context
@@ -55,13 +57,14 @@ func (c *Catalogue) decode(ev *ingestv1.Event, maxBytes int) decoded {
 // message decodes a typed payload that validate accepted as received.
 func (d *decoded) message() *dynamicpb.Message {
 	msg := dynamicpb.NewMessage(d.typ.Descriptor)
-	wireFill(d.original, msg, d.wire)
+	wireFill(d.payload, msg, d.wire)
 	return msg
 }
 
 // validate resolves the event's registered message and validates the
-// payload against it. A typed payload valid as received is not decoded:
-// msg is nil and asReceived set.
+// payload against it. A typed payload valid as received is not decoded,
+// nor is a map-form event converted on the wire: msg is nil and asReceived
+// set.
 func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 	var d decoded
 	switch p := ev.GetPayload().(type) {
@@ -81,7 +84,7 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 			return d
 		}
 		if w := c.wire[t.Descriptor.FullName()]; w != nil && wireValid(d.original, w, 0) {
-			d.asReceived, d.wire = true, w
+			d.asReceived, d.payload, d.wire = true, d.original, w
 			return d
 		}
 		msg := dynamicpb.NewMessage(t.Descriptor)
@@ -135,7 +138,7 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 		d.msg = msg
 	case *ingestv1.Event_Mobile:
 		d = c.decodeMobile(p.Mobile, maxBytes)
-		if d.rejection != nil {
+		if d.rejection != nil || d.asReceived {
 			return d
 		}
 	default:
@@ -323,12 +326,23 @@ type wireField struct {
 	mapKey   protoreflect.Kind
 	mapValue protoreflect.Kind
 	required uint64 // the bit of a required field in its message's mask, else 0
+	oneof    bool   // in a oneof that is not a proto3 optional's
+	// timestamp: a google.protobuf.Timestamp, which the map form sends as
+	// one value.
+	timestamp bool
 }
 
 // wireMessage is what the wire check knows of one message.
 type wireMessage struct {
-	fields   map[protowire.Number]*wireField
+	fields map[protowire.Number]*wireField
+	// byName finds a field by proto name or JSON name, for the map form.
+	byName   map[string]*wireField
 	required uint64 // every required field's bit
+	// context is the event's Context field when it has one with an
+	// occurred_at timestamp (field occurredAt of it): where the map form
+	// puts MobileAppEvent.timestamp.
+	context    *wireField
+	occurredAt protowire.Number
 	// full sends every payload of this message to the full path: required
 	// fields the check cannot follow (more than 64, or inside a oneof),
 	// proto2 required fields, closed enums, groups.
@@ -340,7 +354,7 @@ func (c *Catalogue) wireMessageOf(md protoreflect.MessageDescriptor) *wireMessag
 	if w, ok := c.wire[md.FullName()]; ok {
 		return w
 	}
-	w := &wireMessage{fields: map[protowire.Number]*wireField{}}
+	w := &wireMessage{fields: map[protowire.Number]*wireField{}, byName: map[string]*wireField{}}
 	c.wire[md.FullName()] = w
 	fields := md.Fields()
 	nreq := 0
@@ -349,7 +363,9 @@ func (c *Catalogue) wireMessageOf(md protoreflect.MessageDescriptor) *wireMessag
 		f := &wireField{fd: fd, kind: fd.Kind(), list: fd.IsList(), isMap: fd.IsMap(), presence: fd.HasPresence()}
 		if od := fd.ContainingOneof(); od != nil {
 			f.presence = true
+			f.oneof = !od.IsSynthetic()
 		}
+		f.timestamp = fd.Message() != nil && fd.Message().FullName() == timestampName
 		switch {
 		case f.isMap:
 			f.mapKey, f.mapValue = fd.MapKey().Kind(), fd.MapValue().Kind()
@@ -378,6 +394,21 @@ func (c *Catalogue) wireMessageOf(md protoreflect.MessageDescriptor) *wireMessag
 			}
 		}
 		w.fields[fd.Number()] = f
+	}
+	// Proto names win over JSON names, as lookupField finds them.
+	for _, f := range w.fields {
+		if _, ok := w.byName[f.fd.JSONName()]; !ok {
+			w.byName[f.fd.JSONName()] = f
+		}
+	}
+	for _, f := range w.fields {
+		w.byName[string(f.fd.Name())] = f
+	}
+	if fd := contextField(md); fd != nil {
+		occ := fd.Message().Fields().ByName("occurred_at")
+		if occ != nil && occ.Message() != nil && occ.Message().FullName() == timestampName && !occ.IsList() {
+			w.context, w.occurredAt = w.fields[fd.Number()], occ.Number()
+		}
 	}
 	return w
 }
