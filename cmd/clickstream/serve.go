@@ -54,5 +54,6 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the embedded NATS store when --nats-url is empty")
 	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
 	f.IntVar(&cfg.Ingest.MaxEventBytes, "ingest-max-event-bytes", cfg.Ingest.MaxEventBytes, "largest event payload ingest takes, in bytes")
+	f.IntVar(&cfg.Ingest.MaxBatchBytes, "ingest-max-batch-bytes", cfg.Ingest.MaxBatchBytes, "largest request body ingest takes, in bytes")
 	return cmd
 }

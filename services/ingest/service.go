@@ -36,6 +36,8 @@ type Config struct {
 	MaxBatchEvents int
 	// MaxEventBytes bounds one event's payload.
 	MaxEventBytes int
+	// MaxBatchBytes bounds one request's body on every protocol.
+	MaxBatchBytes int
 	// PIISecret keys the HMAC-SHA256 that replaces pii fields before
 	// publishing. Empty picks a random secret per process (hashes then do
 	// not join across restarts): production sets one.
@@ -50,7 +52,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Environment: "dev", MaxBatchEvents: 1000, MaxEventBytes: 64 << 10, CatalogueWait: 10 * time.Second}
+	return Config{Environment: "dev", MaxBatchEvents: 1000, MaxEventBytes: 64 << 10, MaxBatchBytes: 8 << 20, CatalogueWait: 10 * time.Second}
 }
 
 // Publisher is the part of the bus ingest needs.
@@ -97,6 +99,9 @@ func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 	}
 	if cfg.MaxEventBytes <= 0 {
 		cfg.MaxEventBytes = def.MaxEventBytes
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = def.MaxBatchBytes
 	}
 	if cfg.CatalogueWait <= 0 {
 		cfg.CatalogueWait = def.CatalogueWait
