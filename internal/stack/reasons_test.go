@@ -236,6 +236,14 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 				if r.GetRejection().GetMessage() == "" {
 					t.Errorf("rejection %v has no message", r.GetRejection())
 				}
+				// Only verdicts that depend on the registry's state can change
+				// on a retry of the same event.
+				wantRetry := tc.reason == ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT ||
+					tc.reason == ingestv1.RejectReason_REJECT_REASON_UNKNOWN_VERSION ||
+					tc.reason == ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED
+				if r.GetRejection().GetRetryable() != wantRetry {
+					t.Errorf("%s: retryable = %v, want %v", tc.reason, r.GetRejection().GetRetryable(), wantRetry)
+				}
 				sent[key], paths[key] = tc.reason, tc.path
 			})
 		}

@@ -41,7 +41,22 @@ type decoded struct {
 }
 
 func reject(reason ingestv1.RejectReason, path, format string, args ...any) *ingestv1.Rejection {
-	return &ingestv1.Rejection{Reason: reason, FieldPath: path, Message: fmt.Sprintf(format, args...)}
+	return &ingestv1.Rejection{Reason: reason, FieldPath: path, Message: fmt.Sprintf(format, args...), Retryable: retryable(reason)}
+}
+
+// retryable reports whether sending the same event again can succeed
+// without changing it: the verdicts that depend on the registry's state (a
+// version pushed a moment ago reaches ingest within a second; an operator
+// may allow a version in an environment). Everything else is wrong in the
+// event itself and fails the same way every time.
+func retryable(reason ingestv1.RejectReason) bool {
+	switch reason {
+	case ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT,
+		ingestv1.RejectReason_REJECT_REASON_UNKNOWN_VERSION,
+		ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED:
+		return true
+	}
+	return false
 }
 
 // decode resolves the event's registered message and validates the payload
