@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"connectrpc.com/connect"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,9 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 	svc := ingest.New(cfg, nil, s.bus)
 	keys := ingest.NewKeys(ingest.NewPostgresStore(pool))
 	svc.SetKeys(keys)
-	client := registryv1connect.NewRegistryServiceClient(http.DefaultClient, registryURL)
+	// Schemas travel over gRPC (HTTP/2 without TLS), as between services in
+	// production.
+	client := registryv1connect.NewRegistryServiceClient(grpcHTTPClient(), registryURL, connect.WithGRPC())
 	schemas := ingest.NewSchemas(client, registryURL, svc.SetCatalogue, s.log.With("service", Ingest))
 	s.runners = append(s.runners, schemas.Run)
 	s.ingest = svc
@@ -183,4 +186,11 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// grpcHTTPClient speaks HTTP/2 without TLS (h2c), which gRPC needs.
+func grpcHTTPClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
 }
