@@ -46,18 +46,7 @@ func (s *PostgresStore) CreateKey(ctx context.Context, k APIKey) (err error) {
 // Key implements KeyStore.
 func (s *PostgresStore) Key(ctx context.Context, id string) (k APIKey, err error) {
 	defer wrapKeys(&err, "read api key %s", id)
-	rows, err := s.pool.Query(ctx, sqlKey, id)
-	if err != nil {
-		return APIKey{}, err
-	}
-	keys, err := scanKeys(rows)
-	if err != nil {
-		return APIKey{}, err
-	}
-	if len(keys) == 0 {
-		return APIKey{}, ErrKeyNotFound
-	}
-	return keys[0], nil
+	return s.oneKey(ctx, sqlKey, id)
 }
 
 // ListKeys implements KeyStore.
@@ -73,7 +62,12 @@ func (s *PostgresStore) ListKeys(ctx context.Context, environment string, includ
 // RevokeKey implements KeyStore.
 func (s *PostgresStore) RevokeKey(ctx context.Context, id, actor string) (k APIKey, err error) {
 	defer wrapKeys(&err, "revoke api key %s", id)
-	rows, err := s.pool.Query(ctx, sqlRevokeKey, id, actor)
+	return s.oneKey(ctx, sqlRevokeKey, id, actor)
+}
+
+// oneKey runs a query returning at most one key; none is ErrKeyNotFound.
+func (s *PostgresStore) oneKey(ctx context.Context, sql string, args ...any) (APIKey, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return APIKey{}, err
 	}
