@@ -136,10 +136,6 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 
-	set, err := schema.Compile(ctx, cfg.Catalogue)
-	if err != nil {
-		return nil, fmt.Errorf("compile the event catalogue: %w", err)
-	}
 	for _, name := range cfg.Services {
 		pool, err := s.pool(ctx, dbURL)
 		if err != nil {
@@ -149,6 +145,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		var routes server.Routes
 		switch name {
 		case Registry:
+			// Only the registry reads the catalogue sources; ingest and
+			// awards get schemas from it.
+			set, err := schema.Compile(ctx, cfg.Catalogue)
+			if err != nil {
+				return nil, fmt.Errorf("compile the event catalogue: %w", err)
+			}
 			store := registry.NewPostgresStore(pool)
 			res, err := registry.RegisterSet(ctx, store, set, "clickstream dev", "starter catalogue")
 			if err != nil {
