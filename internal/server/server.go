@@ -45,6 +45,9 @@ type Routes struct {
 	Connect func(mux *http.ServeMux, opts ...connect.HandlerOption)
 	// Gateway registers the REST routes on the grpc-gateway mux, in-process.
 	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
+	// HTTP mounts plain HTTP routes that are not RPCs (downloads, pages,
+	// package indexes) on mux, e.g. "GET /docs/".
+	HTTP func(mux *http.ServeMux)
 	// Ready lists the readiness checks behind /readyz and gRPC health.
 	Ready []Check
 	// Guard, when set, wraps every route (Connect, REST and the rest) inside
@@ -112,6 +115,9 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
 		}
 		mux.Handle("/v1/", gw)
+	}
+	if routes.HTTP != nil {
+		routes.HTTP(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

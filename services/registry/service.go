@@ -70,6 +70,7 @@ func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check
 			}
 			return registryv1.RegisterRegistryAdminServiceHandlerServer(ctx, mux, admin)
 		},
+		HTTP:  func(mux *http.ServeMux) { mountHTTP(mux, svc) },
 		Guard: auth.RequireAdmin(cfg.AdminToken, adminPaths...),
 		Ready: ready,
 	}
