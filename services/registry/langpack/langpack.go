@@ -4,9 +4,17 @@
 package langpack
 
 import (
-	"errors"
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/descriptorpb"
 )
@@ -108,14 +116,184 @@ type Pack struct {
 	Files    []File
 }
 
-var errNotImplemented = errors.New("langpack: not implemented yet")
-
 // NamesFor returns the package coordinates of an environment's langpack.
-func NamesFor(environment string) Names { return Names{} }
+// The environment name is lower-cased and split into words at anything but
+// a letter or a digit: "Partner_Tickets" gives "clickstream-events-partner-tickets".
+func NamesFor(environment string) Names {
+	words := wordsOf(environment)
+	if len(words) == 0 {
+		words = []string{"default"}
+	}
+	dashed := strings.Join(words, "-")
+	ns := camel(strings.Join(words, "_"))
+	if ns[0] >= '0' && ns[0] <= '9' {
+		ns = "Env" + ns
+	}
+	return Names{
+		GoModule:      "langpack.clickstream.dev/" + dashed,
+		PythonDist:    "clickstream-events-" + dashed,
+		PythonPackage: "clickstream_events_" + strings.Join(words, "_"),
+		NPMPackage:    "@clickstream/events-" + dashed,
+		ComposerName:  "clickstream/events-" + dashed,
+		PHPNamespace:  `Clickstream\Events\` + ns,
+	}
+}
 
-// Generate generates the langpack of one language.
-func Generate(lang Language, in Input) (*Pack, error) { return nil, errNotImplemented }
+// PackageVersion is the package version of langpack version n: "1.N.0".
+func PackageVersion(n int) string { return fmt.Sprintf("1.%d.0", n) }
 
-// TarGz packs the files under the top-level directory
-// "<lang>-<env>-<package version>/".
-func (p *Pack) TarGz() ([]byte, error) { return nil, errNotImplemented }
+// generator writes one language. files depend only on the catalogue;
+// versioned writes the few files that carry the package version, so the
+// content hash is taken with version 0 without generating everything twice.
+type generator interface {
+	files(c *catalogue) ([]File, error)
+	versioned(c *catalogue, version int) []File
+}
+
+func generatorFor(lang Language) (generator, error) {
+	switch lang {
+	case Go:
+		return goGenerator{}, nil
+	case Python:
+		return pythonGenerator{}, nil
+	case TypeScript:
+		return typescriptGenerator{}, nil
+	case PHP:
+		return phpGenerator{}, nil
+	}
+	_, err := ParseLanguage(string(lang))
+	return nil, err
+}
+
+// Generate generates the langpack of one language. The result depends only
+// on lang and in: equal input gives equal bytes.
+func Generate(lang Language, in Input) (*Pack, error) {
+	gen, err := generatorFor(lang)
+	if err != nil {
+		return nil, err
+	}
+	if in.Version < 0 {
+		return nil, fmt.Errorf("generate %s langpack for %s: version %d is negative", lang, in.Environment, in.Version)
+	}
+	cat, err := newCatalogue(in)
+	if err != nil {
+		return nil, err
+	}
+	files, err := gen.files(cat)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s langpack for %s (revision %d): %w", lang, in.Environment, in.Revision, err)
+	}
+	hash := contentHash(append(slices.Clone(files), gen.versioned(cat, 0)...))
+	files = append(files, gen.versioned(cat, in.Version)...)
+
+	m := Manifest{
+		Language:         lang,
+		Environment:      in.Environment,
+		Version:          in.Version,
+		PackageVersion:   PackageVersion(in.Version),
+		Revision:         in.Revision,
+		GeneratorVersion: GeneratorVersion,
+		ContentHash:      hash,
+		Events:           make([]string, 0, len(cat.events)),
+	}
+	for _, ev := range cat.events {
+		m.Events = append(m.Events, ev.MessageName)
+	}
+	manifest, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("generate %s langpack for %s: manifest: %w", lang, in.Environment, err)
+	}
+	files = append(files, File{Path: ManifestPath, Data: append(manifest, '\n')})
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	for i := 1; i < len(files); i++ {
+		if files[i].Path == files[i-1].Path {
+			return nil, fmt.Errorf("generate %s langpack for %s: two files at %s", lang, in.Environment, files[i].Path)
+		}
+	}
+	return &Pack{Manifest: m, Files: files}, nil
+}
+
+// contentHash is "sha256:<hex>" over the files sorted by path, each as its
+// path, its length and its bytes.
+func contentHash(files []File) string {
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	h := sha256.New()
+	for _, f := range sorted {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.Path, len(f.Data))
+		h.Write(f.Data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// File returns the file at path, if the pack has it.
+func (p *Pack) File(path string) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(p.Files, path, func(f File, path string) int { return strings.Compare(f.Path, path) })
+	if !ok {
+		return nil, false
+	}
+	return p.Files[i].Data, true
+}
+
+// Dir is the top-level directory of the pack's archive:
+// "<lang>-<environment words>-<package version>", e.g. "python-web-1.3.0".
+func (p *Pack) Dir() string {
+	words := wordsOf(p.Manifest.Environment)
+	return fmt.Sprintf("%s-%s-%s", p.Manifest.Language, strings.Join(words, "-"), p.Manifest.PackageVersion)
+}
+
+// archiveTime is the modification time of every archive entry: a fixed
+// date, so equal packs give equal archives.
+var archiveTime = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TarGz packs the files under the top-level directory Dir(), so
+// `curl … | tar xz` gives one directory holding the package. The archive is
+// deterministic: entries sorted by path with their directories first, a
+// fixed modification time, owner 0, mode 0644 (0755 for directories), no
+// absolute paths and a gzip header without name or time.
+func (p *Pack) TarGz() ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(zw)
+	root := p.Dir()
+	dirs := map[string]bool{}
+	writeDir := func(dir string) error {
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755, ModTime: archiveTime, Format: tar.FormatPAX}
+		return tw.WriteHeader(hdr)
+	}
+	if err := writeDir(root); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	for _, f := range p.Files {
+		if f.Path == "" || path.IsAbs(f.Path) || strings.Contains("/"+f.Path+"/", "/../") {
+			return nil, fmt.Errorf("pack %s: unsafe path %q", root, f.Path)
+		}
+		parts := strings.Split(f.Path, "/")
+		for i := 1; i < len(parts); i++ {
+			dir := strings.Join(parts[:i], "/")
+			if !dirs[dir] {
+				dirs[dir] = true
+				if err := writeDir(root + "/" + dir); err != nil {
+					return nil, fmt.Errorf("pack %s: %w", root, err)
+				}
+			}
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: root + "/" + f.Path, Mode: 0o644, Size: int64(len(f.Data)), ModTime: archiveTime, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("pack %s: %s: %w", root, f.Path, err)
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return nil, fmt.Errorf("pack %s: %s: %w", root, f.Path, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	return buf.Bytes(), nil
+}
