@@ -77,3 +77,14 @@ func snakeCase(name string) (string, error) {
 	}
 	return sb.String(), nil
 }
+
+// EventFilterSubject is the subject filter matching every environment and
+// version of an event, e.g. "events.*.photo_status_changed.*" for
+// "PhotoStatusChanged": what a consumer of that event subscribes to.
+func EventFilterSubject(eventName string) (string, error) {
+	event, err := snakeCase(eventName)
+	if err != nil {
+		return "", fmt.Errorf("event filter subject: event name %q %w", eventName, err)
+	}
+	return "events.*." + event + ".*", nil
+}

@@ -48,3 +48,49 @@ func TestEventSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestEventFilterSubjectMatchesEveryEnvironmentAndVersion(t *testing.T) {
+	filter, err := bus.EventFilterSubject("PhotoStatusChanged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filter != "events.*.photo_status_changed.*" {
+		t.Fatalf("filter = %q", filter)
+	}
+	for _, tc := range []struct {
+		env     string
+		event   string
+		version uint32
+		want    bool
+	}{
+		{"web", "PhotoStatusChanged", 1, true},
+		{"ios-app", "PhotoStatusChanged", 2, true},
+		{"web", "PhotoStatusChangedExtra", 1, false},
+		{"web", "ReviewStatusChanged", 1, false},
+	} {
+		subject, err := bus.EventSubject(tc.env, tc.event, tc.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := subjectMatches(filter, subject); got != tc.want {
+			t.Errorf("%s matches %s = %v, want %v", filter, subject, got, tc.want)
+		}
+	}
+	if _, err := bus.EventFilterSubject("photo status"); err == nil {
+		t.Error("an event name with a space gave a filter")
+	}
+}
+
+// subjectMatches implements NATS token matching for '*' (no '>').
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	if len(f) != len(s) {
+		return false
+	}
+	for i := range f {
+		if f[i] != "*" && f[i] != s[i] {
+			return false
+		}
+	}
+	return true
+}

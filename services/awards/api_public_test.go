@@ -78,7 +78,7 @@ func TestListUserAchievementsErrors(t *testing.T) {
 // the way apps do.
 func TestListUserAchievementsConnect(t *testing.T) {
 	store, _ := newStore(t)
-	if err := awards.LoadDemo(t.Context(), store); err != nil {
+	if err := loadStarter(t, store); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
@@ -91,11 +91,18 @@ func TestListUserAchievementsConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(resp.GetAchievements()); got != 3 {
-		t.Errorf("%d achievements over Connect, want 3", got)
+	if got := len(resp.GetAchievements()); got != 5 {
+		t.Errorf("%d achievements over Connect, want the 5 starter achievements", got)
 	}
 	_, err = client.ListUserAchievements(t.Context(), &awardsv1.ListUserAchievementsRequest{})
 	if connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Errorf("empty user_id over Connect: %v (%v), want InvalidArgument", err, connect.CodeOf(err))
 	}
+}
+
+// loadStarter saves the starter achievements.
+func loadStarter(t *testing.T, store *awards.PostgresStore) error {
+	t.Helper()
+	_, err := awards.NewEngine(awards.EngineConfig{Store: store, Schemas: schemas, Logger: quiet}).ApplyFile(t.Context(), awards.StarterAchievements(), "test")
+	return err
 }

@@ -1,0 +1,352 @@
+package awards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+)
+
+// Engine turns events into progress. It holds the running configuration (a
+// snapshot of every usable achievement, rebuilt by Reload) and applies
+// batches of EventRecords to the ledger and counters.
+type Engine struct {
+	store    *PostgresStore
+	registry *Registry
+	schemas  Schemas
+	log      *slog.Logger
+	metrics  *Metrics
+
+	config   atomic.Pointer[Config]
+	reloadMu sync.Mutex
+}
+
+// Config is a snapshot of the running configuration.
+type Config struct {
+	// Achievements are the usable achievements by id.
+	Achievements map[string]*CompiledAchievement
+	// Broken lists achievements whose configuration cannot run, with why.
+	Broken map[string]string
+	// bySubject lists the objectives consuming each event subject.
+	bySubject map[string][]*CompiledObjective
+	// objectives are the objectives by row id.
+	objectives map[int64]*CompiledObjective
+}
+
+// Subjects lists the event subjects some active objective consumes, sorted:
+// the only events awards reads.
+func (c *Config) Subjects() []string { return sortedKeys(c.bySubject) }
+
+// Objectives returns the objectives consuming subject.
+func (c *Config) Objectives(subject string) []*CompiledObjective { return c.bySubject[subject] }
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	Store    *PostgresStore
+	Registry *Registry // filters and rules; NewRegistry() when nil
+	Schemas  Schemas
+	Logger   *slog.Logger
+	Metrics  *Metrics // NewMetrics() when nil
+}
+
+// NewEngine returns an engine with an empty configuration; call Reload.
+func NewEngine(cfg EngineConfig) *Engine {
+	if cfg.Registry == nil {
+		cfg.Registry = NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	e := &Engine{store: cfg.Store, registry: cfg.Registry, schemas: cfg.Schemas, log: cfg.Logger, metrics: cfg.Metrics}
+	e.config.Store(&Config{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
+		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}})
+	return e
+}
+
+// Config returns the running configuration.
+func (e *Engine) Config() *Config { return e.config.Load() }
+
+// Metrics returns the engine's metrics.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Registry returns the filter and rule implementations.
+func (e *Engine) Registry() *Registry { return e.registry }
+
+// Schemas returns the event schemas the engine validates and decodes with.
+func (e *Engine) Schemas() Schemas { return e.schemas }
+
+// Save validates an achievement configuration and stores it; the running
+// configuration is reloaded. A configuration that does not validate is
+// rejected with every problem named and nothing is stored.
+func (e *Engine) Save(ctx context.Context, c AchievementConfig, author string) (SaveResult, error) {
+	a, err := Compile(e.registry, e.schemas, c)
+	if err != nil {
+		return SaveResult{}, err
+	}
+	res, err := e.store.SaveAchievement(ctx, a, author)
+	if err != nil {
+		return res, err
+	}
+	if res.Changed {
+		e.log.Info("achievement saved", "achievement", c.ID, "version", res.Version, "author", author)
+	}
+	return res, e.Reload(ctx)
+}
+
+// Reload rebuilds the running configuration from the store. An achievement
+// whose stored configuration no longer validates (an event field it reads
+// was removed, a filter is no longer known) is disabled and reported; the
+// others keep running.
+func (e *Engine) Reload(ctx context.Context) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	stored, err := e.store.LoadAchievements(ctx)
+	if err != nil {
+		return err
+	}
+	next := &Config{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
+		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}}
+	for _, sa := range stored {
+		a, err := Compile(e.registry, e.schemas, sa.Config)
+		if err != nil {
+			next.Broken[sa.Config.ID] = err.Error()
+			if sa.DisabledReason != err.Error() {
+				e.log.Error("achievement disabled: its configuration cannot run", "achievement", sa.Config.ID, "err", err)
+			}
+			if derr := e.store.DisableAchievement(ctx, sa.Config.ID, err.Error()); derr != nil {
+				return derr
+			}
+			continue
+		}
+		if sa.DisabledReason != "" {
+			if err := e.store.DisableAchievement(ctx, sa.Config.ID, ""); err != nil {
+				return err
+			}
+		}
+		next.Achievements[a.Config.ID] = a
+		for _, o := range a.Objectives {
+			o.ID = sa.ObjectiveIDs[o.Key]
+			next.objectives[o.ID] = o
+			for _, s := range o.Subjects {
+				next.bySubject[s] = append(next.bySubject[s], o)
+			}
+		}
+	}
+	e.metrics.brokenAchievements.Set(float64(len(next.Broken)))
+	e.config.Store(next)
+	return nil
+}
+
+// decode turns a record into an Event with its payload decoded by the
+// registry's descriptor of the record's message.
+func (e *Engine) decode(rec *busv1.EventRecord) (Event, error) {
+	md, ok := e.schemas.Message(rec.GetEventName())
+	if !ok {
+		return Event{}, fmt.Errorf("%w: %s is not in the registry's schemas", ErrUnknownEvent, rec.GetEventName())
+	}
+	msg := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(rec.GetPayload(), msg); err != nil {
+		return Event{}, fmt.Errorf("decode %s payload of record %s: %w", rec.GetEventName(), rec.GetId(), err)
+	}
+	return EventFromRecord(rec, msg), nil
+}
+
+// BatchResult counts what a batch did.
+type BatchResult struct {
+	Events      int // records in the batch
+	Applied     int // (event, objective) pairs that reached the rule
+	Changed     int // user objectives written
+	Duplicates  int // (event, objective) pairs already in the processing log
+	NoUser      int // events without an authenticated user
+	Inactive    int // events of banned or deleted users
+	Undecodable int // events whose payload could not be decoded
+}
+
+// ErrUnknownEvent wraps decode failures caused by a message the schemas do
+// not know (yet).
+var ErrUnknownEvent = errors.New("unknown event message")
+
+// ApplyBatch applies records, in order, to the ledger and counters in one
+// PostgreSQL transaction. Records of no active objective, without a user,
+// or of banned or deleted users move nothing; a record already applied
+// (redelivery) changes nothing.
+func (e *Engine) ApplyBatch(ctx context.Context, records []*busv1.EventRecord) (BatchResult, error) {
+	cfg := e.Config()
+	res := BatchResult{Events: len(records)}
+	refreshed := false
+	var work []pendingEvent
+	for _, rec := range records {
+		objectives := cfg.bySubject[eventSubject(rec.GetEventName())]
+		if len(objectives) == 0 {
+			continue
+		}
+		if rec.GetUserId() == "" {
+			res.NoUser++
+			continue
+		}
+		ev, err := e.decode(rec)
+		if errors.Is(err, ErrUnknownEvent) && !refreshed {
+			// A version registered after the schemas were fetched.
+			refreshed = true
+			if r, ok := e.schemas.(interface{ Refresh(context.Context) error }); ok {
+				if rerr := r.Refresh(ctx); rerr != nil {
+					e.log.Warn("refresh event schemas", "err", rerr)
+				}
+				ev, err = e.decode(rec)
+			}
+		}
+		if err != nil {
+			res.Undecodable++
+			e.log.Warn("event skipped: payload cannot be decoded", "record", rec.GetId(), "event", rec.GetEventName(), "err", err)
+			continue
+		}
+		var objs []*CompiledObjective
+		for _, o := range objectives {
+			if o.Achievement.InPeriod(ev.OccurredAt) {
+				objs = append(objs, o)
+			}
+		}
+		if len(objs) > 0 {
+			work = append(work, pendingEvent{ev: ev, objectives: objs})
+		}
+	}
+	if len(work) > 0 {
+		if err := e.store.applyEvents(ctx, work, &res); err != nil {
+			return res, err
+		}
+	}
+	e.metrics.observe(res)
+	return res, nil
+}
+
+// pendingEvent is a decoded event and the objectives it may count for.
+type pendingEvent struct {
+	ev         Event
+	objectives []*CompiledObjective
+}
+
+// progressKey identifies a user's objective.
+type progressKey struct {
+	user      string
+	objective int64
+}
+
+// ledgerKey identifies a ledger entry.
+type ledgerKey struct {
+	user      string
+	objective int64
+	content   string
+}
+
+// userObjective is a user's counters in one objective.
+type userObjective struct {
+	counters Deltas
+	progress float64
+	version  int64
+	changed  bool
+}
+
+// logEntry is one processing log row.
+type logEntry struct {
+	recordID, user, outcome, filter, content string
+	objective                                int64
+	delta, counters                          Deltas
+	ev                                       *Event
+}
+
+// applyInMemory runs the filters and rules over work in order, against the
+// ledger entries and counters loaded for it, and returns the log entries.
+// It is the whole of the engine's arithmetic; the store only loads and
+// writes.
+func applyInMemory(work []pendingEvent, ledger map[ledgerKey]*Contribution, counters map[progressKey]*userObjective, ledgerChanged map[ledgerKey]bool) []logEntry {
+	var log []logEntry
+	for i := range work {
+		ev := &work[i].ev
+		for _, o := range work[i].objectives {
+			entry := logEntry{recordID: ev.RecordID, user: ev.UserID, objective: o.ID, ev: ev}
+			if f := o.firstFailing(*ev); f != "" {
+				entry.outcome, entry.filter = "filtered", f
+				log = append(log, entry)
+				continue
+			}
+			id, ok := o.Rule.ContentID(*ev)
+			if !ok {
+				entry.outcome = "no_content"
+				log = append(log, entry)
+				continue
+			}
+			lk := ledgerKey{ev.UserID, o.ID, id}
+			next, deltas, ok := o.Rule.Apply(ledger[lk], *ev)
+			if !ok {
+				entry.outcome = "no_content"
+				log = append(log, entry)
+				continue
+			}
+			entry.content = id
+			pk := progressKey{ev.UserID, o.ID}
+			uo := counters[pk]
+			if uo == nil {
+				uo = &userObjective{counters: Deltas{}}
+				counters[pk] = uo
+			}
+			if prev := ledger[lk]; (prev == nil && next.Status != "") || (prev != nil && *prev != next) {
+				ledger[lk] = &next
+				ledgerChanged[lk] = true
+			}
+			if len(deltas) == 0 {
+				entry.outcome = "unchanged"
+			} else {
+				entry.outcome, entry.delta = "applied", deltas
+				for k, v := range deltas {
+					uo.counters[k] += v
+					if uo.counters[k] == 0 {
+						delete(uo.counters, k)
+					}
+				}
+				uo.progress = uo.counters[o.Rule.ProgressCounter()]
+				uo.changed = true
+			}
+			entry.counters = cloneDeltas(uo.counters)
+			log = append(log, entry)
+		}
+	}
+	return log
+}
+
+func cloneDeltas(d Deltas) Deltas {
+	out := make(Deltas, len(d))
+	for k, v := range d {
+		out[k] = v
+	}
+	return out
+}
+
+// sortedProgressKeys returns the keys in (user, objective) order: the lock
+// order every writer uses, so that concurrent batches cannot deadlock.
+func sortedProgressKeys[V any](m map[progressKey]V) []progressKey {
+	keys := make([]progressKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b progressKey) int {
+		if a.user != b.user {
+			if a.user < b.user {
+				return -1
+			}
+			return 1
+		}
+		return int(a.objective - b.objective)
+	})
+	return keys
+}

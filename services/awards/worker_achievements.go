@@ -1,0 +1,135 @@
+package awards
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// AchievementsWorker recomputes the user achievements whose objectives
+// changed. Every user objective write takes the next value of one global
+// sequence; the worker keeps a cursor in that sequence and reads the rows
+// above it through the version index, so a cycle costs what changed, not
+// the size of the table.
+//
+// A writer may take a sequence value and commit after another writer that
+// took a higher one. Reading "version > cursor" right then would see the
+// higher row, move the cursor past the lower one and miss it for good. So
+// writers hold a shared advisory lock for their transaction, and each cycle
+// first takes that lock exclusively for a moment and reads the sequence's
+// last value S: once the lock is granted no writer that took a value up to
+// S is still open, and every later writer takes a value above S. The cycle
+// then reads (cursor, S] and moves the cursor to S (or to the last row read
+// when the batch was full).
+type AchievementsWorker struct {
+	engine   *Engine
+	batch    int
+	interval time.Duration
+	log      *slog.Logger
+}
+
+// AchievementsWorkerConfig configures the worker.
+type AchievementsWorkerConfig struct {
+	// Batch bounds the changed user objectives read per cycle; default 5000.
+	Batch int
+	// Interval is the pause after a cycle that found less than a full
+	// batch; default 200ms.
+	Interval time.Duration
+}
+
+// NewAchievementsWorker returns the worker for e.
+func NewAchievementsWorker(e *Engine, cfg AchievementsWorkerConfig) *AchievementsWorker {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 5000
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 200 * time.Millisecond
+	}
+	return &AchievementsWorker{engine: e, batch: cfg.Batch, interval: cfg.Interval, log: e.log.With("worker", "achievements")}
+}
+
+// CycleResult says what one cycle did.
+type CycleResult struct {
+	From, To   int64 // the cursor before and after
+	Changed    int   // changed user objectives read
+	Recomputed int   // user achievements written
+	Granted    int
+	Revoked    int
+}
+
+// Cycle runs one cycle.
+func (w *AchievementsWorker) Cycle(ctx context.Context) (CycleResult, error) {
+	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch)
+	if err != nil {
+		return res, err
+	}
+	m := w.engine.metrics
+	m.recomputed.Add(float64(res.Recomputed))
+	m.grants.WithLabelValues("granted").Add(float64(res.Granted))
+	m.grants.WithLabelValues("revoked").Add(float64(res.Revoked))
+	return res, nil
+}
+
+// Run cycles until ctx is done. Errors are logged and retried after the
+// interval; a full batch is followed by the next cycle at once.
+func (w *AchievementsWorker) Run(ctx context.Context) error {
+	for {
+		res, err := w.Cycle(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("achievements cycle failed", "err", err)
+		}
+		if err == nil && res.Changed >= w.batch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(w.interval):
+		}
+	}
+}
+
+// recomputation is one user achievement to recompute.
+type recomputation struct {
+	user        string
+	achievement *CompiledAchievement
+}
+
+// userAchievementState is a stored user achievement.
+type userAchievementState struct {
+	progress  float64
+	completed bool
+	version   int64
+}
+
+// userAchievementWrite is a user achievement to write.
+type userAchievementWrite struct {
+	user, achievement string
+	progress, goal    float64
+	version           int64
+	complete, revoke  bool // set completed_at now / clear it
+}
+
+// fold computes a user achievement from its objectives' progress and
+// versions and decides the grant or revocation. ok is false when the
+// stored state already includes every objective version.
+func fold(a *CompiledAchievement, progress map[string]float64, version int64, prev *userAchievementState) (w userAchievementWrite, kind string, ok bool) {
+	if prev != nil && prev.version >= version {
+		return w, "", false
+	}
+	value, _ := a.Strategy.Evaluate(progress)
+	// Normalisation factors such as 0.001 are not exact in binary; round
+	// away the noise so that 10,000 m make exactly 10 km.
+	value = math.Round(value*1e9) / 1e9
+	goal := a.Strategy.Goal()
+	w = userAchievementWrite{achievement: a.Config.ID, progress: value, goal: goal, version: version}
+	completed := prev != nil && prev.completed
+	switch {
+	case value >= goal && !completed:
+		w.complete, kind = true, "granted"
+	case value < goal && completed && a.Policy() == PolicyRevocable:
+		w.revoke, kind = true, "revoked"
+	}
+	return w, kind, true
+}

@@ -1,0 +1,257 @@
+package awards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	"github.com/clickstream-dev/clickstream/internal/bus"
+)
+
+// Consumers runs one consuming worker per source (event subject) that an
+// active objective needs. Each worker is a durable JetStream pull consumer
+// of the EVENTS stream filtered to its event, so awards never reads an
+// event no objective needs. It applies what it fetches in batches, one
+// PostgreSQL transaction each, and acknowledges a batch only after the
+// transaction committed; a worker is sequential, so one user's events are
+// applied in stream order.
+type Consumers struct {
+	engine *Engine
+	js     jetstream.JetStream
+	cfg    ConsumersConfig
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*sourceWorker
+}
+
+// ConsumersConfig configures the consuming workers.
+type ConsumersConfig struct {
+	// Batch bounds the events applied per transaction; default 1000.
+	Batch int
+	// FetchWait is how long a fetch waits for the first event; default 1s.
+	FetchWait time.Duration
+	// Reconcile is how often the set of workers follows the configuration;
+	// default 1s.
+	Reconcile time.Duration
+	// Prefix names the durable consumers, "awards-" by default.
+	Prefix string
+}
+
+// NewConsumers returns the consuming workers of e, reading from js.
+func NewConsumers(e *Engine, js jetstream.JetStream, cfg ConsumersConfig) *Consumers {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.FetchWait <= 0 {
+		cfg.FetchWait = time.Second
+	}
+	if cfg.Reconcile <= 0 {
+		cfg.Reconcile = time.Second
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "awards-"
+	}
+	return &Consumers{engine: e, js: js, cfg: cfg, log: e.log.With("worker", "consume"), running: map[string]*sourceWorker{}}
+}
+
+// ConsumerName is the durable consumer of subject ("PhotoStatusChanged").
+func (c *Consumers) ConsumerName(subject string) string {
+	return c.cfg.Prefix + strings.ToLower(subject)
+}
+
+// Sources lists the sources with a running worker, sorted.
+func (c *Consumers) Sources() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return sortedKeys(c.running)
+}
+
+// Run keeps one worker per needed source until ctx is done.
+func (c *Consumers) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer func() {
+		c.mu.Lock()
+		for _, w := range c.running {
+			w.cancel()
+		}
+		c.mu.Unlock()
+		wg.Wait()
+	}()
+	for {
+		if err := c.Sync(ctx, &wg); err != nil && ctx.Err() == nil {
+			c.log.Error("start consuming workers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.cfg.Reconcile):
+		}
+	}
+}
+
+// Sync starts a worker for every source the configuration needs and stops
+// those no longer needed (their durable consumers stay, so a source that
+// comes back resumes where it stopped).
+func (c *Consumers) Sync(ctx context.Context, wg *sync.WaitGroup) error {
+	needed := map[string]bool{}
+	for _, s := range c.engine.Config().Subjects() {
+		needed[s] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for subject, w := range c.running {
+		if !needed[subject] {
+			w.cancel()
+			delete(c.running, subject)
+			c.log.Info("consuming worker stopped: no active objective needs the source", "source", subject)
+		}
+	}
+	var errs []error
+	for subject := range needed {
+		if c.running[subject] != nil {
+			continue
+		}
+		cons, err := c.consumer(ctx, subject)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w := &sourceWorker{subject: subject, consumer: cons, engine: c.engine, cfg: c.cfg, cancel: cancel,
+			log: c.log.With("source", subject)}
+		c.running[subject] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(wctx)
+		}()
+		c.log.Info("consuming worker started", "source", subject, "consumer", c.ConsumerName(subject))
+	}
+	return errors.Join(errs...)
+}
+
+// consumer creates or looks up the durable consumer of subject. A new
+// consumer starts with the events published from now on; counting earlier
+// events is a backfill.
+func (c *Consumers) consumer(ctx context.Context, subject string) (jetstream.Consumer, error) {
+	filter, err := bus.EventFilterSubject(subject)
+	if err != nil {
+		return nil, err
+	}
+	name := c.ConsumerName(subject)
+	cons, err := c.js.Consumer(ctx, bus.StreamEvents, name)
+	if err == nil {
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: %w", name, err)
+	}
+	cons, err = c.js.CreateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "awards: events of " + subject + " for the objectives that consume it",
+		FilterSubject: filter,
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       5 * time.Minute,
+		MaxAckPending: 4 * c.cfg.Batch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s for %s: %w", name, filter, err)
+	}
+	return cons, nil
+}
+
+// sourceWorker consumes one source.
+type sourceWorker struct {
+	subject  string
+	consumer jetstream.Consumer
+	engine   *Engine
+	cfg      ConsumersConfig
+	cancel   context.CancelFunc
+	log      *slog.Logger
+}
+
+func (w *sourceWorker) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		msgs, err := w.fetch(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("fetch events", "err", err)
+				sleep(ctx, backoff)
+			}
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		records := make([]*busv1.EventRecord, 0, len(msgs))
+		for _, m := range msgs {
+			rec := &busv1.EventRecord{}
+			if err := proto.Unmarshal(m.Data(), rec); err != nil {
+				w.engine.metrics.events.WithLabelValues("undecodable").Inc()
+				w.log.Error("event record skipped: not an EventRecord", "subject", m.Subject(), "err", err)
+				continue
+			}
+			records = append(records, rec)
+		}
+		// Apply until it commits: the batch is acknowledged only then.
+		for attempt := time.Duration(1); ctx.Err() == nil; attempt++ {
+			if _, err = w.engine.ApplyBatch(ctx, records); err == nil {
+				break
+			}
+			w.log.Error("apply events, will retry", "events", len(records), "err", err)
+			sleep(ctx, min(attempt*backoff, 5*time.Second))
+		}
+		if err != nil {
+			return
+		}
+		// AckAll: acknowledging the last acknowledges the whole batch.
+		if err := msgs[len(msgs)-1].Ack(); err != nil {
+			w.log.Warn("acknowledge events (they will be redelivered and skipped)", "err", err)
+		}
+	}
+}
+
+// fetch waits up to FetchWait for one event, then takes what else is
+// already there, up to the batch size.
+func (w *sourceWorker) fetch(ctx context.Context) ([]jetstream.Msg, error) {
+	first, err := w.consumer.Fetch(1, jetstream.FetchMaxWait(w.cfg.FetchWait))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range first.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := first.Error(); err != nil {
+		return msgs, err
+	}
+	if len(msgs) == 0 || w.cfg.Batch == 1 {
+		return msgs, nil
+	}
+	more, err := w.consumer.FetchNoWait(w.cfg.Batch - 1)
+	if err != nil {
+		return msgs, nil
+	}
+	for m := range more.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
