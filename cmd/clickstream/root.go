@@ -40,6 +40,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.AddCommand(newDevCommand(), newServeCommand(), newMigrateCommand(), newSchemaCommand())
 	root.AddCommand(newRegistryCommand())
 	root.AddCommand(newKeysCommand())
+	root.AddCommand(newLangpackCommand())
 	root.AddCommand(newDeadLettersCommand(), newSendCommand(), newBenchCommand())
 	annotateEnv(root)
 	return root

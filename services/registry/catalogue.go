@@ -114,6 +114,7 @@ type Store interface {
 	GovernanceStore
 	UsageStore
 	RevisionWatcher
+	LangpackStore
 
 	// Register adds the versions not yet registered under a new revision,
 	// if the catalogue is still at r.Base (else ErrCatalogueMoved). A

@@ -2159,6 +2159,336 @@ func (x *UnusedVersion) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+type GetLangpackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Language: "go", "python", "typescript" or "php".
+	Language string `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
+	// Environment whose events the langpack holds, e.g. "web".
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Langpack version: a number N (package version 1.N.0), or "latest" (or
+	// empty) for the newest.
+	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLangpackRequest) Reset() {
+	*x = GetLangpackRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLangpackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLangpackRequest) ProtoMessage() {}
+
+func (x *GetLangpackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLangpackRequest.ProtoReflect.Descriptor instead.
+func (*GetLangpackRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetLangpackRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *GetLangpackRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetLangpackRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type GetLangpackResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Langpack *Langpack              `protobuf:"bytes,1,opt,name=langpack,proto3" json:"langpack,omitempty"`
+	// The langpack's files as a gzipped tar under one top-level directory,
+	// byte for byte what POST /langpack/{language}/{version}/ returns.
+	Archive       []byte `protobuf:"bytes,2,opt,name=archive,proto3" json:"archive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLangpackResponse) Reset() {
+	*x = GetLangpackResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLangpackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLangpackResponse) ProtoMessage() {}
+
+func (x *GetLangpackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLangpackResponse.ProtoReflect.Descriptor instead.
+func (*GetLangpackResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetLangpackResponse) GetLangpack() *Langpack {
+	if x != nil {
+		return x.Langpack
+	}
+	return nil
+}
+
+func (x *GetLangpackResponse) GetArchive() []byte {
+	if x != nil {
+		return x.Archive
+	}
+	return nil
+}
+
+type ListLangpacksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this language; empty for all.
+	Language string `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
+	// Only this environment; empty for all.
+	Environment   string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLangpacksRequest) Reset() {
+	*x = ListLangpacksRequest{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLangpacksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLangpacksRequest) ProtoMessage() {}
+
+func (x *ListLangpacksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLangpacksRequest.ProtoReflect.Descriptor instead.
+func (*ListLangpacksRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListLangpacksRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ListLangpacksRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+type ListLangpacksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Langpacks     []*Langpack            `protobuf:"bytes,1,rep,name=langpacks,proto3" json:"langpacks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLangpacksResponse) Reset() {
+	*x = ListLangpacksResponse{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLangpacksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLangpacksResponse) ProtoMessage() {}
+
+func (x *ListLangpacksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLangpacksResponse.ProtoReflect.Descriptor instead.
+func (*ListLangpacksResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListLangpacksResponse) GetLangpacks() []*Langpack {
+	if x != nil {
+		return x.Langpacks
+	}
+	return nil
+}
+
+// Langpack describes one stored langpack version: its manifest.
+type Langpack struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Language    string                 `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
+	Environment string                 `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Langpack version N; never reused, never changed once generated.
+	Version uint32 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Version of the native packages: "1.N.0".
+	PackageVersion string `protobuf:"bytes,4,opt,name=package_version,json=packageVersion,proto3" json:"package_version,omitempty"`
+	// Catalogue revision the version was generated at.
+	CatalogueRevision uint64 `protobuf:"varint,5,opt,name=catalogue_revision,json=catalogueRevision,proto3" json:"catalogue_revision,omitempty"`
+	GeneratorVersion  string `protobuf:"bytes,6,opt,name=generator_version,json=generatorVersion,proto3" json:"generator_version,omitempty"`
+	// "sha256:<hex>" of the generated files; a new version has a new hash.
+	ContentHash string `protobuf:"bytes,7,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
+	// Full message names of the event versions it holds.
+	Events        []string               `protobuf:"bytes,8,rep,name=events,proto3" json:"events,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Langpack) Reset() {
+	*x = Langpack{}
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Langpack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Langpack) ProtoMessage() {}
+
+func (x *Langpack) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_registry_v1_registry_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Langpack.ProtoReflect.Descriptor instead.
+func (*Langpack) Descriptor() ([]byte, []int) {
+	return file_clickstream_registry_v1_registry_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Langpack) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Langpack) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Langpack) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Langpack) GetPackageVersion() string {
+	if x != nil {
+		return x.PackageVersion
+	}
+	return ""
+}
+
+func (x *Langpack) GetCatalogueRevision() uint64 {
+	if x != nil {
+		return x.CatalogueRevision
+	}
+	return 0
+}
+
+func (x *Langpack) GetGeneratorVersion() string {
+	if x != nil {
+		return x.GeneratorVersion
+	}
+	return ""
+}
+
+func (x *Langpack) GetContentHash() string {
+	if x != nil {
+		return x.ContentHash
+	}
+	return ""
+}
+
+func (x *Langpack) GetEvents() []string {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *Langpack) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
 var File_clickstream_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
@@ -2309,7 +2639,30 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\bversions\x18\x01 \x03(\v2&.clickstream.registry.v1.UnusedVersionR\bversions\"\x8c\x01\n" +
 	"\rUnusedVersion\x12B\n" +
 	"\aversion\x18\x01 \x01(\v2(.clickstream.registry.v1.EventVersionRefR\aversion\x127\n" +
-	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen*\x8f\x01\n" +
+	"\tlast_seen\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"l\n" +
+	"\x12GetLangpackRequest\x12\x1a\n" +
+	"\blanguage\x18\x01 \x01(\tR\blanguage\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\"n\n" +
+	"\x13GetLangpackResponse\x12=\n" +
+	"\blangpack\x18\x01 \x01(\v2!.clickstream.registry.v1.LangpackR\blangpack\x12\x18\n" +
+	"\aarchive\x18\x02 \x01(\fR\aarchive\"T\n" +
+	"\x14ListLangpacksRequest\x12\x1a\n" +
+	"\blanguage\x18\x01 \x01(\tR\blanguage\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\"X\n" +
+	"\x15ListLangpacksResponse\x12?\n" +
+	"\tlangpacks\x18\x01 \x03(\v2!.clickstream.registry.v1.LangpackR\tlangpacks\"\xdd\x02\n" +
+	"\bLangpack\x12\x1a\n" +
+	"\blanguage\x18\x01 \x01(\tR\blanguage\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\rR\aversion\x12'\n" +
+	"\x0fpackage_version\x18\x04 \x01(\tR\x0epackageVersion\x12-\n" +
+	"\x12catalogue_revision\x18\x05 \x01(\x04R\x11catalogueRevision\x12+\n" +
+	"\x11generator_version\x18\x06 \x01(\tR\x10generatorVersion\x12!\n" +
+	"\fcontent_hash\x18\a \x01(\tR\vcontentHash\x12\x16\n" +
+	"\x06events\x18\b \x03(\tR\x06events\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt*\x8f\x01\n" +
 	"\x0fLifecycleStatus\x12 \n" +
 	"\x1cLIFECYCLE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_STATUS_ACTIVE\x10\x01\x12\x1f\n" +
@@ -2320,7 +2673,7 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\x1dDEVIATION_KIND_REJECTION_RATE\x10\x01\x12\x1e\n" +
 	"\x1aDEVIATION_KIND_VOLUME_DROP\x10\x02\x12\x1f\n" +
 	"\x1bDEVIATION_KIND_VOLUME_SPIKE\x10\x03\x12\x1a\n" +
-	"\x16DEVIATION_KIND_STOPPED\x10\x042\xce\t\n" +
+	"\x16DEVIATION_KIND_STOPPED\x10\x042\xa8\v\n" +
 	"\x0fRegistryService\x12e\n" +
 	"\n" +
 	"ListEvents\x12*.clickstream.registry.v1.ListEventsRequest\x1a+.clickstream.registry.v1.ListEventsResponse\x12_\n" +
@@ -2334,7 +2687,9 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\rGetEventStats\x12-.clickstream.registry.v1.GetEventStatsRequest\x1a..clickstream.registry.v1.GetEventStatsResponse\x12q\n" +
 	"\x0eListDeviations\x12..clickstream.registry.v1.ListDeviationsRequest\x1a/.clickstream.registry.v1.ListDeviationsResponse\x12e\n" +
 	"\n" +
-	"ListUnused\x12*.clickstream.registry.v1.ListUnusedRequest\x1a+.clickstream.registry.v1.ListUnusedResponseBRZPgithub.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1;registryv1b\x06proto3"
+	"ListUnused\x12*.clickstream.registry.v1.ListUnusedRequest\x1a+.clickstream.registry.v1.ListUnusedResponse\x12h\n" +
+	"\vGetLangpack\x12+.clickstream.registry.v1.GetLangpackRequest\x1a,.clickstream.registry.v1.GetLangpackResponse\x12n\n" +
+	"\rListLangpacks\x12-.clickstream.registry.v1.ListLangpacksRequest\x1a..clickstream.registry.v1.ListLangpacksResponseBRZPgithub.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_clickstream_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -2349,7 +2704,7 @@ func file_clickstream_registry_v1_registry_proto_rawDescGZIP() []byte {
 }
 
 var file_clickstream_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_clickstream_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_clickstream_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_clickstream_registry_v1_registry_proto_goTypes = []any{
 	(LifecycleStatus)(0),                   // 0: clickstream.registry.v1.LifecycleStatus
 	(DeviationKind)(0),                     // 1: clickstream.registry.v1.DeviationKind
@@ -2385,67 +2740,79 @@ var file_clickstream_registry_v1_registry_proto_goTypes = []any{
 	(*ListUnusedRequest)(nil),              // 31: clickstream.registry.v1.ListUnusedRequest
 	(*ListUnusedResponse)(nil),             // 32: clickstream.registry.v1.ListUnusedResponse
 	(*UnusedVersion)(nil),                  // 33: clickstream.registry.v1.UnusedVersion
-	nil,                                    // 34: clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
-	(*timestamppb.Timestamp)(nil),          // 35: google.protobuf.Timestamp
-	(*descriptorpb.FileDescriptorSet)(nil), // 36: google.protobuf.FileDescriptorSet
+	(*GetLangpackRequest)(nil),             // 34: clickstream.registry.v1.GetLangpackRequest
+	(*GetLangpackResponse)(nil),            // 35: clickstream.registry.v1.GetLangpackResponse
+	(*ListLangpacksRequest)(nil),           // 36: clickstream.registry.v1.ListLangpacksRequest
+	(*ListLangpacksResponse)(nil),          // 37: clickstream.registry.v1.ListLangpacksResponse
+	(*Langpack)(nil),                       // 38: clickstream.registry.v1.Langpack
+	nil,                                    // 39: clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
+	(*timestamppb.Timestamp)(nil),          // 40: google.protobuf.Timestamp
+	(*descriptorpb.FileDescriptorSet)(nil), // 41: google.protobuf.FileDescriptorSet
 }
 var file_clickstream_registry_v1_registry_proto_depIdxs = []int32{
 	4,  // 0: clickstream.registry.v1.Event.versions:type_name -> clickstream.registry.v1.EventVersion
 	3,  // 1: clickstream.registry.v1.Event.owner:type_name -> clickstream.registry.v1.Owner
 	0,  // 2: clickstream.registry.v1.EventVersion.status:type_name -> clickstream.registry.v1.LifecycleStatus
-	35, // 3: clickstream.registry.v1.EventVersion.created_at:type_name -> google.protobuf.Timestamp
+	40, // 3: clickstream.registry.v1.EventVersion.created_at:type_name -> google.protobuf.Timestamp
 	5,  // 4: clickstream.registry.v1.EventVersion.fields:type_name -> clickstream.registry.v1.Field
 	0,  // 5: clickstream.registry.v1.ListEventsRequest.status:type_name -> clickstream.registry.v1.LifecycleStatus
 	2,  // 6: clickstream.registry.v1.ListEventsResponse.events:type_name -> clickstream.registry.v1.Event
 	2,  // 7: clickstream.registry.v1.GetEventResponse.event:type_name -> clickstream.registry.v1.Event
 	4,  // 8: clickstream.registry.v1.GetEventVersionResponse.version:type_name -> clickstream.registry.v1.EventVersion
 	3,  // 9: clickstream.registry.v1.GetEventVersionResponse.owner:type_name -> clickstream.registry.v1.Owner
-	36, // 10: clickstream.registry.v1.GetSchemaSetResponse.file_descriptor_set:type_name -> google.protobuf.FileDescriptorSet
+	41, // 10: clickstream.registry.v1.GetSchemaSetResponse.file_descriptor_set:type_name -> google.protobuf.FileDescriptorSet
 	4,  // 11: clickstream.registry.v1.GetSchemaSetResponse.versions:type_name -> clickstream.registry.v1.EventVersion
-	35, // 12: clickstream.registry.v1.Environment.created_at:type_name -> google.protobuf.Timestamp
+	40, // 12: clickstream.registry.v1.Environment.created_at:type_name -> google.protobuf.Timestamp
 	19, // 13: clickstream.registry.v1.Environment.allowed:type_name -> clickstream.registry.v1.EventVersionRef
 	18, // 14: clickstream.registry.v1.ListEnvironmentsResponse.environments:type_name -> clickstream.registry.v1.Environment
 	18, // 15: clickstream.registry.v1.GetEnvironmentResponse.environment:type_name -> clickstream.registry.v1.Environment
-	35, // 16: clickstream.registry.v1.GetEventStatsRequest.from:type_name -> google.protobuf.Timestamp
-	35, // 17: clickstream.registry.v1.GetEventStatsRequest.to:type_name -> google.protobuf.Timestamp
+	40, // 16: clickstream.registry.v1.GetEventStatsRequest.from:type_name -> google.protobuf.Timestamp
+	40, // 17: clickstream.registry.v1.GetEventStatsRequest.to:type_name -> google.protobuf.Timestamp
 	26, // 18: clickstream.registry.v1.GetEventStatsResponse.series:type_name -> clickstream.registry.v1.StatsPoint
 	27, // 19: clickstream.registry.v1.GetEventStatsResponse.last_seen:type_name -> clickstream.registry.v1.LastSeen
-	34, // 20: clickstream.registry.v1.GetEventStatsResponse.rejections_by_reason:type_name -> clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
-	35, // 21: clickstream.registry.v1.StatsPoint.start:type_name -> google.protobuf.Timestamp
-	35, // 22: clickstream.registry.v1.LastSeen.at:type_name -> google.protobuf.Timestamp
-	35, // 23: clickstream.registry.v1.ListDeviationsRequest.at:type_name -> google.protobuf.Timestamp
+	39, // 20: clickstream.registry.v1.GetEventStatsResponse.rejections_by_reason:type_name -> clickstream.registry.v1.GetEventStatsResponse.RejectionsByReasonEntry
+	40, // 21: clickstream.registry.v1.StatsPoint.start:type_name -> google.protobuf.Timestamp
+	40, // 22: clickstream.registry.v1.LastSeen.at:type_name -> google.protobuf.Timestamp
+	40, // 23: clickstream.registry.v1.ListDeviationsRequest.at:type_name -> google.protobuf.Timestamp
 	30, // 24: clickstream.registry.v1.ListDeviationsResponse.deviations:type_name -> clickstream.registry.v1.Deviation
 	1,  // 25: clickstream.registry.v1.Deviation.kind:type_name -> clickstream.registry.v1.DeviationKind
 	33, // 26: clickstream.registry.v1.ListUnusedResponse.versions:type_name -> clickstream.registry.v1.UnusedVersion
 	19, // 27: clickstream.registry.v1.UnusedVersion.version:type_name -> clickstream.registry.v1.EventVersionRef
-	35, // 28: clickstream.registry.v1.UnusedVersion.last_seen:type_name -> google.protobuf.Timestamp
-	6,  // 29: clickstream.registry.v1.RegistryService.ListEvents:input_type -> clickstream.registry.v1.ListEventsRequest
-	8,  // 30: clickstream.registry.v1.RegistryService.GetEvent:input_type -> clickstream.registry.v1.GetEventRequest
-	10, // 31: clickstream.registry.v1.RegistryService.GetEventVersion:input_type -> clickstream.registry.v1.GetEventVersionRequest
-	12, // 32: clickstream.registry.v1.RegistryService.DiffVersions:input_type -> clickstream.registry.v1.DiffVersionsRequest
-	14, // 33: clickstream.registry.v1.RegistryService.GetSchemaSet:input_type -> clickstream.registry.v1.GetSchemaSetRequest
-	16, // 34: clickstream.registry.v1.RegistryService.WatchSchemas:input_type -> clickstream.registry.v1.WatchSchemasRequest
-	20, // 35: clickstream.registry.v1.RegistryService.ListEnvironments:input_type -> clickstream.registry.v1.ListEnvironmentsRequest
-	22, // 36: clickstream.registry.v1.RegistryService.GetEnvironment:input_type -> clickstream.registry.v1.GetEnvironmentRequest
-	24, // 37: clickstream.registry.v1.RegistryService.GetEventStats:input_type -> clickstream.registry.v1.GetEventStatsRequest
-	28, // 38: clickstream.registry.v1.RegistryService.ListDeviations:input_type -> clickstream.registry.v1.ListDeviationsRequest
-	31, // 39: clickstream.registry.v1.RegistryService.ListUnused:input_type -> clickstream.registry.v1.ListUnusedRequest
-	7,  // 40: clickstream.registry.v1.RegistryService.ListEvents:output_type -> clickstream.registry.v1.ListEventsResponse
-	9,  // 41: clickstream.registry.v1.RegistryService.GetEvent:output_type -> clickstream.registry.v1.GetEventResponse
-	11, // 42: clickstream.registry.v1.RegistryService.GetEventVersion:output_type -> clickstream.registry.v1.GetEventVersionResponse
-	13, // 43: clickstream.registry.v1.RegistryService.DiffVersions:output_type -> clickstream.registry.v1.DiffVersionsResponse
-	15, // 44: clickstream.registry.v1.RegistryService.GetSchemaSet:output_type -> clickstream.registry.v1.GetSchemaSetResponse
-	17, // 45: clickstream.registry.v1.RegistryService.WatchSchemas:output_type -> clickstream.registry.v1.WatchSchemasResponse
-	21, // 46: clickstream.registry.v1.RegistryService.ListEnvironments:output_type -> clickstream.registry.v1.ListEnvironmentsResponse
-	23, // 47: clickstream.registry.v1.RegistryService.GetEnvironment:output_type -> clickstream.registry.v1.GetEnvironmentResponse
-	25, // 48: clickstream.registry.v1.RegistryService.GetEventStats:output_type -> clickstream.registry.v1.GetEventStatsResponse
-	29, // 49: clickstream.registry.v1.RegistryService.ListDeviations:output_type -> clickstream.registry.v1.ListDeviationsResponse
-	32, // 50: clickstream.registry.v1.RegistryService.ListUnused:output_type -> clickstream.registry.v1.ListUnusedResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	40, // 28: clickstream.registry.v1.UnusedVersion.last_seen:type_name -> google.protobuf.Timestamp
+	38, // 29: clickstream.registry.v1.GetLangpackResponse.langpack:type_name -> clickstream.registry.v1.Langpack
+	38, // 30: clickstream.registry.v1.ListLangpacksResponse.langpacks:type_name -> clickstream.registry.v1.Langpack
+	40, // 31: clickstream.registry.v1.Langpack.created_at:type_name -> google.protobuf.Timestamp
+	6,  // 32: clickstream.registry.v1.RegistryService.ListEvents:input_type -> clickstream.registry.v1.ListEventsRequest
+	8,  // 33: clickstream.registry.v1.RegistryService.GetEvent:input_type -> clickstream.registry.v1.GetEventRequest
+	10, // 34: clickstream.registry.v1.RegistryService.GetEventVersion:input_type -> clickstream.registry.v1.GetEventVersionRequest
+	12, // 35: clickstream.registry.v1.RegistryService.DiffVersions:input_type -> clickstream.registry.v1.DiffVersionsRequest
+	14, // 36: clickstream.registry.v1.RegistryService.GetSchemaSet:input_type -> clickstream.registry.v1.GetSchemaSetRequest
+	16, // 37: clickstream.registry.v1.RegistryService.WatchSchemas:input_type -> clickstream.registry.v1.WatchSchemasRequest
+	20, // 38: clickstream.registry.v1.RegistryService.ListEnvironments:input_type -> clickstream.registry.v1.ListEnvironmentsRequest
+	22, // 39: clickstream.registry.v1.RegistryService.GetEnvironment:input_type -> clickstream.registry.v1.GetEnvironmentRequest
+	24, // 40: clickstream.registry.v1.RegistryService.GetEventStats:input_type -> clickstream.registry.v1.GetEventStatsRequest
+	28, // 41: clickstream.registry.v1.RegistryService.ListDeviations:input_type -> clickstream.registry.v1.ListDeviationsRequest
+	31, // 42: clickstream.registry.v1.RegistryService.ListUnused:input_type -> clickstream.registry.v1.ListUnusedRequest
+	34, // 43: clickstream.registry.v1.RegistryService.GetLangpack:input_type -> clickstream.registry.v1.GetLangpackRequest
+	36, // 44: clickstream.registry.v1.RegistryService.ListLangpacks:input_type -> clickstream.registry.v1.ListLangpacksRequest
+	7,  // 45: clickstream.registry.v1.RegistryService.ListEvents:output_type -> clickstream.registry.v1.ListEventsResponse
+	9,  // 46: clickstream.registry.v1.RegistryService.GetEvent:output_type -> clickstream.registry.v1.GetEventResponse
+	11, // 47: clickstream.registry.v1.RegistryService.GetEventVersion:output_type -> clickstream.registry.v1.GetEventVersionResponse
+	13, // 48: clickstream.registry.v1.RegistryService.DiffVersions:output_type -> clickstream.registry.v1.DiffVersionsResponse
+	15, // 49: clickstream.registry.v1.RegistryService.GetSchemaSet:output_type -> clickstream.registry.v1.GetSchemaSetResponse
+	17, // 50: clickstream.registry.v1.RegistryService.WatchSchemas:output_type -> clickstream.registry.v1.WatchSchemasResponse
+	21, // 51: clickstream.registry.v1.RegistryService.ListEnvironments:output_type -> clickstream.registry.v1.ListEnvironmentsResponse
+	23, // 52: clickstream.registry.v1.RegistryService.GetEnvironment:output_type -> clickstream.registry.v1.GetEnvironmentResponse
+	25, // 53: clickstream.registry.v1.RegistryService.GetEventStats:output_type -> clickstream.registry.v1.GetEventStatsResponse
+	29, // 54: clickstream.registry.v1.RegistryService.ListDeviations:output_type -> clickstream.registry.v1.ListDeviationsResponse
+	32, // 55: clickstream.registry.v1.RegistryService.ListUnused:output_type -> clickstream.registry.v1.ListUnusedResponse
+	35, // 56: clickstream.registry.v1.RegistryService.GetLangpack:output_type -> clickstream.registry.v1.GetLangpackResponse
+	37, // 57: clickstream.registry.v1.RegistryService.ListLangpacks:output_type -> clickstream.registry.v1.ListLangpacksResponse
+	45, // [45:58] is the sub-list for method output_type
+	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_registry_v1_registry_proto_init() }
@@ -2459,7 +2826,7 @@ func file_clickstream_registry_v1_registry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_registry_v1_registry_proto_rawDesc), len(file_clickstream_registry_v1_registry_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

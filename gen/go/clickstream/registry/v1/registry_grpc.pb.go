@@ -30,6 +30,8 @@ const (
 	RegistryService_GetEventStats_FullMethodName    = "/clickstream.registry.v1.RegistryService/GetEventStats"
 	RegistryService_ListDeviations_FullMethodName   = "/clickstream.registry.v1.RegistryService/ListDeviations"
 	RegistryService_ListUnused_FullMethodName       = "/clickstream.registry.v1.RegistryService/ListUnused"
+	RegistryService_GetLangpack_FullMethodName      = "/clickstream.registry.v1.RegistryService/GetLangpack"
+	RegistryService_ListLangpacks_FullMethodName    = "/clickstream.registry.v1.RegistryService/ListLangpacks"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -72,6 +74,14 @@ type RegistryServiceClient interface {
 	// ListUnused lists active versions with no traffic for a number of days:
 	// candidates to retire. REST: GET /v1/unused.
 	ListUnused(ctx context.Context, in *ListUnusedRequest, opts ...grpc.CallOption) (*ListUnusedResponse, error)
+	// GetLangpack returns one version of an environment's langpack in one
+	// language as a tar.gz, with its manifest. "latest" generates a new
+	// version first when the catalogue changed what the langpack holds.
+	// gRPC and Connect; over HTTP: POST /langpack/{language}/{version}/.
+	GetLangpack(ctx context.Context, in *GetLangpackRequest, opts ...grpc.CallOption) (*GetLangpackResponse, error)
+	// ListLangpacks lists the langpack versions generated so far, without
+	// their archives. REST: GET /v1/langpacks.
+	ListLangpacks(ctx context.Context, in *ListLangpacksRequest, opts ...grpc.CallOption) (*ListLangpacksResponse, error)
 }
 
 type registryServiceClient struct {
@@ -201,6 +211,26 @@ func (c *registryServiceClient) ListUnused(ctx context.Context, in *ListUnusedRe
 	return out, nil
 }
 
+func (c *registryServiceClient) GetLangpack(ctx context.Context, in *GetLangpackRequest, opts ...grpc.CallOption) (*GetLangpackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLangpackResponse)
+	err := c.cc.Invoke(ctx, RegistryService_GetLangpack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *registryServiceClient) ListLangpacks(ctx context.Context, in *ListLangpacksRequest, opts ...grpc.CallOption) (*ListLangpacksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLangpacksResponse)
+	err := c.cc.Invoke(ctx, RegistryService_ListLangpacks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -241,6 +271,14 @@ type RegistryServiceServer interface {
 	// ListUnused lists active versions with no traffic for a number of days:
 	// candidates to retire. REST: GET /v1/unused.
 	ListUnused(context.Context, *ListUnusedRequest) (*ListUnusedResponse, error)
+	// GetLangpack returns one version of an environment's langpack in one
+	// language as a tar.gz, with its manifest. "latest" generates a new
+	// version first when the catalogue changed what the langpack holds.
+	// gRPC and Connect; over HTTP: POST /langpack/{language}/{version}/.
+	GetLangpack(context.Context, *GetLangpackRequest) (*GetLangpackResponse, error)
+	// ListLangpacks lists the langpack versions generated so far, without
+	// their archives. REST: GET /v1/langpacks.
+	ListLangpacks(context.Context, *ListLangpacksRequest) (*ListLangpacksResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -283,6 +321,12 @@ func (UnimplementedRegistryServiceServer) ListDeviations(context.Context, *ListD
 }
 func (UnimplementedRegistryServiceServer) ListUnused(context.Context, *ListUnusedRequest) (*ListUnusedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnused not implemented")
+}
+func (UnimplementedRegistryServiceServer) GetLangpack(context.Context, *GetLangpackRequest) (*GetLangpackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLangpack not implemented")
+}
+func (UnimplementedRegistryServiceServer) ListLangpacks(context.Context, *ListLangpacksRequest) (*ListLangpacksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLangpacks not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -496,6 +540,42 @@ func _RegistryService_ListUnused_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_GetLangpack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLangpackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).GetLangpack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_GetLangpack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).GetLangpack(ctx, req.(*GetLangpackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RegistryService_ListLangpacks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLangpacksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).ListLangpacks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_ListLangpacks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).ListLangpacks(ctx, req.(*ListLangpacksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -542,6 +622,14 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUnused",
 			Handler:    _RegistryService_ListUnused_Handler,
+		},
+		{
+			MethodName: "GetLangpack",
+			Handler:    _RegistryService_GetLangpack_Handler,
+		},
+		{
+			MethodName: "ListLangpacks",
+			Handler:    _RegistryService_ListLangpacks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

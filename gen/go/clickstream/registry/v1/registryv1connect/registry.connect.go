@@ -66,6 +66,12 @@ const (
 	// RegistryServiceListUnusedProcedure is the fully-qualified name of the RegistryService's
 	// ListUnused RPC.
 	RegistryServiceListUnusedProcedure = "/clickstream.registry.v1.RegistryService/ListUnused"
+	// RegistryServiceGetLangpackProcedure is the fully-qualified name of the RegistryService's
+	// GetLangpack RPC.
+	RegistryServiceGetLangpackProcedure = "/clickstream.registry.v1.RegistryService/GetLangpack"
+	// RegistryServiceListLangpacksProcedure is the fully-qualified name of the RegistryService's
+	// ListLangpacks RPC.
+	RegistryServiceListLangpacksProcedure = "/clickstream.registry.v1.RegistryService/ListLangpacks"
 )
 
 // RegistryServiceClient is a client for the clickstream.registry.v1.RegistryService service.
@@ -102,6 +108,14 @@ type RegistryServiceClient interface {
 	// ListUnused lists active versions with no traffic for a number of days:
 	// candidates to retire. REST: GET /v1/unused.
 	ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error)
+	// GetLangpack returns one version of an environment's langpack in one
+	// language as a tar.gz, with its manifest. "latest" generates a new
+	// version first when the catalogue changed what the langpack holds.
+	// gRPC and Connect; over HTTP: POST /langpack/{language}/{version}/.
+	GetLangpack(context.Context, *v1.GetLangpackRequest) (*v1.GetLangpackResponse, error)
+	// ListLangpacks lists the langpack versions generated so far, without
+	// their archives. REST: GET /v1/langpacks.
+	ListLangpacks(context.Context, *v1.ListLangpacksRequest) (*v1.ListLangpacksResponse, error)
 }
 
 // NewRegistryServiceClient constructs a client for the clickstream.registry.v1.RegistryService
@@ -181,6 +195,18 @@ func NewRegistryServiceClient(httpClient connect.HTTPClient, baseURL string, opt
 			connect.WithSchema(registryServiceMethods.ByName("ListUnused")),
 			connect.WithClientOptions(opts...),
 		),
+		getLangpack: connect.NewClient[v1.GetLangpackRequest, v1.GetLangpackResponse](
+			httpClient,
+			baseURL+RegistryServiceGetLangpackProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("GetLangpack")),
+			connect.WithClientOptions(opts...),
+		),
+		listLangpacks: connect.NewClient[v1.ListLangpacksRequest, v1.ListLangpacksResponse](
+			httpClient,
+			baseURL+RegistryServiceListLangpacksProcedure,
+			connect.WithSchema(registryServiceMethods.ByName("ListLangpacks")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -197,6 +223,8 @@ type registryServiceClient struct {
 	getEventStats    *connect.Client[v1.GetEventStatsRequest, v1.GetEventStatsResponse]
 	listDeviations   *connect.Client[v1.ListDeviationsRequest, v1.ListDeviationsResponse]
 	listUnused       *connect.Client[v1.ListUnusedRequest, v1.ListUnusedResponse]
+	getLangpack      *connect.Client[v1.GetLangpackRequest, v1.GetLangpackResponse]
+	listLangpacks    *connect.Client[v1.ListLangpacksRequest, v1.ListLangpacksResponse]
 }
 
 // ListEvents calls clickstream.registry.v1.RegistryService.ListEvents.
@@ -294,6 +322,24 @@ func (c *registryServiceClient) ListUnused(ctx context.Context, req *v1.ListUnus
 	return nil, err
 }
 
+// GetLangpack calls clickstream.registry.v1.RegistryService.GetLangpack.
+func (c *registryServiceClient) GetLangpack(ctx context.Context, req *v1.GetLangpackRequest) (*v1.GetLangpackResponse, error) {
+	response, err := c.getLangpack.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListLangpacks calls clickstream.registry.v1.RegistryService.ListLangpacks.
+func (c *registryServiceClient) ListLangpacks(ctx context.Context, req *v1.ListLangpacksRequest) (*v1.ListLangpacksResponse, error) {
+	response, err := c.listLangpacks.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // RegistryServiceHandler is an implementation of the clickstream.registry.v1.RegistryService
 // service.
 type RegistryServiceHandler interface {
@@ -329,6 +375,14 @@ type RegistryServiceHandler interface {
 	// ListUnused lists active versions with no traffic for a number of days:
 	// candidates to retire. REST: GET /v1/unused.
 	ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error)
+	// GetLangpack returns one version of an environment's langpack in one
+	// language as a tar.gz, with its manifest. "latest" generates a new
+	// version first when the catalogue changed what the langpack holds.
+	// gRPC and Connect; over HTTP: POST /langpack/{language}/{version}/.
+	GetLangpack(context.Context, *v1.GetLangpackRequest) (*v1.GetLangpackResponse, error)
+	// ListLangpacks lists the langpack versions generated so far, without
+	// their archives. REST: GET /v1/langpacks.
+	ListLangpacks(context.Context, *v1.ListLangpacksRequest) (*v1.ListLangpacksResponse, error)
 }
 
 // NewRegistryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -404,6 +458,18 @@ func NewRegistryServiceHandler(svc RegistryServiceHandler, opts ...connect.Handl
 		connect.WithSchema(registryServiceMethods.ByName("ListUnused")),
 		connect.WithHandlerOptions(opts...),
 	)
+	registryServiceGetLangpackHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceGetLangpackProcedure,
+		svc.GetLangpack,
+		connect.WithSchema(registryServiceMethods.ByName("GetLangpack")),
+		connect.WithHandlerOptions(opts...),
+	)
+	registryServiceListLangpacksHandler := connect.NewUnaryHandlerSimple(
+		RegistryServiceListLangpacksProcedure,
+		svc.ListLangpacks,
+		connect.WithSchema(registryServiceMethods.ByName("ListLangpacks")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.registry.v1.RegistryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RegistryServiceListEventsProcedure:
@@ -428,6 +494,10 @@ func NewRegistryServiceHandler(svc RegistryServiceHandler, opts ...connect.Handl
 			registryServiceListDeviationsHandler.ServeHTTP(w, r)
 		case RegistryServiceListUnusedProcedure:
 			registryServiceListUnusedHandler.ServeHTTP(w, r)
+		case RegistryServiceGetLangpackProcedure:
+			registryServiceGetLangpackHandler.ServeHTTP(w, r)
+		case RegistryServiceListLangpacksProcedure:
+			registryServiceListLangpacksHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -479,4 +549,12 @@ func (UnimplementedRegistryServiceHandler) ListDeviations(context.Context, *v1.L
 
 func (UnimplementedRegistryServiceHandler) ListUnused(context.Context, *v1.ListUnusedRequest) (*v1.ListUnusedResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.ListUnused is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) GetLangpack(context.Context, *v1.GetLangpackRequest) (*v1.GetLangpackResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.GetLangpack is not implemented"))
+}
+
+func (UnimplementedRegistryServiceHandler) ListLangpacks(context.Context, *v1.ListLangpacksRequest) (*v1.ListLangpacksResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.registry.v1.RegistryService.ListLangpacks is not implemented"))
 }

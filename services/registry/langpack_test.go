@@ -1,0 +1,366 @@
+package registry_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/services/registry"
+	"github.com/clickstream-dev/clickstream/services/registry/langpack"
+)
+
+// Event ids of the repo's catalogue used by the langpack tests.
+const (
+	itemViewID        = 1001
+	searchQueryID     = 1002
+	photoStatusID     = 2001
+	placeCardOpenedID = 2005
+	langpackTestActor = "langpack-test"
+)
+
+// webRegistry returns a store with the repo's catalogue and an environment
+// "web" that may send ItemView v1 and v2, PlaceCardOpened v1 and
+// PhotoStatusChanged v1 (retired), and an environment "app" that may send
+// ItemView v2; and the URL of a registry serving it.
+func webRegistry(t *testing.T) (*registry.PostgresStore, string) {
+	t.Helper()
+	ctx := t.Context()
+	store, _ := registeredStore(t)
+	for _, env := range []string{"web", "app"} {
+		if _, err := store.CreateEnvironment(ctx, env, "langpack test", langpackTestActor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(t, store, "web", itemViewID, 0, true)
+	allow(t, store, "web", placeCardOpenedID, 1, true)
+	allow(t, store, "web", photoStatusID, 1, true)
+	allow(t, store, "app", itemViewID, 2, true)
+	if _, err := store.SetLifecycle(ctx, photoStatusID, 1, registry.LifecycleRetired, langpackTestActor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetLifecycle(ctx, itemViewID, 1, registry.LifecycleDeprecated, langpackTestActor); err != nil {
+		t.Fatal(err)
+	}
+	return store, serveRegistry(t, registry.Config{AdminToken: "langpack-token"}, store)
+}
+
+func allow(t *testing.T, store *registry.PostgresStore, env string, id, version uint32, allowed bool) {
+	t.Helper()
+	if _, err := store.SetEventAccess(t.Context(), registry.AccessChange{
+		Environment: env, EventID: id, Version: version, Allowed: allowed, Actor: langpackTestActor,
+	}); err != nil {
+		t.Fatalf("allow=%v event %d v%d in %s: %v", allowed, id, version, env, err)
+	}
+}
+
+// sendableVersions is what the registry says env may send, retired versions
+// left out: what its langpack must hold.
+func sendableVersions(t *testing.T, store *registry.PostgresStore, env string) []string {
+	t.Helper()
+	versions, _, err := store.AllowedVersions(t.Context(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range versions {
+		if v.Status != registry.LifecycleRetired {
+			names = append(names, v.MessageName)
+		}
+	}
+	return names
+}
+
+// postLangpack does POST /langpack/{lang}/{version}/ with body.
+func postLangpack(t *testing.T, url, lang, version, body string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := http.Post(url+"/langpack/"+lang+"/"+version+"/", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data, resp.Header
+}
+
+// fetchLangpack downloads a langpack and fails the test on any status but 200.
+func fetchLangpack(t *testing.T, url, lang, version, env string) ([]byte, int) {
+	t.Helper()
+	status, data, header := postLangpack(t, url, lang, version, `{"environment":"`+env+`"}`)
+	if status != http.StatusOK {
+		t.Fatalf("POST /langpack/%s/%s/ for %s: status %d: %s", lang, version, env, status, data)
+	}
+	if ct := header.Get("Content-Type"); ct != "application/gzip" {
+		t.Errorf("Content-Type %q, want application/gzip", ct)
+	}
+	n, err := strconv.Atoi(header.Get("Clickstream-Langpack-Version"))
+	if err != nil {
+		t.Fatalf("version header: %v", err)
+	}
+	return data, n
+}
+
+// untar returns the files of a tar.gz by path, top-level directory included.
+func untarLangpack(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[hdr.Name] = b
+		}
+	}
+}
+
+// manifestOf decodes the manifest of a langpack archive.
+func manifestOf(t *testing.T, archive []byte) langpack.Manifest {
+	t.Helper()
+	for name, data := range untarLangpack(t, archive) {
+		if filepath.Base(name) == langpack.ManifestPath {
+			var m langpack.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+	}
+	t.Fatal("the archive has no " + langpack.ManifestPath)
+	return langpack.Manifest{}
+}
+
+// TestLangpackCurl: the documented curl command, run by curl and tar,
+// yields a directory whose manifest lists exactly the versions "web" may
+// send (retired left out), and no file mentions an event it may not send.
+func TestLangpackCurl(t *testing.T) {
+	if _, err := osexec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	store, url := webRegistry(t)
+	want := sendableVersions(t, store, "web")
+	if !slices.Equal(want, []string{"clickstream.events.v1.ItemViewV1", "clickstream.events.v1.ItemViewV2", "clickstream.events.v1.PlaceCardOpenedV1"}) {
+		t.Fatalf("web may send %v: the test setup changed", want)
+	}
+	for _, lang := range langpack.Languages() {
+		t.Run(string(lang), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := osexec.Command("sh", "-c", `curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$URL" | tar xz`)
+			cmd.Dir = dir
+			cmd.Env = append(cmd.Environ(), "URL="+url+"/langpack/"+string(lang)+"/latest/")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("curl | tar xz: %v\n%s", err, out)
+			}
+			top := filepath.Join(dir, string(lang)+"-web-1.1.0")
+			data, err := os.ReadFile(filepath.Join(top, langpack.ManifestPath))
+			if err != nil {
+				t.Fatalf("curl | tar xz did not give %s: %v", top, err)
+			}
+			var m langpack.Manifest
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(m.Events, want) {
+				t.Errorf("manifest events %v, want what web may send: %v", m.Events, want)
+			}
+			if m.Environment != "web" || m.Version != 1 || m.PackageVersion != "1.1.0" || m.Language != lang {
+				t.Errorf("manifest %+v, want %s web version 1 (1.1.0)", m, lang)
+			}
+			// Neither a retired version nor an event web may not send is in
+			// any file.
+			err = walkFiles(top, func(path string, data []byte) {
+				for _, absent := range []string{"PhotoStatusChanged", "SearchQuery", "Payment"} {
+					if bytes.Contains(data, []byte(absent)) {
+						t.Errorf("%s mentions %s, which web may not send", path, absent)
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestLangpackVersions: a version changes exactly when content changes, and
+// every version stays downloadable byte for byte, over HTTP and the RPC.
+func TestLangpackVersions(t *testing.T) {
+	store, url := webRegistry(t)
+	rpc := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url)
+	ctx := t.Context()
+
+	v1, n := fetchLangpack(t, url, "go", "latest", "web")
+	if n != 1 {
+		t.Fatalf("first latest is version %d, want 1", n)
+	}
+	again, n := fetchLangpack(t, url, "go", "latest", "web")
+	if n != 1 || !bytes.Equal(again, v1) {
+		t.Fatalf("nothing changed: latest is version %d (equal bytes: %v), want version 1, same bytes", n, bytes.Equal(again, v1))
+	}
+
+	// A change that is not web's (a new catalogue revision) keeps the version.
+	allow(t, store, "app", searchQueryID, 1, true)
+	if _, n := fetchLangpack(t, url, "go", "latest", "web"); n != 1 {
+		t.Errorf("after a change in another environment latest is version %d, want 1", n)
+	}
+
+	// Allowing a version in web is new content: version 2.
+	allow(t, store, "web", searchQueryID, 1, true)
+	v2, n := fetchLangpack(t, url, "go", "latest", "web")
+	if n != 2 {
+		t.Fatalf("after allowing SearchQueryV1 in web latest is version %d, want 2", n)
+	}
+	if m := manifestOf(t, v2); !slices.Contains(m.Events, "clickstream.events.v1.SearchQueryV1") || m.PackageVersion != "1.2.0" {
+		t.Errorf("version 2 manifest %+v lacks SearchQueryV1 or is not 1.2.0", m)
+	}
+
+	// Version 1 stays downloadable, byte for byte, over HTTP and the RPC.
+	if old, _ := fetchLangpack(t, url, "go", "1", "web"); !bytes.Equal(old, v1) {
+		t.Error("version 1 changed after version 2 was generated")
+	}
+	for version, want := range map[string][]byte{"1": v1, "2": v2, "latest": v2} {
+		resp, err := rpc.GetLangpack(ctx, &registryv1.GetLangpackRequest{Language: "go", Environment: "web", Version: version})
+		if err != nil {
+			t.Fatalf("GetLangpack %s: %v", version, err)
+		}
+		if !bytes.Equal(resp.GetArchive(), want) {
+			t.Errorf("GetLangpack %s: the RPC's archive differs from the HTTP download", version)
+		}
+		if m := manifestOf(t, want); resp.GetLangpack().GetContentHash() != m.ContentHash ||
+			!slices.Equal(resp.GetLangpack().GetEvents(), m.Events) || resp.GetLangpack().GetPackageVersion() != m.PackageVersion {
+			t.Errorf("GetLangpack %s: manifest %v disagrees with the archive's %+v", version, resp.GetLangpack(), m)
+		}
+	}
+
+	// Taking the version back is a change too: version 3, holding what
+	// version 1 holds.
+	allow(t, store, "web", searchQueryID, 1, false)
+	v3, n := fetchLangpack(t, url, "go", "latest", "web")
+	if n != 3 {
+		t.Fatalf("after denying SearchQueryV1 again latest is version %d, want 3", n)
+	}
+	if !slices.Equal(manifestOf(t, v3).Events, manifestOf(t, v1).Events) {
+		t.Errorf("version 3 holds %v, want version 1's %v", manifestOf(t, v3).Events, manifestOf(t, v1).Events)
+	}
+
+	// Languages version independently.
+	if _, n := fetchLangpack(t, url, "php", "latest", "web"); n != 1 {
+		t.Errorf("the first PHP langpack is version %d, want 1", n)
+	}
+	list, err := rpc.ListLangpacks(ctx, &registryv1.ListLangpacksRequest{Environment: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range list.GetLangpacks() {
+		got = append(got, l.GetLanguage()+"/"+l.GetPackageVersion())
+	}
+	if want := []string{"go/1.1.0", "go/1.2.0", "go/1.3.0", "php/1.1.0"}; !slices.Equal(got, want) {
+		t.Errorf("ListLangpacks: %v, want %v", got, want)
+	}
+}
+
+// TestLangpackErrors: requests that cannot be served say why, naming the
+// language, environment or version and what exists, as 400 or 404 over
+// HTTP and InvalidArgument or NotFound over the RPC.
+func TestLangpackErrors(t *testing.T) {
+	_, url := webRegistry(t)
+	fetchLangpack(t, url, "php", "latest", "web")
+	rpc := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url)
+
+	tests := []struct {
+		name, lang, version, body string
+		status                    int
+		code                      connect.Code
+		says                      []string
+	}{
+		{"unknown language", "cobol", "latest", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"cobol"`, "go, python, typescript, php"}},
+		{"bad version", "php", "v-two", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"v-two"`, "latest"}},
+		{"no environment", "php", "latest", `{}`, 400, connect.CodeInvalidArgument, []string{"environment is required"}},
+		{"unknown environment", "php", "latest", `{"environment":"kiosk"}`, 404, connect.CodeNotFound, []string{`"kiosk"`, "app, web"}},
+		{"unknown version", "php", "7", `{"environment":"web"}`, 404, connect.CodeNotFound, []string{"version 7", `"web"`, "1 to 1"}},
+		{"never generated", "typescript", "1", `{"environment":"web"}`, 404, connect.CodeNotFound, []string{"none yet", "latest"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, data, _ := postLangpack(t, url, tt.lang, tt.version, tt.body)
+			if status != tt.status {
+				t.Errorf("HTTP status %d, want %d: %s", status, tt.status, data)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(string(data), s) {
+					t.Errorf("HTTP answer %q does not say %q", data, s)
+				}
+			}
+			var body struct{ Environment string }
+			json.Unmarshal([]byte(tt.body), &body)
+			_, err := rpc.GetLangpack(t.Context(), &registryv1.GetLangpackRequest{Language: tt.lang, Environment: body.Environment, Version: tt.version})
+			if connect.CodeOf(err) != tt.code {
+				t.Errorf("RPC: %v, want %v", err, tt.code)
+			}
+		})
+	}
+
+	status, data, _ := postLangpack(t, url, "go", "latest", `environment=web`)
+	if status != http.StatusBadRequest || !strings.Contains(string(data), `{"environment":"web"}`) {
+		t.Errorf("a body that is not JSON: %d %s, want 400 showing the JSON to send", status, data)
+	}
+}
+
+// TestLangpackEnvironmentWithoutEvents: an environment that may send
+// nothing has no langpack, and is told how to change that.
+func TestLangpackEnvironmentWithoutEvents(t *testing.T) {
+	store, url := webRegistry(t)
+	if _, err := store.CreateEnvironment(context.Background(), "empty", "", langpackTestActor); err != nil {
+		t.Fatal(err)
+	}
+	status, data, _ := postLangpack(t, url, "go", "latest", `{"environment":"empty"}`)
+	if status != http.StatusNotFound || !strings.Contains(string(data), `"empty" may send no event version`) {
+		t.Errorf("%d %s, want 404 saying empty may send nothing", status, data)
+	}
+}
+
+// walkFiles calls f with every regular file under dir.
+func walkFiles(dir string, f func(path string, data []byte)) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err == nil {
+			f(path, data)
+		}
+		return err
+	})
+}
