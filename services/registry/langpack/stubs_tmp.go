@@ -1,9 +1,5 @@
 package langpack
 
-type pythonGenerator struct{}
-
-func (pythonGenerator) files(c *catalogue) ([]File, error)   { return nil, nil }
-func (pythonGenerator) versioned(c *catalogue, v int) []File { return nil }
 
 type typescriptGenerator struct{}
 
