@@ -547,4 +547,3 @@ func dynamicReadme(c *catalogue, lang Language) []byte {
 	}
 	return []byte(b.String())
 }
-

@@ -1,6 +1,5 @@
 package langpack
 
-
 type typescriptGenerator struct{}
 
 func (typescriptGenerator) files(c *catalogue) ([]File, error)   { return nil, nil }
