@@ -41,6 +41,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.AddCommand(newRegistryCommand())
 	root.AddCommand(newKeysCommand())
 	root.AddCommand(newLangpackCommand())
+	root.AddCommand(newDocsCommand())
 	root.AddCommand(newDeadLettersCommand(), newSendCommand(), newBenchCommand())
 	annotateEnv(root)
 	return root
