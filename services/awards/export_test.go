@@ -1,0 +1,7 @@
+package awards
+
+// The writer protocol, for tests that play a writer by hand.
+const (
+	SQLProgressBarrierShared = sqlProgressBarrierShared
+	LockClassProgress        = lockClassProgress
+)
