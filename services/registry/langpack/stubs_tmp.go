@@ -1,9 +1,5 @@
 package langpack
 
-type typescriptGenerator struct{}
-
-func (typescriptGenerator) files(c *catalogue) ([]File, error)   { return nil, nil }
-func (typescriptGenerator) versioned(c *catalogue, v int) []File { return nil }
 
 type phpGenerator struct{}
 
