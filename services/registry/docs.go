@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,41 +265,46 @@ func (d docs) environmentNamed(ctx context.Context, name string) (*registryv1.En
 // event builds the page of the event called name in scope. name may also be
 // the event's numeric id.
 func (d docs) event(ctx context.Context, scope docScope, name string) (docEvent, error) {
-	var allowed map[uint32]map[uint32]bool
-	if scope.Env != "" {
-		env, err := d.environmentNamed(ctx, scope.Env)
-		if err != nil {
-			return docEvent{}, err
-		}
-		allowed = allowedVersions(env)
+	allowed, err := d.access(ctx, scope)
+	if err != nil {
+		return docEvent{}, err
 	}
-	list, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{Environment: scope.Env})
+	text := name // narrows the list in SQL; an id is not in the text
+	if _, err := strconv.ParseUint(name, 10, 32); err == nil {
+		text = ""
+	}
+	list, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{Environment: scope.Env, Text: text})
 	if err != nil {
 		return docEvent{}, fmt.Errorf("list events: %w", err)
 	}
-	i := slices.IndexFunc(list.GetEvents(), func(e *registryv1.Event) bool {
-		return e.GetName() == name || fmt.Sprint(e.GetId()) == name
-	})
+	i := slices.IndexFunc(list.GetEvents(), func(e *registryv1.Event) bool { return namedBy(e, name) })
 	if i < 0 {
-		nf := d.eventNotFound(scope, name, list.GetEvents())
-		if scope.Env != "" {
-			// The event may exist without the environment being allowed it.
-			all, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{})
-			if err != nil {
-				return docEvent{}, fmt.Errorf("list events: %w", err)
-			}
-			if j := slices.IndexFunc(all.GetEvents(), func(e *registryv1.Event) bool {
-				return e.GetName() == name || fmt.Sprint(e.GetId()) == name
-			}); j >= 0 {
-				e := all.GetEvents()[j]
-				nf.Message = fmt.Sprintf("Environment %q may not send event %d %s; grant it with the admin API (SetEventAccess) or read its documentation in the whole catalogue.",
-					scope.Env, e.GetId(), e.GetName())
-				nf.Links = append([]docLink{{Label: e.GetName() + " in the whole catalogue", Path: docScope{}.eventPath(e.GetName())}}, nf.Links...)
-			}
-		}
-		return docEvent{}, nf
+		return docEvent{}, d.eventNotFound(ctx, scope, name)
 	}
-	id := list.GetEvents()[i].GetId()
+	return d.eventPage(ctx, scope, allowed, list.GetRevision(), list.GetEvents()[i].GetId())
+}
+
+// access returns what the scope's environment may send (event id →
+// version → true), or nil for the whole catalogue.
+func (d docs) access(ctx context.Context, scope docScope) (map[uint32]map[uint32]bool, error) {
+	if scope.Env == "" {
+		return nil, nil
+	}
+	env, err := d.environmentNamed(ctx, scope.Env)
+	if err != nil {
+		return nil, err
+	}
+	return allowedVersions(env), nil
+}
+
+// namedBy says whether name is e's name or numeric id.
+func namedBy(e *registryv1.Event, name string) bool {
+	return e.GetName() == name || strconv.FormatUint(uint64(e.GetId()), 10) == name
+}
+
+// eventPage builds the page of event id in scope; allowed is what the
+// scope's environment may send, nil for the whole catalogue.
+func (d docs) eventPage(ctx context.Context, scope docScope, allowed map[uint32]map[uint32]bool, revision uint64, id uint32) (docEvent, error) {
 	resp, err := d.svc.GetEvent(ctx, &registryv1.GetEventRequest{EventId: id})
 	if err != nil {
 		return docEvent{}, fmt.Errorf("get event %d: %w", id, err)
@@ -307,7 +313,7 @@ func (d docs) event(ctx context.Context, scope docScope, name string) (docEvent,
 	page := docEvent{
 		Scope:       scope,
 		Path:        scope.eventPath(e.GetName()),
-		Revision:    list.GetRevision(),
+		Revision:    revision,
 		ID:          e.GetId(),
 		Name:        e.GetName(),
 		Description: e.GetDescription(),
@@ -334,17 +340,33 @@ func (d docs) event(ctx context.Context, scope docScope, name string) (docEvent,
 	return page, nil
 }
 
-// eventNotFound explains that scope has no event called name.
-func (d docs) eventNotFound(scope docScope, name string, events []*registryv1.Event) *docNotFound {
+// eventNotFound explains that scope has no event called name, and lists
+// the events it has.
+func (d docs) eventNotFound(ctx context.Context, scope docScope, name string) error {
+	list, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{Environment: scope.Env})
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
 	nf := &docNotFound{}
 	if scope.Env == "" {
 		nf.Message = fmt.Sprintf("No event is called %q (nor has that id).", name)
 	} else {
 		nf.Message = fmt.Sprintf("Environment %q sends no event called %q (nor with that id).", scope.Env, name)
 		nf.Links = append(nf.Links, docLink{Label: "every event of the catalogue", Path: "/docs/"})
+		// The event may exist without the environment being allowed it.
+		all, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{})
+		if err != nil {
+			return fmt.Errorf("list events: %w", err)
+		}
+		if i := slices.IndexFunc(all.GetEvents(), func(e *registryv1.Event) bool { return namedBy(e, name) }); i >= 0 {
+			e := all.GetEvents()[i]
+			nf.Message = fmt.Sprintf("Environment %q may not send event %d %s; grant it with the admin API (SetEventAccess) or read its documentation in the whole catalogue.",
+				scope.Env, e.GetId(), e.GetName())
+			nf.Links = append([]docLink{{Label: e.GetName() + " in the whole catalogue", Path: docScope{}.eventPath(e.GetName())}}, nf.Links...)
+		}
 	}
 	var names []string
-	for _, e := range events {
+	for _, e := range list.GetEvents() {
 		names = append(names, e.GetName())
 		nf.Links = append(nf.Links, docLink{Label: e.GetName(), Path: scope.eventPath(e.GetName())})
 	}
@@ -373,20 +395,6 @@ func (d docs) usage(ctx context.Context, scope docScope, v *registryv1.EventVers
 		u.LastSeen = append(u.LastSeen, docLastSeen{Environment: l.Environment, AppVersion: l.AppVersion, At: l.At.UTC()})
 	}
 	return u, nil
-}
-
-// catalogueEvents lists the events of scope, for an export.
-func (d docs) catalogueEvents(ctx context.Context, scope docScope) ([]*registryv1.Event, error) {
-	if scope.Env != "" {
-		if _, err := d.environmentNamed(ctx, scope.Env); err != nil {
-			return nil, err
-		}
-	}
-	list, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{Environment: scope.Env})
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return list.GetEvents(), nil
 }
 
 // allowedVersions indexes what env may send: event id → version → true.

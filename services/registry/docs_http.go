@@ -93,7 +93,7 @@ func (d docs) serveEvent(w http.ResponseWriter, r *http.Request, scope docScope,
 		d.fail(w, r, err, false)
 		return
 	}
-	if page.Name != name { // asked by id
+	if page.Name != name { // asked by id: the name is the page's address
 		http.Redirect(w, r, page.Path, http.StatusMovedPermanently)
 		return
 	}

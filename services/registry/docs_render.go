@@ -12,6 +12,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 )
 
 // docTemplates holds the documentation templates: *.html.tmpl rendered
@@ -139,9 +141,13 @@ func (d docs) markdownEvent(ctx context.Context, scope docScope, name string) ([
 	if err != nil {
 		return nil, err
 	}
+	return markdownPage(page)
+}
+
+func markdownPage(page docEvent) ([]byte, error) {
 	var b bytes.Buffer
 	if err := renderMarkdown(&b, "event", page); err != nil {
-		return nil, fmt.Errorf("render the Markdown page of %s: %w", name, err)
+		return nil, fmt.Errorf("render the Markdown page of %s: %w", page.Name, err)
 	}
 	return b.Bytes(), nil
 }
@@ -149,18 +155,26 @@ func (d docs) markdownEvent(ctx context.Context, scope docScope, name string) ([
 // export writes the Markdown documentation of scope as a tar.gz: index.md
 // and events/<Event>.md for every event of the scope.
 func (d docs) export(ctx context.Context, scope docScope, w io.Writer) error {
-	events, err := d.catalogueEvents(ctx, scope)
+	allowed, err := d.access(ctx, scope)
 	if err != nil {
 		return err
+	}
+	list, err := d.svc.ListEvents(ctx, &registryv1.ListEventsRequest{Environment: scope.Env})
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
 	}
 	files := map[string][]byte{}
 	names := []string{"index.md"}
 	if files["index.md"], err = d.markdownIndex(ctx, scope); err != nil {
 		return err
 	}
-	for _, e := range events {
+	for _, e := range list.GetEvents() {
+		page, err := d.eventPage(ctx, scope, allowed, list.GetRevision(), e.GetId())
+		if err != nil {
+			return err
+		}
 		name := "events/" + e.GetName() + ".md"
-		if files[name], err = d.markdownEvent(ctx, scope, e.GetName()); err != nil {
+		if files[name], err = markdownPage(page); err != nil {
 			return err
 		}
 		names = append(names, name)

@@ -425,3 +425,37 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// BenchmarkDocs1000 serves the documentation of a catalogue of 1,000
+// versions (250 events of 4 versions): one event page, and the Markdown
+// export of the whole catalogue and of an environment allowed every other
+// version.
+func BenchmarkDocs1000(b *testing.B) {
+	store, pool := benchStore(b)
+	defer pool.Close()
+	benchPush(b, registry.NewAdmin(store), syntheticCatalogue(benchEvents, benchVersions, 0), benchEvents*benchVersions)
+	if _, err := pool.Exec(b.Context(), `
+		INSERT INTO registry.environments (name) VALUES ('half');
+		INSERT INTO registry.environment_access (environment, event_id, version)
+		SELECT 'half', event_id, version FROM registry.event_versions WHERE version % 2 = 0`); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.DocsHandler(registry.New(store), time.Now))
+	defer srv.Close()
+	for _, path := range []string{"/docs/events/Event123", "/docs/half/events/Event123", "/docs/half/", "/docs/export.tar.gz", "/docs/half/export.tar.gz"} {
+		b.Run(strings.Trim(path, "/"), func(b *testing.B) {
+			for range b.N {
+				resp, err := srv.Client().Get(srv.URL + path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("GET %s: %d, %v", path, resp.StatusCode, err)
+				}
+				b.SetBytes(n)
+			}
+		})
+	}
+}
