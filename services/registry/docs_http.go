@@ -136,7 +136,8 @@ func (d docs) fail(w http.ResponseWriter, r *http.Request, err error, plain bool
 	status, msg := http.StatusNotFound, ""
 	if nf == nil {
 		status = http.StatusInternalServerError
-		msg = "The documentation could not be built: " + err.Error()
+		// The cause is logged above; storage errors are not for the public.
+		msg = "The documentation could not be built: the registry could not read its catalogue. Try again; if it persists, the registry's log says why."
 		nf = &docNotFound{Title: "Documentation unavailable", Message: msg}
 	}
 	if plain {

@@ -459,3 +459,17 @@ func BenchmarkDocs1000(b *testing.B) {
 		})
 	}
 }
+
+// TestDocsStoreFailure: a registry that cannot read its catalogue says so
+// with a 500 rather than an empty page.
+func TestDocsStoreFailure(t *testing.T) {
+	store, pool := registeredStore(t)
+	srv := docsServer(t, store)
+	pool.Close()
+	for _, path := range []string{"/docs/", "/docs/web/", "/docs/events/ItemView", "/docs/export.tar.gz"} {
+		status, body, _ := get(t, srv, path)
+		if status != http.StatusInternalServerError || !strings.Contains(body, "The documentation could not be built") {
+			t.Errorf("GET %s on a closed pool: %d\n%s", path, status, body)
+		}
+	}
+}
