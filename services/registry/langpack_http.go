@@ -212,6 +212,15 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := h.svc.store.Langpack(ctx, string(langpack.Go), env, n)
 	if errors.Is(err, ErrNotFound) {
+		// `go get module@v1.N.0` asks for the version without listing
+		// first: the current catalogue's version may just not exist yet.
+		if _, err := h.packageVersions(ctx, langpack.Go, env); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		l, err = h.svc.store.Langpack(ctx, string(langpack.Go), env, n)
+	}
+	if errors.Is(err, ErrNotFound) {
 		http.Error(w, fmt.Sprintf("not found: %s@%s: no such langpack version; list them at @v/list", modulePath, langpack.GoModuleVersion(n)), http.StatusNotFound)
 		return
 	}
