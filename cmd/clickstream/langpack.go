@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -95,8 +94,7 @@ func extractLangpack(archive []byte, dir string) (int, error) {
 		if hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
-		_, rel, ok := strings.Cut(name, "/")
+		_, rel, ok := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
 		if !ok || rel == "" || !filepath.IsLocal(rel) {
 			return n, fmt.Errorf("archive entry %q is outside the langpack directory", hdr.Name)
 		}
