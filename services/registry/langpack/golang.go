@@ -112,9 +112,10 @@ func (goGenerator) files(c *catalogue) ([]File, error) {
 	return files, nil
 }
 
-// goProtoFiles returns the environment's files and the ingest contract's,
-// each after its imports, with every go_package moved into the module and
-// deprecated event versions marked deprecated.
+// goProtoFiles returns the files that declare the environment's events and
+// the ingest contract's, each after its imports, with every go_package
+// moved into the module, the event messages the environment may not send
+// left out and deprecated event versions marked deprecated.
 func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 	byPath := map[string]*descriptorpb.FileDescriptorProto{}
 	for _, f := range c.in.Files.GetFile() {
@@ -141,6 +142,15 @@ func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 			deprecated[ev.MessageName] = true
 		}
 	}
+	keep := map[string]bool{} // full names of the messages the events reference
+	for _, md := range c.messages {
+		keep[string(md.FullName())] = true
+	}
+	roots := []string{ingestProtoPath}
+	for _, ev := range c.events {
+		roots = append(roots, ev.desc.ParentFile().Path())
+	}
+	slices.Sort(roots)
 	var out []*descriptorpb.FileDescriptorProto
 	seen := map[string]bool{}
 	var visit func(name string) error
@@ -165,6 +175,9 @@ func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 			}
 			dir := path.Dir(name)
 			f.Options.GoPackage = proto.String(c.names.GoModule + "/" + dir + ";" + goProtoPackageName(dir, f.GetPackage()))
+			f.MessageType = slices.DeleteFunc(f.MessageType, func(m *descriptorpb.DescriptorProto) bool {
+				return !keep[f.GetPackage()+"."+m.GetName()] && isEventMessage(m)
+			})
 			for _, m := range f.GetMessageType() {
 				if deprecated[f.GetPackage()+"."+m.GetName()] {
 					if m.Options == nil {
@@ -177,12 +190,7 @@ func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 		out = append(out, f)
 		return nil
 	}
-	names := make([]string, 0, len(byPath))
-	for name := range byPath {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Compact(roots) {
 		if err := visit(name); err != nil {
 			return nil, err
 		}

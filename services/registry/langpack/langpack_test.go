@@ -1,9 +1,21 @@
 package langpack_test
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -59,4 +71,343 @@ func fileSet(files []protoreflect.FileDescriptor) *descriptorpb.FileDescriptorSe
 		visit(fd)
 	}
 	return out
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// writePack writes the pack's files under dir.
+func writePack(t testing.TB, p *langpack.Pack, dir string) {
+	t.Helper()
+	for _, f := range p.Files {
+		path := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readTree returns every file under dir, by slash path.
+func readTree(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		out[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGolden compares each language's langpack of the fixture catalogue
+// with testdata/golden/<lang>; -update rewrites them.
+func TestGolden(t *testing.T) {
+	for _, lang := range langpack.Languages() {
+		t.Run(string(lang), func(t *testing.T) {
+			p, err := langpack.Generate(lang, fixtureInput(t, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join("testdata", "golden", string(lang))
+			if *update {
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				writePack(t, p, dir)
+				return
+			}
+			want := readTree(t, dir)
+			if len(want) == 0 {
+				t.Fatalf("no golden files in %s: run go test ./services/registry/langpack -update", dir)
+			}
+			got := map[string][]byte{}
+			for _, f := range p.Files {
+				got[f.Path] = f.Data
+			}
+			for path, w := range want {
+				g, ok := got[path]
+				switch {
+				case !ok:
+					t.Errorf("%s: golden file is not generated any more", path)
+				case !bytes.Equal(g, w):
+					t.Errorf("%s differs from the golden file (run with -update and review the diff):\n%s", path, firstDiff(g, w))
+				}
+			}
+			for path := range got {
+				if _, ok := want[path]; !ok {
+					t.Errorf("%s: generated but has no golden file", path)
+				}
+			}
+		})
+	}
+}
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return "line " + strconv.Itoa(i+1) + ":\n  got:  " + gl + "\n  want: " + wl
+		}
+	}
+	return "(lengths differ)"
+}
+
+// TestDeterministic: generating twice gives the same bytes and the same
+// archive; the content hash does not depend on the langpack version but
+// does on the content.
+func TestDeterministic(t *testing.T) {
+	for _, lang := range langpack.Languages() {
+		t.Run(string(lang), func(t *testing.T) {
+			a, err := langpack.Generate(lang, fixtureInput(t, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := langpack.Generate(lang, fixtureInput(t, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(a.Files, b.Files, func(x, y langpack.File) bool { return x.Path == y.Path && bytes.Equal(x.Data, y.Data) }) {
+				t.Fatal("two generations of the same input differ")
+			}
+			ta, err := a.TarGz()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, err := b.TarGz()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ta, tb) {
+				t.Fatal("two archives of the same input differ")
+			}
+
+			v0, err := langpack.Generate(lang, fixtureInput(t, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v9, err := langpack.Generate(lang, fixtureInput(t, 9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Manifest.ContentHash != v0.Manifest.ContentHash || a.Manifest.ContentHash != v9.Manifest.ContentHash {
+				t.Fatalf("content hash depends on the version: v3 %s, v0 %s, v9 %s", a.Manifest.ContentHash, v0.Manifest.ContentHash, v9.Manifest.ContentHash)
+			}
+			if v9.Manifest.PackageVersion != "1.9.0" || v9.Manifest.Version != 9 {
+				t.Fatalf("version 9 manifest: %+v", v9.Manifest)
+			}
+			if slices.EqualFunc(a.Files, v9.Files, func(x, y langpack.File) bool { return x.Path == y.Path && bytes.Equal(x.Data, y.Data) }) {
+				t.Fatal("versions 3 and 9 have identical files: the package version is not written anywhere")
+			}
+
+			less := fixtureInput(t, 3)
+			less.Events = less.Events[:len(less.Events)-1]
+			other, err := langpack.Generate(lang, less)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other.Manifest.ContentHash == a.Manifest.ContentHash {
+				t.Fatal("dropping an event left the content hash unchanged")
+			}
+			if !strings.HasPrefix(a.Manifest.ContentHash, "sha256:") || len(a.Manifest.ContentHash) != len("sha256:")+64 {
+				t.Fatalf("content hash %q is not sha256:<hex>", a.Manifest.ContentHash)
+			}
+		})
+	}
+}
+
+// TestManifest: the manifest is in the pack and names exactly the input's events.
+func TestManifest(t *testing.T) {
+	in := fixtureInput(t, 3)
+	in.Events = slices.DeleteFunc(in.Events, func(e langpack.Event) bool { return e.ID == 9001 })
+	for _, lang := range langpack.Languages() {
+		p, err := langpack.Generate(lang, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, ok := p.File(langpack.ManifestPath)
+		if !ok {
+			t.Fatalf("%s: no %s in the pack", lang, langpack.ManifestPath)
+		}
+		var m langpack.Manifest
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		want := langpack.Manifest{
+			Language: lang, Environment: "web", Version: 3, PackageVersion: "1.3.0", Revision: 7,
+			GeneratorVersion: langpack.GeneratorVersion, ContentHash: p.Manifest.ContentHash,
+			Events: []string{"fixture.events.v1.ItemViewV1", "fixture.events.v1.PhotoStatusChangedV1", "fixture.events.v1.PhotoStatusChangedV2"},
+		}
+		if !slices.Equal(m.Events, want.Events) || m.Language != want.Language || m.Environment != want.Environment ||
+			m.Version != want.Version || m.PackageVersion != want.PackageVersion || m.Revision != want.Revision ||
+			m.GeneratorVersion != want.GeneratorVersion || m.ContentHash != want.ContentHash {
+			t.Errorf("%s manifest:\n got %+v\nwant %+v", lang, m, want)
+		}
+		for _, f := range p.Files {
+			if bytes.Contains(f.Data, []byte("HeartbeatV1")) {
+				t.Errorf("%s: %s mentions HeartbeatV1, which the environment may not send", lang, f.Path)
+			}
+		}
+	}
+}
+
+// TestTarGz: the archive holds the files under one top-level directory,
+// directories first, with fixed times, owners and modes.
+func TestTarGz(t *testing.T) {
+	p, err := langpack.Generate(langpack.Python, fixtureInput(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := p.TarGz()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr.Name != "" || !zr.ModTime.IsZero() {
+		t.Errorf("gzip header carries name %q, time %v", zr.Name, zr.ModTime)
+	}
+	tr := tar.NewReader(zr)
+	root := "python-web-1.3.0/"
+	if p.Dir()+"/" != root {
+		t.Fatalf("Dir() = %q, want %q", p.Dir(), root)
+	}
+	files := map[string][]byte{}
+	dirs := map[string]bool{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(hdr.Name, root) {
+			t.Fatalf("entry %q is outside %s", hdr.Name, root)
+		}
+		if hdr.Uid != 0 || hdr.Gid != 0 || hdr.Uname != "" || !hdr.ModTime.Equal(hdr.ModTime.UTC()) || hdr.ModTime.Year() != 2020 {
+			t.Errorf("%s: uid %d gid %d uname %q mtime %v", hdr.Name, hdr.Uid, hdr.Gid, hdr.Uname, hdr.ModTime)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if hdr.Mode != 0o755 {
+				t.Errorf("%s: mode %o", hdr.Name, hdr.Mode)
+			}
+			dirs[strings.TrimSuffix(hdr.Name, "/")] = true
+		case tar.TypeReg:
+			if hdr.Mode != 0o644 {
+				t.Errorf("%s: mode %o", hdr.Name, hdr.Mode)
+			}
+			if !dirs[filepath.ToSlash(filepath.Dir(hdr.Name))] {
+				t.Errorf("%s comes before its directory", hdr.Name)
+			}
+			b, _ := io.ReadAll(tr)
+			files[strings.TrimPrefix(hdr.Name, root)] = b
+		default:
+			t.Errorf("%s: entry type %c", hdr.Name, hdr.Typeflag)
+		}
+	}
+	if len(files) != len(p.Files) {
+		t.Fatalf("archive has %d files, pack %d", len(files), len(p.Files))
+	}
+	for _, f := range p.Files {
+		if !bytes.Equal(files[f.Path], f.Data) {
+			t.Errorf("%s differs in the archive", f.Path)
+		}
+	}
+}
+
+func TestParseLanguage(t *testing.T) {
+	for _, l := range langpack.Languages() {
+		got, err := langpack.ParseLanguage(strings.ToUpper(string(l)))
+		if err != nil || got != l {
+			t.Errorf("ParseLanguage(%q) = %q, %v", strings.ToUpper(string(l)), got, err)
+		}
+	}
+	_, err := langpack.ParseLanguage("ruby")
+	if err == nil || !strings.Contains(err.Error(), "go, python, typescript, php") {
+		t.Errorf("ParseLanguage(ruby) error %v does not list the languages", err)
+	}
+	if _, err := langpack.Generate("ruby", fixtureInput(t, 1)); err == nil {
+		t.Error("Generate(ruby) succeeded")
+	}
+}
+
+func TestNamesFor(t *testing.T) {
+	got := langpack.NamesFor("Partner_Tickets")
+	want := langpack.Names{
+		GoModule:      "langpack.clickstream.dev/partner-tickets",
+		PythonDist:    "clickstream-events-partner-tickets",
+		PythonPackage: "clickstream_events_partner_tickets",
+		NPMPackage:    "@clickstream/events-partner-tickets",
+		ComposerName:  "clickstream/events-partner-tickets",
+		PHPNamespace:  "Clickstream\\Events\\PartnerTickets",
+	}
+	if got != want {
+		t.Errorf("NamesFor:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestGoModuleVersionsMatchMainModule: the Go langpack's go.mod requires
+// the protobuf and connect versions of the main go.mod, and its go.sum has
+// their lines from the main go.sum.
+func TestGoModuleVersionsMatchMainModule(t *testing.T) {
+	p, err := langpack.Generate(langpack.Go, fixtureInput(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, _ := p.File("go.mod")
+	gosum, _ := p.File("go.sum")
+	mainSum, err := os.ReadFile(filepath.Join("..", "..", "..", "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("..", "..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	found := 0
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && (fields[0] == "connectrpc.com/connect" || fields[0] == "google.golang.org/protobuf") {
+			found++
+			req := fields[0] + " " + fields[1]
+			if !bytes.Contains(gomod, []byte(req)) {
+				t.Errorf("langpack go.mod lacks %q:\n%s", req, gomod)
+			}
+			for _, line := range strings.Split(string(gosum), "\n") {
+				if strings.HasPrefix(line, fields[0]+" ") && !strings.HasPrefix(line, req+" ") && !strings.HasPrefix(line, req+"/go.mod ") {
+					t.Errorf("langpack go.sum line %q is not for %s", line, req)
+				}
+			}
+		}
+	}
+	if found != 2 {
+		t.Fatalf("found %d of connect and protobuf in the main go.mod", found)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(gosum)), "\n") {
+		if !bytes.Contains(mainSum, []byte(line+"\n")) {
+			t.Errorf("langpack go.sum line %q is not in the main go.sum", line)
+		}
+	}
 }

@@ -240,20 +240,41 @@ func fieldOption(fd protoreflect.FieldDescriptor) *optionsv1.FieldOptions {
 	return proto.GetExtension(&opts, optionsv1.E_Field).(*optionsv1.FieldOptions)
 }
 
-// optionResolver resolves the clickstream field option and nothing else.
+// isEventMessage reports whether a message declaration carries the
+// (clickstream.options.v1.event) option.
+func isEventMessage(m *descriptorpb.DescriptorProto) bool {
+	if m.GetOptions() == nil {
+		return false
+	}
+	b, err := proto.MarshalOptions{AllowPartial: true, Deterministic: true}.Marshal(m.GetOptions())
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	var opts descriptorpb.MessageOptions
+	if err := (proto.UnmarshalOptions{AllowPartial: true, Resolver: optionResolver{}}).Unmarshal(b, &opts); err != nil {
+		return false
+	}
+	return proto.HasExtension(&opts, optionsv1.E_Event)
+}
+
+// optionResolver resolves the clickstream custom options and nothing else.
 type optionResolver struct{}
 
 func (optionResolver) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	if optionsv1.E_Field.TypeDescriptor().FullName() == name {
-		return optionsv1.E_Field, nil
+	for _, xt := range []protoreflect.ExtensionType{optionsv1.E_Event, optionsv1.E_Field} {
+		if xt.TypeDescriptor().FullName() == name {
+			return xt, nil
+		}
 	}
 	return nil, protoregistry.NotFound
 }
 
 func (optionResolver) FindExtensionByNumber(message protoreflect.FullName, number protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	xd := optionsv1.E_Field.TypeDescriptor()
-	if xd.ContainingMessage().FullName() == message && xd.Number() == number {
-		return optionsv1.E_Field, nil
+	for _, xt := range []protoreflect.ExtensionType{optionsv1.E_Event, optionsv1.E_Field} {
+		xd := xt.TypeDescriptor()
+		if xd.ContainingMessage().FullName() == message && xd.Number() == number {
+			return xt, nil
+		}
 	}
 	return nil, protoregistry.NotFound
 }
