@@ -328,8 +328,8 @@ func (h langpackHTTP) pypiProject(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		fmt.Fprintf(&page, "<a href=\"../../files/%s/%s#sha256=%x\" data-requires-python=\"&gt;=3.8\">%s</a><br>\n",
-			html.EscapeString(env), html.EscapeString(wheel.Filename), sha256Sum(wheel.Data), html.EscapeString(wheel.Filename))
+		fmt.Fprintf(&page, "<a href=\"../../files/%s/%s#sha256=%x\" data-requires-python=\"%s\">%s</a><br>\n",
+			html.EscapeString(env), html.EscapeString(wheel.Filename), sha256Sum(wheel.Data), html.EscapeString(wheel.RequiresPython), html.EscapeString(wheel.Filename))
 	}
 	page.WriteString("</body></html>\n")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -20,6 +21,8 @@ type Wheel struct {
 	// dashes as underscores.
 	Filename string
 	Data     []byte
+	// RequiresPython is the wheel's Requires-Python, e.g. ">=3.9".
+	RequiresPython string
 }
 
 // WheelFilename is the file name of a langpack's wheel.
@@ -72,14 +75,19 @@ func BuildWheel(names Names, packageVersion, summary string, files []File) (*Whe
 	if n == 0 {
 		return nil, fmt.Errorf("build wheel: the langpack has no files under %s", prefix)
 	}
-	readme := ""
+	readme, requiresPython := "", ">=3.9"
 	for _, f := range files {
-		if f.Path == "README.md" {
+		switch f.Path {
+		case "README.md":
 			readme = "Description-Content-Type: text/markdown\n\n" + string(f.Data)
+		case "pyproject.toml":
+			if m := pyprojectRequiresPython.FindSubmatch(f.Data); m != nil {
+				requiresPython = string(m[1])
+			}
 		}
 	}
-	metadata := fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\nRequires-Python: >=3.8\n%s",
-		names.PythonDist, packageVersion, oneLine(summary), readme)
+	metadata := fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: %s\nRequires-Python: %s\n%s",
+		names.PythonDist, packageVersion, oneLine(summary), requiresPython, readme)
 	wheel := "Wheel-Version: 1.0\nGenerator: " + GeneratorVersion + "\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 	if err := add(distInfo+"METADATA", []byte(metadata)); err != nil {
 		return nil, fmt.Errorf("build wheel: %w", err)
@@ -98,8 +106,11 @@ func BuildWheel(names Names, packageVersion, summary string, files []File) (*Whe
 	if err != nil {
 		return nil, fmt.Errorf("build wheel: %w", err)
 	}
-	return &Wheel{Filename: WheelFilename(names, packageVersion), Data: buf.Bytes()}, nil
+	return &Wheel{Filename: WheelFilename(names, packageVersion), Data: buf.Bytes(), RequiresPython: requiresPython}, nil
 }
+
+// pyprojectRequiresPython finds requires-python in a pyproject.toml.
+var pyprojectRequiresPython = regexp.MustCompile(`(?m)^requires-python\s*=\s*"([^"]*)"`)
 
 // oneLine keeps a header value on one line.
 func oneLine(s string) string {
