@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -363,4 +364,51 @@ func walkFiles(dir string, f func(path string, data []byte)) error {
 		}
 		return err
 	})
+}
+
+// TestLangpackConcurrentLatest: clients asking for latest at the same time
+// after a change all get the one new version; no version is skipped or
+// stored twice.
+func TestLangpackConcurrentLatest(t *testing.T) {
+	store, url := webRegistry(t)
+	fetchLangpack(t, url, "typescript", "latest", "web")
+	allow(t, store, "web", searchQueryID, 1, true)
+
+	const clients = 8
+	versions := make(chan int, clients)
+	archives := make(chan []byte, clients)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			status, data, header := postLangpack(t, url, "typescript", "latest", `{"environment":"web"}`)
+			if status != http.StatusOK {
+				t.Errorf("status %d: %s", status, data)
+				return
+			}
+			n, _ := strconv.Atoi(header.Get("Clickstream-Langpack-Version"))
+			versions <- n
+			archives <- data
+		})
+	}
+	wg.Wait()
+	close(versions)
+	close(archives)
+	for n := range versions {
+		if n != 2 {
+			t.Errorf("a concurrent latest got version %d, want 2", n)
+		}
+	}
+	first := <-archives
+	for a := range archives {
+		if !bytes.Equal(a, first) {
+			t.Error("concurrent latest requests got different archives")
+		}
+	}
+	list, err := store.ListLangpacks(t.Context(), "typescript", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1].Version != 2 {
+		t.Errorf("stored %d typescript versions, want 1 and 2: %+v", len(list), list)
+	}
 }
