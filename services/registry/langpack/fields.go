@@ -55,13 +55,14 @@ func valueKindOf(fd protoreflect.FieldDescriptor) valueKind {
 // slot is a field as the dynamic languages generate it.
 type slot struct {
 	field
-	kind     valueKind
-	list     bool
-	isMap    bool
-	keyKind  valueKind // map key: kindInt, kindInt64, kindBool or kindString
-	presence bool      // singular with explicit presence (message, optional, oneof member)
-	typeName string    // class of an enum or message value
-	oneof    []string  // proto names of the other members of its oneof
+	kind      valueKind
+	list      bool
+	isMap     bool
+	keyKind   valueKind // map key: kindInt, kindInt64, kindBool or kindString
+	presence  bool      // singular with explicit presence (message, optional, oneof member)
+	typeName  string    // class of an enum or message value
+	oneof     []string  // proto names of the other members of its oneof
+	oneofJSON []string  // their protobuf JSON names
 }
 
 func (c *catalogue) slots(md protoreflect.MessageDescriptor) []slot {
@@ -87,6 +88,7 @@ func (c *catalogue) slots(md protoreflect.MessageDescriptor) []slot {
 			for i := range od.Fields().Len() {
 				if o := od.Fields().Get(i); o.Number() != fd.Number() {
 					s.oneof = append(s.oneof, string(o.Name()))
+					s.oneofJSON = append(s.oneofJSON, o.JSONName())
 				}
 			}
 		}

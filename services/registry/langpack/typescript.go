@@ -262,8 +262,8 @@ func typescriptClass(w *strings.Builder, c *catalogue, md protoreflect.MessageDe
 			fmt.Fprintf(w, "    %s = value === undefined ? undefined : %s;\n", attr, tsConvert(s.kind, "value"))
 			if len(s.oneof) > 0 {
 				w.WriteString("    if (value !== undefined) {\n")
-				for _, o := range s.oneof {
-					fmt.Fprintf(w, "      this._%s = undefined;\n", lowerCamel(o))
+				for _, o := range s.oneofJSON {
+					fmt.Fprintf(w, "      this._%s = undefined;\n", o)
 				}
 				w.WriteString("    }\n")
 			}
