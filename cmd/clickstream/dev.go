@@ -38,7 +38,8 @@ func newDevCommand() *cobra.Command {
 PostgreSQL is a private cluster started from the local PostgreSQL binaries in
 the data directory (or --database-url), NATS JetStream is embedded (or
 --nats-url). Data is kept in the data directory and reused on the next start.
-The starter event catalogue is embedded in the binary and registered at start.`,
+The starter event catalogue is embedded in the binary and registered at start;
+the starter achievements are applied to awards.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -52,7 +53,7 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 			for name, a := range addrs {
 				cfg.Addrs[name] = *a
 			}
-			cfg.DemoData = true
+			cfg.Awards.Starter = true
 			tokenFile := filepath.Join(cfg.DataDir, "admin-token")
 			if cfg.AdminToken == "" {
 				if cfg.AdminToken, err = auth.LoadOrCreateToken(tokenFile); err != nil {
@@ -108,6 +109,7 @@ The starter event catalogue is embedded in the binary and registered at start.`,
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; default: generated once into <data-dir>/pii-secret")
+	f.StringVar(&cfg.Awards.AchievementsFile, "achievements", "", "YAML or JSON file of achievements to apply at start, after the starter achievements")
 	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent")
 	return cmd
 }

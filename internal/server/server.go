@@ -48,6 +48,8 @@ type Routes struct {
 	// HTTP mounts plain HTTP routes that are not RPCs (downloads, pages,
 	// package indexes) on mux, e.g. "GET /docs/".
 	HTTP func(mux *http.ServeMux)
+	// Collectors are the service's own metrics, served on /metrics.
+	Collectors []prometheus.Collector
 	// Ready lists the readiness checks behind /readyz and gRPC health.
 	Ready []Check
 	// Guard, when set, wraps every route (Connect, REST and the rest) inside
@@ -94,6 +96,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(routes.Collectors...)
 	httpMetrics := newHTTPMetrics(metrics, routes.Name)
 
 	mux := http.NewServeMux()

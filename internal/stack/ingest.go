@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -167,25 +166,6 @@ func (s *Stack) IngestCatalogueRevision() uint64 {
 		return 0
 	}
 	return s.ingest.CatalogueRevision()
-}
-
-// WaitReady waits until every service of the stack can take calls: ingest
-// has loaded its first event catalogue from the registry (which needs Run
-// to be serving). It returns ctx's error when ctx ends first.
-func (s *Stack) WaitReady(ctx context.Context) error {
-	if s.ingest == nil {
-		return nil
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for s.ingest.CatalogueRevision() == 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ingest has not loaded the event catalogue from the registry: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
-	return nil
 }
 
 // grpcHTTPClient speaks HTTP/2 without TLS (h2c), which gRPC needs.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -20,7 +21,6 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/server"
 	protosrc "github.com/clickstream-dev/clickstream/proto"
-	"github.com/clickstream-dev/clickstream/services/awards"
 	awardsmigrations "github.com/clickstream-dev/clickstream/services/awards/migrations"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 	ingestmigrations "github.com/clickstream-dev/clickstream/services/ingest/migrations"
@@ -61,8 +61,8 @@ type Config struct {
 	// Catalogue holds the event schemas (.proto) registered at start;
 	// nil uses the starter catalogue embedded in the binary.
 	Catalogue fs.FS
-	// DemoData loads demo achievements.
-	DemoData bool
+	// Awards configures the awards engine.
+	Awards AwardsConfig
 	// AdminToken guards the admin APIs; empty closes them.
 	AdminToken string
 	// RegistryURL is where ingest reads the event catalogue when the
@@ -91,6 +91,9 @@ type Stack struct {
 	ingest    *ingest.Service
 	ingestKey string
 	once      sync.Once
+	// awardsStarted is set once the awards engine has its schemas and
+	// configuration.
+	awardsStarted atomic.Bool
 
 	mu      sync.Mutex
 	stopped map[string]chan struct{}
@@ -124,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := Migrate(ctx, dbURL, cfg.Services...); err != nil {
 		return nil, err
 	}
-	if s.runs(Ingest) || cfg.NATSURL == "" {
+	if s.runs(Ingest) || s.runs(Awards) || cfg.NATSURL == "" {
 		s.bus, err = bus.Open(ctx, bus.Config{
 			URL:        cfg.NATSURL,
 			DataDir:    filepath.Join(cfg.DataDir, "nats"),
@@ -171,13 +174,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				return nil, err
 			}
 		case Awards:
-			store := awards.NewPostgresStore(pool)
-			if cfg.DemoData {
-				if err := awards.LoadDemo(ctx, store); err != nil {
-					return nil, err
-				}
+			routes, err = s.startAwards(pool, checks)
+			if err != nil {
+				return nil, err
 			}
-			routes = awards.NewPublicAPI(store).Routes(checks...)
 		default:
 			return nil, fmt.Errorf("unknown service %q: choose one of %v", name, Services())
 		}

@@ -66,7 +66,7 @@ func start(t *testing.T, dir string) running {
 	s, err := stack.Start(ctx, stack.Config{
 		DataDir:    dir,
 		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		DemoData:   true,
+		Awards:     stack.AwardsConfig{Starter: true},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret, PIIKeepEnvironments: []string{keepEnvironment}},
 	})
@@ -271,6 +271,51 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 		_, err = awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url).ListUserAchievements(ctx, &awardsv1.ListUserAchievementsRequest{})
 		if connect.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Errorf("ListUserAchievements without user: %v, want InvalidArgument", err)
+		}
+	})
+
+	t.Run("awards counts what ingest accepted", func(t *testing.T) {
+		// Events go in through ingest; awards decodes them with schemas it
+		// fetched from the registry over gRPC and applies the starter
+		// achievements' objectives.
+		resp, err := ingestClient(s.URL(stack.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
+			{IdempotencyKey: "awards-photo-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: 2001, Version: 2,
+				Data: mustStruct(t, `{"context":{"userId":"u-awards"},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}`)}}},
+			{IdempotencyKey: "awards-trip-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: 2004, Version: 1,
+				Data: mustStruct(t, `{"context":{"userId":"u-awards"},"tripId":"t-1","distanceM":"10000"}`)}}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetAccepted() != 2 {
+			t.Fatalf("ingest accepted %d of 2: %v", resp.GetAccepted(), resp.GetResults())
+		}
+		url := s.URL(stack.Awards) + "/v1/users/u-awards/achievements"
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var r awardsv1.ListUserAchievementsResponse
+			restJSON(t, "GET", url, "", http.StatusOK, &r)
+			progress := map[string]float64{}
+			for _, a := range r.GetAchievements() {
+				progress[a.GetAchievement().GetId()] = a.GetProgress()
+			}
+			if progress["navigator-10km"] == 10 && progress["local-guide"] == 11 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("progress = %v, want navigator-10km 10 and local-guide 11 (1 photo + 10 km)", progress)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var metrics strings.Builder
+		resp2, err := http.Get(s.URL(stack.Awards) + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp2.Body.Close()
+		_, _ = io.Copy(&metrics, resp2.Body)
+		if !strings.Contains(metrics.String(), `clickstream_awards_events_total{outcome="applied"}`) {
+			t.Error("/metrics has no clickstream_awards_events_total")
 		}
 	})
 
