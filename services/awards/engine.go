@@ -255,6 +255,7 @@ type userObjective struct {
 	progress float64
 	version  int64
 	changed  bool
+	stored   bool // the row exists in the database
 }
 
 // logEntry is one processing log row.

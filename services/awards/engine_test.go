@@ -30,7 +30,7 @@ type engineEnv struct {
 	pool   *pgxpool.Pool
 }
 
-func newEngineEnv(t *testing.T) *engineEnv {
+func newEngineEnv(t testing.TB) *engineEnv {
 	t.Helper()
 	store, pool := newStore(t)
 	e := awards.NewEngine(awards.EngineConfig{Store: store, Schemas: schemas, Logger: quiet})
@@ -52,7 +52,7 @@ func (env *engineEnv) apply(t *testing.T, recs ...*busv1.EventRecord) awards.Bat
 }
 
 // cycle runs the achievements worker until it has caught up.
-func (env *engineEnv) cycle(t *testing.T) awards.CycleResult {
+func (env *engineEnv) cycle(t testing.TB) awards.CycleResult {
 	t.Helper()
 	var total awards.CycleResult
 	for {

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 
 // newStore returns a store on a fresh, migrated database, and a pool on the
 // same database for raw SQL.
-func newStore(t *testing.T) (*awards.PostgresStore, *pgxpool.Pool) {
+func newStore(t testing.TB) (*awards.PostgresStore, *pgxpool.Pool) {
 	t.Helper()
 	pool, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
 	if err != nil {

@@ -171,7 +171,7 @@ func insertProgress(t *testing.T, pool *pgxpool.Pool, user, achievement string, 
 }
 
 // count runs a SELECT count(*) query.
-func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
+func count(t testing.TB, pool *pgxpool.Pool, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := pool.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,7 +34,9 @@ const (
 	sqlInactiveUsers = `
 		SELECT user_id, status FROM awards.users WHERE user_id = ANY($1) AND status <> 'active'`
 	sqlLoggedPairs = `
-		SELECT record_id, objective_id FROM awards.processing_log WHERE record_id = ANY($1)`
+		SELECT l.record_id, l.objective_id
+		FROM unnest($1::text[], $2::int8[], $3::text[]) AS k(u, o, r)
+		JOIN awards.processing_log l ON l.user_id = k.u AND l.objective_id = k.o AND l.record_id = k.r`
 	sqlLoadLedger = `
 		SELECT c.user_id, c.objective_id, c.content_id, c.item_id, c.status, c.value, c.occurred_at, c.record_id
 		FROM unnest($1::text[], $2::int8[], $3::text[]) AS k(u, o, c)
@@ -42,24 +45,28 @@ const (
 		SELECT uo.user_id, uo.objective_id, uo.counters, uo.progress, uo.version
 		FROM unnest($1::text[], $2::int8[]) AS k(u, o)
 		JOIN awards.user_objectives uo ON uo.user_id = k.u AND uo.objective_id = k.o`
-	sqlUpsertLedger = `
-		INSERT INTO awards.contributions (user_id, objective_id, content_id, item_id, status, value, occurred_at, record_id)
-		SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::timestamptz[], $8::text[])
-		ON CONFLICT (user_id, objective_id, content_id) DO UPDATE SET item_id = excluded.item_id,
-			status = excluded.status, value = excluded.value, occurred_at = excluded.occurred_at,
-			record_id = excluded.record_id, updated_at = now()`
-	sqlUpsertUserObjectives = `
-		INSERT INTO awards.user_objectives (user_id, objective_id, counters, progress, version)
-		SELECT k.u, k.o, k.c, k.p, nextval('awards.progress_version_seq')
-		FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[]) WITH ORDINALITY AS k(u, o, c, p, n)
-		ORDER BY k.n
-		ON CONFLICT (user_id, objective_id) DO UPDATE SET counters = excluded.counters,
-			progress = excluded.progress, version = excluded.version, updated_at = now()`
-	sqlInsertProcessingLog = `
-		INSERT INTO awards.processing_log (record_id, objective_id, user_id, outcome, filter, content_id, delta, counters, occurred_at)
-		SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], $9::timestamptz[])
-		ON CONFLICT (record_id, objective_id) DO NOTHING`
+	sqlUpdateLedger = `
+		UPDATE awards.contributions c SET item_id = k.i, status = k.s, value = k.v, occurred_at = k.t,
+			record_id = k.r, updated_at = now()
+		FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::timestamptz[], $8::text[])
+			AS k(u, o, c, i, s, v, t, r)
+		WHERE c.user_id = k.u AND c.objective_id = k.o AND c.content_id = k.c`
+	sqlUpdateUserObjectives = `
+		UPDATE awards.user_objectives uo SET counters = k.c, progress = k.p,
+			version = nextval('awards.progress_version_seq'), updated_at = now()
+		FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[]) AS k(u, o, c, p)
+		WHERE uo.user_id = k.u AND uo.objective_id = k.o`
 )
+
+var readDur, writeDur, ledgerDur, uoDur atomic.Int64
+
+func DebugDurations2() (time.Duration, time.Duration) {
+	return time.Duration(ledgerDur.Load()), time.Duration(uoDur.Load())
+}
+
+func DebugDurations() (time.Duration, time.Duration) {
+	return time.Duration(readDur.Load()), time.Duration(writeDur.Load())
+}
 
 // userObjectiveLock is the advisory lock key of a user objective.
 func userObjectiveLock(k progressKey) int32 {
@@ -76,26 +83,25 @@ func userObjectiveLock(k progressKey) int32 {
 func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, res *BatchResult) error {
 	// What the batch may touch, from the events alone.
 	var (
-		users, records       []string
-		lUsers, lContent     []string
-		lObjectives          []int64
-		pUsers               []string
-		pObjectives          []int64
-		locks                []int32
-		seenUser, seenRecord = map[string]bool{}, map[string]bool{}
-		seenLedger           = map[ledgerKey]bool{}
-		seenProgress         = map[progressKey]bool{}
+		users            []string
+		logU, logR       []string
+		logO             []int64
+		lUsers, lContent []string
+		lObjectives      []int64
+		pUsers           []string
+		pObjectives      []int64
+		locks            []int32
+		seenUser         = map[string]bool{}
+		seenLedger       = map[ledgerKey]bool{}
+		seenProgress     = map[progressKey]bool{}
 	)
 	for _, w := range work {
 		if !seenUser[w.ev.UserID] {
 			seenUser[w.ev.UserID] = true
 			users = append(users, w.ev.UserID)
 		}
-		if !seenRecord[w.ev.RecordID] {
-			seenRecord[w.ev.RecordID] = true
-			records = append(records, w.ev.RecordID)
-		}
 		for _, o := range w.objectives {
+			logU, logO, logR = append(logU, w.ev.UserID), append(logO, o.ID), append(logR, w.ev.RecordID)
 			pk := progressKey{w.ev.UserID, o.ID}
 			if !seenProgress[pk] {
 				seenProgress[pk] = true
@@ -129,7 +135,7 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, re
 			return err
 		})
 		logged := map[progressKey]bool{} // (record id, objective) pairs
-		b.Queue(sqlLoggedPairs, records).Query(func(rows pgx.Rows) error {
+		b.Queue(sqlLoggedPairs, logU, logO, logR).Query(func(rows pgx.Rows) error {
 			var rec string
 			var obj int64
 			_, err := pgx.ForEachRow(rows, []any{&rec, &obj}, func() error {
@@ -165,6 +171,7 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, re
 			)
 			_, err := pgx.ForEachRow(rows, []any{&k.user, &k.objective, &raw, &uo.progress, &uo.version}, func() error {
 				entry := uo
+				entry.stored = true
 				entry.counters = Deltas{}
 				if err := json.Unmarshal(raw, &entry.counters); err != nil {
 					return fmt.Errorf("counters of user %q objective %d: %w", k.user, k.objective, err)
@@ -192,53 +199,56 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, re
 					res.Duplicates++
 					continue
 				}
+				// A record delivered twice within the batch counts once.
+				logged[progressKey{w.ev.RecordID, o.ID}] = true
 				objs = append(objs, o)
 			}
 			if len(objs) > 0 {
 				kept = append(kept, pendingEvent{ev: w.ev, objectives: objs})
 			}
 		}
+		ledgerStored := make(map[ledgerKey]bool, len(ledger))
+		for k := range ledger {
+			ledgerStored[k] = true
+		}
 		ledgerChanged := map[ledgerKey]bool{}
 		entries := applyInMemory(kept, ledger, counters, ledgerChanged)
 		res.Applied += len(entries)
-		return s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, counters, res)
+		return s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, ledgerStored, counters, res)
 	})
 }
 
 // writeProgress writes the changed ledger entries and counters and the
-// processing log, pipelined.
+// processing log. Rows the batch found in the database are updated in one
+// statement each; new rows are copied in (COPY is the cheapest insert). No
+// other writer can add the same rows meanwhile: they are all under the user
+// objective locks this transaction holds.
 func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []logEntry, ledger map[ledgerKey]*Contribution,
-	ledgerChanged map[ledgerKey]bool, counters map[progressKey]*userObjective, res *BatchResult) error {
-	b := &pgx.Batch{}
-	if n := len(ledgerChanged); n > 0 {
-		var (
-			us, cs, items, statuses, recs = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-			os                            = make([]int64, 0, n)
-			values                        = make([]float64, 0, n)
-			ats                           = make([]*time.Time, 0, n)
-		)
-		for k := range ledgerChanged {
-			c := ledger[k]
-			us, os, cs = append(us, k.user), append(os, k.objective), append(cs, k.content)
-			items, statuses, values, recs = append(items, c.ItemID), append(statuses, c.Status), append(values, c.Value), append(recs, c.RecordID)
-			if c.OccurredAt.IsZero() {
-				ats = append(ats, nil)
-			} else {
-				at := c.OccurredAt
-				ats = append(ats, &at)
-			}
+	ledgerChanged, ledgerStored map[ledgerKey]bool, counters map[progressKey]*userObjective, res *BatchResult) error {
+	var newLedger []ledgerKey
+	var upd ledgerColumns
+	for k := range ledgerChanged {
+		if ledgerStored[k] {
+			upd.add(k, ledger[k])
+		} else {
+			newLedger = append(newLedger, k)
 		}
-		b.Queue(sqlUpsertLedger, us, os, cs, items, statuses, values, ats, recs)
 	}
 	var (
-		pu []string
-		po []int64
-		pc []string
-		pp []float64
+		newProgress []progressKey
+		pu          []string
+		po          []int64
+		pc          []string
+		pp          []float64
 	)
 	for _, k := range sortedProgressKeys(counters) {
 		uo := counters[k]
 		if !uo.changed {
+			continue
+		}
+		res.Changed++
+		if !uo.stored {
+			newProgress = append(newProgress, k)
 			continue
 		}
 		js, err := json.Marshal(uo.counters)
@@ -247,34 +257,78 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 		}
 		pu, po, pc, pp = append(pu, k.user), append(po, k.objective), append(pc, string(js)), append(pp, uo.progress)
 	}
-	res.Changed += len(pu)
+	b := &pgx.Batch{}
+	if len(upd.users) > 0 {
+		b.Queue(sqlUpdateLedger, upd.users, upd.objectives, upd.contents, upd.items, upd.statuses, upd.values, upd.times, upd.records)
+	}
 	if len(pu) > 0 {
-		b.Queue(sqlUpsertUserObjectives, pu, po, pc, pp)
+		b.Queue(sqlUpdateUserObjectives, pu, po, pc, pp)
 	}
-	if n := len(entries); n > 0 {
-		var (
-			recs, users, outcomes, filters, contents = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-			objs                                     = make([]int64, 0, n)
-			deltas, after                            = make([]*string, 0, n), make([]*string, 0, n)
-			ats                                      = make([]*time.Time, 0, n)
-		)
-		for _, e := range entries {
-			recs, objs, users, outcomes = append(recs, e.recordID), append(objs, e.objective), append(users, e.user), append(outcomes, e.outcome)
-			filters, contents = append(filters, e.filter), append(contents, e.content)
-			deltas, after = append(deltas, jsonOrNil(e.delta)), append(after, jsonOrNil(e.counters))
-			if e.ev.OccurredAt.IsZero() {
-				ats = append(ats, nil)
-			} else {
-				at := e.ev.OccurredAt
-				ats = append(ats, &at)
-			}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
 		}
-		b.Queue(sqlInsertProcessingLog, recs, objs, users, outcomes, filters, contents, deltas, after, ats)
 	}
-	if b.Len() == 0 {
+	if len(newLedger) > 0 {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "contributions"}, ledgerColumnNames, pgx.CopyFromSlice(len(newLedger), func(i int) ([]any, error) {
+			k := newLedger[i]
+			c := ledger[k]
+			return []any{k.user, k.objective, k.content, c.ItemID, c.Status, c.Value, timeOrNil(c.OccurredAt), c.RecordID}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("insert ledger entries: %w", err)
+		}
+	}
+	if len(newProgress) > 0 {
+		// version takes nextval of the progress sequence by default.
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "user_objectives"}, []string{"user_id", "objective_id", "counters", "progress"},
+			pgx.CopyFromSlice(len(newProgress), func(i int) ([]any, error) {
+				k := newProgress[i]
+				uo := counters[k]
+				js, err := json.Marshal(uo.counters)
+				return []any{k.user, k.objective, string(js), uo.progress}, err
+			}))
+		if err != nil {
+			return fmt.Errorf("insert user objectives: %w", err)
+		}
+	}
+	if len(entries) == 0 {
 		return nil
 	}
-	return tx.SendBatch(ctx, b).Close()
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "processing_log"}, processingLogColumns, pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+		e := entries[i]
+		return []any{e.user, e.objective, e.recordID, e.outcome, e.filter, e.content, jsonOrNil(e.delta), jsonOrNil(e.counters), timeOrNil(e.ev.OccurredAt)}, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("write the processing log: %w", err)
+	}
+	return nil
+}
+
+var (
+	processingLogColumns = []string{"user_id", "objective_id", "record_id", "outcome", "filter", "content_id", "delta", "counters", "occurred_at"}
+	ledgerColumnNames    = []string{"user_id", "objective_id", "content_id", "item_id", "status", "value", "occurred_at", "record_id"}
+)
+
+// ledgerColumns are ledger entries as column arrays.
+type ledgerColumns struct {
+	users, contents, items, statuses, records []string
+	objectives                                []int64
+	values                                    []float64
+	times                                     []*time.Time
+}
+
+func (c *ledgerColumns) add(k ledgerKey, e *Contribution) {
+	c.users, c.objectives, c.contents = append(c.users, k.user), append(c.objectives, k.objective), append(c.contents, k.content)
+	c.items, c.statuses, c.values, c.records = append(c.items, e.ItemID), append(c.statuses, e.Status), append(c.values, e.Value), append(c.records, e.RecordID)
+	c.times = append(c.times, timeOrNil(e.OccurredAt))
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func jsonOrNil(d Deltas) *string {

@@ -18,7 +18,7 @@ import (
 
 // publish puts records on the bus as ingest does (msgID defaults to the
 // record id; a different one makes JetStream keep a second copy).
-func publish(t *testing.T, b *bus.Bus, recs []*busv1.EventRecord, msgIDs ...string) {
+func publish(t testing.TB, b *bus.Bus, recs []*busv1.EventRecord, msgIDs ...string) {
 	t.Helper()
 	msgs := make([]bus.Message, len(recs))
 	for i, rec := range recs {
@@ -68,7 +68,7 @@ func startConsumers(t *testing.T, env *engineEnv, b *bus.Bus) (*awards.Consumers
 
 // drained reports whether every awards consumer has applied and
 // acknowledged everything on its subject.
-func drained(t *testing.T, b *bus.Bus, c *awards.Consumers, sources []string) bool {
+func drained(t testing.TB, b *bus.Bus, c *awards.Consumers, sources []string) bool {
 	t.Helper()
 	for _, s := range sources {
 		cons, err := b.JetStream().Consumer(t.Context(), bus.StreamEvents, c.ConsumerName(s))

@@ -41,16 +41,21 @@ CREATE TABLE awards.users (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The tables below take a row (or several) per event, so they carry no
+-- foreign keys: a key check per row would cost more than the row. Their
+-- objective ids are safe without: objectives are never deleted, only
+-- deactivated.
+
 -- Every write of a user objective takes the next value: the achievements
 -- worker finds what changed by this number.
 CREATE SEQUENCE awards.progress_version_seq AS bigint;
 
 CREATE TABLE awards.user_objectives (
     user_id      text             NOT NULL,
-    objective_id bigint           NOT NULL REFERENCES awards.objectives (id),
+    objective_id bigint           NOT NULL,
     counters     jsonb            NOT NULL DEFAULT '{}',
     progress     double precision NOT NULL DEFAULT 0,
-    version      bigint           NOT NULL,
+    version      bigint           NOT NULL DEFAULT nextval('awards.progress_version_seq'),
     updated_at   timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, objective_id)
 );
@@ -60,7 +65,7 @@ CREATE INDEX user_objectives_version ON awards.user_objectives (version);
 -- user's objective. Summing a user's entries recomputes the counters.
 CREATE TABLE awards.contributions (
     user_id      text             NOT NULL,
-    objective_id bigint           NOT NULL REFERENCES awards.objectives (id),
+    objective_id bigint           NOT NULL,
     content_id   text             NOT NULL,
     item_id      text             NOT NULL DEFAULT '',
     status       text             NOT NULL DEFAULT '',
@@ -74,21 +79,21 @@ CREATE TABLE awards.contributions (
 -- What happened to each event for each objective whose sources it belongs
 -- to: applied (with the delta and the counters after), filtered (by which
 -- filter), or without the content id the rule needs. Unique per event and
--- objective, so a redelivered event changes nothing.
+-- objective (an event has one user), so a redelivered event changes
+-- nothing; the key also serves "the log of a user's objective".
 CREATE TABLE awards.processing_log (
-    record_id    text        NOT NULL,
-    objective_id bigint      NOT NULL REFERENCES awards.objectives (id),
     user_id      text        NOT NULL,
+    objective_id bigint      NOT NULL,
+    record_id    text        NOT NULL,
     outcome      text        NOT NULL CHECK (outcome IN ('applied', 'unchanged', 'filtered', 'no_content')),
     filter       text        NOT NULL DEFAULT '',
     content_id   text        NOT NULL DEFAULT '',
-    delta        jsonb,
-    counters     jsonb,
+    delta        json,
+    counters     json,
     occurred_at  timestamptz,
     processed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (record_id, objective_id)
+    PRIMARY KEY (user_id, objective_id, record_id)
 );
-CREATE INDEX processing_log_user ON awards.processing_log (user_id, objective_id, processed_at);
 
 -- Every saved configuration of an achievement, with author and time.
 CREATE TABLE awards.config_history (
