@@ -104,6 +104,9 @@ func TestSaveVersionsAndHistory(t *testing.T) {
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.config_history WHERE achievement_id = 'critic' AND version = 2 AND author = 'operator-b' AND config->'strategy'->>'goal' = '3'`); n != 1 {
 		t.Error("version 2 is not recorded with its author and configuration")
 	}
+	if n := count(t, env.pool, `SELECT count(*) FROM awards.outbox WHERE kind = 'announced' AND achievement_id = 'critic'`); n != 1 {
+		t.Errorf("%d announcements of the new achievement, want 1 (on creation only)", n)
+	}
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.achievements WHERE id = 'critic' AND goal = 3`); n != 1 {
 		t.Error("the achievement's goal does not follow the strategy")
 	}

@@ -182,12 +182,37 @@ var ErrUnknownEvent = errors.New("unknown event message")
 // or of banned or deleted users move nothing; a record already applied
 // (redelivery) changes nothing.
 func (e *Engine) ApplyBatch(ctx context.Context, records []*busv1.EventRecord) (BatchResult, error) {
+	return e.ApplyBatchWith(ctx, records, ApplyOptions{})
+}
+
+// ApplyOptions adjust how a batch is applied.
+type ApplyOptions struct {
+	// BackfillID marks the writes as a backfill's: the grants they cause
+	// are marked with it (and their notifications suppressed unless the
+	// backfill asked for them).
+	BackfillID int64
+	// Only, when set, limits the batch to the objectives it accepts, e.g.
+	// those of the achievement a backfill is for.
+	Only func(*CompiledObjective) bool
+}
+
+// ApplyBatchWith is ApplyBatch with options.
+func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecord, opts ApplyOptions) (BatchResult, error) {
 	cfg := e.Config()
 	res := BatchResult{Events: len(records)}
 	refreshed := false
 	var work []pendingEvent
 	for _, rec := range records {
 		objectives := cfg.bySubject[eventSubject(rec.GetEventName())]
+		if opts.Only != nil {
+			var only []*CompiledObjective
+			for _, o := range objectives {
+				if opts.Only(o) {
+					only = append(only, o)
+				}
+			}
+			objectives = only
+		}
 		if len(objectives) == 0 {
 			continue
 		}
@@ -222,7 +247,7 @@ func (e *Engine) ApplyBatch(ctx context.Context, records []*busv1.EventRecord) (
 		}
 	}
 	if len(work) > 0 {
-		if err := e.store.applyEvents(ctx, work, &res); err != nil {
+		if err := e.store.applyEvents(ctx, work, opts.BackfillID, &res); err != nil {
 			return res, err
 		}
 	}

@@ -15,8 +15,9 @@ const (
 	sqlEnsureCursor    = `INSERT INTO awards.worker_cursors (name) VALUES ($1) ON CONFLICT DO NOTHING`
 	sqlLockCursor      = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE`
 	sqlChanged         = `
-		SELECT user_id, objective_id, version FROM awards.user_objectives
-		WHERE version > $1 AND version <= $2 ORDER BY version LIMIT $3`
+		SELECT uo.user_id, uo.objective_id, uo.version, coalesce(uo.backfill_id, 0), coalesce(b.notify, true)
+		FROM awards.user_objectives uo LEFT JOIN awards.backfills b ON b.id = uo.backfill_id
+		WHERE uo.version > $1 AND uo.version <= $2 ORDER BY uo.version LIMIT $3`
 	sqlObjectiveStates = `
 		SELECT uo.user_id, uo.objective_id, uo.progress, uo.version
 		FROM unnest($1::text[], $2::int8[]) AS k(u, o)
@@ -36,8 +37,9 @@ const (
 			AS k(u, a, p, g, v, complete, revoke)
 		WHERE ua.user_id = k.u AND ua.achievement_id = k.a`
 	sqlInsertOutbox = `
-		INSERT INTO awards.outbox (kind, user_id, achievement_id, progress, goal)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[])`
+		INSERT INTO awards.outbox (kind, user_id, achievement_id, progress, goal, backfill_id, suppressed)
+		SELECT k, u, a, p, g, nullif(b, 0), s
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::int8[], $7::bool[]) AS x(k, u, a, p, g, b, s)`
 	sqlMoveCursor = `UPDATE awards.worker_cursors SET position = $2, updated_at = now() WHERE name = $1`
 )
 
@@ -80,13 +82,15 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 			return err
 		}
 		var (
-			user    string
-			objID   int64
-			version int64
-			todo    []recomputation
-			seen    = map[[2]string]bool{}
+			user     string
+			objID    int64
+			version  int64
+			backfill int64
+			notify   bool
+			todo     []*recomputation
+			seen     = map[[2]string]*recomputation{}
 		)
-		_, err = pgx.ForEachRow(rows, []any{&user, &objID, &version}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&user, &objID, &version, &backfill, &notify}, func() error {
 			res.Changed++
 			res.To = version
 			o := cfg.objectives[objID]
@@ -94,9 +98,16 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 				return nil // an objective no longer configured
 			}
 			key := [2]string{user, o.Achievement.Config.ID}
-			if !seen[key] {
-				seen[key] = true
-				todo = append(todo, recomputation{user: user, achievement: o.Achievement})
+			r := seen[key]
+			if r == nil {
+				r = &recomputation{user: user, achievement: o.Achievement}
+				seen[key] = r
+				todo = append(todo, r)
+			}
+			if backfill != 0 {
+				// A backfill's change: its grants are marked and, unless
+				// it asked otherwise, not notified.
+				r.backfillID, r.suppress = backfill, !notify
 			}
 			return nil
 		})
@@ -119,7 +130,7 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 
 // recompute folds the objectives of each user achievement in todo and
 // writes the results, grants and revocations (with outbox rows).
-func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []recomputation, res *CycleResult) error {
+func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []*recomputation, res *CycleResult) error {
 	var (
 		ou []string
 		oo []int64
@@ -170,6 +181,8 @@ func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []recompu
 		inserts, updates userAchievementColumns
 		ok, xu, xa       []string
 		xp, xg           []float64
+		xb               []int64
+		xs               []bool
 	)
 	for _, r := range todo {
 		progress := make(map[string]float64, len(r.achievement.Objectives))
@@ -198,6 +211,7 @@ func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []recompu
 		}
 		if kind != "" {
 			ok, xu, xa, xp, xg = append(ok, kind), append(xu, r.user), append(xa, w.achievement), append(xp, w.progress), append(xg, w.goal)
+			xb, xs = append(xb, r.backfillID), append(xs, r.suppress)
 		}
 	}
 	res.Recomputed += len(inserts.users) + len(updates.users)
@@ -209,7 +223,7 @@ func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []recompu
 		b.Queue(sqlUpdateUserAchievements, c.users, c.achievements, c.progress, c.goals, c.versions, c.complete, c.revoke)
 	}
 	if len(ok) > 0 {
-		b.Queue(sqlInsertOutbox, ok, xu, xa, xp, xg)
+		b.Queue(sqlInsertOutbox, ok, xu, xa, xp, xg, xb, xs)
 	}
 	if b.Len() == 0 {
 		return nil

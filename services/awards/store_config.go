@@ -110,7 +110,13 @@ func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievem
 		if _, err := tx.Exec(ctx, sqlDeactivateObjectives, c.ID, keys); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, sqlInsertHistory, c.ID, res.Version, author, config)
+		if _, err := tx.Exec(ctx, sqlInsertHistory, c.ID, res.Version, author, config); err != nil {
+			return err
+		}
+		if version == 0 {
+			// A new achievement is announced to everyone.
+			_, err = tx.Exec(ctx, `INSERT INTO awards.outbox (kind, achievement_id, goal) VALUES ('announced', $1, $2)`, c.ID, a.Strategy.Goal())
+		}
 		return err
 	})
 	return res, err
@@ -192,4 +198,32 @@ func wrapErr(err *error, op string) {
 	if *err != nil {
 		*err = fmt.Errorf("%s: %w", op, *err)
 	}
+}
+
+// SetSourcePaused pauses or resumes consuming a source.
+func (s *PostgresStore) SetSourcePaused(ctx context.Context, source string, paused bool, actor string) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO awards.sources (name, paused, actor) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, actor = excluded.actor, updated_at = now()`, source, paused, actor)
+	if err != nil {
+		return fmt.Errorf("set source %q paused=%v: %w", source, paused, err)
+	}
+	return nil
+}
+
+// PausedSources returns the sources an operator paused.
+func (s *PostgresStore) PausedSources(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name FROM awards.sources WHERE paused`)
+	if err != nil {
+		return nil, fmt.Errorf("paused sources: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("paused sources: %w", err)
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
 }

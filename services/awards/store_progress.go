@@ -52,7 +52,7 @@ const (
 			AS k(u, o, c, i, s, v, t, r)
 		WHERE c.user_id = k.u AND c.objective_id = k.o AND c.content_id = k.c`
 	sqlUpdateUserObjectives = `
-		UPDATE awards.user_objectives uo SET counters = k.c, progress = k.p,
+		UPDATE awards.user_objectives uo SET counters = k.c, progress = k.p, backfill_id = $5,
 			version = nextval('awards.progress_version_seq'), updated_at = now()
 		FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[]) AS k(u, o, c, p)
 		WHERE uo.user_id = k.u AND uo.objective_id = k.o`
@@ -80,7 +80,7 @@ func userObjectiveLock(k progressKey) int32 {
 // applyEvents runs one batch in one transaction: lock the user objectives
 // it touches, load their counters, ledger entries, users' statuses and
 // what the processing log already holds, apply in memory, write back.
-func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, res *BatchResult) error {
+func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, backfillID int64, res *BatchResult) error {
 	// What the batch may touch, from the events alone.
 	var (
 		users            []string
@@ -214,7 +214,7 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, re
 		ledgerChanged := map[ledgerKey]bool{}
 		entries := applyInMemory(kept, ledger, counters, ledgerChanged)
 		res.Applied += len(entries)
-		return s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, ledgerStored, counters, res)
+		return s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, ledgerStored, counters, backfillID, res)
 	})
 }
 
@@ -224,7 +224,11 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, re
 // other writer can add the same rows meanwhile: they are all under the user
 // objective locks this transaction holds.
 func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []logEntry, ledger map[ledgerKey]*Contribution,
-	ledgerChanged, ledgerStored map[ledgerKey]bool, counters map[progressKey]*userObjective, res *BatchResult) error {
+	ledgerChanged, ledgerStored map[ledgerKey]bool, counters map[progressKey]*userObjective, backfillID int64, res *BatchResult) error {
+	var backfill *int64 // NULL for live processing
+	if backfillID != 0 {
+		backfill = &backfillID
+	}
 	var newLedger []ledgerKey
 	var upd ledgerColumns
 	for k := range ledgerChanged {
@@ -262,7 +266,7 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 		b.Queue(sqlUpdateLedger, upd.users, upd.objectives, upd.contents, upd.items, upd.statuses, upd.values, upd.times, upd.records)
 	}
 	if len(pu) > 0 {
-		b.Queue(sqlUpdateUserObjectives, pu, po, pc, pp)
+		b.Queue(sqlUpdateUserObjectives, pu, po, pc, pp, backfill)
 	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -281,12 +285,12 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 	}
 	if len(newProgress) > 0 {
 		// version takes nextval of the progress sequence by default.
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "user_objectives"}, []string{"user_id", "objective_id", "counters", "progress"},
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "user_objectives"}, []string{"user_id", "objective_id", "counters", "progress", "backfill_id"},
 			pgx.CopyFromSlice(len(newProgress), func(i int) ([]any, error) {
 				k := newProgress[i]
 				uo := counters[k]
 				js, err := json.Marshal(uo.counters)
-				return []any{k.user, k.objective, string(js), uo.progress}, err
+				return []any{k.user, k.objective, string(js), uo.progress, backfill}, err
 			}))
 		if err != nil {
 			return fmt.Errorf("insert user objectives: %w", err)

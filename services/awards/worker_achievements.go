@@ -94,6 +94,10 @@ func (w *AchievementsWorker) Run(ctx context.Context) error {
 type recomputation struct {
 	user        string
 	achievement *CompiledAchievement
+	// backfillID is set when a backfill caused the change; suppress when
+	// its grants are not to be notified.
+	backfillID int64
+	suppress   bool
 }
 
 // userAchievementState is a stored user achievement.

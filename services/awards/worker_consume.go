@@ -31,6 +31,9 @@ type Consumers struct {
 
 	mu      sync.Mutex
 	running map[string]*sourceWorker
+	// stopping holds the workers told to stop, until they have: a source
+	// is not started again while its previous worker may still fetch.
+	stopping map[string]*sourceWorker
 }
 
 // ConsumersConfig configures the consuming workers.
@@ -60,12 +63,19 @@ func NewConsumers(e *Engine, js jetstream.JetStream, cfg ConsumersConfig) *Consu
 	if cfg.Prefix == "" {
 		cfg.Prefix = "awards-"
 	}
-	return &Consumers{engine: e, js: js, cfg: cfg, log: e.log.With("worker", "consume"), running: map[string]*sourceWorker{}}
+	return &Consumers{engine: e, js: js, cfg: cfg, log: e.log.With("worker", "consume"), running: map[string]*sourceWorker{}, stopping: map[string]*sourceWorker{}}
 }
 
 // ConsumerName is the durable consumer of subject ("PhotoStatusChanged").
 func (c *Consumers) ConsumerName(subject string) string {
 	return c.cfg.Prefix + strings.ToLower(subject)
+}
+
+// Paused reports whether consuming source is paused now: no worker runs
+// for it.
+func (c *Consumers) Paused(ctx context.Context, source string) (bool, error) {
+	paused, err := c.engine.store.PausedSources(ctx)
+	return paused[source], err
 }
 
 // Sources lists the sources with a running worker, sorted.
@@ -102,22 +112,40 @@ func (c *Consumers) Run(ctx context.Context) error {
 // those no longer needed (their durable consumers stay, so a source that
 // comes back resumes where it stopped).
 func (c *Consumers) Sync(ctx context.Context, wg *sync.WaitGroup) error {
+	paused, err := c.engine.store.PausedSources(ctx)
+	if err != nil {
+		return err
+	}
 	needed := map[string]bool{}
 	for _, s := range c.engine.Config().Subjects() {
-		needed[s] = true
+		if !paused[s] {
+			needed[s] = true
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for subject, w := range c.stopping {
+		select {
+		case <-w.done:
+			delete(c.stopping, subject)
+		default:
+		}
+	}
 	for subject, w := range c.running {
 		if !needed[subject] {
 			w.cancel()
 			delete(c.running, subject)
-			c.log.Info("consuming worker stopped: no active objective needs the source", "source", subject)
+			c.stopping[subject] = w
+			reason := "no active objective needs the source"
+			if paused[subject] {
+				reason = "paused by an operator"
+			}
+			c.log.Info("consuming worker stopped: "+reason, "source", subject)
 		}
 	}
 	var errs []error
 	for subject := range needed {
-		if c.running[subject] != nil {
+		if c.running[subject] != nil || c.stopping[subject] != nil {
 			continue
 		}
 		cons, err := c.consumer(ctx, subject)
@@ -127,11 +155,12 @@ func (c *Consumers) Sync(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		w := &sourceWorker{subject: subject, consumer: cons, engine: c.engine, cfg: c.cfg, cancel: cancel,
-			log: c.log.With("source", subject)}
+			log: c.log.With("source", subject), done: make(chan struct{})}
 		c.running[subject] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(w.done)
 			w.run(wctx)
 		}()
 		c.log.Info("consuming worker started", "source", subject, "consumer", c.ConsumerName(subject))
@@ -178,6 +207,7 @@ type sourceWorker struct {
 	cfg      ConsumersConfig
 	cancel   context.CancelFunc
 	log      *slog.Logger
+	done     chan struct{} // closed when run returned
 }
 
 func (w *sourceWorker) run(ctx context.Context) {

@@ -22,16 +22,131 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListMyAchievementsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many achievements (default 50, at most 200).
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyAchievementsRequest) Reset() {
+	*x = ListMyAchievementsRequest{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyAchievementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyAchievementsRequest) ProtoMessage() {}
+
+func (x *ListMyAchievementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyAchievementsRequest.ProtoReflect.Descriptor instead.
+func (*ListMyAchievementsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListMyAchievementsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMyAchievementsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListMyAchievementsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Achievements  []*UserAchievement     `protobuf:"bytes,2,rep,name=achievements,proto3" json:"achievements,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyAchievementsResponse) Reset() {
+	*x = ListMyAchievementsResponse{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyAchievementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyAchievementsResponse) ProtoMessage() {}
+
+func (x *ListMyAchievementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyAchievementsResponse.ProtoReflect.Descriptor instead.
+func (*ListMyAchievementsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListMyAchievementsResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *ListMyAchievementsResponse) GetAchievements() []*UserAchievement {
+	if x != nil {
+		return x.Achievements
+	}
+	return nil
+}
+
+func (x *ListMyAchievementsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type ListUserAchievementsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListUserAchievementsRequest) Reset() {
 	*x = ListUserAchievementsRequest{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[0]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +158,7 @@ func (x *ListUserAchievementsRequest) String() string {
 func (*ListUserAchievementsRequest) ProtoMessage() {}
 
 func (x *ListUserAchievementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[0]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +171,7 @@ func (x *ListUserAchievementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserAchievementsRequest.ProtoReflect.Descriptor instead.
 func (*ListUserAchievementsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{0}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListUserAchievementsRequest) GetUserId() string {
@@ -66,16 +181,32 @@ func (x *ListUserAchievementsRequest) GetUserId() string {
 	return ""
 }
 
+func (x *ListUserAchievementsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUserAchievementsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListUserAchievementsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Achievements  []*UserAchievement     `protobuf:"bytes,1,rep,name=achievements,proto3" json:"achievements,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	UserId        string                 `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListUserAchievementsResponse) Reset() {
 	*x = ListUserAchievementsResponse{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[1]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +218,7 @@ func (x *ListUserAchievementsResponse) String() string {
 func (*ListUserAchievementsResponse) ProtoMessage() {}
 
 func (x *ListUserAchievementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[1]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +231,7 @@ func (x *ListUserAchievementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUserAchievementsResponse.ProtoReflect.Descriptor instead.
 func (*ListUserAchievementsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{1}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListUserAchievementsResponse) GetAchievements() []*UserAchievement {
@@ -108,6 +239,124 @@ func (x *ListUserAchievementsResponse) GetAchievements() []*UserAchievement {
 		return x.Achievements
 	}
 	return nil
+}
+
+func (x *ListUserAchievementsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListUserAchievementsResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type ListAchievementsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAchievementsRequest) Reset() {
+	*x = ListAchievementsRequest{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAchievementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAchievementsRequest) ProtoMessage() {}
+
+func (x *ListAchievementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAchievementsRequest.ProtoReflect.Descriptor instead.
+func (*ListAchievementsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListAchievementsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAchievementsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAchievementsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Achievements  []*Achievement         `protobuf:"bytes,1,rep,name=achievements,proto3" json:"achievements,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAchievementsResponse) Reset() {
+	*x = ListAchievementsResponse{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAchievementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAchievementsResponse) ProtoMessage() {}
+
+func (x *ListAchievementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAchievementsResponse.ProtoReflect.Descriptor instead.
+func (*ListAchievementsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListAchievementsResponse) GetAchievements() []*Achievement {
+	if x != nil {
+		return x.Achievements
+	}
+	return nil
+}
+
+func (x *ListAchievementsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // Achievement is something a user can earn.
@@ -119,14 +368,22 @@ type Achievement struct {
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	ImageUrl    string `protobuf:"bytes,4,opt,name=image_url,json=imageUrl,proto3" json:"image_url,omitempty"`
 	// Progress needed to earn it.
-	Goal          float64 `protobuf:"fixed64,5,opt,name=goal,proto3" json:"goal,omitempty"`
+	Goal float64 `protobuf:"fixed64,5,opt,name=goal,proto3" json:"goal,omitempty"`
+	// "sticky" (kept once earned) or "revocable" (lost when progress falls
+	// below the goal again).
+	Policy string `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The active period, when the achievement has one.
+	StartsAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	EndsAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	// The objectives, by key (e.g. "photo", "reviews").
+	Objectives    []string `protobuf:"bytes,9,rep,name=objectives,proto3" json:"objectives,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Achievement) Reset() {
 	*x = Achievement{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[2]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +395,7 @@ func (x *Achievement) String() string {
 func (*Achievement) ProtoMessage() {}
 
 func (x *Achievement) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[2]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +408,7 @@ func (x *Achievement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Achievement.ProtoReflect.Descriptor instead.
 func (*Achievement) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{2}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Achievement) GetId() string {
@@ -189,22 +446,56 @@ func (x *Achievement) GetGoal() float64 {
 	return 0
 }
 
+func (x *Achievement) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *Achievement) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *Achievement) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Achievement) GetObjectives() []string {
+	if x != nil {
+		return x.Objectives
+	}
+	return nil
+}
+
 // UserAchievement is one achievement with one user's progress in it.
 type UserAchievement struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Achievement *Achievement           `protobuf:"bytes,1,opt,name=achievement,proto3" json:"achievement,omitempty"`
 	// Progress so far, from 0 to goal.
-	Progress      float64                `protobuf:"fixed64,2,opt,name=progress,proto3" json:"progress,omitempty"`
-	Completed     bool                   `protobuf:"varint,3,opt,name=completed,proto3" json:"completed,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	Progress    float64                `protobuf:"fixed64,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	Completed   bool                   `protobuf:"varint,3,opt,name=completed,proto3" json:"completed,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// progress / goal × 100, from 0 to 100.
+	Percent float64 `protobuf:"fixed64,6,opt,name=percent,proto3" json:"percent,omitempty"`
+	// goal − progress: how far the user is from earning it.
+	Remaining float64 `protobuf:"fixed64,7,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// Progress in each objective.
+	Objectives    []*ObjectiveProgress `protobuf:"bytes,8,rep,name=objectives,proto3" json:"objectives,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UserAchievement) Reset() {
 	*x = UserAchievement{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[3]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +507,7 @@ func (x *UserAchievement) String() string {
 func (*UserAchievement) ProtoMessage() {}
 
 func (x *UserAchievement) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[3]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +520,7 @@ func (x *UserAchievement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserAchievement.ProtoReflect.Descriptor instead.
 func (*UserAchievement) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{3}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UserAchievement) GetAchievement() *Achievement {
@@ -267,30 +558,154 @@ func (x *UserAchievement) GetCompletedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *UserAchievement) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *UserAchievement) GetRemaining() float64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *UserAchievement) GetObjectives() []*ObjectiveProgress {
+	if x != nil {
+		return x.Objectives
+	}
+	return nil
+}
+
+// ObjectiveProgress is a user's progress in one objective.
+type ObjectiveProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The counter the objective's progress reads (e.g. active photos).
+	Progress float64 `protobuf:"fixed64,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// Every counter of the objective (e.g. {"active": 3, "blocked": 1}).
+	Counters      map[string]float64 `protobuf:"bytes,3,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectiveProgress) Reset() {
+	*x = ObjectiveProgress{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectiveProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectiveProgress) ProtoMessage() {}
+
+func (x *ObjectiveProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectiveProgress.ProtoReflect.Descriptor instead.
+func (*ObjectiveProgress) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ObjectiveProgress) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ObjectiveProgress) GetProgress() float64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+func (x *ObjectiveProgress) GetCounters() map[string]float64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
 var File_clickstream_awards_v1_awards_proto protoreflect.FileDescriptor
 
 const file_clickstream_awards_v1_awards_proto_rawDesc = "" +
 	"\n" +
-	"\"clickstream/awards/v1/awards.proto\x12\x15clickstream.awards.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\"clickstream/awards/v1/awards.proto\x12\x15clickstream.awards.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"W\n" +
+	"\x19ListMyAchievementsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\xa9\x01\n" +
+	"\x1aListMyAchievementsResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12J\n" +
+	"\fachievements\x18\x02 \x03(\v2&.clickstream.awards.v1.UserAchievementR\fachievements\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"r\n" +
 	"\x1bListUserAchievementsRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"j\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xab\x01\n" +
 	"\x1cListUserAchievementsResponse\x12J\n" +
-	"\fachievements\x18\x01 \x03(\v2&.clickstream.awards.v1.UserAchievementR\fachievements\"\x86\x01\n" +
+	"\fachievements\x18\x01 \x03(\v2&.clickstream.awards.v1.UserAchievementR\fachievements\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"U\n" +
+	"\x17ListAchievementsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8a\x01\n" +
+	"\x18ListAchievementsResponse\x12F\n" +
+	"\fachievements\x18\x01 \x03(\v2\".clickstream.awards.v1.AchievementR\fachievements\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xac\x02\n" +
 	"\vAchievement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1b\n" +
 	"\timage_url\x18\x04 \x01(\tR\bimageUrl\x12\x12\n" +
-	"\x04goal\x18\x05 \x01(\x01R\x04goal\"\x8b\x02\n" +
+	"\x04goal\x18\x05 \x01(\x01R\x04goal\x12\x16\n" +
+	"\x06policy\x18\x06 \x01(\tR\x06policy\x127\n" +
+	"\tstarts_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\x123\n" +
+	"\aends_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12\x1e\n" +
+	"\n" +
+	"objectives\x18\t \x03(\tR\n" +
+	"objectives\"\x8d\x03\n" +
 	"\x0fUserAchievement\x12D\n" +
 	"\vachievement\x18\x01 \x01(\v2\".clickstream.awards.v1.AchievementR\vachievement\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x01R\bprogress\x12\x1c\n" +
 	"\tcompleted\x18\x03 \x01(\bR\tcompleted\x129\n" +
 	"\n" +
 	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
-	"\fcompleted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt2\x90\x01\n" +
-	"\rAwardsService\x12\x7f\n" +
-	"\x14ListUserAchievements\x122.clickstream.awards.v1.ListUserAchievementsRequest\x1a3.clickstream.awards.v1.ListUserAchievementsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
+	"\fcompleted_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\apercent\x18\x06 \x01(\x01R\apercent\x12\x1c\n" +
+	"\tremaining\x18\a \x01(\x01R\tremaining\x12H\n" +
+	"\n" +
+	"objectives\x18\b \x03(\v2(.clickstream.awards.v1.ObjectiveProgressR\n" +
+	"objectives\"\xd2\x01\n" +
+	"\x11ObjectiveProgress\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
+	"\bprogress\x18\x02 \x01(\x01R\bprogress\x12R\n" +
+	"\bcounters\x18\x03 \x03(\v26.clickstream.awards.v1.ObjectiveProgress.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\x80\x03\n" +
+	"\rAwardsService\x12y\n" +
+	"\x12ListMyAchievements\x120.clickstream.awards.v1.ListMyAchievementsRequest\x1a1.clickstream.awards.v1.ListMyAchievementsResponse\x12\x7f\n" +
+	"\x14ListUserAchievements\x122.clickstream.awards.v1.ListUserAchievementsRequest\x1a3.clickstream.awards.v1.ListUserAchievementsResponse\x12s\n" +
+	"\x10ListAchievements\x12..clickstream.awards.v1.ListAchievementsRequest\x1a/.clickstream.awards.v1.ListAchievementsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
 
 var (
 	file_clickstream_awards_v1_awards_proto_rawDescOnce sync.Once
@@ -304,26 +719,42 @@ func file_clickstream_awards_v1_awards_proto_rawDescGZIP() []byte {
 	return file_clickstream_awards_v1_awards_proto_rawDescData
 }
 
-var file_clickstream_awards_v1_awards_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_clickstream_awards_v1_awards_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_clickstream_awards_v1_awards_proto_goTypes = []any{
-	(*ListUserAchievementsRequest)(nil),  // 0: clickstream.awards.v1.ListUserAchievementsRequest
-	(*ListUserAchievementsResponse)(nil), // 1: clickstream.awards.v1.ListUserAchievementsResponse
-	(*Achievement)(nil),                  // 2: clickstream.awards.v1.Achievement
-	(*UserAchievement)(nil),              // 3: clickstream.awards.v1.UserAchievement
-	(*timestamppb.Timestamp)(nil),        // 4: google.protobuf.Timestamp
+	(*ListMyAchievementsRequest)(nil),    // 0: clickstream.awards.v1.ListMyAchievementsRequest
+	(*ListMyAchievementsResponse)(nil),   // 1: clickstream.awards.v1.ListMyAchievementsResponse
+	(*ListUserAchievementsRequest)(nil),  // 2: clickstream.awards.v1.ListUserAchievementsRequest
+	(*ListUserAchievementsResponse)(nil), // 3: clickstream.awards.v1.ListUserAchievementsResponse
+	(*ListAchievementsRequest)(nil),      // 4: clickstream.awards.v1.ListAchievementsRequest
+	(*ListAchievementsResponse)(nil),     // 5: clickstream.awards.v1.ListAchievementsResponse
+	(*Achievement)(nil),                  // 6: clickstream.awards.v1.Achievement
+	(*UserAchievement)(nil),              // 7: clickstream.awards.v1.UserAchievement
+	(*ObjectiveProgress)(nil),            // 8: clickstream.awards.v1.ObjectiveProgress
+	nil,                                  // 9: clickstream.awards.v1.ObjectiveProgress.CountersEntry
+	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
 }
 var file_clickstream_awards_v1_awards_proto_depIdxs = []int32{
-	3, // 0: clickstream.awards.v1.ListUserAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
-	2, // 1: clickstream.awards.v1.UserAchievement.achievement:type_name -> clickstream.awards.v1.Achievement
-	4, // 2: clickstream.awards.v1.UserAchievement.started_at:type_name -> google.protobuf.Timestamp
-	4, // 3: clickstream.awards.v1.UserAchievement.completed_at:type_name -> google.protobuf.Timestamp
-	0, // 4: clickstream.awards.v1.AwardsService.ListUserAchievements:input_type -> clickstream.awards.v1.ListUserAchievementsRequest
-	1, // 5: clickstream.awards.v1.AwardsService.ListUserAchievements:output_type -> clickstream.awards.v1.ListUserAchievementsResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7,  // 0: clickstream.awards.v1.ListMyAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
+	7,  // 1: clickstream.awards.v1.ListUserAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
+	6,  // 2: clickstream.awards.v1.ListAchievementsResponse.achievements:type_name -> clickstream.awards.v1.Achievement
+	10, // 3: clickstream.awards.v1.Achievement.starts_at:type_name -> google.protobuf.Timestamp
+	10, // 4: clickstream.awards.v1.Achievement.ends_at:type_name -> google.protobuf.Timestamp
+	6,  // 5: clickstream.awards.v1.UserAchievement.achievement:type_name -> clickstream.awards.v1.Achievement
+	10, // 6: clickstream.awards.v1.UserAchievement.started_at:type_name -> google.protobuf.Timestamp
+	10, // 7: clickstream.awards.v1.UserAchievement.completed_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: clickstream.awards.v1.UserAchievement.objectives:type_name -> clickstream.awards.v1.ObjectiveProgress
+	9,  // 9: clickstream.awards.v1.ObjectiveProgress.counters:type_name -> clickstream.awards.v1.ObjectiveProgress.CountersEntry
+	0,  // 10: clickstream.awards.v1.AwardsService.ListMyAchievements:input_type -> clickstream.awards.v1.ListMyAchievementsRequest
+	2,  // 11: clickstream.awards.v1.AwardsService.ListUserAchievements:input_type -> clickstream.awards.v1.ListUserAchievementsRequest
+	4,  // 12: clickstream.awards.v1.AwardsService.ListAchievements:input_type -> clickstream.awards.v1.ListAchievementsRequest
+	1,  // 13: clickstream.awards.v1.AwardsService.ListMyAchievements:output_type -> clickstream.awards.v1.ListMyAchievementsResponse
+	3,  // 14: clickstream.awards.v1.AwardsService.ListUserAchievements:output_type -> clickstream.awards.v1.ListUserAchievementsResponse
+	5,  // 15: clickstream.awards.v1.AwardsService.ListAchievements:output_type -> clickstream.awards.v1.ListAchievementsResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_awards_v1_awards_proto_init() }
@@ -337,7 +768,7 @@ func file_clickstream_awards_v1_awards_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_awards_v1_awards_proto_rawDesc), len(file_clickstream_awards_v1_awards_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	AwardsService_ListMyAchievements_FullMethodName   = "/clickstream.awards.v1.AwardsService/ListMyAchievements"
 	AwardsService_ListUserAchievements_FullMethodName = "/clickstream.awards.v1.AwardsService/ListUserAchievements"
+	AwardsService_ListAchievements_FullMethodName     = "/clickstream.awards.v1.AwardsService/ListAchievements"
 )
 
 // AwardsServiceClient is the client API for AwardsService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AwardsService is the public API for apps: a user's achievements and progress.
+// AwardsService is the public API for apps: achievements and each user's
+// progress in them. Lists are paginated: pass next_page_token back as
+// page_token.
 type AwardsServiceClient interface {
-	// ListUserAchievements lists the active achievements with the user's
-	// progress in each. REST: GET /v1/users/{user_id}/achievements.
+	// ListMyAchievements lists the caller's achievements; the user comes from
+	// the bearer token (a JWT). REST: GET /v1/me/achievements.
+	ListMyAchievements(ctx context.Context, in *ListMyAchievementsRequest, opts ...grpc.CallOption) (*ListMyAchievementsResponse, error)
+	// ListUserAchievements lists another user's achievements, as shown on a
+	// public profile; only active users have one.
+	// REST: GET /v1/users/{user_id}/achievements.
 	ListUserAchievements(ctx context.Context, in *ListUserAchievementsRequest, opts ...grpc.CallOption) (*ListUserAchievementsResponse, error)
+	// ListAchievements lists the achievement catalogue.
+	// REST: GET /v1/achievements.
+	ListAchievements(ctx context.Context, in *ListAchievementsRequest, opts ...grpc.CallOption) (*ListAchievementsResponse, error)
 }
 
 type awardsServiceClient struct {
@@ -39,6 +50,16 @@ type awardsServiceClient struct {
 
 func NewAwardsServiceClient(cc grpc.ClientConnInterface) AwardsServiceClient {
 	return &awardsServiceClient{cc}
+}
+
+func (c *awardsServiceClient) ListMyAchievements(ctx context.Context, in *ListMyAchievementsRequest, opts ...grpc.CallOption) (*ListMyAchievementsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMyAchievementsResponse)
+	err := c.cc.Invoke(ctx, AwardsService_ListMyAchievements_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *awardsServiceClient) ListUserAchievements(ctx context.Context, in *ListUserAchievementsRequest, opts ...grpc.CallOption) (*ListUserAchievementsResponse, error) {
@@ -51,15 +72,34 @@ func (c *awardsServiceClient) ListUserAchievements(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *awardsServiceClient) ListAchievements(ctx context.Context, in *ListAchievementsRequest, opts ...grpc.CallOption) (*ListAchievementsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAchievementsResponse)
+	err := c.cc.Invoke(ctx, AwardsService_ListAchievements_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AwardsServiceServer is the server API for AwardsService service.
 // All implementations must embed UnimplementedAwardsServiceServer
 // for forward compatibility.
 //
-// AwardsService is the public API for apps: a user's achievements and progress.
+// AwardsService is the public API for apps: achievements and each user's
+// progress in them. Lists are paginated: pass next_page_token back as
+// page_token.
 type AwardsServiceServer interface {
-	// ListUserAchievements lists the active achievements with the user's
-	// progress in each. REST: GET /v1/users/{user_id}/achievements.
+	// ListMyAchievements lists the caller's achievements; the user comes from
+	// the bearer token (a JWT). REST: GET /v1/me/achievements.
+	ListMyAchievements(context.Context, *ListMyAchievementsRequest) (*ListMyAchievementsResponse, error)
+	// ListUserAchievements lists another user's achievements, as shown on a
+	// public profile; only active users have one.
+	// REST: GET /v1/users/{user_id}/achievements.
 	ListUserAchievements(context.Context, *ListUserAchievementsRequest) (*ListUserAchievementsResponse, error)
+	// ListAchievements lists the achievement catalogue.
+	// REST: GET /v1/achievements.
+	ListAchievements(context.Context, *ListAchievementsRequest) (*ListAchievementsResponse, error)
 	mustEmbedUnimplementedAwardsServiceServer()
 }
 
@@ -70,8 +110,14 @@ type AwardsServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAwardsServiceServer struct{}
 
+func (UnimplementedAwardsServiceServer) ListMyAchievements(context.Context, *ListMyAchievementsRequest) (*ListMyAchievementsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMyAchievements not implemented")
+}
 func (UnimplementedAwardsServiceServer) ListUserAchievements(context.Context, *ListUserAchievementsRequest) (*ListUserAchievementsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUserAchievements not implemented")
+}
+func (UnimplementedAwardsServiceServer) ListAchievements(context.Context, *ListAchievementsRequest) (*ListAchievementsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAchievements not implemented")
 }
 func (UnimplementedAwardsServiceServer) mustEmbedUnimplementedAwardsServiceServer() {}
 func (UnimplementedAwardsServiceServer) testEmbeddedByValue()                       {}
@@ -94,6 +140,24 @@ func RegisterAwardsServiceServer(s grpc.ServiceRegistrar, srv AwardsServiceServe
 	s.RegisterService(&AwardsService_ServiceDesc, srv)
 }
 
+func _AwardsService_ListMyAchievements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMyAchievementsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsServiceServer).ListMyAchievements(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsService_ListMyAchievements_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsServiceServer).ListMyAchievements(ctx, req.(*ListMyAchievementsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AwardsService_ListUserAchievements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListUserAchievementsRequest)
 	if err := dec(in); err != nil {
@@ -112,6 +176,24 @@ func _AwardsService_ListUserAchievements_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AwardsService_ListAchievements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAchievementsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsServiceServer).ListAchievements(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsService_ListAchievements_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsServiceServer).ListAchievements(ctx, req.(*ListAchievementsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AwardsService_ServiceDesc is the grpc.ServiceDesc for AwardsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -120,8 +202,16 @@ var AwardsService_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*AwardsServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
+			MethodName: "ListMyAchievements",
+			Handler:    _AwardsService_ListMyAchievements_Handler,
+		},
+		{
 			MethodName: "ListUserAchievements",
 			Handler:    _AwardsService_ListUserAchievements_Handler,
+		},
+		{
+			MethodName: "ListAchievements",
+			Handler:    _AwardsService_ListAchievements_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -33,16 +33,29 @@ const (
 // reflection-formatted method names, remove the leading slash and convert the remaining slash to a
 // period.
 const (
+	// AwardsServiceListMyAchievementsProcedure is the fully-qualified name of the AwardsService's
+	// ListMyAchievements RPC.
+	AwardsServiceListMyAchievementsProcedure = "/clickstream.awards.v1.AwardsService/ListMyAchievements"
 	// AwardsServiceListUserAchievementsProcedure is the fully-qualified name of the AwardsService's
 	// ListUserAchievements RPC.
 	AwardsServiceListUserAchievementsProcedure = "/clickstream.awards.v1.AwardsService/ListUserAchievements"
+	// AwardsServiceListAchievementsProcedure is the fully-qualified name of the AwardsService's
+	// ListAchievements RPC.
+	AwardsServiceListAchievementsProcedure = "/clickstream.awards.v1.AwardsService/ListAchievements"
 )
 
 // AwardsServiceClient is a client for the clickstream.awards.v1.AwardsService service.
 type AwardsServiceClient interface {
-	// ListUserAchievements lists the active achievements with the user's
-	// progress in each. REST: GET /v1/users/{user_id}/achievements.
+	// ListMyAchievements lists the caller's achievements; the user comes from
+	// the bearer token (a JWT). REST: GET /v1/me/achievements.
+	ListMyAchievements(context.Context, *v1.ListMyAchievementsRequest) (*v1.ListMyAchievementsResponse, error)
+	// ListUserAchievements lists another user's achievements, as shown on a
+	// public profile; only active users have one.
+	// REST: GET /v1/users/{user_id}/achievements.
 	ListUserAchievements(context.Context, *v1.ListUserAchievementsRequest) (*v1.ListUserAchievementsResponse, error)
+	// ListAchievements lists the achievement catalogue.
+	// REST: GET /v1/achievements.
+	ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error)
 }
 
 // NewAwardsServiceClient constructs a client for the clickstream.awards.v1.AwardsService service.
@@ -56,10 +69,22 @@ func NewAwardsServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 	baseURL = strings.TrimRight(baseURL, "/")
 	awardsServiceMethods := v1.File_clickstream_awards_v1_awards_proto.Services().ByName("AwardsService").Methods()
 	return &awardsServiceClient{
+		listMyAchievements: connect.NewClient[v1.ListMyAchievementsRequest, v1.ListMyAchievementsResponse](
+			httpClient,
+			baseURL+AwardsServiceListMyAchievementsProcedure,
+			connect.WithSchema(awardsServiceMethods.ByName("ListMyAchievements")),
+			connect.WithClientOptions(opts...),
+		),
 		listUserAchievements: connect.NewClient[v1.ListUserAchievementsRequest, v1.ListUserAchievementsResponse](
 			httpClient,
 			baseURL+AwardsServiceListUserAchievementsProcedure,
 			connect.WithSchema(awardsServiceMethods.ByName("ListUserAchievements")),
+			connect.WithClientOptions(opts...),
+		),
+		listAchievements: connect.NewClient[v1.ListAchievementsRequest, v1.ListAchievementsResponse](
+			httpClient,
+			baseURL+AwardsServiceListAchievementsProcedure,
+			connect.WithSchema(awardsServiceMethods.ByName("ListAchievements")),
 			connect.WithClientOptions(opts...),
 		),
 	}
@@ -67,7 +92,18 @@ func NewAwardsServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 
 // awardsServiceClient implements AwardsServiceClient.
 type awardsServiceClient struct {
+	listMyAchievements   *connect.Client[v1.ListMyAchievementsRequest, v1.ListMyAchievementsResponse]
 	listUserAchievements *connect.Client[v1.ListUserAchievementsRequest, v1.ListUserAchievementsResponse]
+	listAchievements     *connect.Client[v1.ListAchievementsRequest, v1.ListAchievementsResponse]
+}
+
+// ListMyAchievements calls clickstream.awards.v1.AwardsService.ListMyAchievements.
+func (c *awardsServiceClient) ListMyAchievements(ctx context.Context, req *v1.ListMyAchievementsRequest) (*v1.ListMyAchievementsResponse, error) {
+	response, err := c.listMyAchievements.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
 }
 
 // ListUserAchievements calls clickstream.awards.v1.AwardsService.ListUserAchievements.
@@ -79,11 +115,27 @@ func (c *awardsServiceClient) ListUserAchievements(ctx context.Context, req *v1.
 	return nil, err
 }
 
+// ListAchievements calls clickstream.awards.v1.AwardsService.ListAchievements.
+func (c *awardsServiceClient) ListAchievements(ctx context.Context, req *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error) {
+	response, err := c.listAchievements.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AwardsServiceHandler is an implementation of the clickstream.awards.v1.AwardsService service.
 type AwardsServiceHandler interface {
-	// ListUserAchievements lists the active achievements with the user's
-	// progress in each. REST: GET /v1/users/{user_id}/achievements.
+	// ListMyAchievements lists the caller's achievements; the user comes from
+	// the bearer token (a JWT). REST: GET /v1/me/achievements.
+	ListMyAchievements(context.Context, *v1.ListMyAchievementsRequest) (*v1.ListMyAchievementsResponse, error)
+	// ListUserAchievements lists another user's achievements, as shown on a
+	// public profile; only active users have one.
+	// REST: GET /v1/users/{user_id}/achievements.
 	ListUserAchievements(context.Context, *v1.ListUserAchievementsRequest) (*v1.ListUserAchievementsResponse, error)
+	// ListAchievements lists the achievement catalogue.
+	// REST: GET /v1/achievements.
+	ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error)
 }
 
 // NewAwardsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -93,16 +145,32 @@ type AwardsServiceHandler interface {
 // and JSON codecs. They also support gzip compression.
 func NewAwardsServiceHandler(svc AwardsServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
 	awardsServiceMethods := v1.File_clickstream_awards_v1_awards_proto.Services().ByName("AwardsService").Methods()
+	awardsServiceListMyAchievementsHandler := connect.NewUnaryHandlerSimple(
+		AwardsServiceListMyAchievementsProcedure,
+		svc.ListMyAchievements,
+		connect.WithSchema(awardsServiceMethods.ByName("ListMyAchievements")),
+		connect.WithHandlerOptions(opts...),
+	)
 	awardsServiceListUserAchievementsHandler := connect.NewUnaryHandlerSimple(
 		AwardsServiceListUserAchievementsProcedure,
 		svc.ListUserAchievements,
 		connect.WithSchema(awardsServiceMethods.ByName("ListUserAchievements")),
 		connect.WithHandlerOptions(opts...),
 	)
+	awardsServiceListAchievementsHandler := connect.NewUnaryHandlerSimple(
+		AwardsServiceListAchievementsProcedure,
+		svc.ListAchievements,
+		connect.WithSchema(awardsServiceMethods.ByName("ListAchievements")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.awards.v1.AwardsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
+		case AwardsServiceListMyAchievementsProcedure:
+			awardsServiceListMyAchievementsHandler.ServeHTTP(w, r)
 		case AwardsServiceListUserAchievementsProcedure:
 			awardsServiceListUserAchievementsHandler.ServeHTTP(w, r)
+		case AwardsServiceListAchievementsProcedure:
+			awardsServiceListAchievementsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -112,6 +180,14 @@ func NewAwardsServiceHandler(svc AwardsServiceHandler, opts ...connect.HandlerOp
 // UnimplementedAwardsServiceHandler returns CodeUnimplemented from all methods.
 type UnimplementedAwardsServiceHandler struct{}
 
+func (UnimplementedAwardsServiceHandler) ListMyAchievements(context.Context, *v1.ListMyAchievementsRequest) (*v1.ListMyAchievementsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.ListMyAchievements is not implemented"))
+}
+
 func (UnimplementedAwardsServiceHandler) ListUserAchievements(context.Context, *v1.ListUserAchievementsRequest) (*v1.ListUserAchievementsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.ListUserAchievements is not implemented"))
+}
+
+func (UnimplementedAwardsServiceHandler) ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.ListAchievements is not implemented"))
 }
