@@ -71,7 +71,7 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 		g.Go(func() error { return followConfiguration(ctx, engine, schemas, log) })
 		return g.Wait()
 	})
-	routes := awards.NewPublicAPI(store).Routes(checks...)
+	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store), awards.NewAdminAPI(engine), checks...)
 	routes.Collectors = engine.Metrics().Collectors()
 	return routes, nil
 }

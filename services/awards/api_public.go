@@ -3,15 +3,12 @@ package awards
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"connectrpc.com/connect"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
-	"github.com/clickstream-dev/clickstream/internal/server"
 )
 
 // PublicAPI implements clickstream.awards.v1.AwardsService, the API apps use,
@@ -29,21 +26,6 @@ var (
 // NewPublicAPI returns the public awards API over store.
 func NewPublicAPI(store Store) *PublicAPI {
 	return &PublicAPI{store: store}
-}
-
-// Routes is what the awards service serves on its port.
-func (p *PublicAPI) Routes(ready ...server.Check) server.Routes {
-	return server.Routes{
-		Name:         "awards",
-		GRPCServices: []string{awardsv1connect.AwardsServiceName},
-		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			mux.Handle(awardsv1connect.NewAwardsServiceHandler(p, opts...))
-		},
-		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
-			return awardsv1.RegisterAwardsServiceHandlerServer(ctx, mux, p)
-		},
-		Ready: ready,
-	}
 }
 
 // ListUserAchievements implements AwardsService.ListUserAchievements.
