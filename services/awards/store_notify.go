@@ -1,0 +1,284 @@
+package awards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The notification channels: a row of awards.deliveries per outbox row and
+// channel.
+const (
+	ChannelWebhook = "webhook"
+	ChannelBus     = "bus"
+)
+
+// The states of a delivery.
+const (
+	DeliveryPending    = "pending"    // to be attempted at next_attempt_at
+	DeliveryDelivered  = "delivered"  // the channel accepted it
+	DeliveryParked     = "parked"     // failed MaxAttempts times; last_error says why
+	DeliverySuppressed = "suppressed" // a backfill's grant whose notifications were not asked for
+)
+
+// Notification is an outbox row (a grant, a revocation or the announcement
+// of a new achievement) with its delivery: the webhook's when the row has
+// one, else the bus's.
+type Notification struct {
+	ID                    int64
+	Kind                  string // granted, revoked or announced
+	UserID, AchievementID string // UserID is empty for announcements
+	Progress, Goal        float64
+	CreatedAt             time.Time
+	State                 string // pending, delivered, parked or suppressed
+	Attempts              int
+	LastError             string
+	DeliveredAt           *time.Time
+	Backfilled            bool // made by a backfill
+}
+
+// NotificationFilter selects notifications for ListNotifications.
+type NotificationFilter struct {
+	// State keeps the notifications in this delivery state; every state
+	// when empty.
+	State string
+	// Limit bounds the page; default 100, at most 1000.
+	Limit int
+	// AfterID starts the page after this notification id (the last id of
+	// the previous page).
+	AfterID int64
+}
+
+// pendingDelivery is a claimed delivery: the notification and the attempts
+// made so far.
+type pendingDelivery struct {
+	Notification
+	attempts int
+}
+
+// deliveryOutcome is what became of one attempt: the delivery's next state
+// (delivered, parked, or pending again after retryIn) and the error.
+type deliveryOutcome struct {
+	state     string
+	lastError string
+	retryIn   time.Duration
+}
+
+const (
+	// sqlEnqueueDeliveries creates the deliveries of outbox rows that have
+	// none yet, for every configured channel at once. Outbox rows whose
+	// delivery has not finished keep delivered_at NULL, so the partial
+	// index outbox_pending holds only rows in flight and the scan costs
+	// what is in flight, not the size of the outbox. Rows are found by
+	// absence rather than by an id cursor because outbox ids can commit
+	// out of order (a cursor would skip a row committed after a higher id).
+	sqlEnqueueDeliveries = `
+		WITH fresh AS (
+			SELECT o.id, o.suppressed FROM awards.outbox o
+			WHERE o.delivered_at IS NULL
+			  AND NOT EXISTS (SELECT 1 FROM awards.deliveries d WHERE d.outbox_id = o.id)
+			ORDER BY o.id
+			LIMIT $2
+		)
+		INSERT INTO awards.deliveries (outbox_id, channel, state)
+		SELECT f.id, c.channel, CASE WHEN f.suppressed THEN 'suppressed' ELSE 'pending' END
+		FROM fresh f CROSS JOIN unnest($1::text[]) AS c(channel)
+		ON CONFLICT DO NOTHING
+		RETURNING outbox_id, state`
+	// sqlClaimDeliveries locks due deliveries of a channel; instances skip
+	// each other's rows.
+	sqlClaimDeliveries = `
+		SELECT o.id, o.kind, o.user_id, o.achievement_id, o.progress, o.goal, o.created_at,
+		       o.backfill_id IS NOT NULL, d.attempts
+		FROM awards.deliveries d JOIN awards.outbox o ON o.id = d.outbox_id
+		WHERE d.channel = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()
+		ORDER BY d.next_attempt_at, d.outbox_id
+		LIMIT $2
+		FOR UPDATE OF d SKIP LOCKED`
+	sqlRecordAttempts = `
+		UPDATE awards.deliveries d SET
+			attempts        = d.attempts + 1,
+			state           = k.state,
+			last_error      = k.err,
+			delivered_at    = CASE WHEN k.state = 'delivered' THEN now() END,
+			next_attempt_at = CASE WHEN k.state = 'pending' THEN now() + k.delay * interval '1 microsecond' ELSE d.next_attempt_at END
+		FROM unnest($2::int8[], $3::text[], $4::text[], $5::int8[]) AS k(id, state, err, delay)
+		WHERE d.channel = $1 AND d.outbox_id = k.id`
+	// An outbox row is finished (delivered_at set) once none of its
+	// deliveries is pending. The rows are locked first, in id order, so
+	// that two channels finishing the same row one after the other see
+	// each other's state.
+	sqlLockOutbox   = `SELECT id FROM awards.outbox WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+	sqlFinishOutbox = `
+		UPDATE awards.outbox o SET delivered_at = now()
+		WHERE o.id = ANY($1) AND o.delivered_at IS NULL
+		  AND NOT EXISTS (SELECT 1 FROM awards.deliveries d WHERE d.outbox_id = o.id AND d.state = 'pending')`
+
+	// The delivery shown for a notification: the webhook's, else the bus's.
+	sqlNotificationColumns = `
+		SELECT o.id, o.kind, o.user_id, o.achievement_id, o.progress, o.goal, o.created_at,
+		       coalesce(d.state, 'pending'), coalesce(d.attempts, 0), coalesce(d.last_error, ''), d.delivered_at,
+		       o.backfill_id IS NOT NULL
+		FROM awards.outbox o
+		LEFT JOIN LATERAL (
+			SELECT state, attempts, last_error, delivered_at FROM awards.deliveries
+			WHERE outbox_id = o.id ORDER BY channel = 'webhook' DESC LIMIT 1
+		) d ON true`
+	sqlListNotifications = sqlNotificationColumns + `
+		WHERE o.id > $1
+		ORDER BY o.id LIMIT $2`
+	// Pending notifications are among the unfinished outbox rows (index
+	// outbox_pending).
+	sqlListPendingNotifications = sqlNotificationColumns + `
+		WHERE o.id > $1 AND o.delivered_at IS NULL AND coalesce(d.state, 'pending') = 'pending'
+		ORDER BY o.id LIMIT $2`
+	// Notifications in a final state are found through the deliveries in
+	// that state (index deliveries_state).
+	sqlListNotificationsInState = sqlNotificationColumns + `
+		WHERE o.id IN (SELECT outbox_id FROM awards.deliveries WHERE state = $3 AND outbox_id > $1)
+		  AND d.state = $3
+		ORDER BY o.id LIMIT $2`
+)
+
+// enqueueDeliveries creates the deliveries, on channels, of up to limit
+// outbox rows that have none yet. Suppressed rows get suppressed deliveries
+// and are finished at once. It returns the outbox rows enqueued and how
+// many of them were suppressed.
+func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string, limit int) (enqueued, suppressed int, err error) {
+	defer wrapErr(&err, fmt.Sprintf("enqueue notification deliveries (channels %v)", channels))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sqlEnqueueDeliveries, channels, limit)
+		if err != nil {
+			return err
+		}
+		var (
+			id    int64
+			state string
+			seen  = map[int64]bool{}
+			done  []int64
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error {
+			if !seen[id] {
+				seen[id] = true
+				if state == DeliverySuppressed {
+					done = append(done, id)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		enqueued, suppressed = len(seen), len(done)
+		return finishOutbox(ctx, tx, done)
+	})
+	return enqueued, suppressed, err
+}
+
+// deliverDue claims up to limit due deliveries of channel, hands them to
+// deliver and records its outcomes, in one transaction: a delivery is marked
+// delivered in the transaction that records the attempt, and the claim
+// (FOR UPDATE SKIP LOCKED) keeps other instances off the rows meanwhile.
+// deliver returns one outcome per delivery, in order. It returns the
+// deliveries claimed and their outcomes.
+func (s *PostgresStore) deliverDue(ctx context.Context, channel string, limit int,
+	deliver func(context.Context, []pendingDelivery) []deliveryOutcome) (claimed []pendingDelivery, outcomes []deliveryOutcome, err error) {
+	defer wrapErr(&err, "deliver due notifications (channel "+channel+")")
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		claimed, outcomes = nil, nil
+		rows, err := tx.Query(ctx, sqlClaimDeliveries, channel, limit)
+		if err != nil {
+			return err
+		}
+		var p pendingDelivery
+		n := &p.Notification
+		_, err = pgx.ForEachRow(rows, []any{&n.ID, &n.Kind, &n.UserID, &n.AchievementID, &n.Progress, &n.Goal, &n.CreatedAt, &n.Backfilled, &p.attempts}, func() error {
+			claimed = append(claimed, p)
+			return nil
+		})
+		if err != nil || len(claimed) == 0 {
+			return err
+		}
+		outcomes = deliver(ctx, claimed)
+		if len(outcomes) != len(claimed) {
+			return fmt.Errorf("%d outcomes for %d deliveries", len(outcomes), len(claimed))
+		}
+		ids := make([]int64, len(claimed))
+		states := make([]string, len(claimed))
+		errs := make([]string, len(claimed))
+		delays := make([]int64, len(claimed))
+		var done []int64
+		for i, o := range outcomes {
+			ids[i], states[i], errs[i], delays[i] = claimed[i].ID, o.state, o.lastError, o.retryIn.Microseconds()
+			if o.state != DeliveryPending {
+				done = append(done, claimed[i].ID)
+			}
+		}
+		if _, err := tx.Exec(ctx, sqlRecordAttempts, channel, ids, states, errs, delays); err != nil {
+			return err
+		}
+		return finishOutbox(ctx, tx, done)
+	})
+	return claimed, outcomes, err
+}
+
+// finishOutbox sets delivered_at on the outbox rows among ids none of whose
+// deliveries is still pending.
+func finishOutbox(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, sqlLockOutbox, ids); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, sqlFinishOutbox, ids)
+	return err
+}
+
+// ListNotifications lists notifications in id order, optionally only those
+// in one delivery state, a page at a time.
+func (s *PostgresStore) ListNotifications(ctx context.Context, f NotificationFilter) (_ []Notification, err error) {
+	defer wrapErr(&err, fmt.Sprintf("list notifications (state %q, after %d)", f.State, f.AfterID))
+	switch {
+	case f.Limit <= 0:
+		f.Limit = 100
+	case f.Limit > 1000:
+		f.Limit = 1000
+	}
+	var rows pgx.Rows
+	switch f.State {
+	case "":
+		rows, err = s.pool.Query(ctx, sqlListNotifications, f.AfterID, f.Limit)
+	case DeliveryPending:
+		rows, err = s.pool.Query(ctx, sqlListPendingNotifications, f.AfterID, f.Limit)
+	case DeliveryDelivered, DeliveryParked, DeliverySuppressed:
+		rows, err = s.pool.Query(ctx, sqlListNotificationsInState, f.AfterID, f.Limit, f.State)
+	default:
+		return nil, fmt.Errorf("%w: unknown notification state %q (want pending, delivered, parked or suppressed)", ErrInvalidNotificationFilter, f.State)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out []Notification
+		n   Notification
+	)
+	_, err = pgx.ForEachRow(rows, []any{&n.ID, &n.Kind, &n.UserID, &n.AchievementID, &n.Progress, &n.Goal, &n.CreatedAt,
+		&n.State, &n.Attempts, &n.LastError, &n.DeliveredAt, &n.Backfilled}, func() error {
+		item := n
+		if n.DeliveredAt != nil {
+			at := *n.DeliveredAt
+			item.DeliveredAt = &at
+		}
+		out = append(out, item)
+		return nil
+	})
+	return out, err
+}
+
+// ErrInvalidNotificationFilter wraps errors of a NotificationFilter the
+// caller can fix (an unknown state).
+var ErrInvalidNotificationFilter = errors.New("invalid notification filter")

@@ -1,0 +1,378 @@
+package awards_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	"github.com/clickstream-dev/clickstream/internal/bus"
+	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
+	"github.com/clickstream-dev/clickstream/services/awards"
+)
+
+const webhookSecret = "test-webhook-secret"
+
+// webhookReceiver is a webhook endpoint that records what it receives.
+type webhookReceiver struct {
+	*httptest.Server
+	t *testing.T
+
+	mu        sync.Mutex
+	failFirst int                // answer 503 to this many requests first
+	failAll   bool               // answer 500 to every request
+	onOK      func(accepted int) // called after each 2xx with the count so far
+	requests  int                // every request
+	accepted  map[string]int     // 2xx answers per notification id
+	attempts  map[string]int     // requests per notification id
+	messages  map[string]awards.NotificationMessage
+	problems  []string // bad signatures, ids that disagree
+}
+
+func newWebhookReceiver(t *testing.T) *webhookReceiver {
+	w := &webhookReceiver{t: t, accepted: map[string]int{}, attempts: map[string]int{}, messages: map[string]awards.NotificationMessage{}}
+	w.Server = httptest.NewServer(http.HandlerFunc(w.serve))
+	t.Cleanup(w.Close)
+	return w
+}
+
+func (w *webhookReceiver) serve(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.requests++
+	id := r.Header.Get(awards.HeaderNotificationID)
+	w.attempts[id]++
+	if err := awards.VerifyWebhookSignature([]byte(webhookSecret), r.Header, body, time.Now(), 5*time.Minute); err != nil {
+		w.problems = append(w.problems, "notification "+id+": "+err.Error())
+	}
+	var msg awards.NotificationMessage
+	if err := json.Unmarshal(body, &msg); err != nil || strconv.FormatInt(msg.ID, 10) != id {
+		w.problems = append(w.problems, "notification "+id+": body "+string(body))
+	}
+	if w.failAll || w.requests <= w.failFirst {
+		http.Error(rw, "receiver unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.accepted[id]++
+	w.messages[id] = msg
+	if w.onOK != nil {
+		n := 0
+		for _, c := range w.accepted {
+			n += c
+		}
+		w.onOK(n)
+	}
+}
+
+// snapshot returns copies of the receiver's counts.
+func (w *webhookReceiver) snapshot() (requests int, accepted, attempts map[string]int, problems []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.requests, maps.Clone(w.accepted), maps.Clone(w.attempts), slices.Clone(w.problems)
+}
+
+// runNotifier runs n until the returned stop is called (or the test ends);
+// stop waits for Run to return.
+func runNotifier(t *testing.T, n *awards.Notifier) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("notifier: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// grantNavigators makes every user complete navigator-10km: one "granted"
+// outbox row each (besides the starter achievements' announcements).
+func grantNavigators(t *testing.T, env *engineEnv, users ...string) {
+	t.Helper()
+	var recs []*busv1.EventRecord
+	for _, u := range users {
+		recs = append(recs, tripRecord(u, "trip-"+u, 10_000))
+	}
+	env.apply(t, recs...)
+}
+
+// outboxIDs lists the outbox ids (as the strings the channels carry).
+func outboxIDs(t *testing.T, env *engineEnv, where string) []string {
+	t.Helper()
+	rows, err := env.pool.Query(t.Context(), `SELECT id::text FROM awards.outbox WHERE `+where+` ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// allFinished reports whether no outbox row waits for a delivery.
+func allFinished(t *testing.T, env *engineEnv) bool {
+	return count(t, env.pool, `SELECT count(*) FROM awards.outbox WHERE delivered_at IS NULL`) == 0
+}
+
+// awardsStream returns the AWARDS stream's messages per Nats-Msg-Id, and
+// their subjects.
+func awardsStream(t *testing.T, b *bus.Bus) (perID map[string]int, subjects map[string]string) {
+	t.Helper()
+	stream, err := b.JetStream().Stream(t.Context(), bus.StreamAwards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	perID, subjects = map[string]int{}, map[string]string{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := stream.GetMsg(t.Context(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := m.Header.Get("Nats-Msg-Id")
+		perID[id]++
+		subjects[id] = m.Subject
+	}
+	return perID, subjects
+}
+
+func fastNotifier(cfg awards.NotifierConfig) awards.NotifierConfig {
+	cfg.WebhookSecret = webhookSecret
+	cfg.InitialBackoff, cfg.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	cfg.Interval = 5 * time.Millisecond
+	cfg.Logger = quiet
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	return cfg
+}
+
+// TestNotifierDeliversEachNotificationOnce: a webhook that fails the first
+// two requests receives every notification exactly once with a valid
+// signature, and the AWARDS stream holds each once, under
+// awards.<kind>.<achievement>.
+func TestNotifierDeliversEachNotificationOnce(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	grantNavigators(t, env, "u1", "u2", "u3")
+	// A revocable achievement granted and revoked: photos-and-reviews
+	// needs 5 photos and 5 reviews; a blocked photo takes it back.
+	var recs []*busv1.EventRecord
+	for i := range 5 {
+		n := strconv.Itoa(i)
+		recs = append(recs, photoRecord("u4", "p"+n, active), reviewRecord("u4", "r"+n, "place-"+n, active, 20))
+	}
+	env.apply(t, recs...)
+	env.apply(t, photoRecord("u4", "p0", blocked))
+	ids := outboxIDs(t, env, "true")
+	if n := count(t, env.pool, `SELECT count(DISTINCT kind) FROM awards.outbox`); n != 3 {
+		t.Fatalf("the outbox holds %d kinds, want granted, revoked and announced", n)
+	}
+
+	hook := newWebhookReceiver(t)
+	hook.failFirst = 2
+	n := awards.NewNotifier(env.store, fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, JetStream: b.JetStream(), Batch: 4}))
+	if got := n.Channels(); !slices.Equal(got, []string{awards.ChannelWebhook, awards.ChannelBus}) {
+		t.Fatalf("channels = %v", got)
+	}
+	stop := runNotifier(t, n)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+
+	requests, accepted, _, problems := hook.snapshot()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, id := range ids {
+		if accepted[id] != 1 {
+			t.Errorf("notification %s was accepted by the webhook %d times, want once", id, accepted[id])
+		}
+	}
+	if len(accepted) != len(ids) || requests != len(ids)+2 {
+		t.Errorf("webhook: %d requests for %d notifications (%d accepted), want one each plus the 2 refused", requests, len(ids), len(accepted))
+	}
+	hook.mu.Lock()
+	for _, id := range ids {
+		msg := hook.messages[id]
+		var kind, user, achievement string
+		if err := env.pool.QueryRow(t.Context(), `SELECT kind, user_id, achievement_id FROM awards.outbox WHERE id = $1::int8`, id).Scan(&kind, &user, &achievement); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Kind != kind || msg.UserID != user || msg.AchievementID != achievement || msg.CreatedAt.IsZero() {
+			t.Errorf("notification %s body = %+v, want %s %s %s", id, msg, kind, user, achievement)
+		}
+	}
+	hook.mu.Unlock()
+
+	perID, subjects := awardsStream(t, b)
+	if len(perID) != len(ids) {
+		t.Errorf("the AWARDS stream holds %d notifications, want %d", len(perID), len(ids))
+	}
+	for _, id := range ids {
+		if perID[id] != 1 {
+			t.Errorf("notification %s is %d times on the AWARDS stream, want once", id, perID[id])
+		}
+	}
+	for id, subject := range subjects {
+		var want string
+		if err := env.pool.QueryRow(t.Context(), `SELECT 'awards.' || kind || '.' || achievement_id FROM awards.outbox WHERE id = $1::int8`, id).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if subject != want {
+			t.Errorf("notification %s on subject %s, want %s", id, subject, want)
+		}
+	}
+	// Every bus delivery took one attempt; the webhook's took one more
+	// for each refused request.
+	if n := count(t, env.pool, `SELECT coalesce(sum(attempts), 0) FROM awards.deliveries WHERE channel = 'bus'`); n != len(ids) {
+		t.Errorf("bus attempts = %d, want %d", n, len(ids))
+	}
+	if n := count(t, env.pool, `SELECT coalesce(sum(attempts), 0) FROM awards.deliveries WHERE channel = 'webhook'`); n != len(ids)+2 {
+		t.Errorf("webhook attempts = %d, want %d", n, len(ids)+2)
+	}
+
+	listed, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliveryDelivered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != len(ids) {
+		t.Fatalf("%d delivered notifications listed, want %d", len(listed), len(ids))
+	}
+	retried := 0
+	for _, l := range listed {
+		if l.DeliveredAt == nil || l.State != awards.DeliveryDelivered || l.LastError != "" {
+			t.Errorf("listed %+v, want delivered with a time and no error", l)
+		}
+		if l.Attempts > 1 {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("no listed notification shows the retried attempts")
+	}
+	for _, ch := range []string{awards.ChannelWebhook, awards.ChannelBus} {
+		if got := counterValue(t, n, "clickstream_awards_notifications_delivered_total", ch); got != float64(len(ids)) {
+			t.Errorf("delivered metric (%s) = %v, want %d", ch, got, len(ids))
+		}
+	}
+	if got := counterValue(t, n, "clickstream_awards_notification_attempts_failed_total", awards.ChannelWebhook); got != 2 {
+		t.Errorf("failed attempts metric (webhook) = %v, want 2", got)
+	}
+}
+
+// counterValue reads a counter of the notifier by name and channel (0 when
+// it has no such series).
+func counterValue(t *testing.T, n *awards.Notifier, name, channel string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(n.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "channel" && l.GetValue() == channel {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestNotifierParksAfterMaxAttempts: a webhook that always fails gets each
+// notification MaxAttempts times; then it is parked, and listed as parked
+// with the last error.
+func TestNotifierParksAfterMaxAttempts(t *testing.T) {
+	env := newEngineEnv(t)
+	grantNavigators(t, env, "u1", "u2")
+	ids := outboxIDs(t, env, "true")
+
+	hook := newWebhookReceiver(t)
+	hook.failAll = true
+	n := awards.NewNotifier(env.store, fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, MaxAttempts: 3}))
+	stop := runNotifier(t, n)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+
+	_, accepted, attempts, problems := hook.snapshot()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if len(accepted) != 0 {
+		t.Errorf("accepted %v, want nothing", accepted)
+	}
+	for _, id := range ids {
+		if attempts[id] != 3 {
+			t.Errorf("notification %s attempted %d times, want MaxAttempts = 3", id, attempts[id])
+		}
+	}
+
+	var parked []awards.Notification
+	var after int64
+	for {
+		page, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliveryParked, Limit: 2, AfterID: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		parked = append(parked, page...)
+		after = page[len(page)-1].ID
+	}
+	var got []string
+	for _, p := range parked {
+		got = append(got, strconv.FormatInt(p.ID, 10))
+		if p.State != awards.DeliveryParked || p.Attempts != 3 || p.DeliveredAt != nil ||
+			!strings.Contains(p.LastError, "503") || !strings.Contains(p.LastError, "receiver unavailable") {
+			t.Errorf("parked notification %+v, want 3 attempts and the receiver's answer as last error", p)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("parked notifications %v, want %v", got, ids)
+	}
+	if delivered, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliveryDelivered}); err != nil || len(delivered) != 0 {
+		t.Errorf("delivered = %v, %v; want none", delivered, err)
+	}
+	if _, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: "lost"}); !errors.Is(err, awards.ErrInvalidNotificationFilter) {
+		t.Errorf("unknown state: err = %v, want ErrInvalidNotificationFilter", err)
+	}
+}
