@@ -376,3 +376,207 @@ func TestNotifierParksAfterMaxAttempts(t *testing.T) {
 		t.Errorf("unknown state: err = %v, want ErrInvalidNotificationFilter", err)
 	}
 }
+
+// TestNotifierRestartDeliversNothingTwice: a notifier stopped in the middle
+// of its work records every delivery it made; a new one on the same
+// database delivers only the rest.
+func TestNotifierRestartDeliversNothingTwice(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	grantNavigators(t, env, "u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8")
+	ids := outboxIDs(t, env, "true")
+
+	hook := newWebhookReceiver(t)
+	cfg := fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, JetStream: b.JetStream(), Batch: 2, Parallel: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hook.onOK = func(accepted int) {
+		if accepted == 3 {
+			cancel() // stop the first notifier in the middle of a batch
+		}
+	}
+	first := awards.NewNotifier(env.store, cfg)
+	if err := first.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, accepted, _, _ := hook.snapshot()
+	recorded := count(t, env.pool, `SELECT count(*) FROM awards.deliveries WHERE channel = 'webhook' AND state = 'delivered'`)
+	if len(accepted) != recorded || recorded >= len(ids) {
+		t.Fatalf("after the stop: %d notifications accepted by the webhook, %d recorded delivered, of %d; want all accepted recorded and some left", len(accepted), recorded, len(ids))
+	}
+
+	hook.mu.Lock()
+	hook.onOK = nil
+	hook.mu.Unlock()
+	second := awards.NewNotifier(env.store, cfg)
+	stop := runNotifier(t, second)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+
+	requests, accepted, _, problems := hook.snapshot()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, id := range ids {
+		if accepted[id] != 1 {
+			t.Errorf("notification %s accepted %d times, want once", id, accepted[id])
+		}
+	}
+	if requests != len(ids) {
+		t.Errorf("%d webhook requests for %d notifications, want one each", requests, len(ids))
+	}
+	// Each bus delivery was published once (the stream would hide a
+	// second publication by its Nats-Msg-Id, the attempts would not).
+	if n := count(t, env.pool, `SELECT count(*) FROM awards.deliveries WHERE channel = 'bus' AND state = 'delivered' AND attempts = 1`); n != len(ids) {
+		t.Errorf("%d bus deliveries made in one attempt, want %d", n, len(ids))
+	}
+	if perID, _ := awardsStream(t, b); len(perID) != len(ids) {
+		t.Errorf("the AWARDS stream holds %d notifications, want %d", len(perID), len(ids))
+	}
+}
+
+// TestNotifiersShareTheWork: two notifiers on one database (two instances)
+// deliver each notification once between them.
+func TestNotifiersShareTheWork(t *testing.T) {
+	env := newEngineEnv(t)
+	var users []string
+	for i := range 30 {
+		users = append(users, "u"+strconv.Itoa(i))
+	}
+	grantNavigators(t, env, users...)
+	ids := outboxIDs(t, env, "true")
+
+	hook := newWebhookReceiver(t)
+	cfg := fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, Batch: 3, Parallel: 2})
+	stopA := runNotifier(t, awards.NewNotifier(env.store, cfg))
+	stopB := runNotifier(t, awards.NewNotifier(env.store, cfg))
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stopA()
+	stopB()
+
+	requests, accepted, _, _ := hook.snapshot()
+	for _, id := range ids {
+		if accepted[id] != 1 {
+			t.Errorf("notification %s accepted %d times, want once", id, accepted[id])
+		}
+	}
+	if requests != len(ids) {
+		t.Errorf("%d webhook requests for %d notifications, want one each", requests, len(ids))
+	}
+}
+
+// TestNotifierNeverSendsSuppressed: grants of a backfill that did not ask
+// for notifications are suppressed (listed, never sent); those of a
+// backfill that asked are sent, marked as backfilled.
+func TestNotifierNeverSendsSuppressed(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	backfill := func(notify bool, users ...string) {
+		t.Helper()
+		var id int64
+		if err := env.pool.QueryRow(t.Context(), `INSERT INTO awards.backfills (from_time, notify) VALUES (now(), $1) RETURNING id`, notify).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		var recs []*busv1.EventRecord
+		for _, u := range users {
+			recs = append(recs, tripRecord(u, "trip-"+u, 10_000))
+		}
+		if _, err := env.engine.ApplyBatchWith(t.Context(), recs, awards.ApplyOptions{BackfillID: id}); err != nil {
+			t.Fatal(err)
+		}
+		env.cycle(t)
+	}
+	backfill(false, "quiet1", "quiet2")
+	backfill(true, "loud")
+	grantNavigators(t, env, "live")
+	suppressed := outboxIDs(t, env, "suppressed")
+	if len(suppressed) != 2 {
+		t.Fatalf("%d suppressed outbox rows, want the 2 grants of the quiet backfill", len(suppressed))
+	}
+	sent := outboxIDs(t, env, "NOT suppressed")
+
+	hook := newWebhookReceiver(t)
+	n := awards.NewNotifier(env.store, fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, JetStream: b.JetStream()}))
+	stop := runNotifier(t, n)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+
+	_, accepted, attempts, _ := hook.snapshot()
+	perID, _ := awardsStream(t, b)
+	for _, id := range suppressed {
+		if attempts[id] != 0 || perID[id] != 0 {
+			t.Errorf("suppressed notification %s sent: %d webhook requests, %d on the bus", id, attempts[id], perID[id])
+		}
+	}
+	for _, id := range sent {
+		if accepted[id] != 1 || perID[id] != 1 {
+			t.Errorf("notification %s: accepted %d times by the webhook, %d times on the bus; want once each", id, accepted[id], perID[id])
+		}
+	}
+	listed, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliverySuppressed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range listed {
+		got = append(got, strconv.FormatInt(l.ID, 10))
+		if !l.Backfilled || l.Attempts != 0 || l.DeliveredAt != nil {
+			t.Errorf("suppressed notification listed as %+v, want backfilled, never attempted", l)
+		}
+	}
+	if !slices.Equal(got, suppressed) {
+		t.Errorf("suppressed notifications listed: %v, want %v", got, suppressed)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	var loud, live int
+	for _, m := range hook.messages {
+		switch {
+		case m.UserID == "loud" && m.Backfilled:
+			loud++
+		case m.UserID == "live" && !m.Backfilled:
+			live++
+		}
+	}
+	if loud != 1 || live != 1 {
+		t.Errorf("webhook got %d backfilled grant(s) of the backfill that asked and %d live one(s), want 1 and 1", loud, live)
+	}
+}
+
+// TestWebhookSignature: the signature covers the body and the timestamp,
+// and stale timestamps are refused.
+func TestWebhookSignature(t *testing.T) {
+	secret := []byte("s3cret")
+	body := []byte(`{"id":1,"kind":"granted"}`)
+	now := time.Unix(1_800_000_000, 0)
+	header := func(ts int64, sig string) http.Header {
+		h := http.Header{}
+		h.Set(awards.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(awards.HeaderSignature, sig)
+		return h
+	}
+	ts := now.Unix()
+	good := awards.SignWebhook(secret, strconv.FormatInt(ts, 10), body)
+	if !strings.HasPrefix(good, "sha256=") || len(good) != len("sha256=")+64 {
+		t.Fatalf("signature %q, want sha256=<64 hex digits>", good)
+	}
+	for _, tc := range []struct {
+		name   string
+		secret []byte
+		header http.Header
+		body   []byte
+		ok     bool
+	}{
+		{"valid", secret, header(ts, good), body, true},
+		{"other body", secret, header(ts, good), []byte(`{"id":2,"kind":"granted"}`), false},
+		{"other timestamp", secret, header(ts+1, good), body, false},
+		{"other secret", []byte("other"), header(ts, good), body, false},
+		{"replayed later", secret, header(ts-600, awards.SignWebhook(secret, strconv.FormatInt(ts-600, 10), body)), body, false},
+		{"no timestamp", secret, http.Header{awards.HeaderSignature: {good}}, body, false},
+	} {
+		err := awards.VerifyWebhookSignature(tc.secret, tc.header, tc.body, now, 5*time.Minute)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, awards.ErrBadWebhookSignature)) {
+			t.Errorf("%s: err = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
