@@ -24,12 +24,8 @@ const (
 	BackfillFailed  = "failed"
 )
 
-var (
-	// ErrBackfillNotFound is returned for a backfill id nobody started.
-	ErrBackfillNotFound = errors.New("no such backfill")
-	// ErrInvalidBackfill wraps the reasons a backfill cannot start.
-	ErrInvalidBackfill = errors.New("backfill cannot start")
-)
+// ErrInvalidBackfill wraps the reasons a backfill cannot start.
+var ErrInvalidBackfill = errors.New("backfill cannot start")
 
 // BackfillRequest asks to replay EVENTS from a time.
 type BackfillRequest struct {
@@ -186,7 +182,7 @@ func achievementSources(a *CompiledAchievement) []string {
 	return out
 }
 
-// Get returns a backfill with its progress; ErrBackfillNotFound for an
+// Get returns a backfill with its progress; ErrNotFound (wrapped) for an
 // unknown id.
 func (b *Backfills) Get(ctx context.Context, id int64) (Backfill, error) {
 	row, err := b.engine.store.backfill(ctx, id)

@@ -393,8 +393,8 @@ func TestBackfillStartValidates(t *testing.T) {
 			t.Errorf("Start(%+v) = %v, want ErrInvalidBackfill saying %q", tt.req, err, tt.want)
 		}
 	}
-	if _, err := bf.Get(t.Context(), 999); !errors.Is(err, awards.ErrBackfillNotFound) {
-		t.Errorf("Get(999) = %v, want ErrBackfillNotFound", err)
+	if _, err := bf.Get(t.Context(), 999); !errors.Is(err, awards.ErrNotFound) {
+		t.Errorf("Get(999) = %v, want ErrNotFound", err)
 	}
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.backfills`); n != 0 {
 		t.Errorf("%d backfills stored by refused requests", n)

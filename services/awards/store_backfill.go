@@ -74,11 +74,11 @@ func (s *PostgresStore) insertBackfill(ctx context.Context, req BackfillRequest,
 	return scanBackfill(s.pool.QueryRow(ctx, sqlInsertBackfill, req.AchievementID, req.From, req.Notify, req.Actor, sources, int64(lastSeq)))
 }
 
-// backfill returns a stored backfill; ErrBackfillNotFound when there is none.
+// backfill returns a stored backfill; ErrNotFound (wrapped) when there is none.
 func (s *PostgresStore) backfill(ctx context.Context, id int64) (backfillRow, error) {
 	b, err := scanBackfill(s.pool.QueryRow(ctx, sqlGetBackfill, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return b, fmt.Errorf("backfill %d: %w", id, ErrBackfillNotFound)
+		return b, fmt.Errorf("backfill %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return b, fmt.Errorf("backfill %d: %w", id, err)

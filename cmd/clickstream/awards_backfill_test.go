@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
+)
+
+const backfillToken = "backfill-test-token"
+
+// fakeBackfills is an awards admin API serving StartBackfill and
+// GetBackfill: each GetBackfill answers the next scripted state.
+type fakeBackfills struct {
+	awardsv1connect.UnimplementedAwardsAdminServiceHandler
+	mu      sync.Mutex
+	start   *awardsv1.StartBackfillRequest
+	script  []*awardsv1.Backfill
+	gets    int
+	refuse  error
+	started *awardsv1.Backfill
+}
+
+func (f *fakeBackfills) StartBackfill(_ context.Context, req *awardsv1.StartBackfillRequest) (*awardsv1.StartBackfillResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
+	f.start = req
+	f.started = &awardsv1.Backfill{Id: 7, AchievementId: req.GetAchievementId(), From: req.GetFrom(), State: "running",
+		Notify: req.GetNotify(), Actor: req.GetActor(), StartedAt: timestamppb.Now()}
+	return &awardsv1.StartBackfillResponse{Backfill: f.started}, nil
+}
+
+func (f *fakeBackfills) GetBackfill(_ context.Context, req *awardsv1.GetBackfillRequest) (*awardsv1.GetBackfillResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.GetId() != 7 {
+		return nil, connect.NewError(connect.CodeNotFound, nil)
+	}
+	step := f.script[min(f.gets, len(f.script)-1)]
+	f.gets++
+	b := proto.Clone(f.started).(*awardsv1.Backfill)
+	b.State, b.Total, b.Done, b.Skipped, b.Error = step.GetState(), step.GetTotal(), step.GetDone(), step.GetSkipped(), step.GetError()
+	return &awardsv1.GetBackfillResponse{Backfill: b}, nil
+}
+
+// serveBackfills serves f behind the admin token and returns its URL.
+func serveBackfills(t *testing.T, f *fakeBackfills) string {
+	t.Helper()
+	path, handler := awardsv1connect.NewAwardsAdminServiceHandler(f)
+	mux := http.NewServeMux()
+	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+backfillToken {
+			http.Error(w, `{"code":"unauthenticated","message":"the admin API needs the admin token"}`, http.StatusUnauthorized)
+			return
+		}
+		handler.ServeHTTP(w, r)
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// runBackfillCLI runs `clickstream awards backfill` with args, registering
+// the command under `awards` when the root does not have it yet.
+func runBackfillCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCommand()
+	parent, _, err := root.Find([]string{"awards"})
+	if err != nil || parent == root {
+		parent = &cobra.Command{Use: "awards"}
+		root.AddCommand(parent)
+	}
+	if c, _, err := root.Find([]string{"awards", "backfill"}); err != nil || c.Name() != "backfill" {
+		parent.AddCommand(newAwardsBackfillCommand())
+	}
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"awards", "backfill", "--interval", "5ms"}, args...))
+	err = root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func running(total, done, skipped uint64) *awardsv1.Backfill {
+	return &awardsv1.Backfill{State: "running", Total: total, Done: done, Skipped: skipped}
+}
+
+func TestAwardsBackfillCommand(t *testing.T) {
+	t.Setenv("CLICKSTREAM_ADMIN_TOKEN", "")
+	f := &fakeBackfills{script: []*awardsv1.Backfill{
+		running(0, 0, 0), running(10, 4, 1), running(10, 4, 1), running(10, 8, 2),
+		{State: "done", Total: 10, Done: 10, Skipped: 3},
+	}}
+	url := serveBackfills(t, f)
+
+	out, err := runBackfillCLI(t, "--awards", url, "--admin-token", backfillToken, "--progress", "lines",
+		"--from", "2026-11-01T00:00:00Z", "--achievement", "shutterbug", "--actor", "ops")
+	if err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out)
+	}
+	want := `Backfill 7 started: achievement shutterbug, events from 2026-11-01T00:00:00Z, notifications of its grants suppressed.
+backfill 7 running: 0 events, 0 skipped
+backfill 7 running: 4 of 10 events (40%), 1 skipped
+backfill 7 running: 8 of 10 events (80%), 2 skipped
+backfill 7 done: 10 of 10 events (100%), 3 skipped
+Backfill 7 done: 10 of 10 events replayed, 3 skipped (already applied).
+`
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if got := f.start; got.GetAchievementId() != "shutterbug" || got.GetNotify() || got.GetActor() != "ops" ||
+		!got.GetFrom().AsTime().Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("StartBackfill got %v", got)
+	}
+
+	// A bar when asked (what a terminal gets), every achievement, notify.
+	f.gets = 0
+	out, err = runBackfillCLI(t, "--awards", url, "--admin-token", backfillToken, "--progress", "bar", "--from", "2026-11-01", "--notify")
+	if err != nil {
+		t.Fatalf("backfill with a bar: %v\n%s", err, out)
+	}
+	for _, w := range []string{"every running achievement", "notifications of its grants delivered", "backfill 7", "100%", "10/10", "Backfill 7 done"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("bar output lacks %q:\n%q", w, out)
+		}
+	}
+	if !f.start.GetNotify() || f.start.GetAchievementId() != "" {
+		t.Errorf("StartBackfill got %v, want notify for every achievement", f.start)
+	}
+}
+
+func TestAwardsBackfillCommandFails(t *testing.T) {
+	t.Setenv("CLICKSTREAM_ADMIN_TOKEN", "")
+	f := &fakeBackfills{script: []*awardsv1.Backfill{
+		running(10, 5, 0), {State: "failed", Total: 10, Done: 5, Error: "apply 5 events: the database is gone"},
+	}}
+	url := serveBackfills(t, f)
+	out, err := runBackfillCLI(t, "--awards", url, "--admin-token", backfillToken, "--from", "2026-11-01T00:00:00Z")
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "backfill 7 failed after 5 of 10 events") ||
+		!strings.Contains(err.Error(), "the database is gone") {
+		t.Errorf("a failed backfill: %v (exit %d), want exit 1 naming the backfill and the reason\n%s", err, exitCode(err), out)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+		code int
+	}{
+		{"no --from", []string{"--admin-token", backfillToken}, "--from is required", 2},
+		{"bad --from", []string{"--admin-token", backfillToken, "--from", "yesterday"}, `--from "yesterday"`, 2},
+		{"bad --progress", []string{"--admin-token", backfillToken, "--from", "2026-11-01", "--progress", "dots"}, "use auto, bar or lines", 2},
+		{"no token", []string{"--from", "2026-11-01"}, "admin token", 1},
+		{"refused", []string{"--admin-token", backfillToken, "--from", "2026-11-01", "--achievement", "nope"}, `start the backfill: no achievement "nope"`, 1},
+	}
+	f.refuse = nil
+	for _, tt := range tests {
+		if tt.name == "refused" {
+			f.mu.Lock()
+			f.refuse = connect.NewError(connect.CodeInvalidArgument, errString(`no achievement "nope"; save it first`))
+			f.mu.Unlock()
+		}
+		_, err := runBackfillCLI(t, append([]string{"--awards", url}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || exitCode(err) != tt.code {
+			t.Errorf("%s: %v, want exit %d saying %q", tt.name, err, tt.code, tt.want)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
