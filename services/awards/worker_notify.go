@@ -370,10 +370,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 func (n *Notifier) loop(ctx context.Context, channel string) {
 	// The work of a cycle must not be cut between a send and the record of
 	// it, so it runs without ctx's cancellation; ctx stops the loop between
-	// cycles.
-	work := context.WithoutCancel(ctx)
+	// cycles. A bound well above what a batch of sends can take keeps a
+	// hung database from holding Run forever.
+	limit := n.cfg.Timeout*time.Duration(n.cfg.Batch/n.cfg.Parallel+2) + time.Minute
 	for ctx.Err() == nil {
+		work, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
 		res, err := n.cycle(work, channel)
+		cancel()
 		if err != nil {
 			n.log.Error("notification cycle failed", "channel", channel, "err", err)
 		}
