@@ -26,6 +26,11 @@ type AwardsConfig struct {
 	AchievementsFile string
 	// Batch bounds the events applied per transaction; 0 is the default.
 	Batch int
+	// JWTSecret (HS256) or JWTPublicKeyFile (PEM; RS256/ES256) verifies
+	// the user tokens of the public API's ListMyAchievements; with
+	// neither, that call is unavailable.
+	JWTSecret        string
+	JWTPublicKeyFile string
 }
 
 // startAwards builds awards: the public API, and the engine with its
@@ -71,7 +76,11 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 		g.Go(func() error { return followConfiguration(ctx, engine, schemas, log) })
 		return g.Wait()
 	})
-	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store), awards.NewAdminAPI(engine), checks...)
+	verifier, err := awards.LoadJWTVerifier(s.cfg.Awards.JWTSecret, s.cfg.Awards.JWTPublicKeyFile)
+	if err != nil {
+		return server.Routes{}, fmt.Errorf("awards user tokens: %w", err)
+	}
+	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store, verifier), awards.NewAdminAPI(engine), checks...)
 	routes.Collectors = engine.Metrics().Collectors()
 	return routes, nil
 }

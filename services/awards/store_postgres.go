@@ -2,6 +2,8 @@ package awards
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +23,9 @@ func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 	return &PostgresStore{pool: pool}
 }
 
+// The read queries of the public API page by keyset on the achievement id
+// (the primary key), so a page costs the same wherever it is. LIMIT NULL
+// (page size 0) means every row.
 const (
 	sqlUpsertAchievement = `
 		INSERT INTO awards.achievements (id, title, description, image_url, goal, active)
@@ -28,12 +33,29 @@ const (
 		ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description,
 			image_url = excluded.image_url, goal = excluded.goal, active = excluded.active, updated_at = now()`
 	sqlUserAchievements = `
-		SELECT a.id, a.title, a.description, a.image_url, a.goal, a.active,
-		       coalesce(u.progress, 0), u.started_at, u.completed_at
+		SELECT a.id, a.title, a.description, a.image_url, a.goal, a.active, a.policy, a.starts_at, a.ends_at,
+		       coalesce(u.progress, 0), u.started_at, u.completed_at, coalesce(o.objectives, '[]')
 		FROM awards.achievements a
 		LEFT JOIN awards.user_achievements u ON u.achievement_id = a.id AND u.user_id = $1
-		WHERE a.active
-		ORDER BY a.id`
+		LEFT JOIN LATERAL (
+			SELECT jsonb_agg(jsonb_build_object('key', ob.key, 'progress', coalesce(uo.progress, 0),
+			                                    'counters', coalesce(uo.counters, '{}')) ORDER BY ob.id) AS objectives
+			FROM awards.objectives ob
+			LEFT JOIN awards.user_objectives uo ON uo.user_id = $1 AND uo.objective_id = ob.id
+			WHERE ob.achievement_id = a.id AND ob.active
+		) o ON true
+		WHERE a.active AND a.id > $2
+		ORDER BY a.id
+		LIMIT nullif($3::int, 0)`
+	sqlAchievements = `
+		SELECT a.id, a.title, a.description, a.image_url, a.goal, a.active, a.policy, a.starts_at, a.ends_at,
+		       coalesce((SELECT array_agg(ob.key ORDER BY ob.id) FROM awards.objectives ob
+		                 WHERE ob.achievement_id = a.id AND ob.active), '{}')
+		FROM awards.achievements a
+		WHERE a.active AND a.id > $1
+		ORDER BY a.id
+		LIMIT nullif($2::int, 0)`
+	sqlStatusOfUser = `SELECT status FROM awards.users WHERE user_id = $1`
 )
 
 // UpsertAchievement implements Store.
@@ -44,28 +66,71 @@ func (s *PostgresStore) UpsertAchievement(ctx context.Context, a Achievement) er
 	return nil
 }
 
-// UserAchievements implements Store.
-func (s *PostgresStore) UserAchievements(ctx context.Context, userID string) ([]UserAchievement, error) {
-	rows, err := s.pool.Query(ctx, sqlUserAchievements, userID)
+// UserAchievements implements Store: one query for the page, with each
+// achievement's active objectives and the user's counters in them.
+func (s *PostgresStore) UserAchievements(ctx context.Context, userID string, page Page) (out []UserAchievement, err error) {
+	defer wrapErr(&err, fmt.Sprintf("user %q achievements after %q", userID, page.After))
+	rows, err := s.pool.Query(ctx, sqlUserAchievements, userID, page.After, max(page.Size, 0))
 	if err != nil {
-		return nil, fmt.Errorf("user %q achievements: %w", userID, err)
+		return nil, err
 	}
 	var (
-		out     []UserAchievement
-		ua      UserAchievement
-		started *time.Time
+		ua         UserAchievement
+		policy     string
+		started    *time.Time
+		objectives []byte
 	)
 	a := &ua.Achievement
-	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.Title, &a.Description, &a.ImageURL, &a.Goal, &a.Active, &ua.Progress, &started, &ua.CompletedAt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.Title, &a.Description, &a.ImageURL, &a.Goal, &a.Active,
+		&policy, &a.StartsAt, &a.EndsAt, &ua.Progress, &started, &ua.CompletedAt, &objectives}, func() error {
 		item := ua
+		item.Achievement.Policy = Policy(policy)
 		if started != nil {
 			item.StartedAt = *started
+		}
+		if err := json.Unmarshal(objectives, &item.Objectives); err != nil {
+			return fmt.Errorf("objectives of %q: %w", a.ID, err)
+		}
+		item.Achievement.Objectives = make([]string, len(item.Objectives))
+		for i, o := range item.Objectives {
+			item.Achievement.Objectives[i] = o.Key
 		}
 		out = append(out, item)
 		return nil
 	})
+	return out, err
+}
+
+// Achievements implements Store.
+func (s *PostgresStore) Achievements(ctx context.Context, page Page) (out []Achievement, err error) {
+	defer wrapErr(&err, fmt.Sprintf("achievements after %q", page.After))
+	rows, err := s.pool.Query(ctx, sqlAchievements, page.After, max(page.Size, 0))
 	if err != nil {
-		return nil, fmt.Errorf("user %q achievements: %w", userID, err)
+		return nil, err
 	}
-	return out, nil
+	var (
+		a      Achievement
+		policy string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.Title, &a.Description, &a.ImageURL, &a.Goal, &a.Active,
+		&policy, &a.StartsAt, &a.EndsAt, &a.Objectives}, func() error {
+		item := a
+		item.Policy = Policy(policy)
+		out = append(out, item)
+		return nil
+	})
+	return out, err
+}
+
+// UserStatus implements Store.
+func (s *PostgresStore) UserStatus(ctx context.Context, userID string) (string, error) {
+	var status string
+	err := s.pool.QueryRow(ctx, sqlStatusOfUser, userID).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "active", nil
+	case err != nil:
+		return "", fmt.Errorf("status of user %q: %w", userID, err)
+	}
+	return status, nil
 }

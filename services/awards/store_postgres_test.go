@@ -18,7 +18,7 @@ func TestUpsertAchievement(t *testing.T) {
 	store, _ := newStore(t)
 	a := awards.Achievement{ID: "cafe-expert", Title: "Cafe expert", Description: "Cafes.", ImageURL: "https://img/cafe.png", Goal: 15, Active: true}
 	upsert(t, store, a)
-	list, err := store.UserAchievements(t.Context(), "u1")
+	list, err := store.UserAchievements(t.Context(), "u1", awards.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestUpsertAchievement(t *testing.T) {
 
 	a.Title, a.Description, a.ImageURL, a.Goal = "Cafe connoisseur", "More cafes.", "https://img/cafe2.png", 20
 	upsert(t, store, a)
-	list, err = store.UserAchievements(t.Context(), "u1")
+	list, err = store.UserAchievements(t.Context(), "u1", awards.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestUpsertAchievementDeactivates(t *testing.T) {
 	retired.Active = false
 	upsert(t, store, retired, awards.Achievement{ID: "never-shown", Title: "Never shown", Goal: 1})
 
-	list, err := store.UserAchievements(t.Context(), "u1")
+	list, err := store.UserAchievements(t.Context(), "u1", awards.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestUserAchievements(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
-			got, err := store.UserAchievements(t.Context(), tt.user)
+			got, err := store.UserAchievements(t.Context(), tt.user, awards.Page{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestUserAchievements(t *testing.T) {
 
 func TestUserAchievementsNone(t *testing.T) {
 	store, _ := newStore(t)
-	got, err := store.UserAchievements(t.Context(), "u1")
+	got, err := store.UserAchievements(t.Context(), "u1", awards.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +205,54 @@ func describeAll(list []awards.UserAchievement) []string {
 			a.ID, a.Title, a.Description, a.ImageURL, a.Goal, a.Active, ua.Progress, started, completed)
 	}
 	return out
+}
+
+// TestUserAchievementsObjectives: each achievement carries its active
+// objectives with the user's counters, zero where the user has none.
+func TestUserAchievementsObjectives(t *testing.T) {
+	env := newEngineEnv(t)
+	env.apply(t, photoRecord("u1", "p1", active), photoRecord("u1", "p2", active), photoRecord("u1", "p2", blocked))
+	list, err := env.store.UserAchievements(t.Context(), "u1", awards.Page{After: "local-guide", Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ua := range list {
+		got = append(got, fmt.Sprintf("%s %v %v", ua.Achievement.ID, ua.Achievement.Objectives, ua.Objectives))
+	}
+	want := []string{
+		"navigator-10km [navi] [{navi 0 map[]}]",
+		"photos-and-reviews [photo reviews] [{photo 1 map[active:1 blocked:1]} {reviews 0 map[]}]",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("page after local-guide:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
+
+func TestAchievementsPage(t *testing.T) {
+	env := newEngineEnv(t)
+	list, err := env.store.Achievements(t.Context(), awards.Page{After: "navigator-10km"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range list {
+		got = append(got, fmt.Sprintf("%s %s %v", a.ID, a.Policy, a.Objectives))
+	}
+	want := []string{"photos-and-reviews revocable [photo reviews]", "reviews-or-photos sticky [reviews photo]", "thoughtful-reviewer sticky [reviews]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("achievements after navigator-10km: %v, want %v", got, want)
+	}
+}
+
+func TestUserStatus(t *testing.T) {
+	store, pool := newStore(t)
+	if _, err := pool.Exec(t.Context(), `INSERT INTO awards.users (user_id, status) VALUES ('b', 'banned'), ('d', 'deleted'), ('a', 'active')`); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]string{"b": "banned", "d": "deleted", "a": "active", "unknown": "active"} {
+		if got, err := store.UserStatus(t.Context(), user); err != nil || got != want {
+			t.Errorf("UserStatus(%q) = %q, %v; want %q", user, got, err, want)
+		}
+	}
 }
