@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 	f.StringVar(&c.from, "from", "", "replay events published from this time on: RFC 3339 (2026-11-01T00:00:00Z) or a UTC date (2026-11-01)")
 	f.StringVar(&c.achievement, "achievement", "", "only this achievement's objectives (default: every running achievement)")
 	f.BoolVar(&c.notify, "notify", false, "deliver the notifications of the grants the backfill makes (suppressed by default)")
-	f.StringVar(&c.actor, "actor", loginName(), "who starts the backfill, recorded with it")
+	f.StringVar(&c.actor, "actor", "", "who starts the backfill, recorded with it (default: the login name)")
 	f.StringVar(&c.awards, "awards", "http://"+defaultAwardsAddr, "base URL of the awards service")
 	f.StringVar(&c.adminToken, "admin-token", "", "token of awards' admin API (default: the one in "+devAdminTokenFile+")")
 	f.StringVar(&c.progress, "progress", "auto", "how to show progress: auto (a bar on a terminal, lines otherwise), bar or lines")
@@ -102,6 +103,9 @@ func (c *backfillCLI) run(cmd *cobra.Command, _ []string) error {
 		show = &backfillLines{w: out}
 	default:
 		return usageError{fmt.Errorf("--progress %q: use auto, bar or lines", c.progress)}
+	}
+	if c.actor == "" {
+		c.actor = cmp.Or(loginName(), "clickstream-cli")
 	}
 	client, err := c.client()
 	if err != nil {

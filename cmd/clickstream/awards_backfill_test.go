@@ -139,8 +139,8 @@ Backfill 7 done: 10 of 10 events replayed, 3 skipped (already applied).
 			t.Errorf("bar output lacks %q:\n%q", w, out)
 		}
 	}
-	if !f.start.GetNotify() || f.start.GetAchievementId() != "" {
-		t.Errorf("StartBackfill got %v, want notify for every achievement", f.start)
+	if !f.start.GetNotify() || f.start.GetAchievementId() != "" || f.start.GetActor() == "" {
+		t.Errorf("StartBackfill got %v, want notify for every achievement, by the login name", f.start)
 	}
 }
 
