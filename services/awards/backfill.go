@@ -297,6 +297,9 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 			return fmt.Errorf("count the events to replay: %w", err)
 		}
 		row.Total = info.NumPending
+		if row.Total == 0 {
+			return nil // nothing on its sources since From
+		}
 		if err := b.engine.store.saveBackfillProgress(ctx, *row); err != nil {
 			return err
 		}
@@ -358,7 +361,8 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 			row.Skipped += skipped
 			row.position = last
 			row.Total = max(row.Total, row.Done)
-			if err := b.engine.store.saveBackfillProgress(ctx, *row); err != nil {
+			// Recorded even when ctx ends now: the batch is applied.
+			if err := b.engine.store.saveBackfillProgress(context.WithoutCancel(ctx), *row); err != nil {
 				return err
 			}
 			if b.cfg.AfterBatch != nil {

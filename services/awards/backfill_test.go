@@ -415,6 +415,16 @@ func TestBackfillStartValidates(t *testing.T) {
 	if got := finished(t, bf, started.ID); got.Done != 0 || got.Total != 0 {
 		t.Errorf("backfill of an empty stream = %+v", got)
 	}
+	// From after every event: done, nothing replayed.
+	publish(t, b, []*busv1.EventRecord{tripRecord("u1", "t1", 5000)})
+	time.Sleep(10 * time.Millisecond) // the stream's clock must pass the event
+	started, err = bf.Start(t.Context(), awards.BackfillRequest{From: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := finished(t, bf, started.ID); got.Done != 0 || got.Total != 0 {
+		t.Errorf("backfill from after every event = %+v", got)
+	}
 }
 
 // BenchmarkBackfill replays 10,000 events (photos, trips and reviews of
