@@ -115,6 +115,8 @@ the starter achievements are applied to awards.`,
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; default: generated once into <data-dir>/pii-secret")
 	f.StringVar(&cfg.Awards.AchievementsFile, "achievements", "", "YAML or JSON file of achievements to apply at start, after the starter achievements")
+	f.StringVar(&cfg.Awards.WebhookURL, "awards-webhook-url", "", "URL awards POSTs notifications (granted, revoked, announced) to; they always go to the AWARDS stream (awards)")
+	f.StringVar(&cfg.Awards.WebhookSecret, "awards-webhook-secret", "", "HMAC-SHA256 secret signing the webhook notifications (X-Clickstream-Signature) (awards)")
 	f.StringVar(&cfg.Awards.JWTSecret, "awards-jwt-secret", "", "HMAC secret of the user tokens (HS256 JWT) awards accepts; default: generated once into <data-dir>/"+awardsJWTSecretFile+" (mint one with `clickstream awards token`)")
 	f.StringVar(&cfg.Awards.JWTPublicKeyFile, "awards-jwt-public-key", "", "PEM public key (RS256/ES256) of the user tokens awards accepts, instead of a secret")
 	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent")

@@ -42,6 +42,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.AddCommand(newKeysCommand())
 	root.AddCommand(newLangpackCommand())
 	root.AddCommand(newDocsCommand())
+	root.AddCommand(newAwardsCommand())
 	root.AddCommand(newDeadLettersCommand(), newSendCommand(), newBenchCommand())
 	annotateEnv(root)
 	return root

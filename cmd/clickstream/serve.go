@@ -50,6 +50,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry, ingest); empty keeps the admin API closed")
 	f.StringVar(&cfg.RegistryURL, "registry-url", "http://127.0.0.1:8081", "registry to read the event catalogue from (ingest, awards)")
 	f.StringVar(&cfg.Awards.AchievementsFile, "achievements", "", "YAML or JSON file of achievements to apply at start (awards)")
+	f.StringVar(&cfg.Awards.WebhookURL, "awards-webhook-url", "", "URL awards POSTs notifications (granted, revoked, announced) to; they always go to the AWARDS stream (awards)")
+	f.StringVar(&cfg.Awards.WebhookSecret, "awards-webhook-secret", "", "HMAC-SHA256 secret signing the webhook notifications (X-Clickstream-Signature) (awards)")
 	f.StringVar(&cfg.Awards.JWTSecret, "awards-jwt-secret", "", "HMAC secret (at least 32 bytes) of the user tokens, HS256 JWTs, the public API accepts (awards)")
 	f.StringVar(&cfg.Awards.JWTPublicKeyFile, "awards-jwt-public-key", "", "PEM public key (RS256/ES256) of the user tokens the public API accepts, instead of a secret (awards)")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; the same for every ingest instance (ingest; default: generated once into --data-dir)")

@@ -26,6 +26,10 @@ type AwardsConfig struct {
 	AchievementsFile string
 	// Batch bounds the events applied per transaction; 0 is the default.
 	Batch int
+	// WebhookURL receives notifications (granted, revoked, announced) by
+	// POST, signed with WebhookSecret; none when empty. Notifications
+	// always go to the AWARDS stream.
+	WebhookURL, WebhookSecret string
 	// JWTSecret (HS256) or JWTPublicKeyFile (PEM; RS256/ES256) verifies
 	// the user tokens of the public API's ListMyAchievements; with
 	// neither, that call is unavailable.
@@ -53,6 +57,13 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 	schemas := awards.NewRegistrySchemas(client, log)
 	store := awards.NewPostgresStore(pool)
 	engine := awards.NewEngine(awards.EngineConfig{Store: store, Schemas: schemas, Logger: log})
+	consumers := awards.NewConsumers(engine, s.bus.JetStream(), awards.ConsumersConfig{Batch: s.cfg.Awards.Batch})
+	backfills := awards.NewBackfills(engine, s.bus.JetStream())
+	if s.cfg.Awards.WebhookURL != "" && s.cfg.Awards.WebhookSecret == "" {
+		return server.Routes{}, errors.New("awards: a webhook URL needs a webhook secret to sign the notifications with")
+	}
+	notifier := awards.NewNotifier(store, awards.NotifierConfig{WebhookURL: s.cfg.Awards.WebhookURL,
+		WebhookSecret: s.cfg.Awards.WebhookSecret, JetStream: s.bus.JetStream(), Logger: log})
 	started := &s.awardsStarted
 	checks = append(checks, server.Check{Name: "awards engine", Func: func(context.Context) error {
 		if !started.Load() {
@@ -69,19 +80,19 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 		}
 		started.Store(true)
 		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error {
-			return awards.NewConsumers(engine, s.bus.JetStream(), awards.ConsumersConfig{Batch: s.cfg.Awards.Batch}).Run(ctx)
-		})
+		g.Go(func() error { return consumers.Run(ctx) })
 		g.Go(func() error { return awards.NewAchievementsWorker(engine, awards.AchievementsWorkerConfig{}).Run(ctx) })
 		g.Go(func() error { return followConfiguration(ctx, engine, schemas, log) })
+		g.Go(func() error { return backfills.Run(ctx) })
+		g.Go(func() error { return notifier.Run(ctx) })
 		return g.Wait()
 	})
 	verifier, err := awards.LoadJWTVerifier(s.cfg.Awards.JWTSecret, s.cfg.Awards.JWTPublicKeyFile)
 	if err != nil {
 		return server.Routes{}, fmt.Errorf("awards user tokens: %w", err)
 	}
-	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store, verifier), awards.NewAdminAPI(engine), checks...)
-	routes.Collectors = engine.Metrics().Collectors()
+	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store, verifier), awards.NewAdminAPI(engine, consumers, backfills), checks...)
+	routes.Collectors = append(engine.Metrics().Collectors(), notifier.Collectors()...)
 	return routes, nil
 }
 

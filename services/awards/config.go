@@ -110,15 +110,23 @@ func (c AchievementConfig) Canonical() AchievementConfig {
 	return out
 }
 
+// compactJSON normalises a JSON value: no insignificant space and object
+// keys sorted, numbers kept as written.
 func compactJSON(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
 		return nil
 	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return raw
 	}
-	return b.Bytes()
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 // Achievement is the catalogue entry the configuration describes.

@@ -22,18 +22,70 @@ import (
 // event no objective needs. It applies what it fetches in batches, one
 // PostgreSQL transaction each, and acknowledges a batch only after the
 // transaction committed; a worker is sequential, so one user's events are
-// applied in stream order.
+// applied in stream order (an event handed back by a stopped worker may
+// come again after later ones; rules order a content's events by when they
+// occurred, so that does not change the result).
 type Consumers struct {
 	engine *Engine
 	js     jetstream.JetStream
 	cfg    ConsumersConfig
 	log    *slog.Logger
 
+	wg      sync.WaitGroup // the workers' goroutines
 	mu      sync.Mutex
 	running map[string]*sourceWorker
 	// stopping holds the workers told to stop, until they have: a source
 	// is not started again while its previous worker may still fetch.
 	stopping map[string]*sourceWorker
+	// ctx is Run's context: workers started by an API call live as long
+	// as Run, not as the call.
+	ctx context.Context
+}
+
+// Apply makes the running workers follow the configuration and the paused
+// sources now, and waits until the workers of paused or unneeded sources
+// have stopped: after it returns, a paused source applies nothing more.
+func (c *Consumers) Apply(ctx context.Context) error {
+	c.mu.Lock()
+	running := c.ctx != nil
+	c.mu.Unlock()
+	if !running {
+		return nil // Run is not running (yet): it syncs when it starts
+	}
+	if err := c.Sync(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var stopping []*sourceWorker
+	for _, w := range c.stopping {
+		stopping = append(stopping, w)
+	}
+	c.mu.Unlock()
+	for _, w := range stopping {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return c.Sync(ctx)
+}
+
+// Pending returns how many events on the bus the source's consumer has not
+// yet had acknowledged (0 when it has no consumer yet).
+func (c *Consumers) Pending(ctx context.Context, source string) (uint64, error) {
+	cons, err := c.js.Consumer(ctx, bus.StreamEvents, c.ConsumerName(source))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
 }
 
 // ConsumersConfig configures the consuming workers.
@@ -87,17 +139,19 @@ func (c *Consumers) Sources() []string {
 
 // Run keeps one worker per needed source until ctx is done.
 func (c *Consumers) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		for _, w := range c.running {
 			w.cancel()
 		}
 		c.mu.Unlock()
-		wg.Wait()
+		c.wg.Wait()
 	}()
 	for {
-		if err := c.Sync(ctx, &wg); err != nil && ctx.Err() == nil {
+		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
 			c.log.Error("start consuming workers", "err", err)
 		}
 		select {
@@ -111,7 +165,7 @@ func (c *Consumers) Run(ctx context.Context) error {
 // Sync starts a worker for every source the configuration needs and stops
 // those no longer needed (their durable consumers stay, so a source that
 // comes back resumes where it stopped).
-func (c *Consumers) Sync(ctx context.Context, wg *sync.WaitGroup) error {
+func (c *Consumers) Sync(ctx context.Context) error {
 	paused, err := c.engine.store.PausedSources(ctx)
 	if err != nil {
 		return err
@@ -153,13 +207,17 @@ func (c *Consumers) Sync(ctx context.Context, wg *sync.WaitGroup) error {
 			errs = append(errs, err)
 			continue
 		}
-		wctx, cancel := context.WithCancel(ctx)
+		parent := c.ctx // Run's context (c.mu is held)
+		if parent == nil {
+			parent = ctx
+		}
+		wctx, cancel := context.WithCancel(parent)
 		w := &sourceWorker{subject: subject, consumer: cons, engine: c.engine, cfg: c.cfg, cancel: cancel,
 			log: c.log.With("source", subject), done: make(chan struct{})}
 		c.running[subject] = w
-		wg.Add(1)
+		c.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer c.wg.Done()
 			defer close(w.done)
 			w.run(wctx)
 		}()
@@ -189,7 +247,9 @@ func (c *Consumers) consumer(ctx context.Context, subject string) (jetstream.Con
 		Description:   "awards: events of " + subject + " for the objectives that consume it",
 		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
-		AckPolicy:     jetstream.AckAllPolicy,
+		// Explicit acks: with AckAll, acknowledging a later event would
+		// also acknowledge an earlier one handed back by a stopped worker.
+		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       5 * time.Minute,
 		MaxAckPending: 4 * c.cfg.Batch,
 	})
@@ -235,19 +295,27 @@ func (w *sourceWorker) run(ctx context.Context) {
 			records = append(records, rec)
 		}
 		// Apply until it commits: the batch is acknowledged only then.
+		applied := false
 		for attempt := time.Duration(1); ctx.Err() == nil; attempt++ {
 			if _, err = w.engine.ApplyBatch(ctx, records); err == nil {
+				applied = true
 				break
 			}
 			w.log.Error("apply events, will retry", "events", len(records), "err", err)
 			sleep(ctx, min(attempt*backoff, 5*time.Second))
 		}
-		if err != nil {
+		if !applied {
+			// Stopped (paused, shut down) before the batch committed:
+			// hand it back for redelivery at once.
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
 			return
 		}
-		// AckAll: acknowledging the last acknowledges the whole batch.
-		if err := msgs[len(msgs)-1].Ack(); err != nil {
-			w.log.Warn("acknowledge events (they will be redelivered and skipped)", "err", err)
+		for _, m := range msgs {
+			if err := m.Ack(); err != nil {
+				w.log.Warn("acknowledge event (it will be redelivered and skipped)", "err", err)
+			}
 		}
 	}
 }

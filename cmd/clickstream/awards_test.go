@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clickstream-dev/clickstream/internal/stack"
+)
+
+const awardsTestToken = "awards-cli-test-token"
+
+// startPlatform runs registry, ingest and awards in-process on free ports,
+// without the starter achievements.
+func startPlatform(t *testing.T) *stack.Stack {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil && d == dir {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, stack.Config{
+		DataDir:    dir,
+		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
+		AdminToken: awardsTestToken,
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("start the platform: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the platform stopped with error: %v", err)
+		}
+	})
+	ready, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer readyCancel()
+	if err := s.WaitReady(ready); err != nil {
+		t.Fatalf("the platform did not get ready: %v", err)
+	}
+	return s
+}
+
+func TestAwardsApplyExportExplain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and NATS")
+	}
+	s := startPlatform(t)
+	awardsURL := s.URL(stack.Awards)
+	cli := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runCLI(t, append(append([]string{"awards"}, args...), "--awards", awardsURL, "--admin-token", awardsTestToken)...)
+		if err != nil {
+			t.Fatalf("clickstream awards %v: %v\n%s\n%s", args, err, out, errOut)
+		}
+		return out
+	}
+	starter := filepath.Join("..", "..", "services", "awards", "starter_achievements.yaml")
+
+	first := cli("apply", "-f", starter, "--actor", "ci")
+	if !strings.Contains(first, "+++ achievement local-guide (new)") || !strings.Contains(first, "5 of 5 achievements changed") {
+		t.Errorf("first apply:\n%s", first)
+	}
+	second := cli("apply", "-f", starter, "--actor", "ci")
+	if strings.TrimSpace(second) != "no changes: the 5 achievements of "+starter+" are as stored" {
+		t.Errorf("second apply reports changes:\n%s", second)
+	}
+
+	// Export, then apply the export: nothing changes either.
+	exported := cli("export")
+	file := filepath.Join(t.TempDir(), "exported.yaml")
+	if err := os.WriteFile(file, []byte(exported), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli("apply", "-f", file); !strings.Contains(out, "no changes") {
+		t.Errorf("applying the export changes something:\n%s\nexport:\n%s", out, exported)
+	}
+
+	// A changed goal shows in the diff; --dry-run saves nothing.
+	changed := strings.Replace(exported, `goal: 10`, `goal: 12`, 1)
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dry := cli("apply", "-f", file, "--dry-run")
+	if !strings.Contains(dry, "-") || !strings.Contains(dry, "+") || !strings.Contains(dry, "dry run: 1 of 5 achievements would change") {
+		t.Errorf("dry run:\n%s", dry)
+	}
+	if out := cli("apply", "-f", starter); !strings.Contains(out, "no changes") {
+		t.Errorf("the dry run saved something:\n%s", out)
+	}
+
+	// An invalid file is refused with the problem, and nothing is saved.
+	bad := strings.Replace(exported, "ReviewsLengthFilter", "LengthFilter", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCLI(t, "awards", "apply", "-f", file, "--awards", awardsURL, "--admin-token", awardsTestToken)
+	if err == nil || !strings.Contains(err.Error(), `unknown filter "LengthFilter"`) {
+		t.Errorf("invalid file: %v", err)
+	}
+
+	// Explain a user with a trip sent through ingest.
+	_, errOut, err := runCLIIn(t, `{"eventId":2004,"version":1,"data":{"context":{"userId":"u-cli"},"tripId":"t-1","distanceM":"4000"},"idempotencyKey":"cli-trip-1"}`+"\n",
+		"send", "--ingest", s.URL(stack.Ingest), "--api-key", s.IngestKey())
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, errOut)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := cli("explain", "--user", "u-cli", "--achievement", "navigator-10km")
+		if strings.Contains(out, "objective navi = 4") && strings.Contains(out, "(event ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("explain never showed the trip:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, _, err := runCLI(t, "awards", "explain", "--user", "u-cli", "--achievement", "nope", "--awards", awardsURL, "--admin-token", awardsTestToken); err == nil ||
+		!strings.Contains(err.Error(), "not found") {
+		t.Errorf("explain of an unknown achievement: %v", err)
+	}
+	if _, _, err := runCLI(t, "awards", "export", "--awards", awardsURL, "--admin-token", "wrong"); err == nil || !strings.Contains(err.Error(), "--admin-token") {
+		t.Errorf("a wrong admin token: %v", err)
+	}
+}
