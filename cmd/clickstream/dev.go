@@ -90,7 +90,7 @@ the starter achievements are applied to awards.`,
 			fmt.Fprintf(out, "\nClickstream is running; data in %s\n\n", cfg.DataDir)
 			fmt.Fprintf(out, "  registry  %s   gRPC, gRPC-Web, Connect; REST GET /v1/events\n", s.URL(stack.Registry))
 			fmt.Fprintf(out, "  ingest    %s   gRPC, gRPC-Web, Connect; REST POST /v1/events:batch\n", s.URL(stack.Ingest))
-			fmt.Fprintf(out, "  awards    %s   gRPC, gRPC-Web, Connect; REST GET /v1/users/{user_id}/achievements\n", s.URL(stack.Awards))
+			fmt.Fprintf(out, "  awards    %s   gRPC, gRPC-Web, Connect; REST GET /v1/achievements, /v1/me/achievements\n", s.URL(stack.Awards))
 			fmt.Fprintf(out, "  postgres  %s\n", s.DatabaseURL())
 			if u := s.NATSURL(); u != "" {
 				fmt.Fprintf(out, "  nats      %s\n", u)
@@ -98,6 +98,7 @@ the starter achievements are applied to awards.`,
 			fmt.Fprintf(out, "\n  admin API token (Authorization: Bearer ...): %s (in %s)\n", cfg.AdminToken, tokenFile)
 			fmt.Fprintf(out, "  ingest API key, environment %q (Authorization: Bearer ... or X-Api-Key): %s (in %s)\n",
 				cfg.Ingest.Environment, s.IngestKey(), filepath.Join(cfg.DataDir, "ingest-key"))
+			fmt.Fprintf(out, "  awards user tokens (JWT for GET /v1/me/achievements): clickstream awards token --user u-1\n")
 			fmt.Fprintf(out, "\nEach service also serves /healthz, /readyz, /metrics and /openapi/. Press Ctrl-C to stop.\n\n")
 			return <-done
 		},
