@@ -249,8 +249,10 @@ func (c *Consumers) consumer(ctx context.Context, subject string) (jetstream.Con
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		// Explicit acks: with AckAll, acknowledging a later event would
 		// also acknowledge an earlier one handed back by a stopped worker.
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       5 * time.Minute,
+		AckPolicy: jetstream.AckExplicitPolicy,
+		// A batch commits in milliseconds; after a crash its events come
+		// back within a minute (and are skipped if they had committed).
+		AckWait:       time.Minute,
 		MaxAckPending: 4 * c.cfg.Batch,
 	})
 	if err != nil {
