@@ -338,29 +338,24 @@ func TestBackfillResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var stop func()
-	interrupted := make(chan struct{})
-	var once sync.Once
+	// Stop the service right after the first batch.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	bf := awards.NewBackfills(env.engine, b.JetStream(), awards.BackfillsConfig{Batch: 10, FetchWait: 200 * time.Millisecond,
-		AfterBatch: func(p awards.Backfill) {
-			once.Do(func() {
-				// Stop the service after the first batch: Run waits for the
-				// batch to end, so stop from another goroutine.
-				go func() { stop(); close(interrupted) }()
-			})
-		}})
-	stop = runBackfills(t, bf)
+		AfterBatch: func(awards.Backfill) { stop() }})
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = bf.Run(ctx) }()
 	started, err := bf.Start(t.Context(), awards.BackfillRequest{AchievementID: "shutterbug", From: from})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-interrupted
+	<-stopped
 	mid, err := bf.Get(t.Context(), started.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mid.State != awards.BackfillRunning || mid.Done == 0 || mid.Done >= uint64(onSources) {
-		t.Fatalf("after the stop: %+v, want running part of the way", mid)
+	if mid.State != awards.BackfillRunning || mid.Done != 10 || onSources <= 10 {
+		t.Fatalf("after the stop: %+v, want running with the first 10 of %d events done", mid, onSources)
 	}
 
 	restarted := awards.NewBackfills(env.engine, b.JetStream(), awards.BackfillsConfig{Batch: 10, FetchWait: 200 * time.Millisecond})
