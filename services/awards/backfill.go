@@ -24,8 +24,19 @@ const (
 	BackfillFailed  = "failed"
 )
 
-// ErrInvalidBackfill wraps the reasons a backfill cannot start.
+// ErrInvalidBackfill is what every reason a backfill cannot start is
+// (errors.Is); the error itself says the reason.
 var ErrInvalidBackfill = errors.New("backfill cannot start")
+
+// invalidBackfill is a reason a backfill cannot start.
+type invalidBackfill struct{ reason string }
+
+func (e *invalidBackfill) Error() string        { return e.reason }
+func (e *invalidBackfill) Is(target error) bool { return target == ErrInvalidBackfill }
+
+func invalidBackfillf(format string, args ...any) error {
+	return &invalidBackfill{reason: fmt.Sprintf(format, args...)}
+}
 
 // BackfillRequest asks to replay EVENTS from a time.
 type BackfillRequest struct {
@@ -124,25 +135,25 @@ func NewBackfills(e *Engine, js jetstream.JetStream, cfg ...BackfillsConfig) *Ba
 // later events are the live consumers'.
 func (b *Backfills) Start(ctx context.Context, req BackfillRequest) (Backfill, error) {
 	if req.From.IsZero() {
-		return Backfill{}, fmt.Errorf("%w: from is required: the stream time to replay from, e.g. 2026-11-01T00:00:00Z", ErrInvalidBackfill)
+		return Backfill{}, invalidBackfillf("from is required: the stream time to replay from, e.g. 2026-11-01T00:00:00Z")
 	}
 	if req.From.After(time.Now()) {
-		return Backfill{}, fmt.Errorf("%w: from %s is in the future; nothing was published then yet", ErrInvalidBackfill, req.From.Format(time.RFC3339))
+		return Backfill{}, invalidBackfillf("from %s is in the future; nothing was published then yet", req.From.Format(time.RFC3339))
 	}
 	cfg := b.engine.Config()
 	var sources []string
 	if req.AchievementID == "" {
 		sources = cfg.Subjects()
 		if len(sources) == 0 {
-			return Backfill{}, fmt.Errorf("%w: no achievement is running, so no event would count", ErrInvalidBackfill)
+			return Backfill{}, invalidBackfillf("no achievement is running, so no event would count")
 		}
 	} else {
 		a, ok := cfg.Achievements[req.AchievementID]
 		if !ok {
 			if reason, broken := cfg.Broken[req.AchievementID]; broken {
-				return Backfill{}, fmt.Errorf("%w: achievement %q is disabled because its configuration cannot run (%s); fix it first", ErrInvalidBackfill, req.AchievementID, reason)
+				return Backfill{}, invalidBackfillf("achievement %q is disabled because its configuration cannot run (%s); fix it first", req.AchievementID, reason)
 			}
-			return Backfill{}, fmt.Errorf("%w: no achievement %q; save it first (clickstream awards apply)", ErrInvalidBackfill, req.AchievementID)
+			return Backfill{}, invalidBackfillf("no achievement %q; save it first (clickstream awards apply)", req.AchievementID)
 		}
 		sources = achievementSources(a)
 	}
