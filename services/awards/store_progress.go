@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,16 +56,6 @@ const (
 		FROM unnest($1::text[], $2::int8[], $3::jsonb[], $4::float8[]) AS k(u, o, c, p)
 		WHERE uo.user_id = k.u AND uo.objective_id = k.o`
 )
-
-var readDur, writeDur, ledgerDur, uoDur atomic.Int64
-
-func DebugDurations2() (time.Duration, time.Duration) {
-	return time.Duration(ledgerDur.Load()), time.Duration(uoDur.Load())
-}
-
-func DebugDurations() (time.Duration, time.Duration) {
-	return time.Duration(readDur.Load()), time.Duration(writeDur.Load())
-}
 
 // userObjectiveLock is the advisory lock key of a user objective.
 func userObjectiveLock(k progressKey) int32 {
