@@ -75,17 +75,36 @@ const (
 	// what is in flight, not the size of the outbox. Rows are found by
 	// absence rather than by an id cursor because outbox ids can commit
 	// out of order (a cursor would skip a row committed after a higher id).
+	//
+	// A user hears of an achievement's grant (or revocation) once: a row
+	// whose (kind, user, achievement) was already notified, or is being
+	// notified, on the channel is suppressed, so content flapping between
+	// statuses does not flood users. An achievement is announced once.
 	sqlEnqueueDeliveries = `
 		WITH fresh AS (
-			SELECT o.id, o.suppressed FROM awards.outbox o
+			SELECT o.id, o.kind, o.user_id, o.achievement_id, o.suppressed FROM awards.outbox o
 			WHERE o.delivered_at IS NULL
 			  AND NOT EXISTS (SELECT 1 FROM awards.deliveries d WHERE d.outbox_id = o.id)
 			ORDER BY o.id
 			LIMIT $2
 		)
-		INSERT INTO awards.deliveries (outbox_id, channel, state)
-		SELECT f.id, c.channel, CASE WHEN f.suppressed THEN 'suppressed' ELSE 'pending' END
+		INSERT INTO awards.deliveries (outbox_id, channel, state, last_error)
+		SELECT f.id, c.channel,
+		       CASE WHEN f.suppressed OR dup.earlier IS NOT NULL THEN 'suppressed' ELSE 'pending' END,
+		       CASE WHEN NOT f.suppressed AND dup.earlier IS NOT NULL
+		            THEN 'already notified: notification ' || dup.earlier ELSE '' END
 		FROM fresh f CROSS JOIN unnest($1::text[]) AS c(channel)
+		LEFT JOIN LATERAL (
+			SELECT min(e.id) AS earlier FROM (
+				SELECT p.id FROM awards.outbox p
+				JOIN awards.deliveries d ON d.outbox_id = p.id AND d.channel = c.channel AND d.state IN ('pending', 'delivered')
+				WHERE p.kind = f.kind AND p.user_id = f.user_id AND p.achievement_id = f.achievement_id AND p.id < f.id
+				UNION ALL
+				SELECT f2.id FROM fresh f2
+				WHERE f2.kind = f.kind AND f2.user_id = f.user_id AND f2.achievement_id = f.achievement_id
+				  AND f2.id < f.id AND NOT f2.suppressed
+			) e
+		) dup ON true
 		ON CONFLICT DO NOTHING
 		RETURNING outbox_id, state`
 	// sqlClaimDeliveries locks due deliveries of a channel; instances skip

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -684,4 +685,66 @@ func BenchmarkNotifier(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestNotifierTellsAUserOnce: a revocable achievement granted, revoked and
+// granted again (a photo flapping between active and blocked) notifies the
+// grant and the revocation once each; the repeats are suppressed, listed
+// with the notification they repeat.
+func TestNotifierTellsAUserOnce(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	var photos []*busv1.EventRecord
+	for i := range 5 {
+		photos = append(photos, photoRecord("flap", fmt.Sprintf("p%d", i), active))
+	}
+	for i := range 5 {
+		photos = append(photos, reviewRecord("flap", fmt.Sprintf("r%d", i), fmt.Sprintf("o%d", i), active, 10))
+	}
+	env.apply(t, photos...)
+	for range 2 {
+		env.apply(t, photoRecord("flap", "p0", blocked))
+		env.apply(t, photoRecord("flap", "p0", active))
+	}
+	want := []string{"granted flap photos-and-reviews", "revoked flap photos-and-reviews", "granted flap photos-and-reviews", "revoked flap photos-and-reviews", "granted flap photos-and-reviews"}
+	var got []string
+	for _, row := range env.outbox(t) {
+		if strings.HasSuffix(row, " photos-and-reviews") {
+			got = append(got, row)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("outbox of photos-and-reviews = %v, want %v", got, want)
+	}
+
+	hook := newWebhookReceiver(t)
+	n := awards.NewNotifier(env.store, fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL, JetStream: b.JetStream()}))
+	stop := runNotifier(t, n)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+
+	hook.mu.Lock()
+	kinds := map[string]int{}
+	for _, m := range hook.messages {
+		if m.UserID == "flap" && m.AchievementID == "photos-and-reviews" {
+			kinds[m.Kind]++
+		}
+	}
+	hook.mu.Unlock()
+	if kinds["granted"] != 1 || kinds["revoked"] != 1 {
+		t.Errorf("the webhook got %v for the flapping achievement, want one grant and one revocation", kinds)
+	}
+	listed, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliverySuppressed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeats := 0
+	for _, l := range listed {
+		if l.UserID == "flap" && l.AchievementID == "photos-and-reviews" && strings.HasPrefix(l.LastError, "already notified: notification ") {
+			repeats++
+		}
+	}
+	if repeats != 3 {
+		t.Errorf("%d repeats listed as suppressed with the notification they repeat, want 3", repeats)
+	}
 }

@@ -30,6 +30,9 @@ ALTER TABLE awards.outbox
     ADD COLUMN backfill_id bigint REFERENCES awards.backfills (id),
     ADD COLUMN suppressed  boolean NOT NULL DEFAULT false;
 
+-- A user is notified of an achievement's grant (or revocation) once.
+CREATE INDEX outbox_notified ON awards.outbox (user_id, achievement_id, kind);
+
 CREATE TABLE awards.deliveries (
     outbox_id       bigint      NOT NULL REFERENCES awards.outbox (id),
     channel         text        NOT NULL CHECK (channel IN ('webhook', 'bus')),
