@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"sigs.k8s.io/yaml"
 
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
@@ -78,9 +79,10 @@ func (c *awardsCLI) failed(op string, err error) error {
 
 func (c *awardsCLI) applyCommand() *cobra.Command {
 	var (
-		file   string
-		dryRun bool
-		actor  string
+		file         string
+		dryRun       bool
+		actor        string
+		backfillFrom string
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
@@ -90,11 +92,22 @@ services/awards/starter_achievements.yaml). Each one is validated by the
 running awards service first; when any is invalid nothing is saved. The diff
 of each changed achievement is printed before it is saved; achievements that
 did not change are left alone, so applying the same file twice changes
-nothing the second time.`,
+nothing the second time.
+
+With --backfill-from, each achievement the file adds also counts what users
+did since that time: a backfill replays the events from then (their grants
+are not notified); watch it with clickstream awards backfill or the admin API.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
 				return usageError{errors.New("-f FILE is required")}
+			}
+			var from time.Time
+			if backfillFrom != "" {
+				var err error
+				if from, err = parseBackfillFrom("--backfill-from", backfillFrom); err != nil {
+					return err
+				}
 			}
 			data, err := os.ReadFile(file)
 			if err != nil {
@@ -145,6 +158,14 @@ nothing the second time.`,
 					return c.failed("save "+pc.GetId(), err)
 				}
 				fmt.Fprintf(out, "saved %s (version %d)\n", pc.GetId(), res.GetVersion())
+				if res.GetVersion() == 1 && !from.IsZero() {
+					b, err := client.StartBackfill(ctx, &awardsv1.StartBackfillRequest{AchievementId: pc.GetId(),
+						From: timestamppb.New(from), Actor: actor})
+					if err != nil {
+						return c.failed("backfill "+pc.GetId(), err)
+					}
+					fmt.Fprintf(out, "backfill %d started: %s counts the events since %s\n", b.GetBackfill().GetId(), pc.GetId(), from.Format(time.RFC3339))
+				}
 			}
 			fmt.Fprintf(out, "%d of %d achievements changed\n", len(changed), len(parsed.Achievements))
 			return nil
@@ -153,6 +174,7 @@ nothing the second time.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "YAML or JSON file of achievements")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the diff and validate, save nothing")
 	cmd.Flags().StringVar(&actor, "actor", defaultActor(), "who makes the change, recorded in the history")
+	cmd.Flags().StringVar(&backfillFrom, "backfill-from", "", "for each new achievement, count the events since this time (RFC 3339 or a UTC date) with a backfill")
 	return cmd
 }
 

@@ -66,10 +66,10 @@ The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 	return cmd
 }
 
-// parseBackfillFrom reads --from.
-func parseBackfillFrom(s string) (time.Time, error) {
+// parseBackfillFrom reads the time to replay events from, given as flag.
+func parseBackfillFrom(flag, s string) (time.Time, error) {
 	if s == "" {
-		return time.Time{}, usageError{errors.New("--from is required: the time to replay events from, e.g. --from 2026-11-01T00:00:00Z")}
+		return time.Time{}, usageError{fmt.Errorf("%s is required: the time to replay events from, e.g. %s 2026-11-01T00:00:00Z", flag, flag)}
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -77,11 +77,11 @@ func parseBackfillFrom(s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, usageError{fmt.Errorf("--from %q: use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)", s)}
+	return time.Time{}, usageError{fmt.Errorf("%s %q: use RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)", flag, s)}
 }
 
 func (c *backfillCLI) run(cmd *cobra.Command, _ []string) error {
-	from, err := parseBackfillFrom(c.from)
+	from, err := parseBackfillFrom("--from", c.from)
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,34 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A new achievement applied with --backfill-from counts the trip sent
+	// before it existed.
+	newFile := filepath.Join(t.TempDir(), "new.yaml")
+	if err := os.WriteFile(newFile, []byte(`achievements:
+  - id: navigator-3km
+    title: Three kilometres with the navigator
+    objectives:
+      - key: navi
+        sources: [navigation]
+        rule: {"name": "SumRule", "config": {"field": "distance_m"}}
+    strategy: {"goal":3,"strategy":[{"objective_id":"navi","normalization_factor":0.001}]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := cli("apply", "-f", newFile, "--backfill-from", "2020-01-01"); !strings.Contains(out, "backfill 1 started: navigator-3km counts the events since 2020-01-01T00:00:00Z") {
+		t.Errorf("apply with --backfill-from:\n%s", out)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		out := cli("explain", "--user", "u-cli", "--achievement", "navigator-3km")
+		if strings.Contains(out, "3 of 3, completed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backfill did not count the earlier trip:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if _, _, err := runCLI(t, "awards", "explain", "--user", "u-cli", "--achievement", "nope", "--awards", awardsURL, "--admin-token", awardsTestToken); err == nil ||
 		!strings.Contains(err.Error(), "not found") {
 		t.Errorf("explain of an unknown achievement: %v", err)
