@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -56,6 +57,12 @@ func Main(m *testing.M, setup func(ctx context.Context, url string) error) {
 }
 
 func run(m *testing.M, setup func(ctx context.Context, url string) error) int {
+	if fuzzWorker() {
+		// A fuzzing worker process runs only a fuzz target, many times a
+		// second; starting a cluster per worker would leave it no time to
+		// fuzz. Fuzz targets decode outside input and need no database.
+		return m.Run()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	release, err := prepare(ctx, setup)
@@ -153,6 +160,9 @@ func startCluster(ctx context.Context) (*postgres.Cluster, func(context.Context)
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	if server.admin == nil {
+		if fuzzWorker() {
+			t.Fatal("pgtest.NewDatabase: fuzz targets run without PostgreSQL; fuzz the decoder, not the store")
+		}
 		t.Fatal("pgtest.NewDatabase needs pgtest.Main to run in TestMain")
 	}
 	name := "pgtest_" + randomSuffix()
@@ -166,6 +176,15 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 	return databaseURL(name)
+}
+
+// fuzzWorker reports whether this process is a worker of `go test -fuzz`.
+func fuzzWorker() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
 
 // dropDatabase drops the database name, disconnecting any sessions still open on it.
