@@ -593,3 +593,16 @@ func (a *AdminAPI) ListNotifications(ctx context.Context, req *awardsv1.ListNoti
 	}
 	return resp, nil
 }
+
+// RetryNotifications implements AwardsAdminService.RetryNotifications.
+func (a *AdminAPI) RetryNotifications(ctx context.Context, req *awardsv1.RetryNotificationsRequest) (*awardsv1.RetryNotificationsResponse, error) {
+	if req.GetActor() == "" {
+		return nil, invalid("actor is required")
+	}
+	n, err := a.engine.store.RetryParked(ctx, req.GetIds())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	a.log.Info("parked notifications retried", "retried", n, "ids", req.GetIds(), "actor", req.GetActor())
+	return &awardsv1.RetryNotificationsResponse{Retried: int32(n)}, nil
+}

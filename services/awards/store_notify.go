@@ -301,3 +301,28 @@ func (s *PostgresStore) ListNotifications(ctx context.Context, f NotificationFil
 // ErrInvalidNotificationFilter wraps errors of a NotificationFilter the
 // caller can fix (an unknown state).
 var ErrInvalidNotificationFilter = errors.New("invalid notification filter")
+
+// RetryParked moves parked deliveries (of the outbox rows ids, or all when
+// ids is empty) back to pending, due now and with no attempts counted, and
+// returns how many it moved.
+func (s *PostgresStore) RetryParked(ctx context.Context, ids []int64) (retried int, err error) {
+	defer wrapErr(&err, "retry parked notifications")
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE awards.deliveries SET state = 'pending', attempts = 0, last_error = '', next_attempt_at = now()
+			WHERE state = 'parked' AND (cardinality($1::int8[]) = 0 OR outbox_id = ANY($1))
+			RETURNING outbox_id`, ids)
+		if err != nil {
+			return err
+		}
+		moved, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		retried = len(moved)
+		// The rows are in flight again.
+		_, err = tx.Exec(ctx, `UPDATE awards.outbox SET delivered_at = NULL WHERE id = ANY($1)`, moved)
+		return err
+	})
+	return retried, err
+}

@@ -377,6 +377,30 @@ func TestNotifierParksAfterMaxAttempts(t *testing.T) {
 	if _, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: "lost"}); !errors.Is(err, awards.ErrInvalidNotificationFilter) {
 		t.Errorf("unknown state: err = %v, want ErrInvalidNotificationFilter", err)
 	}
+
+	// The receiver is fixed; an operator retries one parked notification:
+	// it is delivered once, the other stays parked.
+	hook.mu.Lock()
+	hook.failAll = false
+	hook.mu.Unlock()
+	one, err := strconv.ParseInt(ids[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := env.store.RetryParked(t.Context(), []int64{one}); err != nil || n != 1 {
+		t.Fatalf("retry: %d, %v; want 1 retried", n, err)
+	}
+	stop = runNotifier(t, n)
+	waitFor(t, func() bool { return allFinished(t, env) })
+	stop()
+	_, accepted, _, _ = hook.snapshot()
+	if accepted[ids[0]] != 1 || len(accepted) != 1 {
+		t.Errorf("after retrying %s: accepted %v, want it once and nothing else", ids[0], accepted)
+	}
+	still, _ := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliveryParked})
+	if len(still) != len(ids)-1 || slices.ContainsFunc(still, func(n awards.Notification) bool { return n.ID == one }) {
+		t.Errorf("parked after the retry: %v, want the %d others", still, len(ids)-1)
+	}
 }
 
 // TestNotifierRestartDeliversNothingTwice: a notifier stopped in the middle

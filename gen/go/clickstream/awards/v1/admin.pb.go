@@ -3047,6 +3047,104 @@ func (x *Notification) GetBackfilled() bool {
 	return false
 }
 
+type RetryNotificationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The parked notifications to retry; every parked one when empty.
+	Ids           []int64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	Actor         string  `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryNotificationsRequest) Reset() {
+	*x = RetryNotificationsRequest{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryNotificationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryNotificationsRequest) ProtoMessage() {}
+
+func (x *RetryNotificationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryNotificationsRequest.ProtoReflect.Descriptor instead.
+func (*RetryNotificationsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RetryNotificationsRequest) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *RetryNotificationsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RetryNotificationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Deliveries moved from parked back to pending.
+	Retried       int32 `protobuf:"varint,1,opt,name=retried,proto3" json:"retried,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryNotificationsResponse) Reset() {
+	*x = RetryNotificationsResponse{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryNotificationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryNotificationsResponse) ProtoMessage() {}
+
+func (x *RetryNotificationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryNotificationsResponse.ProtoReflect.Descriptor instead.
+func (*RetryNotificationsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RetryNotificationsResponse) GetRetried() int32 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
 var File_clickstream_awards_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
@@ -3288,7 +3386,12 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\fdelivered_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12\x1e\n" +
 	"\n" +
 	"backfilled\x18\f \x01(\bR\n" +
-	"backfilled2\xe9\x0f\n" +
+	"backfilled\"C\n" +
+	"\x19RetryNotificationsRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x03R\x03ids\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"6\n" +
+	"\x1aRetryNotificationsResponse\x12\x18\n" +
+	"\aretried\x18\x01 \x01(\x05R\aretried2\xe4\x10\n" +
 	"\x12AwardsAdminService\x12p\n" +
 	"\x0fSaveAchievement\x12-.clickstream.awards.v1.SaveAchievementRequest\x1a..clickstream.awards.v1.SaveAchievementResponse\x12|\n" +
 	"\x13ValidateAchievement\x121.clickstream.awards.v1.ValidateAchievementRequest\x1a2.clickstream.awards.v1.ValidateAchievementResponse\x12\x7f\n" +
@@ -3307,7 +3410,8 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\rStartBackfill\x12+.clickstream.awards.v1.StartBackfillRequest\x1a,.clickstream.awards.v1.StartBackfillResponse\x12d\n" +
 	"\vGetBackfill\x12).clickstream.awards.v1.GetBackfillRequest\x1a*.clickstream.awards.v1.GetBackfillResponse\x12j\n" +
 	"\rListBackfills\x12+.clickstream.awards.v1.ListBackfillsRequest\x1a,.clickstream.awards.v1.ListBackfillsResponse\x12v\n" +
-	"\x11ListNotifications\x12/.clickstream.awards.v1.ListNotificationsRequest\x1a0.clickstream.awards.v1.ListNotificationsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
+	"\x11ListNotifications\x12/.clickstream.awards.v1.ListNotificationsRequest\x1a0.clickstream.awards.v1.ListNotificationsResponse\x12y\n" +
+	"\x12RetryNotifications\x120.clickstream.awards.v1.RetryNotificationsRequest\x1a1.clickstream.awards.v1.RetryNotificationsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
 
 var (
 	file_clickstream_awards_v1_admin_proto_rawDescOnce sync.Once
@@ -3321,7 +3425,7 @@ func file_clickstream_awards_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_awards_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_clickstream_awards_v1_admin_proto_goTypes = []any{
 	(*AchievementConfig)(nil),              // 0: clickstream.awards.v1.AchievementConfig
 	(*ObjectiveConfig)(nil),                // 1: clickstream.awards.v1.ObjectiveConfig
@@ -3373,57 +3477,59 @@ var file_clickstream_awards_v1_admin_proto_goTypes = []any{
 	(*ListNotificationsRequest)(nil),       // 47: clickstream.awards.v1.ListNotificationsRequest
 	(*ListNotificationsResponse)(nil),      // 48: clickstream.awards.v1.ListNotificationsResponse
 	(*Notification)(nil),                   // 49: clickstream.awards.v1.Notification
-	nil,                                    // 50: clickstream.awards.v1.ExplainObjective.CountersEntry
-	nil,                                    // 51: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	nil,                                    // 52: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	nil,                                    // 53: clickstream.awards.v1.Drift.StoredEntry
-	nil,                                    // 54: clickstream.awards.v1.Drift.RecomputedEntry
-	(*timestamppb.Timestamp)(nil),          // 55: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                // 56: google.protobuf.Struct
-	(*structpb.ListValue)(nil),             // 57: google.protobuf.ListValue
+	(*RetryNotificationsRequest)(nil),      // 50: clickstream.awards.v1.RetryNotificationsRequest
+	(*RetryNotificationsResponse)(nil),     // 51: clickstream.awards.v1.RetryNotificationsResponse
+	nil,                                    // 52: clickstream.awards.v1.ExplainObjective.CountersEntry
+	nil,                                    // 53: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	nil,                                    // 54: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	nil,                                    // 55: clickstream.awards.v1.Drift.StoredEntry
+	nil,                                    // 56: clickstream.awards.v1.Drift.RecomputedEntry
+	(*timestamppb.Timestamp)(nil),          // 57: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 58: google.protobuf.Struct
+	(*structpb.ListValue)(nil),             // 59: google.protobuf.ListValue
 }
 var file_clickstream_awards_v1_admin_proto_depIdxs = []int32{
-	55, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
-	55, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
+	57, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
+	57, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: clickstream.awards.v1.AchievementConfig.objectives:type_name -> clickstream.awards.v1.ObjectiveConfig
-	56, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
-	57, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
-	56, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
+	58, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
+	59, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
+	58, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
 	0,  // 6: clickstream.awards.v1.SaveAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	0,  // 7: clickstream.awards.v1.ValidateAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 8: clickstream.awards.v1.GetAchievementConfigResponse.achievement:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	0,  // 9: clickstream.awards.v1.StoredAchievementConfig.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 10: clickstream.awards.v1.ListAchievementConfigsResponse.achievements:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	13, // 11: clickstream.awards.v1.ListConfigHistoryResponse.versions:type_name -> clickstream.awards.v1.ConfigVersion
-	55, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
+	57, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
 	0,  // 13: clickstream.awards.v1.ConfigVersion.config:type_name -> clickstream.awards.v1.AchievementConfig
 	16, // 14: clickstream.awards.v1.ListComponentsResponse.filters:type_name -> clickstream.awards.v1.Component
 	16, // 15: clickstream.awards.v1.ListComponentsResponse.rules:type_name -> clickstream.awards.v1.Component
 	17, // 16: clickstream.awards.v1.Component.settings:type_name -> clickstream.awards.v1.ComponentSetting
 	20, // 17: clickstream.awards.v1.ExplainResponse.nodes:type_name -> clickstream.awards.v1.ExplainNode
 	21, // 18: clickstream.awards.v1.ExplainResponse.objectives:type_name -> clickstream.awards.v1.ExplainObjective
-	50, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
+	52, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
 	22, // 20: clickstream.awards.v1.ExplainObjective.contributions:type_name -> clickstream.awards.v1.Contribution
-	55, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
+	57, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
 	25, // 22: clickstream.awards.v1.ListProcessingLogResponse.entries:type_name -> clickstream.awards.v1.ProcessingLogEntry
-	51, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	52, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	55, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	55, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
+	53, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	54, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	57, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	57, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
 	32, // 27: clickstream.awards.v1.ListSourcesResponse.sources:type_name -> clickstream.awards.v1.Source
 	39, // 28: clickstream.awards.v1.ReconcileResponse.drifts:type_name -> clickstream.awards.v1.Drift
-	53, // 29: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
-	54, // 30: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
-	55, // 31: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
+	55, // 29: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
+	56, // 30: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
+	57, // 31: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
 	46, // 32: clickstream.awards.v1.StartBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
 	46, // 33: clickstream.awards.v1.GetBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
 	46, // 34: clickstream.awards.v1.ListBackfillsResponse.backfills:type_name -> clickstream.awards.v1.Backfill
-	55, // 35: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
-	55, // 36: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
-	55, // 37: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
+	57, // 35: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
+	57, // 36: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
+	57, // 37: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
 	49, // 38: clickstream.awards.v1.ListNotificationsResponse.notifications:type_name -> clickstream.awards.v1.Notification
-	55, // 39: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	55, // 40: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
+	57, // 39: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	57, // 40: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
 	2,  // 41: clickstream.awards.v1.AwardsAdminService.SaveAchievement:input_type -> clickstream.awards.v1.SaveAchievementRequest
 	4,  // 42: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:input_type -> clickstream.awards.v1.ValidateAchievementRequest
 	6,  // 43: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:input_type -> clickstream.awards.v1.GetAchievementConfigRequest
@@ -3442,26 +3548,28 @@ var file_clickstream_awards_v1_admin_proto_depIdxs = []int32{
 	42, // 56: clickstream.awards.v1.AwardsAdminService.GetBackfill:input_type -> clickstream.awards.v1.GetBackfillRequest
 	44, // 57: clickstream.awards.v1.AwardsAdminService.ListBackfills:input_type -> clickstream.awards.v1.ListBackfillsRequest
 	47, // 58: clickstream.awards.v1.AwardsAdminService.ListNotifications:input_type -> clickstream.awards.v1.ListNotificationsRequest
-	3,  // 59: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
-	5,  // 60: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
-	7,  // 61: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
-	10, // 62: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
-	12, // 63: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
-	15, // 64: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
-	19, // 65: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
-	24, // 66: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
-	27, // 67: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
-	29, // 68: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
-	31, // 69: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
-	34, // 70: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
-	36, // 71: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
-	38, // 72: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
-	41, // 73: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
-	43, // 74: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
-	45, // 75: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
-	48, // 76: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
-	59, // [59:77] is the sub-list for method output_type
-	41, // [41:59] is the sub-list for method input_type
+	50, // 59: clickstream.awards.v1.AwardsAdminService.RetryNotifications:input_type -> clickstream.awards.v1.RetryNotificationsRequest
+	3,  // 60: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
+	5,  // 61: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
+	7,  // 62: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
+	10, // 63: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
+	12, // 64: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
+	15, // 65: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
+	19, // 66: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
+	24, // 67: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
+	27, // 68: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
+	29, // 69: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
+	31, // 70: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
+	34, // 71: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
+	36, // 72: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
+	38, // 73: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
+	41, // 74: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
+	43, // 75: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
+	45, // 76: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
+	48, // 77: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
+	51, // 78: clickstream.awards.v1.AwardsAdminService.RetryNotifications:output_type -> clickstream.awards.v1.RetryNotificationsResponse
+	60, // [60:79] is the sub-list for method output_type
+	41, // [41:60] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name
@@ -3478,7 +3586,7 @@ func file_clickstream_awards_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_awards_v1_admin_proto_rawDesc), len(file_clickstream_awards_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

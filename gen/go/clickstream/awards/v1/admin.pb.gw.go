@@ -685,6 +685,33 @@ func local_request_AwardsAdminService_ListNotifications_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+func request_AwardsAdminService_RetryNotifications_0(ctx context.Context, marshaler runtime.Marshaler, client AwardsAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RetryNotificationsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.RetryNotifications(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_AwardsAdminService_RetryNotifications_0(ctx context.Context, marshaler runtime.Marshaler, server AwardsAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq RetryNotificationsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.RetryNotifications(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterAwardsAdminServiceHandlerServer registers the http handlers for service AwardsAdminService to "mux".
 // UnaryRPC     :call AwardsAdminServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1051,6 +1078,26 @@ func RegisterAwardsAdminServiceHandlerServer(ctx context.Context, mux *runtime.S
 		}
 		forward_AwardsAdminService_ListNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_AwardsAdminService_RetryNotifications_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/RetryNotifications", runtime.WithHTTPPathPattern("/v1/admin/notifications:retry"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_AwardsAdminService_RetryNotifications_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_RetryNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1397,6 +1444,23 @@ func RegisterAwardsAdminServiceHandlerClient(ctx context.Context, mux *runtime.S
 		}
 		forward_AwardsAdminService_ListNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_AwardsAdminService_RetryNotifications_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/RetryNotifications", runtime.WithHTTPPathPattern("/v1/admin/notifications:retry"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AwardsAdminService_RetryNotifications_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_RetryNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -1419,6 +1483,7 @@ var (
 	pattern_AwardsAdminService_GetBackfill_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "backfills", "id"}, ""))
 	pattern_AwardsAdminService_ListBackfills_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "backfills"}, ""))
 	pattern_AwardsAdminService_ListNotifications_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, ""))
+	pattern_AwardsAdminService_RetryNotifications_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, "retry"))
 )
 
 var (
@@ -1440,4 +1505,5 @@ var (
 	forward_AwardsAdminService_GetBackfill_0            = runtime.ForwardResponseMessage
 	forward_AwardsAdminService_ListBackfills_0          = runtime.ForwardResponseMessage
 	forward_AwardsAdminService_ListNotifications_0      = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_RetryNotifications_0     = runtime.ForwardResponseMessage
 )

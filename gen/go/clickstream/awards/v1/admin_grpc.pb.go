@@ -37,6 +37,7 @@ const (
 	AwardsAdminService_GetBackfill_FullMethodName            = "/clickstream.awards.v1.AwardsAdminService/GetBackfill"
 	AwardsAdminService_ListBackfills_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/ListBackfills"
 	AwardsAdminService_ListNotifications_FullMethodName      = "/clickstream.awards.v1.AwardsAdminService/ListNotifications"
+	AwardsAdminService_RetryNotifications_FullMethodName     = "/clickstream.awards.v1.AwardsAdminService/RetryNotifications"
 )
 
 // AwardsAdminServiceClient is the client API for AwardsAdminService service.
@@ -106,6 +107,10 @@ type AwardsAdminServiceClient interface {
 	// ListNotifications lists notifications by delivery state, e.g. the
 	// parked ones. REST: GET /v1/admin/notifications.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
+	// RetryNotifications sends parked notifications again (after the
+	// receiver was fixed), from a fresh count of attempts.
+	// REST: POST /v1/admin/notifications:retry.
+	RetryNotifications(ctx context.Context, in *RetryNotificationsRequest, opts ...grpc.CallOption) (*RetryNotificationsResponse, error)
 }
 
 type awardsAdminServiceClient struct {
@@ -296,6 +301,16 @@ func (c *awardsAdminServiceClient) ListNotifications(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *awardsAdminServiceClient) RetryNotifications(ctx context.Context, in *RetryNotificationsRequest, opts ...grpc.CallOption) (*RetryNotificationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryNotificationsResponse)
+	err := c.cc.Invoke(ctx, AwardsAdminService_RetryNotifications_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AwardsAdminServiceServer is the server API for AwardsAdminService service.
 // All implementations must embed UnimplementedAwardsAdminServiceServer
 // for forward compatibility.
@@ -363,6 +378,10 @@ type AwardsAdminServiceServer interface {
 	// ListNotifications lists notifications by delivery state, e.g. the
 	// parked ones. REST: GET /v1/admin/notifications.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
+	// RetryNotifications sends parked notifications again (after the
+	// receiver was fixed), from a fresh count of attempts.
+	// REST: POST /v1/admin/notifications:retry.
+	RetryNotifications(context.Context, *RetryNotificationsRequest) (*RetryNotificationsResponse, error)
 	mustEmbedUnimplementedAwardsAdminServiceServer()
 }
 
@@ -426,6 +445,9 @@ func (UnimplementedAwardsAdminServiceServer) ListBackfills(context.Context, *Lis
 }
 func (UnimplementedAwardsAdminServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
+}
+func (UnimplementedAwardsAdminServiceServer) RetryNotifications(context.Context, *RetryNotificationsRequest) (*RetryNotificationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryNotifications not implemented")
 }
 func (UnimplementedAwardsAdminServiceServer) mustEmbedUnimplementedAwardsAdminServiceServer() {}
 func (UnimplementedAwardsAdminServiceServer) testEmbeddedByValue()                            {}
@@ -772,6 +794,24 @@ func _AwardsAdminService_ListNotifications_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AwardsAdminService_RetryNotifications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryNotificationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsAdminServiceServer).RetryNotifications(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsAdminService_RetryNotifications_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsAdminServiceServer).RetryNotifications(ctx, req.(*RetryNotificationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AwardsAdminService_ServiceDesc is the grpc.ServiceDesc for AwardsAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -850,6 +890,10 @@ var AwardsAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNotifications",
 			Handler:    _AwardsAdminService_ListNotifications_Handler,
+		},
+		{
+			MethodName: "RetryNotifications",
+			Handler:    _AwardsAdminService_RetryNotifications_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

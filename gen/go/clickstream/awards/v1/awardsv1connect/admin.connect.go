@@ -87,6 +87,9 @@ const (
 	// AwardsAdminServiceListNotificationsProcedure is the fully-qualified name of the
 	// AwardsAdminService's ListNotifications RPC.
 	AwardsAdminServiceListNotificationsProcedure = "/clickstream.awards.v1.AwardsAdminService/ListNotifications"
+	// AwardsAdminServiceRetryNotificationsProcedure is the fully-qualified name of the
+	// AwardsAdminService's RetryNotifications RPC.
+	AwardsAdminServiceRetryNotificationsProcedure = "/clickstream.awards.v1.AwardsAdminService/RetryNotifications"
 )
 
 // AwardsAdminServiceClient is a client for the clickstream.awards.v1.AwardsAdminService service.
@@ -149,6 +152,10 @@ type AwardsAdminServiceClient interface {
 	// ListNotifications lists notifications by delivery state, e.g. the
 	// parked ones. REST: GET /v1/admin/notifications.
 	ListNotifications(context.Context, *v1.ListNotificationsRequest) (*v1.ListNotificationsResponse, error)
+	// RetryNotifications sends parked notifications again (after the
+	// receiver was fixed), from a fresh count of attempts.
+	// REST: POST /v1/admin/notifications:retry.
+	RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error)
 }
 
 // NewAwardsAdminServiceClient constructs a client for the clickstream.awards.v1.AwardsAdminService
@@ -270,6 +277,12 @@ func NewAwardsAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(awardsAdminServiceMethods.ByName("ListNotifications")),
 			connect.WithClientOptions(opts...),
 		),
+		retryNotifications: connect.NewClient[v1.RetryNotificationsRequest, v1.RetryNotificationsResponse](
+			httpClient,
+			baseURL+AwardsAdminServiceRetryNotificationsProcedure,
+			connect.WithSchema(awardsAdminServiceMethods.ByName("RetryNotifications")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -293,6 +306,7 @@ type awardsAdminServiceClient struct {
 	getBackfill            *connect.Client[v1.GetBackfillRequest, v1.GetBackfillResponse]
 	listBackfills          *connect.Client[v1.ListBackfillsRequest, v1.ListBackfillsResponse]
 	listNotifications      *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
+	retryNotifications     *connect.Client[v1.RetryNotificationsRequest, v1.RetryNotificationsResponse]
 }
 
 // SaveAchievement calls clickstream.awards.v1.AwardsAdminService.SaveAchievement.
@@ -457,6 +471,15 @@ func (c *awardsAdminServiceClient) ListNotifications(ctx context.Context, req *v
 	return nil, err
 }
 
+// RetryNotifications calls clickstream.awards.v1.AwardsAdminService.RetryNotifications.
+func (c *awardsAdminServiceClient) RetryNotifications(ctx context.Context, req *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error) {
+	response, err := c.retryNotifications.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AwardsAdminServiceHandler is an implementation of the clickstream.awards.v1.AwardsAdminService
 // service.
 type AwardsAdminServiceHandler interface {
@@ -518,6 +541,10 @@ type AwardsAdminServiceHandler interface {
 	// ListNotifications lists notifications by delivery state, e.g. the
 	// parked ones. REST: GET /v1/admin/notifications.
 	ListNotifications(context.Context, *v1.ListNotificationsRequest) (*v1.ListNotificationsResponse, error)
+	// RetryNotifications sends parked notifications again (after the
+	// receiver was fixed), from a fresh count of attempts.
+	// REST: POST /v1/admin/notifications:retry.
+	RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error)
 }
 
 // NewAwardsAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -635,6 +662,12 @@ func NewAwardsAdminServiceHandler(svc AwardsAdminServiceHandler, opts ...connect
 		connect.WithSchema(awardsAdminServiceMethods.ByName("ListNotifications")),
 		connect.WithHandlerOptions(opts...),
 	)
+	awardsAdminServiceRetryNotificationsHandler := connect.NewUnaryHandlerSimple(
+		AwardsAdminServiceRetryNotificationsProcedure,
+		svc.RetryNotifications,
+		connect.WithSchema(awardsAdminServiceMethods.ByName("RetryNotifications")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.awards.v1.AwardsAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AwardsAdminServiceSaveAchievementProcedure:
@@ -673,6 +706,8 @@ func NewAwardsAdminServiceHandler(svc AwardsAdminServiceHandler, opts ...connect
 			awardsAdminServiceListBackfillsHandler.ServeHTTP(w, r)
 		case AwardsAdminServiceListNotificationsProcedure:
 			awardsAdminServiceListNotificationsHandler.ServeHTTP(w, r)
+		case AwardsAdminServiceRetryNotificationsProcedure:
+			awardsAdminServiceRetryNotificationsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -752,4 +787,8 @@ func (UnimplementedAwardsAdminServiceHandler) ListBackfills(context.Context, *v1
 
 func (UnimplementedAwardsAdminServiceHandler) ListNotifications(context.Context, *v1.ListNotificationsRequest) (*v1.ListNotificationsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsAdminService.ListNotifications is not implemented"))
+}
+
+func (UnimplementedAwardsAdminServiceHandler) RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsAdminService.RetryNotifications is not implemented"))
 }
