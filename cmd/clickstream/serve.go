@@ -54,6 +54,8 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.Awards.WebhookSecret, "awards-webhook-secret", "", "HMAC-SHA256 secret signing the webhook notifications (X-Clickstream-Signature) (awards)")
 	f.StringVar(&cfg.Awards.JWTSecret, "awards-jwt-secret", "", "HMAC secret (at least 32 bytes) of the user tokens, HS256 JWTs, the public API accepts (awards)")
 	f.StringVar(&cfg.Awards.JWTPublicKeyFile, "awards-jwt-public-key", "", "PEM public key (RS256/ES256) of the user tokens the public API accepts, instead of a secret (awards)")
+	f.StringVar(&cfg.Awards.JWTIssuer, "awards-jwt-issuer", "", "iss claim the user tokens must carry; any when empty (awards)")
+	f.StringVar(&cfg.Awards.JWTAudience, "awards-jwt-audience", "", "audience the user tokens must name in aud; any when empty (awards)")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; the same for every ingest instance (ingest; default: generated once into --data-dir)")
 	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent (ingest)")
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the embedded NATS store when --nats-url is empty")

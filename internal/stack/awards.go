@@ -35,6 +35,9 @@ type AwardsConfig struct {
 	// neither, that call is unavailable.
 	JWTSecret        string
 	JWTPublicKeyFile string
+	// JWTIssuer and JWTAudience, when set, must match the tokens' iss and
+	// aud claims.
+	JWTIssuer, JWTAudience string
 }
 
 // startAwards builds awards: the public API, and the engine with its
@@ -87,7 +90,7 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 		g.Go(func() error { return notifier.Run(ctx) })
 		return g.Wait()
 	})
-	verifier, err := awards.LoadJWTVerifier(s.cfg.Awards.JWTSecret, s.cfg.Awards.JWTPublicKeyFile)
+	verifier, err := awards.LoadJWTVerifier(s.cfg.Awards.JWTSecret, s.cfg.Awards.JWTPublicKeyFile, s.cfg.Awards.JWTIssuer, s.cfg.Awards.JWTAudience)
 	if err != nil {
 		return server.Routes{}, fmt.Errorf("awards user tokens: %w", err)
 	}

@@ -31,6 +31,10 @@ type JWTConfig struct {
 	// ES256/ES384/ES512 (an ECDSA key on P-256/P-384/P-521) tokens: a PEM
 	// "PUBLIC KEY", "RSA PUBLIC KEY" or "CERTIFICATE".
 	PublicKeyPEM []byte
+	// Issuer, when set, must be the token's iss claim.
+	Issuer string
+	// Audience, when set, must be among the token's aud claim.
+	Audience string
 	// Leeway is the clock skew tolerated on exp, nbf and iat; default 30s.
 	Leeway time.Duration
 	// Now is the clock; default time.Now.
@@ -41,9 +45,10 @@ type JWTConfig struct {
 // configured key, exp is required and checked, and the user is the sub
 // claim.
 type JWTVerifier struct {
-	parser *jwt.Parser
-	key    any
-	method string
+	parser           *jwt.Parser
+	key              any
+	method           string
+	issuer, audience string
 }
 
 var _ TokenVerifier = (*JWTVerifier)(nil)
@@ -93,15 +98,23 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
 	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.issuer, v.audience = cfg.Issuer, cfg.Audience
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
 }
 
 // LoadJWTVerifier returns the verifier of a service configured with an
 // HMAC secret or a PEM public key file, or nil when neither is set (the
-// caller's own achievements are then unavailable).
-func LoadJWTVerifier(secret, publicKeyFile string) (TokenVerifier, error) {
-	cfg := JWTConfig{Secret: []byte(secret)}
+// caller's own achievements are then unavailable). issuer and audience,
+// when set, must match the tokens' iss and aud.
+func LoadJWTVerifier(secret, publicKeyFile, issuer, audience string) (TokenVerifier, error) {
+	cfg := JWTConfig{Secret: []byte(secret), Issuer: issuer, Audience: audience}
 	if publicKeyFile != "" {
 		data, err := os.ReadFile(publicKeyFile)
 		if err != nil {
@@ -162,6 +175,14 @@ func (v *JWTVerifier) describe(err error, claims *jwt.RegisteredClaims) error {
 		return fmt.Errorf("the bearer token expired at %s: get a new one", claims.ExpiresAt.UTC().Format(time.RFC3339))
 	case errors.Is(err, jwt.ErrTokenNotValidYet) && claims.NotBefore != nil:
 		return fmt.Errorf("the bearer token is not valid before %s", claims.NotBefore.UTC().Format(time.RFC3339))
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && v.issuer != "" && claims.Issuer == "":
+		return fmt.Errorf("the bearer token has no iss claim: tokens must be issued by %q", v.issuer)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && v.audience != "" && len(claims.Audience) == 0:
+		return fmt.Errorf("the bearer token has no aud claim: tokens must be meant for %q", v.audience)
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return fmt.Errorf("the bearer token is issued by %.100q, not by %q", claims.Issuer, v.issuer)
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return fmt.Errorf("the bearer token is not meant for this service: its audience %.100q lacks %q", strings.Join(claims.Audience, ","), v.audience)
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return errors.New("the bearer token is issued in the future (iat): check the issuer's clock")
 	case errors.Is(err, jwt.ErrInvalidType), errors.Is(err, jwt.ErrTokenInvalidClaims):

@@ -68,6 +68,15 @@ func TestJWTVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	scoped, err := awards.NewJWTVerifier(awards.JWTConfig{Secret: testSecret, Now: now, Issuer: "https://id.example", Audience: "awards"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopedClaims := func(iss string, aud ...string) jwt.RegisteredClaims {
+		c := claims("u9", time.Hour)
+		c.Issuer, c.Audience = iss, aud
+		return c
+	}
 	if hmac.Method() != "HS256" || rs.Method() != "RS256" || es.Method() != "ES256" {
 		t.Errorf("methods %s %s %s, want HS256 RS256 ES256", hmac.Method(), rs.Method(), es.Method())
 	}
@@ -99,6 +108,11 @@ func TestJWTVerifier(t *testing.T) {
 		{"RS256 on the HMAC verifier", hmac, sign(t, jwt.SigningMethodRS256, rsaKey, claims("u1", time.Hour)), "", "only HS256"},
 		{"alg none", hmac, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims("u1", time.Hour)), "", "only HS256"},
 		{"exp a string", hmac, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImV4cCI6InRvbW9ycm93In0.x", "", "not a well-formed JWT"},
+		{"issuer and audience", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://id.example", "web", "awards")), "u9", ""},
+		{"another issuer", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://evil.example", "awards")), "", `issued by "https://evil.example", not by "https://id.example"`},
+		{"another audience", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://id.example", "billing")), "", `its audience "billing" lacks "awards"`},
+		{"no issuer", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("", "awards")), "", `no iss claim: tokens must be issued by "https://id.example"`},
+		{"no audience", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://id.example")), "", `no aud claim`},
 		{"empty", hmac, "", "", "no bearer token"},
 		{"garbage", hmac, "a.b.c", "", "not a well-formed JWT"},
 		{"too long", hmac, strings.Repeat("a", 9000), "", "more than the 8192 accepted"},
@@ -147,10 +161,10 @@ func TestNewJWTVerifierErrors(t *testing.T) {
 			}
 		})
 	}
-	if v, err := awards.LoadJWTVerifier("", ""); v != nil || err != nil {
+	if v, err := awards.LoadJWTVerifier("", "", "", ""); v != nil || err != nil {
 		t.Errorf("LoadJWTVerifier with nothing = %v, %v; want nil, nil", v, err)
 	}
-	if _, err := awards.LoadJWTVerifier("", "/nonexistent/key.pem"); err == nil || !strings.Contains(err.Error(), "key.pem") {
+	if _, err := awards.LoadJWTVerifier("", "/nonexistent/key.pem", "", ""); err == nil || !strings.Contains(err.Error(), "key.pem") {
 		t.Errorf("LoadJWTVerifier of a missing file: %v, want an error naming it", err)
 	}
 }
