@@ -44,7 +44,7 @@ The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 	f := cmd.PersistentFlags()
 	f.StringVar(&c.url, "awards", "http://"+defaultAwardsAddr, "base URL of the awards service")
 	f.StringVar(&c.adminToken, "admin-token", "", "token of awards' admin API (default: the one in "+devAdminTokenFile+")")
-	cmd.AddCommand(c.applyCommand(), c.exportCommand(), c.explainCommand(), newAwardsBackfillCommand(), newAwardsTokenCommand())
+	cmd.AddCommand(c.applyCommand(), c.exportCommand(), c.explainCommand(), c.backfillCommand(), newAwardsTokenCommand())
 	return cmd
 }
 

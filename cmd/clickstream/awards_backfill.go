@@ -2,37 +2,32 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
 )
 
-// backfillCLI is `clickstream awards backfill`.
+// backfillCLI is `clickstream awards backfill`; the awards URL and admin
+// token are the `awards` command's.
 type backfillCLI struct {
-	awards, adminToken string
-	from, achievement  string
-	actor, progress    string
-	notify             bool
-	interval           time.Duration
+	*awardsCLI
+	from, achievement string
+	actor, progress   string
+	notify            bool
+	interval          time.Duration
 }
 
-// newAwardsBackfillCommand returns `clickstream awards backfill`.
-func newAwardsBackfillCommand() *cobra.Command {
-	c := &backfillCLI{}
+// backfillCommand returns `clickstream awards backfill`.
+func (a *awardsCLI) backfillCommand() *cobra.Command {
+	c := &backfillCLI{awardsCLI: a}
 	cmd := &cobra.Command{
 		Use:   "backfill --from TIME",
 		Short: "Replay past events into achievements (e.g. one just added) and watch the progress",
@@ -59,8 +54,6 @@ The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 	f.StringVar(&c.achievement, "achievement", "", "only this achievement's objectives (default: every running achievement)")
 	f.BoolVar(&c.notify, "notify", false, "deliver the notifications of the grants the backfill makes (suppressed by default)")
 	f.StringVar(&c.actor, "actor", "", "who starts the backfill, recorded with it (default: the login name)")
-	f.StringVar(&c.awards, "awards", "http://"+defaultAwardsAddr, "base URL of the awards service")
-	f.StringVar(&c.adminToken, "admin-token", "", "token of awards' admin API (default: the one in "+devAdminTokenFile+")")
 	f.StringVar(&c.progress, "progress", "auto", "how to show progress: auto (a bar on a terminal, lines otherwise), bar or lines")
 	f.DurationVar(&c.interval, "interval", time.Second, "how often to ask the service for progress")
 	return cmd
@@ -155,35 +148,6 @@ func (c *backfillCLI) run(cmd *cobra.Command, _ []string) error {
 	}
 	fmt.Fprintf(out, "Backfill %d done: %s.\n", b.GetId(), summary)
 	return nil
-}
-
-// client returns a Connect client of awards' admin API.
-func (c *backfillCLI) client() (awardsv1connect.AwardsAdminServiceClient, error) {
-	u, err := url.Parse(c.awards)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{fmt.Errorf("--awards %q: use the awards service's base URL, e.g. http://%s", c.awards, defaultAwardsAddr)}
-	}
-	token, err := resolveAdminToken(c.adminToken)
-	if err != nil {
-		return nil, err
-	}
-	return awardsv1connect.NewAwardsAdminServiceClient(&http.Client{Timeout: time.Minute}, strings.TrimRight(c.awards, "/"),
-		connect.WithInterceptors(withAdminToken(token))), nil
-}
-
-// failed explains a failed call for a person.
-func (c *backfillCLI) failed(op string, err error) error {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable:
-		return fmt.Errorf("%s: awards at %s does not answer (%v); start it with `clickstream dev` or point --awards (or $CLICKSTREAM_AWARDS) at it", op, c.awards, err)
-	case connect.CodeUnauthenticated, connect.CodePermissionDenied:
-		return fmt.Errorf("%s: %v; pass awards' admin token with --admin-token or $CLICKSTREAM_ADMIN_TOKEN", op, err)
-	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return fmt.Errorf("%s: %s", op, ce.Message())
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 // backfillProgress shows a backfill's progress.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -77,24 +76,15 @@ func serveBackfills(t *testing.T, f *fakeBackfills) string {
 	return srv.URL
 }
 
-// runBackfillCLI runs `clickstream awards backfill` with args, registering
-// the command under `awards` when the root does not have it yet.
+// runBackfillCLI runs `clickstream awards backfill` with args.
 func runBackfillCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	root := newRootCommand()
-	parent, _, err := root.Find([]string{"awards"})
-	if err != nil || parent == root {
-		parent = &cobra.Command{Use: "awards"}
-		root.AddCommand(parent)
-	}
-	if c, _, err := root.Find([]string{"awards", "backfill"}); err != nil || c.Name() != "backfill" {
-		parent.AddCommand(newAwardsBackfillCommand())
-	}
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs(append([]string{"awards", "backfill", "--interval", "5ms"}, args...))
-	err = root.ExecuteContext(context.Background())
+	err := root.ExecuteContext(context.Background())
 	return out.String(), err
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,39 +16,7 @@ const awardsTestToken = "awards-cli-test-token"
 // without the starter achievements.
 func startPlatform(t *testing.T) *stack.Stack {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
-		DataDir:    dir,
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		AdminToken: awardsTestToken,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start the platform: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the platform stopped with error: %v", err)
-		}
-	})
-	ready, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer readyCancel()
-	if err := s.WaitReady(ready); err != nil {
-		t.Fatalf("the platform did not get ready: %v", err)
-	}
-	return s
+	return startStack(t, stack.Config{AdminToken: awardsTestToken})
 }
 
 func TestAwardsApplyExportExplain(t *testing.T) {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,36 +22,7 @@ const testAdminToken = "registry-cli-test"
 // catalogue, and returns its URL.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	// PostgreSQL runs as the postgres user when the tests run as root: it
-	// must be able to enter the data directory.
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
-		DataDir:    dir,
-		Services:   []string{stack.Registry},
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0"},
-		AdminToken: testAdminToken,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start the registry: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("registry stopped with error: %v", err)
-		}
-	})
+	s := startStack(t, stack.Config{Services: []string{stack.Registry}, AdminToken: testAdminToken})
 	return s.URL(stack.Registry)
 }
 

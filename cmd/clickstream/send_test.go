@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,39 +35,7 @@ func runCLIIn(t *testing.T, stdin string, args ...string) (stdout, stderr string
 // startIngest runs registry and ingest in-process on free ports.
 func startIngest(t *testing.T) *stack.Stack {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
-		DataDir:  dir,
-		Services: []string{stack.Registry, stack.Ingest},
-		Addrs:    map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0"},
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start ingest: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingest stopped with error: %v", err)
-		}
-	})
-	ready, readyCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer readyCancel()
-	if err := s.WaitReady(ready); err != nil {
-		t.Fatalf("the dev stack did not get ready: %v", err)
-	}
-	return s
+	return startStack(t, stack.Config{Services: []string{stack.Registry, stack.Ingest}})
 }
 
 const sendLines = `{"name":"clickstream.events.v1.ItemViewV2","data":{"context":{"userId":"u-1"},"itemId":"7"},"idempotencyKey":"send-1"}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/clickstream-dev/clickstream/internal/stack"
+)
+
+// startStack runs cfg.Services (all when empty) in-process on free ports,
+// with data in a fresh directory, until the test ends, and returns once
+// they are ready.
+func startStack(t *testing.T, cfg stack.Config) *stack.Stack {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	// PostgreSQL runs as the postgres user when the tests run as root: it
+	// must be able to enter the data directory.
+	for d := cfg.DataDir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil && d == cfg.DataDir {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	if len(cfg.Services) == 0 {
+		cfg.Services = stack.Services()
+	}
+	cfg.Addrs = map[string]string{}
+	for _, name := range cfg.Services {
+		cfg.Addrs[name] = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("start %v: %v", cfg.Services, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%v stopped with error: %v", cfg.Services, err)
+		}
+	})
+	ready, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer readyCancel()
+	if err := s.WaitReady(ready); err != nil {
+		t.Fatalf("%v did not get ready: %v", cfg.Services, err)
+	}
+	return s
+}
