@@ -270,7 +270,10 @@ func (a *AdminAPI) ListProcessingLog(ctx context.Context, req *awardsv1.ListProc
 	if len(ids) == 0 {
 		return nil, invalid("achievement %q has no objective %q", ach.Config.ID, req.GetObjectiveKey())
 	}
-	size := pageSize(req.GetPageSize())
+	size, err := pageSize(max(req.GetPageSize(), 0), maxAdminPageSize) // a negative size means the default here
+	if err != nil {
+		return nil, err
+	}
 	var after *LogPage
 	if t := req.GetPageToken(); t != "" {
 		after = &LogPage{}
@@ -299,15 +302,8 @@ func (a *AdminAPI) ListProcessingLog(ctx context.Context, req *awardsv1.ListProc
 	return resp, nil
 }
 
-func pageSize(n int32) int {
-	switch {
-	case n <= 0:
-		return 50
-	case n > 500:
-		return 500
-	}
-	return int(n)
-}
+// maxAdminPageSize bounds the pages of the admin lists.
+const maxAdminPageSize = 500
 
 func encodeToken(v any) string {
 	js, _ := json.Marshal(v)
@@ -566,7 +562,10 @@ func (a *AdminAPI) ListNotifications(ctx context.Context, req *awardsv1.ListNoti
 	default:
 		return nil, invalid("state %q is not valid; use pending, delivered, parked or suppressed", req.GetState())
 	}
-	size := pageSize(req.GetPageSize())
+	size, err := pageSize(max(req.GetPageSize(), 0), maxAdminPageSize) // a negative size means the default here
+	if err != nil {
+		return nil, err
+	}
 	var after int64
 	if t := req.GetPageToken(); t != "" {
 		if err := decodeToken(t, &after); err != nil {

@@ -192,15 +192,11 @@ const pageTokenPrefix = "a1:"
 
 // readPage checks a request's page size and token.
 func readPage(size int32, token string) (Page, error) {
-	page := Page{Size: int(size)}
-	switch {
-	case size < 0:
-		return Page{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("page_size is %d; pass 1 to %d, or 0 for %d", size, maxPageSize, defaultPageSize))
-	case size == 0:
-		page.Size = defaultPageSize
-	case size > maxPageSize:
-		page.Size = maxPageSize
+	n, err := pageSize(size, maxPageSize)
+	if err != nil {
+		return Page{}, err
 	}
+	page := Page{Size: n}
 	if token == "" {
 		return page, nil
 	}
@@ -210,6 +206,18 @@ func readPage(size int32, token string) (Page, error) {
 	}
 	page.After = after
 	return page, nil
+}
+
+// pageSize is a request's page size: defaultPageSize for 0, at most max,
+// InvalidArgument when negative.
+func pageSize(size int32, max int) (int, error) {
+	switch {
+	case size < 0:
+		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("page_size is %d; pass 1 to %d, or 0 for %d", size, max, defaultPageSize))
+	case size == 0:
+		return defaultPageSize, nil
+	}
+	return min(int(size), max), nil
 }
 
 // encodePageToken returns the opaque token of the page after achievement id.

@@ -393,11 +393,9 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 func (b *Backfills) apply(ctx context.Context, row *backfillRow, records []*busv1.EventRecord, only func(*CompiledObjective) bool) (uint64, error) {
 	var err error
 	for attempt := 1; attempt <= 5 && ctx.Err() == nil; attempt++ {
-		var skipped uint64
-		if skipped, err = b.skipped(ctx, records, only); err == nil {
-			if _, err = b.engine.ApplyBatchWith(ctx, records, ApplyOptions{BackfillID: row.ID, Only: only}); err == nil {
-				return skipped, nil
-			}
+		var res BatchResult
+		if res, err = b.engine.ApplyBatchWith(ctx, records, ApplyOptions{BackfillID: row.ID, Only: only}); err == nil {
+			return uint64(res.Skipped), nil
 		}
 		b.log.Warn("apply backfill batch, will retry", "backfill", row.ID, "events", len(records), "attempt", attempt, "err", err)
 		sleep(ctx, time.Duration(attempt)*500*time.Millisecond)
@@ -406,55 +404,6 @@ func (b *Backfills) apply(ctx context.Context, row *backfillRow, records []*busv
 		err = ctx.Err()
 	}
 	return 0, fmt.Errorf("apply %d events: %w", len(records), err)
-}
-
-// skipped counts the records whose every (event, objective) pair for the
-// backfill's objectives is already in the processing log. Records that make
-// no pair (no user, out of the achievement's period) are not counted: they
-// are replayed and move nothing, as they would live.
-func (b *Backfills) skipped(ctx context.Context, records []*busv1.EventRecord, only func(*CompiledObjective) bool) (uint64, error) {
-	cfg := b.engine.Config()
-	var (
-		users, recs []string
-		objectives  []int64
-		pairs       = make([]int, len(records))
-	)
-	for i, rec := range records {
-		if rec.GetUserId() == "" {
-			continue
-		}
-		for _, o := range cfg.Objectives(eventSubject(rec.GetEventName())) {
-			if (only != nil && !only(o)) || !o.Achievement.InPeriod(rec.GetOccurredAt().AsTime()) {
-				continue
-			}
-			users, objectives, recs = append(users, rec.GetUserId()), append(objectives, o.ID), append(recs, rec.GetId())
-			pairs[i]++
-		}
-	}
-	logged, err := b.engine.store.loggedPairs(ctx, users, objectives, recs)
-	if err != nil {
-		return 0, err
-	}
-	var skipped uint64
-	for i, rec := range records {
-		if pairs[i] == 0 {
-			continue
-		}
-		all := true
-		for _, o := range cfg.Objectives(eventSubject(rec.GetEventName())) {
-			if (only != nil && !only(o)) || !o.Achievement.InPeriod(rec.GetOccurredAt().AsTime()) {
-				continue
-			}
-			if !logged[progressKey{rec.GetId(), o.ID}] {
-				all = false
-				break
-			}
-		}
-		if all {
-			skipped++
-		}
-	}
-	return skipped, nil
 }
 
 // objectivesOf returns the filter of an achievement's objectives (nil, all

@@ -168,6 +168,7 @@ type BatchResult struct {
 	Applied     int // (event, objective) pairs that reached the rule
 	Changed     int // user objectives written
 	Duplicates  int // (event, objective) pairs already in the processing log
+	Skipped     int // events whose every pair was a duplicate: they changed nothing
 	NoUser      int // events without an authenticated user
 	Inactive    int // events of banned or deleted users
 	Undecodable int // events whose payload could not be decoded
@@ -236,14 +237,18 @@ func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecor
 			e.log.Warn("event skipped: payload cannot be decoded", "record", rec.GetId(), "event", rec.GetEventName(), "err", err)
 			continue
 		}
-		var objs []*CompiledObjective
+		var matches []match
 		for _, o := range objectives {
 			if o.Achievement.InPeriod(ev.OccurredAt) {
-				objs = append(objs, o)
+				m := match{objective: o, failing: o.firstFailing(ev)}
+				if m.failing == "" {
+					m.content, m.hasContent = o.Rule.ContentID(ev)
+				}
+				matches = append(matches, m)
 			}
 		}
-		if len(objs) > 0 {
-			work = append(work, pendingEvent{ev: ev, objectives: objs})
+		if len(matches) > 0 {
+			work = append(work, pendingEvent{ev: ev, matches: matches})
 		}
 	}
 	if len(work) > 0 {
@@ -257,8 +262,17 @@ func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecor
 
 // pendingEvent is a decoded event and the objectives it may count for.
 type pendingEvent struct {
-	ev         Event
-	objectives []*CompiledObjective
+	ev      Event
+	matches []match
+}
+
+// match is an objective an event may count for, with what the objective's
+// filters and rule make of the event, worked out once per batch.
+type match struct {
+	objective  *CompiledObjective
+	failing    string // the first filter the event does not pass; "" when it passes all
+	content    string // the rule's content id, when hasContent
+	hasContent bool
 }
 
 // progressKey identifies a user's objective.
@@ -299,19 +313,20 @@ func applyInMemory(work []pendingEvent, ledger map[ledgerKey]*Contribution, coun
 	var log []logEntry
 	for i := range work {
 		ev := &work[i].ev
-		for _, o := range work[i].objectives {
+		for _, m := range work[i].matches {
+			o := m.objective
 			entry := logEntry{recordID: ev.RecordID, user: ev.UserID, objective: o.ID, ev: ev}
-			if f := o.firstFailing(*ev); f != "" {
-				entry.outcome, entry.filter = "filtered", f
+			if m.failing != "" {
+				entry.outcome, entry.filter = "filtered", m.failing
 				log = append(log, entry)
 				continue
 			}
-			id, ok := o.Rule.ContentID(*ev)
-			if !ok {
+			if !m.hasContent {
 				entry.outcome = "no_content"
 				log = append(log, entry)
 				continue
 			}
+			id := m.content
 			lk := ledgerKey{ev.UserID, o.ID, id}
 			next, deltas, ok := o.Rule.Apply(ledger[lk], *ev)
 			if !ok {

@@ -32,7 +32,6 @@ type ObjectiveExplanation struct {
 }
 
 const (
-	sqlUserStatus          = `SELECT status FROM awards.users WHERE user_id = $1`
 	sqlExplainObjectives   = `SELECT objective_id, counters, progress FROM awards.user_objectives WHERE user_id = $1 AND objective_id = ANY($2)`
 	sqlExplainContribution = `
 		SELECT objective_id, content_id, item_id, status, value, occurred_at, record_id
@@ -49,7 +48,11 @@ func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x E
 	if err != nil {
 		return x, err
 	}
-	x = Explanation{UserID: userID, AchievementID: achievementID, Goal: a.Strategy.Goal(), UserStatus: "active"}
+	status, err := e.store.UserStatus(ctx, userID)
+	if err != nil {
+		return x, err
+	}
+	x = Explanation{UserID: userID, AchievementID: achievementID, Goal: a.Strategy.Goal(), UserStatus: status}
 	ids := make([]int64, len(a.Objectives))
 	byID := map[int64]*ObjectiveExplanation{}
 	x.Objectives = make([]ObjectiveExplanation, len(a.Objectives))
@@ -60,12 +63,6 @@ func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x E
 	}
 	pool := e.store.pool
 	b := &pgx.Batch{}
-	b.Queue(sqlUserStatus, userID).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&x.UserStatus); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		return nil
-	})
 	b.Queue(sqlExplainObjectives, userID, ids).Query(func(rows pgx.Rows) error {
 		var (
 			id       int64

@@ -21,18 +21,13 @@ const (
 		INSERT INTO awards.backfills (achievement_id, from_time, notify, actor, sources, last_seq)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		RETURNING ` + backfillColumns
-	sqlGetBackfill       = `SELECT ` + backfillColumns + ` FROM awards.backfills WHERE id = $1`
-	sqlListBackfills     = `SELECT ` + backfillColumns + ` FROM awards.backfills ORDER BY id DESC LIMIT $1`
-	sqlRunningBackfills  = `SELECT id FROM awards.backfills WHERE state = 'running' ORDER BY id`
-	sqlBackfillProgress  = `UPDATE awards.backfills SET total = $2, done = $3, skipped = $4, position = $5 WHERE id = $1 AND state = 'running'`
-	sqlFinishBackfill    = `UPDATE awards.backfills SET state = $2, error = $3, total = $4, finished_at = now() WHERE id = $1 AND state = 'running'`
-	sqlTryLockBackfill   = `SELECT pg_try_advisory_lock($1::int4, $2::int4)`
-	sqlUnlockBackfill    = `SELECT pg_advisory_unlock($1::int4, $2::int4)`
-	sqlLoggedRecordPairs = `
-		SELECT k.r, k.o
-		FROM unnest($1::text[], $2::int8[], $3::text[]) AS k(u, o, r)
-		WHERE EXISTS (SELECT 1 FROM awards.processing_log l
-			WHERE l.user_id = k.u AND l.objective_id = k.o AND l.record_id = k.r)`
+	sqlGetBackfill      = `SELECT ` + backfillColumns + ` FROM awards.backfills WHERE id = $1`
+	sqlListBackfills    = `SELECT ` + backfillColumns + ` FROM awards.backfills ORDER BY id DESC LIMIT $1`
+	sqlRunningBackfills = `SELECT id FROM awards.backfills WHERE state = 'running' ORDER BY id`
+	sqlBackfillProgress = `UPDATE awards.backfills SET total = $2, done = $3, skipped = $4, position = $5 WHERE id = $1 AND state = 'running'`
+	sqlFinishBackfill   = `UPDATE awards.backfills SET state = $2, error = $3, total = $4, finished_at = now() WHERE id = $1 AND state = 'running'`
+	sqlTryLockBackfill  = `SELECT pg_try_advisory_lock($1::int4, $2::int4)`
+	sqlUnlockBackfill   = `SELECT pg_advisory_unlock($1::int4, $2::int4)`
 )
 
 // backfillRow is a stored backfill with where it stands in the stream.
@@ -155,29 +150,4 @@ func (s *PostgresStore) claimBackfill(ctx context.Context, id int64) (release fu
 		}
 		conn.Release()
 	}, true, nil
-}
-
-// loggedPairs returns which (record, objective) pairs of the given
-// (user, objective, record) keys the processing log holds.
-func (s *PostgresStore) loggedPairs(ctx context.Context, users []string, objectives []int64, records []string) (map[progressKey]bool, error) {
-	logged := map[progressKey]bool{}
-	if len(users) == 0 {
-		return logged, nil
-	}
-	rows, err := s.pool.Query(ctx, sqlLoggedRecordPairs, users, objectives, records)
-	if err != nil {
-		return nil, fmt.Errorf("look up logged events: %w", err)
-	}
-	var (
-		rec string
-		obj int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&rec, &obj}, func() error {
-		logged[progressKey{rec, obj}] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("look up logged events: %w", err)
-	}
-	return logged, nil
 }

@@ -89,7 +89,8 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 			seenUser[w.ev.UserID] = true
 			users = append(users, w.ev.UserID)
 		}
-		for _, o := range w.objectives {
+		for _, m := range w.matches {
+			o := m.objective
 			logU, logO, logR = append(logU, w.ev.UserID), append(logO, o.ID), append(logR, w.ev.RecordID)
 			pk := progressKey{w.ev.UserID, o.ID}
 			if !seenProgress[pk] {
@@ -97,11 +98,8 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 				pUsers, pObjectives = append(pUsers, pk.user), append(pObjectives, pk.objective)
 				locks = append(locks, userObjectiveLock(pk))
 			}
-			if o.firstFailing(w.ev) != "" {
-				continue
-			}
-			if id, ok := o.Rule.ContentID(w.ev); ok {
-				lk := ledgerKey{w.ev.UserID, o.ID, id}
+			if m.failing == "" && m.hasContent {
+				lk := ledgerKey{w.ev.UserID, o.ID, m.content}
 				if !seenLedger[lk] {
 					seenLedger[lk] = true
 					lUsers, lObjectives, lContent = append(lUsers, lk.user), append(lObjectives, lk.objective), append(lContent, lk.content)
@@ -182,19 +180,22 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 				res.Inactive++
 				continue
 			}
-			var objs []*CompiledObjective
-			for _, o := range w.objectives {
-				if logged[progressKey{w.ev.RecordID, o.ID}] {
+			var matches []match
+			for _, m := range w.matches {
+				pair := progressKey{w.ev.RecordID, m.objective.ID}
+				if logged[pair] {
 					res.Duplicates++
 					continue
 				}
 				// A record delivered twice within the batch counts once.
-				logged[progressKey{w.ev.RecordID, o.ID}] = true
-				objs = append(objs, o)
+				logged[pair] = true
+				matches = append(matches, m)
 			}
-			if len(objs) > 0 {
-				kept = append(kept, pendingEvent{ev: w.ev, objectives: objs})
+			if len(matches) == 0 {
+				res.Skipped++
+				continue
 			}
+			kept = append(kept, pendingEvent{ev: w.ev, matches: matches})
 		}
 		ledgerStored := make(map[ledgerKey]bool, len(ledger))
 		for k := range ledger {
