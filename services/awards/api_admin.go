@@ -55,7 +55,7 @@ func apiError(err error) error {
 		return err
 	case isNotFound(err):
 		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, ErrInvalidBackfill):
+	case errors.Is(err, ErrInvalidBackfill), errors.Is(err, ErrInvalidConfig):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeCanceled, err)
@@ -74,9 +74,6 @@ func (a *AdminAPI) SaveAchievement(ctx context.Context, req *awardsv1.SaveAchiev
 	}
 	c, err := ConfigFromProto(req.GetConfig())
 	if err != nil {
-		return nil, invalid("%v", err)
-	}
-	if _, err := Compile(a.engine.registry, a.engine.schemas, c); err != nil {
 		return nil, invalid("%v", err)
 	}
 	res, err := a.engine.Save(ctx, c, req.GetActor())

@@ -90,18 +90,45 @@ func (e *Engine) Schemas() Schemas { return e.schemas }
 // configuration is reloaded. A configuration that does not validate is
 // rejected with every problem named and nothing is stored.
 func (e *Engine) Save(ctx context.Context, c AchievementConfig, author string) (SaveResult, error) {
-	a, err := Compile(e.registry, e.schemas, c)
+	a, err := e.compile(c)
 	if err != nil {
 		return SaveResult{}, err
 	}
-	res, err := e.store.SaveAchievement(ctx, a, author)
+	res, err := e.save(ctx, a, author)
 	if err != nil {
 		return res, err
 	}
-	if res.Changed {
-		e.log.Info("achievement saved", "achievement", c.ID, "version", res.Version, "author", author)
-	}
 	return res, e.Reload(ctx)
+}
+
+// ErrInvalidConfig wraps the problems of a configuration that does not
+// validate.
+var ErrInvalidConfig = errors.New("invalid achievement configuration")
+
+// compile is Compile with the engine's components and schemas; its errors
+// match ErrInvalidConfig.
+func (e *Engine) compile(c AchievementConfig) (*CompiledAchievement, error) {
+	a, err := Compile(e.registry, e.schemas, c)
+	if err != nil {
+		return nil, invalidConfig{err}
+	}
+	return a, nil
+}
+
+// invalidConfig is a Compile error that matches ErrInvalidConfig and reads
+// as the problems alone.
+type invalidConfig struct{ err error }
+
+func (e invalidConfig) Error() string   { return e.err.Error() }
+func (e invalidConfig) Unwrap() []error { return []error{ErrInvalidConfig, e.err} }
+
+// save stores a compiled configuration, without reloading.
+func (e *Engine) save(ctx context.Context, a *CompiledAchievement, author string) (SaveResult, error) {
+	res, err := e.store.SaveAchievement(ctx, a, author)
+	if err == nil && res.Changed {
+		e.log.Info("achievement saved", "achievement", a.Config.ID, "version", res.Version, "author", author)
+	}
+	return res, err
 }
 
 // Reload rebuilds the running configuration from the store. An achievement
