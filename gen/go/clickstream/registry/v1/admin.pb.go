@@ -102,8 +102,12 @@ type PushSchemasResponse struct {
 	// Versions registered by this push, e.g. "PhotoStatusChangedV3".
 	Added []string `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
 	// Versions already registered and unchanged.
-	Unchanged     int32 `protobuf:"varint,3,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
-	DryRun        bool  `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Unchanged int32 `protobuf:"varint,3,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	DryRun    bool  `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Registered versions whose documentation this push changed (descriptions,
+	// pii, loosened required), e.g. "PhotoStatusChangedV2": stored as a new
+	// documentation revision of each, not as new versions.
+	Documented    []string `protobuf:"bytes,5,rep,name=documented,proto3" json:"documented,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +168,13 @@ func (x *PushSchemasResponse) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *PushSchemasResponse) GetDocumented() []string {
+	if x != nil {
+		return x.Documented
+	}
+	return nil
 }
 
 // PushRejection is the error detail of a rejected push.
@@ -1144,12 +1155,15 @@ const file_clickstream_registry_v1_admin_proto_rawDesc = "" +
 	"\x13file_descriptor_set\x18\x01 \x01(\v2\".google.protobuf.FileDescriptorSetR\x11fileDescriptorSet\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"~\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x9e\x01\n" +
 	"\x13PushSchemasResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\tR\x05added\x12\x1c\n" +
 	"\tunchanged\x18\x03 \x01(\x05R\tunchanged\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"S\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1e\n" +
+	"\n" +
+	"documented\x18\x05 \x03(\tR\n" +
+	"documented\"S\n" +
 	"\rPushRejection\x12B\n" +
 	"\n" +
 	"violations\x18\x01 \x03(\v2\".clickstream.registry.v1.ViolationR\n" +

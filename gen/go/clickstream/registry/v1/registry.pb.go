@@ -292,7 +292,10 @@ type EventVersion struct {
 	// Environments allowed to send this version.
 	Environments []string `protobuf:"bytes,10,rep,name=environments,proto3" json:"environments,omitempty"`
 	// Proto file that declares the version, e.g. "clickstream/events/v1/item_view.proto".
-	File          string `protobuf:"bytes,11,opt,name=file,proto3" json:"file,omitempty"`
+	File string `protobuf:"bytes,11,opt,name=file,proto3" json:"file,omitempty"`
+	// Catalogue revision of the version's documentation (descriptions, pii,
+	// required): the push that last changed it, or revision when none did.
+	DocsRevision  uint64 `protobuf:"varint,12,opt,name=docs_revision,json=docsRevision,proto3" json:"docs_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +405,13 @@ func (x *EventVersion) GetFile() string {
 		return x.File
 	}
 	return ""
+}
+
+func (x *EventVersion) GetDocsRevision() uint64 {
+	if x != nil {
+		return x.DocsRevision
+	}
+	return 0
 }
 
 // Field is one field of an event version, as documented.
@@ -1131,10 +1141,19 @@ func (x *WatchSchemasRequest) GetEnvironment() string {
 }
 
 type WatchSchemasResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The current catalogue revision.
+	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Set on the heartbeats the registry sends while no revision is new (every
+	// few seconds), with revision still the current one: a client that hears
+	// nothing for several heartbeats treats the watch as dead and watches
+	// again. Clients unaware of the field see the revision they already have.
+	Heartbeat bool `protobuf:"varint,2,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	// How often the registry sends heartbeats on this watch, in seconds; set
+	// on every message.
+	HeartbeatIntervalSeconds uint32 `protobuf:"varint,3,opt,name=heartbeat_interval_seconds,json=heartbeatIntervalSeconds,proto3" json:"heartbeat_interval_seconds,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *WatchSchemasResponse) Reset() {
@@ -1170,6 +1189,20 @@ func (*WatchSchemasResponse) Descriptor() ([]byte, []int) {
 func (x *WatchSchemasResponse) GetRevision() uint64 {
 	if x != nil {
 		return x.Revision
+	}
+	return 0
+}
+
+func (x *WatchSchemasResponse) GetHeartbeat() bool {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return false
+}
+
+func (x *WatchSchemasResponse) GetHeartbeatIntervalSeconds() uint32 {
+	if x != nil {
+		return x.HeartbeatIntervalSeconds
 	}
 	return 0
 }
@@ -2502,7 +2535,7 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\x05owner\x18\x05 \x01(\v2\x1e.clickstream.registry.v1.OwnerR\x05owner\"5\n" +
 	"\x05Owner\x12\x12\n" +
 	"\x04team\x18\x01 \x01(\tR\x04team\x12\x18\n" +
-	"\acontact\x18\x02 \x01(\tR\acontact\"\xb3\x03\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\"\xd8\x03\n" +
 	"\fEventVersion\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12!\n" +
@@ -2516,7 +2549,8 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\x06fields\x18\t \x03(\v2\x1e.clickstream.registry.v1.FieldR\x06fields\x12\"\n" +
 	"\fenvironments\x18\n" +
 	" \x03(\tR\fenvironments\x12\x12\n" +
-	"\x04file\x18\v \x01(\tR\x04file\"\xa1\x02\n" +
+	"\x04file\x18\v \x01(\tR\x04file\x12#\n" +
+	"\rdocs_revision\x18\f \x01(\x04R\fdocsRevision\"\xa1\x02\n" +
 	"\x05Field\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\x05R\x06number\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -2565,9 +2599,11 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\x13file_descriptor_set\x18\x03 \x01(\v2\".google.protobuf.FileDescriptorSetR\x11fileDescriptorSet\x12A\n" +
 	"\bversions\x18\x04 \x03(\v2%.clickstream.registry.v1.EventVersionR\bversions\"7\n" +
 	"\x13WatchSchemasRequest\x12 \n" +
-	"\venvironment\x18\x01 \x01(\tR\venvironment\"2\n" +
+	"\venvironment\x18\x01 \x01(\tR\venvironment\"\x8e\x01\n" +
 	"\x14WatchSchemasResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"\xc2\x01\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1c\n" +
+	"\theartbeat\x18\x02 \x01(\bR\theartbeat\x12<\n" +
+	"\x1aheartbeat_interval_seconds\x18\x03 \x01(\rR\x18heartbeatIntervalSeconds\"\xc2\x01\n" +
 	"\vEnvironment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x129\n" +
