@@ -66,14 +66,51 @@ type Config struct {
 	// CheckTimeout bounds one run of the readiness checks behind /readyz and
 	// gRPC health; a check still running then counts as failing. Default 3s.
 	CheckTimeout time.Duration
-	Logger       *slog.Logger
+	// ReadHeaderTimeout bounds reading a request's headers; a client that
+	// has not sent them all by then is disconnected. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection (HTTP/1.1) or an HTTP/2
+	// connection with no open stream once it has been idle that long.
+	// Default 120s. There is deliberately no overall read or write timeout:
+	// it would cut long server streams such as the registry's schema watch.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections served at once on the listener; more
+	// wait to be accepted until one closes. Default 10000; negative means
+	// no cap. An HTTP/2 connection counts once however many streams it
+	// carries.
+	MaxConns int
+	Logger   *slog.Logger
 }
 
-// Server is one service on one port.
+// Defaults of Config.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxConns          = 10000
+)
+
+// withDefaults fills the zero fields of cfg.
+func (cfg Config) withDefaults() Config {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	return cfg
+}
+
 // streamGrace is how long shutdown lets requests in flight finish before it
 // cancels their contexts (which ends open streams).
 const streamGrace = 2 * time.Second
 
+// Server is one service on one port.
 type Server struct {
 	cancelRequests context.CancelFunc
 	cfg            Config
@@ -85,9 +122,7 @@ type Server struct {
 
 // New builds the server for routes. Listen binds it; Serve runs it.
 func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -145,7 +180,8 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
 			Handler:           withMiddleware(guard(routes.Guard, mux), log, httpMetrics),
 			Protocols:         &protocols,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}
@@ -157,6 +193,9 @@ func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", s.routes.Name, s.cfg.Addr, err)
+	}
+	if s.cfg.MaxConns > 0 {
+		ln = newLimitListener(ln, s.cfg.MaxConns)
 	}
 	s.listener = ln
 	return nil

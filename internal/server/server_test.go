@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -394,5 +395,91 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	}
 	if err := <-ended; !errors.Is(err, context.Canceled) {
 		t.Errorf("the stream's context ended with %v, want context.Canceled", err)
+	}
+}
+
+// A client that starts a request and never finishes its headers is
+// disconnected after ReadHeaderTimeout.
+func TestSlowHeadersAreCut(t *testing.T) {
+	srv := start(t, Config{ReadHeaderTimeout: 300 * time.Millisecond}, (&registryDouble{}).routes())
+	conn := rawConn(t, srv)
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, conn, conn)
+}
+
+// tickRoutes serves GET /ticks?stream=name, a stream that writes "tick\n"
+// at once and then once per value received on more[name], until the client
+// goes away.
+func tickRoutes(more map[string]chan struct{}) Routes {
+	routes := (&registryDouble{}).routes()
+	routes.HTTP = func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /ticks", func(w http.ResponseWriter, r *http.Request) {
+			next := more[r.URL.Query().Get("stream")]
+			for {
+				if _, err := io.WriteString(w, "tick\n"); err != nil {
+					return
+				}
+				if err := http.NewResponseController(w).Flush(); err != nil {
+					return
+				}
+				select {
+				case <-next:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		})
+	}
+	return routes
+}
+
+// A keep-alive connection idle past IdleTimeout is closed, while streams
+// (HTTP/1.1 and h2c) opened on the same server before it, silent all the
+// while, still deliver afterwards: there is no overall read or write timeout.
+func TestIdleConnectionsCloseWhileStreamsLast(t *testing.T) {
+	clients := map[string]*http.Client{"http1": http1Client(t), "h2c": h2cClient(t)}
+	more := make(map[string]chan struct{})
+	for name := range clients {
+		more[name] = make(chan struct{})
+	}
+	srv := start(t, Config{IdleTimeout: 300 * time.Millisecond}, tickRoutes(more))
+	streams := make(map[string]*bufio.Reader)
+	for name, client := range clients {
+		client.Timeout = 0 // the stream outlives any client timeout
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		t.Cleanup(cancel)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/ticks?stream="+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s stream: %v", name, err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		streams[name] = bufio.NewReader(resp.Body)
+		if line, err := streams[name].ReadString('\n'); line != "tick\n" {
+			t.Fatalf("%s stream: first line %q, %v", name, line, err)
+		}
+	}
+
+	idle := rawConn(t, srv)
+	r := bufio.NewReader(idle)
+	if resp, err := roundTrip(t, idle, r, "/healthz", 5*time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %v, %v; want 200", resp, err)
+	}
+	waitClosed(t, idle, r)
+
+	for name, lines := range streams {
+		select {
+		case more[name] <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s stream: the handler is gone", name)
+		}
+		if line, err := lines.ReadString('\n'); line != "tick\n" {
+			t.Errorf("%s stream after the idle connection closed: %q, %v", name, line, err)
+		}
 	}
 }
