@@ -22,17 +22,40 @@ type readiness struct {
 // says otherwise.
 const defaultCheckTimeout = 3 * time.Second
 
+// readyState is the verdict of one run of the checks.
+type readyState int
+
+const (
+	ready    readyState = iota
+	degraded            // only checks marked Degrades failed
+	notReady
+)
+
+func (s readyState) String() string {
+	switch s {
+	case ready:
+		return "ready"
+	case degraded:
+		return "degraded"
+	}
+	return "not ready"
+}
+
+// serving reports whether the service takes traffic in state s.
+func (s readyState) serving() bool { return s != notReady }
+
 // result is the outcome of one check, as /readyz reports it.
 type result struct {
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 }
 
-// run runs every check concurrently and reports whether all passed. It
-// returns by the deadline even when a check ignores its context: such a
-// check is reported failing with the context's error and left to finish on
-// its own.
-func (r readiness) run(ctx context.Context) (bool, map[string]result) {
+// run runs every check concurrently and reports the verdict: ready when all
+// passed, degraded when only checks marked Degrades failed, not ready
+// otherwise. It returns by the deadline even when a check ignores its
+// context: such a check is reported failing with the context's error and
+// left to finish on its own.
+func (r readiness) run(ctx context.Context) (readyState, map[string]result) {
 	timeout := r.timeout
 	if timeout <= 0 {
 		timeout = defaultCheckTimeout
@@ -48,30 +71,38 @@ func (r readiness) run(ctx context.Context) (bool, map[string]result) {
 	for i, c := range r.checks {
 		go func() { done <- outcome{i: i, err: runCheck(ctx, c)} }()
 	}
-	ok := true
+	state := ready
 	results := make(map[string]result, len(r.checks))
+	fail := func(c Check, msg string) {
+		results[c.Name] = result{Status: "failing", Error: msg}
+		switch {
+		case !c.Degrades:
+			state = notReady
+		case state == ready:
+			state = degraded
+		}
+	}
 	answered := make([]bool, len(r.checks))
 	for range r.checks {
 		select {
 		case o := <-done:
 			answered[o.i] = true
+			c := r.checks[o.i]
 			if o.err != nil {
-				ok = false
-				results[r.checks[o.i].Name] = result{Status: "failing", Error: o.err.Error()}
-			} else if _, seen := results[r.checks[o.i].Name]; !seen {
-				results[r.checks[o.i].Name] = result{Status: "ok"}
+				fail(c, o.err.Error())
+			} else if _, seen := results[c.Name]; !seen {
+				results[c.Name] = result{Status: "ok"}
 			}
 		case <-ctx.Done():
 			for i, c := range r.checks {
 				if !answered[i] {
-					ok = false
-					results[c.Name] = result{Status: "failing", Error: fmt.Sprintf("no answer within %s: %v", timeout, ctx.Err())}
+					fail(c, fmt.Sprintf("no answer within %s: %v", timeout, ctx.Err()))
 				}
 			}
-			return ok, results
+			return state, results
 		}
 	}
-	return ok, results
+	return state, results
 }
 
 // runCheck runs c, turning a panic into a failing check rather than a crash
@@ -86,17 +117,17 @@ func runCheck(ctx context.Context, c Check) (err error) {
 	return c.Func(ctx)
 }
 
-// ServeHTTP answers 200 when every check passes and 503 otherwise, with the
-// state of each check as JSON.
+// ServeHTTP answers 200 when the service takes traffic (status "ready", or
+// "degraded" when only checks marked Degrades fail) and 503 otherwise
+// ("not ready"), with the state of each check as JSON.
 func (r readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ok, results := r.run(req.Context())
+	state, results := r.run(req.Context())
 	body := struct {
 		Status string            `json:"status"`
 		Checks map[string]result `json:"checks"`
-	}{Status: "ready", Checks: results}
+	}{Status: state.String(), Checks: results}
 	code := http.StatusOK
-	if !ok {
-		body.Status = "not ready"
+	if !state.serving() {
 		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -105,7 +136,8 @@ func (r readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // checker adapts readiness to gRPC health: every served service (and the
-// server as a whole, "") is SERVING exactly when /readyz would answer 200.
+// server as a whole, "") is SERVING exactly when /readyz would answer 200,
+// degraded included.
 func (r readiness) checker(services []string) grpchealth.Checker {
 	known := map[string]bool{"": true}
 	for _, s := range services {
@@ -123,7 +155,7 @@ func (h healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) 
 	if !h.known[req.Service] {
 		return nil, connect.NewError(connect.CodeNotFound, nil)
 	}
-	if ok, _ := h.readiness.run(ctx); !ok {
+	if state, _ := h.readiness.run(ctx); !state.serving() {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func healthOf(t *testing.T, srv *Server, service string) (healthv1.HealthCheckRe
 func ok(context.Context) error { return nil }
 
 func TestReadyWhenEveryCheckPasses(t *testing.T) {
-	srv := start(t, Config{}, (&registryDouble{}).routes(Check{"postgres", ok}, Check{"bus", ok}))
+	srv := start(t, Config{}, (&registryDouble{}).routes(Check{Name: "postgres", Func: ok}, Check{Name: "bus", Func: ok}))
 	code, body := readyz(t, srv)
 	if code != http.StatusOK || body.Status != "ready" {
 		t.Errorf("/readyz = %d %q, want 200 ready", code, body.Status)
@@ -60,8 +61,8 @@ func TestReadyWhenEveryCheckPasses(t *testing.T) {
 
 func TestNotReadyWhenACheckFails(t *testing.T) {
 	srv := start(t, Config{}, (&registryDouble{}).routes(
-		Check{"postgres", ok},
-		Check{"bus", func(context.Context) error { return errors.New("nats: no JetStream at nats://127.0.0.1:4222") }},
+		Check{Name: "postgres", Func: ok},
+		Check{Name: "bus", Func: func(context.Context) error { return errors.New("nats: no JetStream at nats://127.0.0.1:4222") }},
 	))
 	code, body := readyz(t, srv)
 	if code != http.StatusServiceUnavailable || body.Status != "not ready" {
@@ -81,7 +82,7 @@ func TestNotReadyWhenACheckFails(t *testing.T) {
 }
 
 func TestHealthOfUnknownService(t *testing.T) {
-	srv := start(t, Config{}, (&registryDouble{}).routes(Check{"postgres", ok}))
+	srv := start(t, Config{}, (&registryDouble{}).routes(Check{Name: "postgres", Func: ok}))
 	_, err := healthOf(t, srv, "clickstream.nope.v1.NopeService")
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("health of an unknown service: %v, want NotFound", err)
@@ -95,12 +96,12 @@ func TestHangingChecksAreBounded(t *testing.T) {
 	stuck := make(chan struct{})
 	t.Cleanup(func() { close(stuck) })
 	srv := start(t, Config{CheckTimeout: 50 * time.Millisecond}, (&registryDouble{}).routes(
-		Check{"postgres", ok},
-		Check{"bus", func(ctx context.Context) error {
+		Check{Name: "postgres", Func: ok},
+		Check{Name: "bus", Func: func(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}},
-		Check{"awards", func(context.Context) error {
+		Check{Name: "awards", Func: func(context.Context) error {
 			<-stuck // ignores its context
 			return nil
 		}},
@@ -125,7 +126,7 @@ func TestHangingChecksAreBounded(t *testing.T) {
 
 func TestPanickingCheckFails(t *testing.T) {
 	srv := start(t, Config{}, (&registryDouble{}).routes(
-		Check{"postgres", func(context.Context) error { panic("pool is nil") }},
+		Check{Name: "postgres", Func: func(context.Context) error { panic("pool is nil") }},
 	))
 	code, body := readyz(t, srv)
 	if got := body.Checks["postgres"]; code != http.StatusServiceUnavailable || got.Status != "failing" || !strings.Contains(got.Error, "pool is nil") {
@@ -134,5 +135,102 @@ func TestPanickingCheckFails(t *testing.T) {
 	// The server survived.
 	if code, _ := readyz(t, srv); code != http.StatusServiceUnavailable {
 		t.Errorf("second /readyz = %d, want 503", code)
+	}
+}
+
+// TestDegradingChecks covers checks marked Degrades: their failures show in
+// /readyz, but the service keeps answering 200 and SERVING unless a check
+// not so marked fails too.
+func TestDegradingChecks(t *testing.T) {
+	down := errors.New("postgres: dial tcp 127.0.0.1:5432: connection refused")
+	fails := func(context.Context) error { return down }
+	hangs := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	tests := []struct {
+		name       string
+		checks     []Check
+		wantCode   int
+		wantStatus string
+		wantHealth healthv1.HealthCheckResponse_ServingStatus
+		failing    []string // checks reported failing; every other is ok
+	}{
+		{
+			name:       "all pass",
+			checks:     []Check{{Name: "bus", Func: ok}, {Name: "postgres", Func: ok, Degrades: true}},
+			wantCode:   http.StatusOK,
+			wantStatus: "ready",
+			wantHealth: healthv1.HealthCheckResponse_SERVING,
+		},
+		{
+			name:       "degrading check fails",
+			checks:     []Check{{Name: "bus", Func: ok}, {Name: "postgres", Func: fails, Degrades: true}},
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
+			wantHealth: healthv1.HealthCheckResponse_SERVING,
+			failing:    []string{"postgres"},
+		},
+		{
+			name:       "degrading check hangs",
+			checks:     []Check{{Name: "bus", Func: ok}, {Name: "postgres", Func: hangs, Degrades: true}},
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
+			wantHealth: healthv1.HealthCheckResponse_SERVING,
+			failing:    []string{"postgres"},
+		},
+		{
+			name:       "required check fails too",
+			checks:     []Check{{Name: "bus", Func: fails}, {Name: "postgres", Func: fails, Degrades: true}},
+			wantCode:   http.StatusServiceUnavailable,
+			wantStatus: "not ready",
+			wantHealth: healthv1.HealthCheckResponse_NOT_SERVING,
+			failing:    []string{"bus", "postgres"},
+		},
+		{
+			name:       "required check fails alone",
+			checks:     []Check{{Name: "bus", Func: fails}, {Name: "postgres", Func: ok, Degrades: true}},
+			wantCode:   http.StatusServiceUnavailable,
+			wantStatus: "not ready",
+			wantHealth: healthv1.HealthCheckResponse_NOT_SERVING,
+			failing:    []string{"bus"},
+		},
+		{
+			name:       "required check hangs",
+			checks:     []Check{{Name: "bus", Func: hangs}, {Name: "postgres", Func: fails, Degrades: true}},
+			wantCode:   http.StatusServiceUnavailable,
+			wantStatus: "not ready",
+			wantHealth: healthv1.HealthCheckResponse_NOT_SERVING,
+			failing:    []string{"bus", "postgres"},
+		},
+		{
+			name:       "only degrading checks, all failing",
+			checks:     []Check{{Name: "postgres", Func: fails, Degrades: true}, {Name: "cache", Func: fails, Degrades: true}},
+			wantCode:   http.StatusOK,
+			wantStatus: "degraded",
+			wantHealth: healthv1.HealthCheckResponse_SERVING,
+			failing:    []string{"postgres", "cache"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := start(t, Config{CheckTimeout: 100 * time.Millisecond}, (&registryDouble{}).routes(tc.checks...))
+			code, body := readyz(t, srv)
+			if code != tc.wantCode || body.Status != tc.wantStatus {
+				t.Errorf("/readyz = %d %q, want %d %q", code, body.Status, tc.wantCode, tc.wantStatus)
+			}
+			for _, c := range tc.checks {
+				got := body.Checks[c.Name]
+				if !slices.Contains(tc.failing, c.Name) {
+					if got != (result{Status: "ok"}) {
+						t.Errorf("/readyz check %s = %+v, want ok", c.Name, got)
+					}
+					continue
+				}
+				if got.Status != "failing" || got.Error == "" {
+					t.Errorf("/readyz check %s = %+v, want failing with its error", c.Name, got)
+				}
+			}
+			if got, err := healthOf(t, srv, ""); err != nil || got != tc.wantHealth {
+				t.Errorf("health = %s, %v; want %s", got, err, tc.wantHealth)
+			}
+		})
 	}
 }

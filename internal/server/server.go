@@ -32,6 +32,12 @@ import (
 type Check struct {
 	Name string
 	Func func(context.Context) error
+	// Degrades marks a dependency the service can do its main work
+	// without: when the check fails, /readyz still answers 200 with status
+	// "degraded" and lists the check as failing with its error, and gRPC
+	// health stays SERVING. Ingest, for one, needs only the bus to accept
+	// events.
+	Degrades bool
 }
 
 // Routes is what a service contributes to its server.
