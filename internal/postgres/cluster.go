@@ -53,7 +53,8 @@ type ClusterConfig struct {
 // authentication on 127.0.0.1.
 type Cluster struct {
 	binDir    string
-	dataDir   string
+	requested string // ClusterConfig.DataDir, absolute
+	dataDir   string // where the cluster lives: requested, or elsewhere when out of reach
 	socketDir string // removed by Stop when it is not dataDir
 	port      int
 	owner     *serverUser
@@ -73,11 +74,17 @@ type Cluster struct {
 // the server runs until [Cluster.Stop]. The error wraps [ErrNoBinaries] when the server
 // binaries are not installed.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	return startCluster(ctx, cfg, relocationRoot)
+}
+
+// startCluster is StartCluster placing clusters out of the server user's reach under
+// root.
+func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Cluster, err error) {
 	defer wrap(&err, "start PostgreSQL cluster (data dir %s)", cfg.DataDir)
 	if cfg.DataDir == "" {
 		return nil, errors.New("no data directory configured")
 	}
-	dataDir, err := filepath.Abs(cfg.DataDir)
+	requested, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,19 +100,19 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("data_dir", dataDir)
-	c := &Cluster{binDir: binDir, dataDir: dataDir, owner: owner, logger: logger}
+	c := &Cluster{binDir: binDir, requested: requested, dataDir: requested, owner: owner, logger: logger}
 
-	initialized, err := c.prepareDataDir()
+	initialized, err := c.prepareDataDir(root)
 	if err != nil {
 		return nil, err
 	}
+	c.logger = logger.With("data_dir", c.dataDir)
 	if !initialized {
 		if err := c.initdb(ctx, cfg.Ephemeral); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.checkNotRunning(); err != nil {
+	if err := c.checkNotRunning(ctx); err != nil {
 		return nil, err
 	}
 	c.port = cfg.Port
@@ -132,6 +139,12 @@ func (c *Cluster) URL(database string) string {
 		RawQuery: "sslmode=disable",
 	}
 	return u.String()
+}
+
+// DataDir returns the directory that holds the cluster's data: the requested data
+// directory, or the place StartCluster chose because the server user could not reach it.
+func (c *Cluster) DataDir() string {
+	return c.dataDir
 }
 
 // Port returns the TCP port the server listens on at 127.0.0.1.
@@ -182,32 +195,67 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (err error) {
 	return nil
 }
 
-// prepareDataDir creates the data directory when missing, hands it to the server user,
-// and reports whether it already holds a cluster.
-func (c *Cluster) prepareDataDir() (initialized bool, err error) {
-	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
+// prepareDataDir decides where the cluster lives (see place), creates its data directory
+// when missing, hands it to the server user, and reports whether it already holds a
+// cluster. Clusters out of the server user's reach are placed under root.
+func (c *Cluster) prepareDataDir(root string) (initialized bool, err error) {
+	if err := os.MkdirAll(filepath.Dir(c.requested), 0o755); err != nil {
 		return false, err
 	}
-	if err := c.owner.checkTraversable(c.dataDir); err != nil {
+	state := dataDirState{
+		asRoot:   c.owner != nil,
+		reachErr: c.owner.checkTraversable(c.requested),
+		pointer:  readPointer(c.requested),
+	}
+	if _, err := os.Stat(filepath.Join(c.requested, "PG_VERSION")); err == nil {
+		state.holdsCluster = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+	p, err := place(c.requested, state)
+	if err != nil {
+		return false, err
+	}
+	if !p.relocated {
+		return c.prepareEmptyOrCluster(c.requested)
+	}
+	initialized, err = c.relocate(root)
+	if err != nil {
+		if p.reason != nil {
+			return false, fmt.Errorf("%w; placing the cluster where the %q OS user can reach it failed too: %w", p.reason, c.owner.name, err)
+		}
+		return false, err
+	}
+	reason := "an earlier run placed it there"
+	if p.reason != nil {
+		reason = p.reason.Error()
+	}
+	c.logger.Info("PostgreSQL data placed where the server's OS user can reach it",
+		"data_dir", c.dataDir, "requested_data_dir", c.requested, "pointer_file", filepath.Join(c.requested, locationFileName),
+		"os_user", c.owner.name, "reason", reason)
+	return initialized, nil
+}
+
+// prepareEmptyOrCluster reports whether dir holds a cluster; otherwise it makes sure dir
+// exists and is empty, and hands it to the server user.
+func (c *Cluster) prepareEmptyOrCluster(dir string) (initialized bool, err error) {
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
 		return true, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	entries, err := os.ReadDir(c.dataDir)
+	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.Mkdir(c.dataDir, 0o700); err != nil {
+		if err := os.Mkdir(dir, 0o700); err != nil {
 			return false, err
 		}
 	case err != nil:
 		return false, err
 	case len(entries) > 0:
-		return false, fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION file): choose an empty or missing directory", c.dataDir)
+		return false, fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION file): choose an empty or missing directory", dir)
 	}
-	return false, c.owner.chown(c.dataDir)
+	return false, c.owner.chown(dir)
 }
 
 // initdb creates a cluster in the empty data directory.
@@ -229,35 +277,6 @@ func (c *Cluster) initdb(ctx context.Context, ephemeral bool) error {
 	}
 	c.logger.Info("PostgreSQL cluster initialized")
 	return nil
-}
-
-// checkNotRunning fails if postmaster.pid names a live server. A pid file whose process is
-// gone is left for postgres to replace; one whose pid now belongs to another program
-// (typically after a container restart) is removed.
-func (c *Cluster) checkNotRunning() error {
-	pidFile := filepath.Join(c.dataDir, "postmaster.pid")
-	data, err := os.ReadFile(pidFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return nil // postgres itself reports a malformed lock file.
-	}
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil {
-		if name := strings.TrimSpace(string(comm)); name != "postgres" && name != "postmaster" {
-			c.logger.Info("removing stale postmaster.pid", "pid", pid, "process", name)
-			return os.Remove(pidFile)
-		}
-	}
-	return fmt.Errorf("a PostgreSQL server (pid %d) is already running on data directory %s, probably left over from an earlier run: "+
-		"stop it with `pg_ctl stop -D %s` (as the postgres OS user when root) or use another data directory", pid, c.dataDir, c.dataDir)
 }
 
 // start runs postgres and waits until it accepts connections.

@@ -7,9 +7,15 @@
 // [StartCluster] runs initdb (when the data directory holds no cluster yet) and a postgres
 // server listening on 127.0.0.1 only, with trust authentication for the superuser
 // "postgres". PostgreSQL refuses to run as root, so when this process runs as root the server
-// runs as the "postgres" OS user, which must be able to traverse the parent directories of
-// the data directory. The server is a child of this process: stop it with [Cluster.Stop]. On
-// Linux it also gets a fast-shutdown signal if this process dies first.
+// runs as the "postgres" OS user. When that user cannot traverse the parent directories of
+// the requested data directory (a private temporary directory, a clone under /root), the
+// cluster lives in /var/lib/clickstream/<short hash of the requested path> instead, the
+// requested directory keeps a "cluster-location" file naming it, and later starts find it
+// there again: [Cluster.DataDir] and [ClusterDataDir] tell where it is. The server is a child
+// of this process: stop it with [Cluster.Stop]. On Linux it also gets a fast-shutdown signal
+// if this process dies first. A server left over on the data directory by a run that was
+// killed is waited for while it shuts down (at most 30 s), and stopped when its parent is
+// gone; one that a live process runs makes StartCluster fail.
 //
 // # Migrations
 //
