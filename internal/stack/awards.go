@@ -38,6 +38,11 @@ type AwardsConfig struct {
 	// JWTIssuer and JWTAudience, when set, must match the tokens' iss and
 	// aud claims.
 	JWTIssuer, JWTAudience string
+	// ProcessingLogRetention is how long the processing log keeps a month
+	// (it is dropped once it ends before now minus this); 0 is
+	// awards.DefaultProcessingLogRetention (90 days), negative keeps every
+	// month.
+	ProcessingLogRetention time.Duration
 }
 
 // startAwards builds awards: the public API, and the engine with its
@@ -67,6 +72,7 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 	}
 	notifier := awards.NewNotifier(store, awards.NotifierConfig{WebhookURL: s.cfg.Awards.WebhookURL,
 		WebhookSecret: s.cfg.Awards.WebhookSecret, JetStream: s.bus.JetStream(), Logger: log})
+	logRetention := awards.NewLogRetention(store, awards.LogRetentionConfig{Retention: s.cfg.Awards.ProcessingLogRetention, Logger: log})
 	started := &s.awardsStarted
 	checks = append(checks, server.Check{Name: "awards engine", Func: func(context.Context) error {
 		if !started.Load() {
@@ -74,6 +80,8 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 		}
 		return nil
 	}})
+	// The processing log's partitions need nothing from the registry.
+	s.runners = append(s.runners, logRetention.Run)
 	s.runners = append(s.runners, func(ctx context.Context) error {
 		if err := s.startEngine(ctx, engine, schemas); err != nil {
 			return err

@@ -5,3 +5,6 @@ const (
 	SQLProgressBarrierShared = sqlProgressBarrierShared
 	LockClassProgress        = lockClassProgress
 )
+
+// LogPartition names the processing log partition of a month.
+var LogPartition = logPartition
