@@ -75,7 +75,7 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 	checks = append(checks,
 		server.Check{Name: "bus", Func: s.bus.Ready},
 		server.Check{Name: "schemas", Func: schemas.Check})
-	admin := ingest.NewAdmin(svc).WithRegistry(client)
+	admin := ingest.NewAdmin(svc).WithRegistry(client).WithLogger(s.log.With("service", Ingest))
 
 	// The warehouse keeps every accepted record in PostgreSQL for reports.
 	warehouse := ingest.NewPostgresWarehouse(pool)

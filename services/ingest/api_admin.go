@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -27,6 +28,8 @@ type AdminService struct {
 	registry registryv1connect.RegistryServiceClient
 	// reports answers the report RPCs; nil without a warehouse.
 	reports *Reports
+	// log records what operators do (replays, with their actor).
+	log *slog.Logger
 }
 
 var (
@@ -36,7 +39,13 @@ var (
 
 // NewAdmin returns the admin API of svc.
 func NewAdmin(svc *Service) *AdminService {
-	return &AdminService{svc: svc}
+	return &AdminService{svc: svc, log: slog.New(slog.DiscardHandler)}
+}
+
+// WithLogger makes the admin API log what operators do to log.
+func (a *AdminService) WithLogger(log *slog.Logger) *AdminService {
+	a.log = log
+	return a
 }
 
 // WithRegistry makes CreateKey check environments with the registry.
@@ -81,7 +90,8 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			}
 			return h
 		},
-		Ready: ready,
+		Ready:      ready,
+		Collectors: svc.collectors(),
 	}
 }
 

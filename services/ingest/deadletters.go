@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -206,6 +208,38 @@ func eventOfDeadLetter(m *jetstream.RawStreamMsg) (*ingestv1.Event, error) {
 	return ev, nil
 }
 
+// Headers of a replayed event on EVENTS: who replayed it and when.
+const (
+	HeaderReplayedBy = "Clickstream-Replayed-By"
+	HeaderReplayedAt = "Clickstream-Replayed-At"
+)
+
+// maxActorBytes bounds the actor of a replay, which travels in a header.
+const maxActorBytes = 256
+
+// checkActor says what is wrong with an actor, if anything: it is recorded
+// in a header, so it is short text on one line.
+func checkActor(actor string) error {
+	if len(actor) > maxActorBytes {
+		return fmt.Errorf("actor is %d bytes; the limit is %d: name who replays, e.g. your handle", len(actor), maxActorBytes)
+	}
+	if !utf8.ValidString(actor) || strings.IndexFunc(actor, unicode.IsControl) >= 0 {
+		return fmt.Errorf("actor %s has control characters or invalid UTF-8: name who replays on one line, e.g. your handle", escapeClipped(actor, maxQuoted))
+	}
+	return nil
+}
+
+// replayStamp is who replays dead letters and when, stamped on every event
+// the replay publishes.
+type replayStamp struct {
+	actor string
+	at    time.Time
+}
+
+func (r replayStamp) header() map[string]string {
+	return map[string]string{HeaderReplayedBy: r.actor, HeaderReplayedAt: r.at.Format(time.RFC3339Nano)}
+}
+
 // replayBatch bounds the dead letters validated and published at once.
 const replayBatch = maxDeadLetterPage
 
@@ -213,7 +247,15 @@ const replayBatch = maxDeadLetterPage
 // dead letter is validated again with the current catalogue; accepted ones
 // are published to EVENTS under their original idempotency key and deleted
 // from DEADLETTER once JetStream acknowledged them; the rest stay.
-func (a *AdminService) ReplayDeadLetters(ctx context.Context, req *ingestv1.ReplayDeadLettersRequest) (*ingestv1.ReplayDeadLettersResponse, error) {
+func (a *AdminService) ReplayDeadLetters(ctx context.Context, req *ingestv1.ReplayDeadLettersRequest) (resp *ingestv1.ReplayDeadLettersResponse, err error) {
+	actor := strings.TrimSpace(req.GetActor())
+	if actor == "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New(
+			"actor is required: say who replays the dead letters, e.g. your handle; replayed events carry it (header "+HeaderReplayedBy+")"))
+	}
+	if err := checkActor(actor); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
 	filter, err := deadLetterFilter(req.GetEnvironment(), req.GetReason())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
@@ -222,10 +264,23 @@ func (a *AdminService) ReplayDeadLetters(ctx context.Context, req *ingestv1.Repl
 	if err != nil {
 		return nil, err
 	}
-	resp := &ingestv1.ReplayDeadLettersResponse{}
+	stamp := replayStamp{actor: actor, at: a.svc.now().UTC()}
+	resp = &ingestv1.ReplayDeadLettersResponse{}
+	defer func() {
+		// The audit of a replay: who, when, what, and how it went, also
+		// when it stopped half-way (what was replayed stays replayed).
+		log := a.log.With("actor", actor, "replayed_at", stamp.at, "environment", req.GetEnvironment(),
+			"reason", req.GetReason().String(), "sequences", len(req.GetSequences()),
+			"accepted", resp.GetAccepted(), "still_rejected", resp.GetStillRejected())
+		if err != nil {
+			log.Warn("dead letters replay stopped", "err", err)
+			return
+		}
+		log.Info("dead letters replayed")
+	}()
 	var pending []*jetstream.RawStreamMsg
 	flush := func() error {
-		err := a.replay(ctx, stream, pending, resp)
+		err := a.replay(ctx, stream, pending, stamp, resp)
 		pending = pending[:0]
 		return err
 	}
@@ -286,7 +341,7 @@ func subjectMatches(filter, subject string) bool {
 // replay validates msgs again, publishes the accepted ones and deletes
 // those JetStream acknowledged from the dead-letter stream, adding the
 // verdicts to resp.
-func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs []*jetstream.RawStreamMsg, resp *ingestv1.ReplayDeadLettersResponse) error {
+func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs []*jetstream.RawStreamMsg, stamp replayStamp, resp *ingestv1.ReplayDeadLettersResponse) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -299,6 +354,15 @@ func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs
 	)
 	for _, m := range msgs {
 		res := &ingestv1.ReplayResult{Sequence: m.Sequence, Status: ingestv1.EventStatus_EVENT_STATUS_REJECTED}
+		if m.Header.Get(HeaderRejectedKey) != "" {
+			// Its idempotency key was at fault, which no catalogue
+			// changes; published under the derived id, it would double
+			// the event its client sends again with a valid key.
+			res.Rejection = reject(ingestv1.RejectReason(ingestv1.RejectReason_value[m.Header.Get(HeaderReason)]), idempotencyKeyPath,
+				"%s (the key stays invalid: the client sends the event again with a valid key)", m.Header.Get(HeaderMessage))
+			results = append(results, res)
+			continue
+		}
 		ev, err := eventOfDeadLetter(m)
 		if err != nil {
 			res.Rejection = reject(ingestv1.RejectReason_REJECT_REASON_MALFORMED, "", "dead letter %d: %v", m.Sequence, err)
@@ -319,6 +383,7 @@ func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs
 			}
 			rec, err := s.recordFor(catalogue, caller, ev.GetIdempotencyKey(), d, received)
 			if err == nil {
+				rec.Header = stamp.header()
 				res.Status = ingestv1.EventStatus_EVENT_STATUS_ACCEPTED
 				records = append(records, rec)
 				seqs = append(seqs, m.Sequence)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -179,6 +180,9 @@ func TestDeadLetters(t *testing.T) {
 
 	replay := func(req *ingestv1.ReplayDeadLettersRequest) *ingestv1.ReplayDeadLettersResponse {
 		t.Helper()
+		if req.Actor == "" {
+			req.Actor = "test"
+		}
 		resp, err := admin.ReplayDeadLetters(ctx, req)
 		if err != nil {
 			t.Fatalf("ReplayDeadLetters: %v", err)
@@ -277,5 +281,47 @@ func deadLetterMsgs(t *testing.T, b *bus.Bus) []*jetstream.RawStreamMsg {
 		}
 		out = append(out, m)
 		seq = m.Sequence + 1
+	}
+}
+
+// A replayed event carries who replayed it and when on EVENTS; an event
+// accepted when sent carries neither. A replay needs an actor that fits a
+// header.
+func TestReplayStampsActorAndTime(t *testing.T) {
+	svc, b := newService(t, ingest.Config{})
+	admin := ingest.NewAdmin(svc)
+	send(t, svc, typed(t, "sent-ok", itemView()), typedBytes("sent-late", "clickstream.events.v1.ItemViewV2", itemViewWithCampaign(t)))
+	svc.SetCatalogue(fixedCatalogue(t))
+
+	for _, actor := range []string{"", "  ", "ann\r\nX-Evil: 1", strings.Repeat("a", 1000)} {
+		_, err := admin.ReplayDeadLetters(t.Context(), &ingestv1.ReplayDeadLettersRequest{Actor: actor})
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "actor") || len(err.Error()) > 512 {
+			t.Errorf("actor %.20q: %v, want InvalidArgument naming the actor", actor, err)
+		}
+	}
+	if n := len(deadLetterMsgs(t, b)); n != 1 {
+		t.Fatalf("%d dead letters after refused replays, want 1", n)
+	}
+
+	before := time.Now().UTC()
+	resp, err := admin.ReplayDeadLetters(t.Context(), &ingestv1.ReplayDeadLettersRequest{Actor: " ops@example "})
+	if err != nil || resp.GetAccepted() != 1 {
+		t.Fatalf("replay: %v, %v", resp, err)
+	}
+	after := time.Now().UTC()
+	events := byMsgID(t, storedMsgs(t, b, bus.StreamEvents))
+	late, ok := events["sent-late"]
+	if !ok {
+		t.Fatal("the replayed event is not on EVENTS")
+	}
+	if by := late.Header.Get(ingest.HeaderReplayedBy); by != "ops@example" {
+		t.Errorf("%s = %q, want ops@example", ingest.HeaderReplayedBy, by)
+	}
+	at, err := time.Parse(time.RFC3339Nano, late.Header.Get(ingest.HeaderReplayedAt))
+	if err != nil || at.Before(before) || at.After(after) {
+		t.Errorf("%s = %q (%v), want a time between %s and %s", ingest.HeaderReplayedAt, late.Header.Get(ingest.HeaderReplayedAt), err, before, after)
+	}
+	if ok := events["sent-ok"]; ok.Header.Get(ingest.HeaderReplayedBy) != "" || ok.Header.Get(ingest.HeaderReplayedAt) != "" {
+		t.Errorf("an event accepted when sent carries replay headers: %v", ok.Header)
 	}
 }

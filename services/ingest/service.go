@@ -10,9 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -152,6 +155,14 @@ func (s *Service) CatalogueRevision() uint64 {
 // environment is the events' environment.
 func (s *Service) SetKeys(keys *Keys) { s.keys = keys }
 
+// collectors are the service's metrics, for registration.
+func (s *Service) collectors() []prometheus.Collector {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys.Collectors()
+}
+
 // waitCatalogue waits for the first catalogue, up to CatalogueWait.
 func (s *Service) waitCatalogue(ctx context.Context) (*Catalogue, error) {
 	if c := s.catalogue.Load(); c != nil {
@@ -195,6 +206,10 @@ const (
 	HeaderPayloadForm = "Clickstream-Payload-Form"
 	HeaderReceivedAt  = "Clickstream-Received-At"
 	HeaderKeyID       = "Clickstream-Key-Id"
+	// HeaderRejectedKey keeps the start of an idempotency key rejected by
+	// checkIdempotencyKey, quoted; the dead letter's id is derived from
+	// the key instead (rejectedKeyID).
+	HeaderRejectedKey = "Clickstream-Rejected-Key"
 )
 
 // SendBatch implements IngestService.SendBatch: one verdict per event;
@@ -233,13 +248,22 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	}
 	for i, ev := range req.GetEvents() {
 		id := ev.GetIdempotencyKey()
-		if id == "" {
+		keyRejection := checkIdempotencyKey(id)
+		switch {
+		case id == "":
 			id = uuid.Must(uuid.NewV7()).String()
+		case keyRejection != nil:
+			// The key itself goes nowhere: not in a header (the bus would
+			// refuse the whole batch), not back in the reply.
+			id = rejectedKeyID(id)
 		}
 		res := &ingestv1.EventResult{Index: int32(i), Id: id}
 		resp.Results[i] = res
 		d := catalogue.validate(ev, s.cfg.MaxEventBytes)
-		if d.typ.Descriptor != nil {
+		switch {
+		case keyRejection != nil:
+			d.rejection = keyRejection
+		case d.typ.Descriptor != nil:
 			if rej := catalogue.admit(d.typ, caller.Environment); rej != nil {
 				d.rejection = rej
 			}
@@ -480,8 +504,14 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 		h[HeaderEvent] = d.typ.FullName()
 	} else if name := sentName(ev); name != "" {
 		// Unresolved: the name as the client sent it, so the dead letter
-		// can be replayed once that version is registered.
-		h[HeaderEvent] = name
+		// can be replayed once that version is registered. A name no
+		// message can have (too long for a header, control characters) is
+		// kept cut and escaped: it would never resolve anyway.
+		h[HeaderEvent] = headerSafe(name)
+	}
+	if key := ev.GetIdempotencyKey(); key != "" && key != id {
+		// A rejected key: what of it is safe to keep, for the operator.
+		h[HeaderRejectedKey] = keyExcerpt(key)
 	}
 	if d.original == nil {
 		if m := ev.GetMobile(); m != nil {
@@ -494,6 +524,32 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 		Data:    d.original,
 		Header:  h,
 	}
+}
+
+// maxHeaderName bounds an event name kept in a dead letter's header; a
+// message's full name is far shorter.
+const maxHeaderName = 512
+
+// headerSafe is s when it fits a header as it is, else escapeClipped.
+func headerSafe(s string) string {
+	if len(s) <= maxHeaderName && utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return escapeClipped(s, maxHeaderName)
+}
+
+// escapeClipped is s quoted in ASCII (control characters and invalid
+// bytes escaped), cut after at most limit bytes of s with its length
+// added: a client's value fit to be echoed in a header or a message.
+func escapeClipped(s string, limit int) string {
+	if len(s) <= limit {
+		return strconv.QuoteToASCII(s)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.QuoteToASCII(s[:cut]), len(s))
 }
 
 // sentName is the event version as the client named it: the message name of

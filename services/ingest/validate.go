@@ -90,7 +90,7 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 		t, ok := c.ByName(name)
 		if !ok {
 			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT, "typed.type_url",
-				"%q is not a registered event message; send one of the registry's event versions, e.g. type.googleapis.com/clickstream.events.v1.ItemViewV2", p.Typed.GetTypeUrl())
+				"%s is not a registered event message; send one of the registry's event versions, e.g. type.googleapis.com/clickstream.events.v1.ItemViewV2", quote(p.Typed.GetTypeUrl()))
 			return d
 		}
 		d.typ = t
@@ -176,7 +176,7 @@ func (c *Catalogue) resolveJSON(j *ingestv1.JsonEvent) (EventType, *ingestv1.Rej
 		t, ok := c.ByName(j.GetName())
 		if !ok {
 			return t, reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT, "json.name",
-				"%q is not a registered event message; use a full name such as clickstream.events.v1.ItemViewV2", j.GetName())
+				"%s is not a registered event message; use a full name such as clickstream.events.v1.ItemViewV2", quote(j.GetName()))
 		}
 		return t, nil
 	}
