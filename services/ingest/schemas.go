@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
@@ -31,7 +32,10 @@ import (
 // (UNKNOWN_VERSION).
 //
 // When the registry is down ingest keeps serving with the catalogue it has
-// and reconnects with backoff (100ms doubling to 5s, jittered). The
+// and reconnects with backoff (100ms doubling to 5s, jittered). A registry
+// that dies without closing the connection is noticed by its heartbeats:
+// it says on the watch how often it sends them, and a watch that hears
+// nothing for schemasHeartbeatMisses of them is cancelled and watched again. The
 // "schemas" readiness check fails only while no catalogue was ever loaded;
 // with a stale one it passes, and ReadyDetails adds to /readyz which
 // revision is served and since when the registry is unreachable.
@@ -56,6 +60,13 @@ const (
 	schemasMinBackoff = 100 * time.Millisecond
 	schemasMaxBackoff = 5 * time.Second
 )
+
+// schemasHeartbeatMisses is how many heartbeat intervals a watch may stay
+// silent before it counts as dead.
+const schemasHeartbeatMisses = 3
+
+// errWatchSilent says a watch went silent past its heartbeats.
+var errWatchSilent = errors.New("the registry sent nothing for several heartbeats: the watch counts as dead")
 
 // NewSchemas watches the registry at url (for messages) through client and
 // passes every new catalogue to set.
@@ -98,12 +109,33 @@ func (s *Schemas) watch(ctx context.Context) (progressed bool, err error) {
 		return false, fmt.Errorf("watch schemas: %w", err)
 	}
 	defer stream.Close()
+	// The watchdog cancels the watch when the registry, which said how
+	// often it sends heartbeats, stays silent for several of them. A
+	// registry that says nothing about heartbeats (an older one) is not
+	// watched for silence.
+	var silent atomic.Bool
+	watchdog := time.AfterFunc(time.Hour, func() {
+		silent.Store(true)
+		cancel()
+	})
+	watchdog.Stop()
+	defer watchdog.Stop()
 	for stream.Receive() {
-		rev := stream.Msg().GetRevision()
-		if err := s.load(ctx, rev); err != nil {
+		watchdog.Stop()
+		msg := stream.Msg()
+		if err := s.load(ctx, msg.GetRevision()); err != nil {
+			if silent.Load() {
+				err = errWatchSilent
+			}
 			return progressed, err
 		}
 		progressed = true
+		if every := msg.GetHeartbeatIntervalSeconds(); every > 0 {
+			watchdog.Reset(schemasHeartbeatMisses * time.Duration(every) * time.Second)
+		}
+	}
+	if silent.Load() {
+		return progressed, fmt.Errorf("watch schemas: %w", errWatchSilent)
 	}
 	if err := stream.Err(); err != nil {
 		return progressed, fmt.Errorf("watch schemas: %w", err)

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -49,6 +50,9 @@ func NewAdmin(store Store) *AdminService {
 type Config struct {
 	// AdminToken guards RegistryAdminService; empty closes the admin API.
 	AdminToken string
+	// WatchHeartbeat is how often a schema watch (WatchSchemas) hears from
+	// the registry while nothing changes; 0 is DefaultWatchHeartbeat.
+	WatchHeartbeat time.Duration
 }
 
 // adminPaths are the paths of the admin API on every protocol.
@@ -61,7 +65,7 @@ func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check
 		Name:         "registry",
 		GRPCServices: []string{registryv1connect.RegistryServiceName, registryv1connect.RegistryAdminServiceName},
 		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			mux.Handle(registryv1connect.NewRegistryServiceHandler(connectService{svc}, opts...))
+			mux.Handle(registryv1connect.NewRegistryServiceHandler(connectService{Service: svc, heartbeat: cfg.WatchHeartbeat}, opts...))
 			mux.Handle(registryv1connect.NewRegistryAdminServiceHandler(admin, opts...))
 		},
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -28,11 +29,18 @@ type RevisionWatcher interface {
 	SubscribeRevisions(ctx context.Context) (<-chan uint64, error)
 }
 
+// DefaultWatchHeartbeat is how often WatchSchemas sends a heartbeat when
+// Config.WatchHeartbeat is zero.
+const DefaultWatchHeartbeat = 5 * time.Second
+
 // connectService serves Service over Connect. With the `simple` option the
 // Connect and grpc-go signatures agree for unary RPCs only, so the one
 // streaming RPC, WatchSchemas, is adapted here.
 type connectService struct {
 	*Service
+	// heartbeat is how often WatchSchemas sends a heartbeat while no
+	// revision is new.
+	heartbeat time.Duration
 }
 
 var _ registryv1connect.RegistryServiceHandler = connectService{}
@@ -41,7 +49,14 @@ var _ registryv1connect.RegistryServiceHandler = connectService{}
 // the current revision, then every new one until the client goes away. With
 // an environment it sends every revision too (a superset of those changing
 // what the environment may send), after checking the environment exists.
+//
+// While no revision is new it sends a heartbeat (the current revision again,
+// marked heartbeat) every c.heartbeat, so a client notices within a few
+// heartbeats a registry that died without closing the connection.
 func (c connectService) WatchSchemas(ctx context.Context, req *registryv1.WatchSchemasRequest, stream *connect.ServerStream[registryv1.WatchSchemasResponse]) error {
+	if err := checkRequest(req); err != nil {
+		return err
+	}
 	if env := strings.TrimSpace(req.GetEnvironment()); env != "" {
 		if _, err := c.store.GetEnvironment(ctx, env); err != nil {
 			return metadataErrorToConnect(err)
@@ -63,11 +78,34 @@ func (c connectService) WatchSchemas(ctx context.Context, req *registryv1.WatchS
 		for range revisions {
 		}
 	}()
-	for revision := range revisions {
-		if err := stream.Send(&registryv1.WatchSchemasResponse{Revision: revision}); err != nil {
+	interval := c.heartbeat
+	if interval <= 0 {
+		interval = DefaultWatchHeartbeat
+	}
+	seconds := uint32(max(1, (interval+time.Second-1)/time.Second))
+	heartbeat := time.NewTicker(interval)
+	defer heartbeat.Stop()
+	var last uint64
+	for {
+		msg := &registryv1.WatchSchemasResponse{Revision: last, Heartbeat: true, HeartbeatIntervalSeconds: seconds}
+		select {
+		case revision, ok := <-revisions:
+			if !ok {
+				return watchEnded(ctx)
+			}
+			last = revision
+			msg.Revision, msg.Heartbeat = revision, false
+			heartbeat.Reset(interval)
+		case <-heartbeat.C:
+		}
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 	}
+}
+
+// watchEnded is why a watch ended once its subscription closed.
+func watchEnded(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return metadataErrorToConnect(err)
 	}

@@ -46,13 +46,17 @@ func watchStream(t *testing.T, client registryv1connect.RegistryServiceClient, e
 	}
 }
 
-// nextRevision waits for the next revision on a stream.
+// nextRevision waits for the next revision on a stream, past heartbeats.
 func nextRevision(t *testing.T, name string, stream *connect.ServerStreamForClient[registryv1.WatchSchemasResponse]) uint64 {
 	t.Helper()
-	if !stream.Receive() {
-		t.Fatalf("watch %s ended: %v", name, stream.Err())
+	for {
+		if !stream.Receive() {
+			t.Fatalf("watch %s ended: %v", name, stream.Err())
+		}
+		if !stream.Msg().GetHeartbeat() {
+			return stream.Msg().GetRevision()
+		}
 	}
-	return stream.Msg().GetRevision()
 }
 
 func wantRevision(t *testing.T, name string, stream *connect.ServerStreamForClient[registryv1.WatchSchemasResponse], want uint64) {
@@ -231,4 +235,31 @@ func TestRevisionWatcherReconnects(t *testing.T) {
 	if got := receiveRevision(t, "watch", revisions); got != 3 {
 		t.Errorf("revision %d on the new connection, want 3", got)
 	}
+}
+
+// TestWatchSchemasHeartbeats: while nothing changes the watch hears
+// heartbeats carrying the current revision and the interval; a new
+// revision still arrives as a revision.
+func TestWatchSchemasHeartbeats(t *testing.T) {
+	store, _ := registeredStore(t)
+	mux := http.NewServeMux()
+	registry.Routes(registry.Config{WatchHeartbeat: 20 * time.Millisecond}, registry.New(store), registry.NewAdmin(store)).Connect(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	client := registryv1connect.NewRegistryServiceClient(srv.Client(), srv.URL)
+	stream, leave := watchStream(t, client, "")
+	defer leave()
+
+	wantRevision(t, "watch", stream, 1)
+	for range 3 {
+		if !stream.Receive() {
+			t.Fatalf("watch ended: %v", stream.Err())
+		}
+		msg := stream.Msg()
+		if !msg.GetHeartbeat() || msg.GetRevision() != 1 || msg.GetHeartbeatIntervalSeconds() != 1 {
+			t.Fatalf("while nothing changes the watch received %v, want heartbeats of revision 1 announcing a 1 s interval", msg)
+		}
+	}
+	newEnvironment(t, registry.NewAdmin(store), "web")
+	wantRevision(t, "watch", stream, 2)
 }
