@@ -50,10 +50,16 @@ func noteGatewayRoute(ctx context.Context) {
 
 // gatewayErrorHandler turns a connect error into the gRPC status the gateway
 // understands, so NotFound answers 404, InvalidArgument 400, Unauthenticated
-// 401, PermissionDenied 403, Unavailable 503, and so on.
+// 401, PermissionDenied 403, Unavailable 503, and so on. An internal error
+// carrying PostgreSQL's error text reaches the client as "internal error"
+// with the request id; the request log keeps the original.
 func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	noteGatewayRoute(ctx)
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, GRPCStatus(err).Err())
+	st := GRPCStatus(err)
+	if leaksDatabaseText(connect.Code(st.Code()), st.Message()) {
+		st = status.New(st.Code(), withheld(r.Context(), err))
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
 }
 
 // GRPCStatus converts err to a gRPC status, keeping the code, message and

@@ -51,6 +51,10 @@ type requestInfo struct {
 	id string
 	// route is the REST path pattern the gateway matched, if any.
 	route string
+	// err is why the request failed, for the request log, when the client
+	// was told less (an internal error withheld, logged as an error) or the
+	// handler never ran (input rejected at the edge, InvalidArgument).
+	err error
 }
 
 type requestInfoKey struct{}
@@ -105,15 +109,30 @@ func withMiddleware(h http.Handler, log *slog.Logger, m httpMetrics) http.Handle
 			if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/grpc.health.v1.Health/Check" {
 				level = slog.LevelDebug
 			}
-			log.Log(r.Context(), level, "request",
-				"request_id", id, "method", r.Method, "path", r.URL.Path, "proto", r.Proto,
-				"code", rec.code, "bytes", rec.bytes, "duration", elapsed)
+			attrs := []any{"request_id", id, "method", r.Method, "path", boundedPath(r.URL.Path), "proto", r.Proto,
+				"code", rec.code, "bytes", rec.bytes, "duration", elapsed}
+			if info.err != nil {
+				attrs = append(attrs, "error", info.err.Error())
+				if code := connect.CodeOf(info.err); code == connect.CodeInternal || code == connect.CodeUnknown {
+					level = slog.LevelError
+				}
+			}
+			log.Log(r.Context(), level, "request", attrs...)
 			if abort {
 				panic(http.ErrAbortHandler)
 			}
 		}()
 		h.ServeHTTP(rec, r)
 	})
+}
+
+// boundedPath is path cut to maxPathBytes for the request log: a longer one
+// was rejected at the edge and is noise past that.
+func boundedPath(path string) string {
+	if len(path) <= maxPathBytes {
+		return path
+	}
+	return path[:maxPathBytes] + "…"
 }
 
 // recoverRPC answers a panicking Connect handler with CodeInternal in the

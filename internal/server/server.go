@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 
 	mux := http.NewServeMux()
 	if routes.Connect != nil {
-		routes.Connect(mux, connect.WithRecover(recoverRPC(log)))
+		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()))
 	}
 	ready := readiness{checks: routes.Ready, timeout: cfg.CheckTimeout}
 	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices)))
@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(guard(routes.Guard, mux), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(guard(routes.Guard, mux)), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,

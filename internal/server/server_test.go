@@ -33,6 +33,9 @@ import (
 type registryDouble struct {
 	registryv1.UnimplementedRegistryServiceServer
 	getEvent func(context.Context, *registryv1.GetEventRequest) (*registryv1.GetEventResponse, error)
+	// getEnvironment, when set, answers GetEnvironment; otherwise it and
+	// ListEvents behave like a store in front of PostgreSQL (edge_test.go).
+	getEnvironment func(context.Context, *registryv1.GetEnvironmentRequest) (*registryv1.GetEnvironmentResponse, error)
 }
 
 // connectDouble serves registryDouble over Connect, adapting the streaming
