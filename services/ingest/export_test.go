@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -22,3 +23,6 @@ func (c *Catalogue) Decode(ev *ingestv1.Event, maxBytes int) (EventType, *dynami
 func WithCredentialsForTest(ctx context.Context, secret string) context.Context {
 	return context.WithValue(ctx, credentialsKey{}, credentials{secret: secret, protocol: busv1.Protocol_PROTOCOL_CONNECT})
 }
+
+// SetClockForTest makes k read the time from now.
+func (k *Keys) SetClockForTest(now func() time.Time) { k.now = now }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
@@ -170,15 +171,37 @@ func hasAnyPrefix(path string, prefixes []string) bool {
 // the instance that revoked it).
 const KeyCacheTTL = 30 * time.Second
 
-// keyCacheMax bounds the cache; it is emptied when full, so unknown ids
-// sent in bulk cost at most one query each per TTL and bounded memory.
+// KeyMaxStale bounds how long Keys keeps answering from what it last read
+// about a key while the key store fails (stale-if-error): ingest needs
+// only the bus to take events, so a database outage shorter than this does
+// not lock out the keys that were in use. A revocation made during the
+// outage takes effect once the store answers again.
+const KeyMaxStale = 24 * time.Hour
+
+// keyRetryAfterError is how long a key whose lookup failed is answered
+// from the cache before the store is asked again, so an outage costs one
+// failing query per key per interval, not one per batch.
+const keyRetryAfterError = 5 * time.Second
+
+// keyLookupTimeout bounds one lookup, so a store that hangs rather than
+// fails does not hold batches up.
+const keyLookupTimeout = 3 * time.Second
+
+// keyCacheMax bounds the cache. When it is full, entries too old to be
+// served and unknown ids go first; it is emptied only if that is not
+// enough, so unknown ids sent in bulk cost at most one query each per TTL
+// and bounded memory.
 const keyCacheMax = 10000
 
 // Keys authenticates API keys against a KeyStore, caching lookups for
-// KeyCacheTTL so a batch costs no query.
+// KeyCacheTTL so a batch costs no query, and serving the last answer for
+// up to KeyMaxStale while the store fails.
 type Keys struct {
 	store KeyStore
 	now   func() time.Time
+	// stale counts lookups answered from an expired entry because the
+	// store failed.
+	stale prometheus.Counter
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
@@ -188,12 +211,22 @@ type cachedKey struct {
 	key     APIKey
 	found   bool
 	fetched time.Time
+	// failed is when the store last failed to refresh the entry; zero
+	// after a successful read.
+	failed time.Time
 }
 
 // NewKeys authenticates against store.
 func NewKeys(store KeyStore) *Keys {
-	return &Keys{store: store, now: time.Now, cache: map[string]cachedKey{}}
+	return &Keys{store: store, now: time.Now, cache: map[string]cachedKey{},
+		stale: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "clickstream", Subsystem: "ingest", Name: "api_key_stale_lookups_total",
+			Help: "API key lookups answered from a cache entry older than the cache TTL because the key store failed (stale-if-error, at most " + KeyMaxStale.String() + " old).",
+		})}
 }
+
+// Collectors returns the metrics of key lookups, for registration.
+func (k *Keys) Collectors() []prometheus.Collector { return []prometheus.Collector{k.stale} }
 
 // Store is the key store.
 func (k *Keys) Store() KeyStore { return k.store }
@@ -205,7 +238,8 @@ func (k *Keys) forget(id string) {
 	k.mu.Unlock()
 }
 
-// lookup returns a key from the cache or the store.
+// lookup returns a key from the cache or the store. When the store fails,
+// an entry read less than KeyMaxStale ago answers in its place.
 func (k *Keys) lookup(ctx context.Context, id string) (APIKey, bool, error) {
 	now := k.now()
 	k.mu.Lock()
@@ -214,18 +248,43 @@ func (k *Keys) lookup(ctx context.Context, id string) (APIKey, bool, error) {
 	if ok && now.Sub(e.fetched) < KeyCacheTTL {
 		return e.key, e.found, nil
 	}
-	key, err := k.store.Key(ctx, id)
+	servable := ok && now.Sub(e.fetched) < KeyMaxStale
+	if servable && !e.failed.IsZero() && now.Sub(e.failed) < keyRetryAfterError {
+		k.stale.Inc()
+		return e.key, e.found, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
+	key, err := k.store.Key(lctx, id)
+	cancel()
 	found := err == nil
 	if err != nil && !errors.Is(err, ErrKeyNotFound) {
-		return APIKey{}, false, err
+		if !servable || ctx.Err() != nil {
+			return APIKey{}, false, err
+		}
+		e.failed = now
+		k.put(id, e, now)
+		k.stale.Inc()
+		return e.key, e.found, nil
 	}
-	k.mu.Lock()
-	if len(k.cache) >= keyCacheMax {
-		clear(k.cache)
-	}
-	k.cache[id] = cachedKey{key: key, found: found, fetched: now}
-	k.mu.Unlock()
+	k.put(id, cachedKey{key: key, found: found, fetched: now}, now)
 	return key, found, nil
+}
+
+// put caches e as what is known of id, making room when the cache is full.
+func (k *Keys) put(id string, e cachedKey, now time.Time) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.cache[id]; !ok && len(k.cache) >= keyCacheMax {
+		for cid, c := range k.cache {
+			if !c.found || now.Sub(c.fetched) >= KeyMaxStale {
+				delete(k.cache, cid)
+			}
+		}
+		if len(k.cache) >= keyCacheMax {
+			clear(k.cache)
+		}
+	}
+	k.cache[id] = e
 }
 
 // Authenticate returns the caller the credentials name, or an
