@@ -32,7 +32,7 @@ func (r *Reports) GetHourlyCounts(ctx context.Context, req *ingestv1.GetHourlyCo
 	}
 	counts, err := r.store.HourlyCounts(ctx, q)
 	if err != nil {
-		return nil, connect.NewError(connect.CodeInternal, err)
+		return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("the warehouse cannot answer now, retry shortly: %w", err))
 	}
 	resp := &ingestv1.GetHourlyCountsResponse{Counts: make([]*ingestv1.HourlyCount, len(counts))}
 	for i, c := range counts {

@@ -2,9 +2,11 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,5 +242,75 @@ func TestWarehouse(t *testing.T) {
 		if got := hourly(window(midnight.Add(-24*time.Hour), midnight.Add(24*time.Hour))); got != wantMidnight {
 			t.Errorf("hourly counts after redelivery: %q, want %q", got, wantMidnight)
 		}
+	})
+}
+
+// downWarehouse is a WarehouseStore whose database is away until up is
+// set; then it keeps what it is given, once per id.
+type downWarehouse struct {
+	mu     sync.Mutex
+	up     bool
+	failed int
+	stored map[string]bool
+}
+
+func (w *downWarehouse) WriteEvents(_ context.Context, events []ingest.StoredEvent) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.up {
+		w.failed++
+		return errors.New("connect to the database: connection refused")
+	}
+	for _, e := range events {
+		w.stored[e.ID] = true
+	}
+	return nil
+}
+
+func (w *downWarehouse) HourlyCounts(context.Context, ingest.HourlyQuery) ([]ingest.HourlyCount, error) {
+	return nil, errors.New("connect to the database: connection refused")
+}
+
+// While PostgreSQL is down the warehouse keeps running and retrying; once
+// it is back every event is stored, none lost. Reports answer Unavailable
+// meanwhile.
+func TestWarehouseOutlivesAPostgreSQLOutage(t *testing.T) {
+	_, b := newService(t, ingest.Config{})
+	store := &downWarehouse{stored: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := ingest.NewWarehouse(b.JetStream(), store, ingest.WarehouseConfig{BatchSize: 4, BatchWait: 20 * time.Millisecond, RetryWait: 20 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("warehouse: %v", err)
+		}
+	}()
+	at := time.Now()
+	for i := range 10 {
+		publishRecord(t, b, fmt.Sprintf("down-%d", i), at)
+	}
+	eventually(t, "three failed writes", func() (bool, string) {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.failed >= 3, fmt.Sprintf("%d failed writes", store.failed)
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("the warehouse stopped during the outage: %v", err)
+	default:
+	}
+	if _, err := ingest.NewReports(store).GetHourlyCounts(ctx, &ingestv1.GetHourlyCountsRequest{
+		From: timestamppb.New(at.Add(-time.Hour)), To: timestamppb.New(at.Add(time.Hour))}); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Errorf("reports during the outage: %v, want Unavailable", err)
+	}
+	store.mu.Lock()
+	store.up = true
+	store.mu.Unlock()
+	eventually(t, "all 10 events stored", func() (bool, string) {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.stored) == 10, fmt.Sprintf("%d stored", len(store.stored))
 	})
 }
