@@ -60,7 +60,10 @@ func apiError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeCanceled, err)
 	}
-	return connect.NewError(connect.CodeInternal, err)
+	// What failed inside (the database, the bus) is for the log, not the
+	// caller: its messages can carry storage details.
+	slog.Error("awards admin API", "err", err)
+	return connect.NewError(connect.CodeInternal, errStorage)
 }
 
 func invalid(format string, args ...any) error {
@@ -71,6 +74,9 @@ func invalid(format string, args ...any) error {
 func (a *AdminAPI) SaveAchievement(ctx context.Context, req *awardsv1.SaveAchievementRequest) (*awardsv1.SaveAchievementResponse, error) {
 	if strings.TrimSpace(req.GetActor()) == "" {
 		return nil, invalid("actor is required: who makes the change is recorded in the history")
+	}
+	if err := checkIdentifiers("actor", req.GetActor()); err != nil {
+		return nil, err
 	}
 	c, err := ConfigFromProto(req.GetConfig())
 	if err != nil {
@@ -101,10 +107,15 @@ func (a *AdminAPI) ValidateAchievement(ctx context.Context, req *awardsv1.Valida
 		resp.Problems = strings.Split(err.Error(), "\n")
 	}
 	var stored *AchievementConfig
-	if list, err := a.engine.store.StoredConfigs(ctx, c.ID); err == nil {
-		stored = &list[0].Config
-	} else if !isNotFound(err) {
-		return nil, apiError(err)
+	// An id that is not one (Compile said why) has nothing stored.
+	if idPattern.MatchString(c.ID) {
+		list, err := a.engine.store.StoredConfigs(ctx, c.ID)
+		switch {
+		case err == nil:
+			stored = &list[0].Config
+		case !isNotFound(err):
+			return nil, apiError(err)
+		}
 	}
 	resp.Diff, resp.Changes, err = ConfigDiff(stored, c)
 	if err != nil {
@@ -142,6 +153,9 @@ func ConfigDiff(from *AchievementConfig, to AchievementConfig) (string, bool, er
 func (a *AdminAPI) GetAchievementConfig(ctx context.Context, req *awardsv1.GetAchievementConfigRequest) (*awardsv1.GetAchievementConfigResponse, error) {
 	if req.GetId() == "" {
 		return nil, invalid("id is required")
+	}
+	if err := checkIdentifiers("id", req.GetId()); err != nil {
+		return nil, err
 	}
 	list, err := a.engine.store.StoredConfigs(ctx, req.GetId())
 	if err != nil {
@@ -181,6 +195,12 @@ func storedConfigToProto(sc StoredConfig) (*awardsv1.StoredAchievementConfig, er
 
 // ListConfigHistory implements AwardsAdminService.ListConfigHistory.
 func (a *AdminAPI) ListConfigHistory(ctx context.Context, req *awardsv1.ListConfigHistoryRequest) (*awardsv1.ListConfigHistoryResponse, error) {
+	if req.GetId() == "" {
+		return nil, invalid("id is required")
+	}
+	if err := checkIdentifiers("id", req.GetId()); err != nil {
+		return nil, err
+	}
 	versions, err := a.engine.store.ConfigHistory(ctx, req.GetId())
 	if err != nil {
 		return nil, apiError(err)
@@ -218,6 +238,9 @@ func (a *AdminAPI) Explain(ctx context.Context, req *awardsv1.ExplainRequest) (*
 	if req.GetUserId() == "" || req.GetAchievementId() == "" {
 		return nil, invalid("user_id and achievement_id are required")
 	}
+	if err := checkIdentifiers("user_id", req.GetUserId(), "achievement_id", req.GetAchievementId()); err != nil {
+		return nil, err
+	}
 	x, err := a.engine.Explain(ctx, req.GetUserId(), req.GetAchievementId())
 	if err != nil {
 		return nil, apiError(err)
@@ -252,6 +275,9 @@ func (a *AdminAPI) ListProcessingLog(ctx context.Context, req *awardsv1.ListProc
 	if req.GetUserId() == "" || req.GetAchievementId() == "" {
 		return nil, invalid("user_id and achievement_id are required")
 	}
+	if err := checkIdentifiers("user_id", req.GetUserId(), "achievement_id", req.GetAchievementId(), "objective_key", req.GetObjectiveKey()); err != nil {
+		return nil, err
+	}
 	ach, err := a.engine.runningAchievement(req.GetAchievementId())
 	if err != nil {
 		return nil, apiError(err)
@@ -274,8 +300,8 @@ func (a *AdminAPI) ListProcessingLog(ctx context.Context, req *awardsv1.ListProc
 	var after *LogPage
 	if t := req.GetPageToken(); t != "" {
 		after = &LogPage{}
-		if err := decodeToken(t, after); err != nil {
-			return nil, invalid("page_token is not valid: %v", err)
+		if err := decodeToken(t, after); err != nil || identifierProblem(after.RecordID) != "" {
+			return nil, invalid("page_token is not valid: pass the next_page_token of the previous response unchanged")
 		}
 	}
 	entries, err := a.engine.store.ProcessingLog(ctx, req.GetUserId(), ids, after, size+1)
@@ -320,6 +346,9 @@ func (a *AdminAPI) RecomputeUser(ctx context.Context, req *awardsv1.RecomputeUse
 	if req.GetUserId() == "" {
 		return nil, invalid("user_id is required")
 	}
+	if err := checkIdentifiers("user_id", req.GetUserId()); err != nil {
+		return nil, err
+	}
 	corrected, refreshed, err := a.engine.RecomputeUser(ctx, req.GetUserId())
 	if err != nil {
 		return nil, apiError(err)
@@ -332,6 +361,9 @@ func (a *AdminAPI) RecomputeUser(ctx context.Context, req *awardsv1.RecomputeUse
 func (a *AdminAPI) SetUserStatus(ctx context.Context, req *awardsv1.SetUserStatusRequest) (*awardsv1.SetUserStatusResponse, error) {
 	if req.GetUserId() == "" || req.GetActor() == "" {
 		return nil, invalid("user_id and actor are required")
+	}
+	if err := checkIdentifiers("user_id", req.GetUserId(), "actor", req.GetActor()); err != nil {
+		return nil, err
 	}
 	prev, err := a.engine.store.SetUserStatus(ctx, req.GetUserId(), req.GetStatus())
 	if err != nil {
@@ -396,6 +428,9 @@ func (a *AdminAPI) setPaused(ctx context.Context, source string, paused bool, ac
 	if source == "" || actor == "" {
 		return invalid("source and actor are required")
 	}
+	if err := checkIdentifiers("source", source, "actor", actor); err != nil {
+		return err
+	}
 	if alias, ok := SourceAlias(source); ok {
 		source = alias
 	}
@@ -414,6 +449,9 @@ func (a *AdminAPI) setPaused(ctx context.Context, source string, paused bool, ac
 
 // Reconcile implements AwardsAdminService.Reconcile.
 func (a *AdminAPI) Reconcile(ctx context.Context, req *awardsv1.ReconcileRequest) (*awardsv1.ReconcileResponse, error) {
+	if err := checkIdentifiers("user_id", req.GetUserId()); err != nil {
+		return nil, err
+	}
 	drifts, err := a.engine.Reconcile(ctx, req.GetUserId())
 	if err != nil {
 		return nil, apiError(err)
@@ -505,6 +543,9 @@ func (a *AdminAPI) StartBackfill(ctx context.Context, req *awardsv1.StartBackfil
 	if req.GetActor() == "" || req.From == nil {
 		return nil, invalid("from and actor are required")
 	}
+	if err := checkIdentifiers("achievement_id", req.GetAchievementId(), "actor", req.GetActor()); err != nil {
+		return nil, err
+	}
 	b, err := a.backfills.Start(ctx, BackfillRequest{AchievementID: req.GetAchievementId(), From: req.GetFrom().AsTime(),
 		Notify: req.GetNotify(), Actor: req.GetActor()})
 	if err != nil {
@@ -594,6 +635,9 @@ func (a *AdminAPI) ListNotifications(ctx context.Context, req *awardsv1.ListNoti
 func (a *AdminAPI) RetryNotifications(ctx context.Context, req *awardsv1.RetryNotificationsRequest) (*awardsv1.RetryNotificationsResponse, error) {
 	if req.GetActor() == "" {
 		return nil, invalid("actor is required")
+	}
+	if err := checkIdentifiers("actor", req.GetActor()); err != nil {
+		return nil, err
 	}
 	n, err := a.engine.store.RetryParked(ctx, req.GetIds())
 	if err != nil {

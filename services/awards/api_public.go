@@ -71,8 +71,9 @@ func (p *PublicAPI) ListUserAchievements(ctx context.Context, req *awardsv1.List
 	switch {
 	case userID == "":
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("user_id is required"))
-	case len(userID) > maxSubject:
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("user_id has %d bytes; a user id has at most %d", len(userID), maxSubject))
+	}
+	if err := checkIdentifiers("user_id", userID); err != nil {
+		return nil, err
 	}
 	page, err := readPage(req.GetPageSize(), req.GetPageToken())
 	if err != nil {
@@ -146,6 +147,9 @@ func (p *PublicAPI) authenticate(ctx context.Context) (string, error) {
 	userID, err := p.verifier.VerifyToken(token)
 	if err != nil {
 		return "", connect.NewError(connect.CodeUnauthenticated, err)
+	}
+	if problem := identifierProblem(userID); problem != "" {
+		return "", connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("the bearer token's sub claim %s: it cannot name a user", problem))
 	}
 	return userID, nil
 }
@@ -229,7 +233,7 @@ func encodePageToken(id string) string {
 func decodePageToken(token string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	id, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-	if err != nil || !ok || id == "" || len(id) > maxSubject {
+	if err != nil || !ok || id == "" || identifierProblem(id) != "" {
 		return "", errors.New("page_token is not valid: pass the next_page_token of the previous response unchanged")
 	}
 	return id, nil

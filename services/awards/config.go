@@ -204,6 +204,9 @@ func Compile(reg *Registry, schemas Schemas, c AchievementConfig) (*CompiledAchi
 	if strings.TrimSpace(c.Title) == "" {
 		fail("title is required")
 	}
+	for _, err := range configTextProblems(c) {
+		fail("%v", err)
+	}
 	if c.Policy != PolicySticky && c.Policy != PolicyRevocable {
 		fail("policy %q is not valid; use %q or %q", c.Policy, PolicySticky, PolicyRevocable)
 	}
