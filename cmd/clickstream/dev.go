@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clickstream-dev/clickstream/internal/auth"
+	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 )
 
@@ -87,7 +88,19 @@ the starter achievements are applied to awards.`,
 				}
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "\nClickstream is running; data in %s\n\n", cfg.DataDir)
+			fmt.Fprintf(out, "\nClickstream is running; data in %s\n", cfg.DataDir)
+			if cfg.DatabaseURL == "" {
+				// The stack keeps its private cluster in <data-dir>/postgres, unless the
+				// cluster had to live where the postgres OS user can reach it.
+				requested := filepath.Join(cfg.DataDir, "postgres")
+				if pgData := postgres.ClusterDataDir(requested); pgData != requested {
+					fmt.Fprintf(out, "PostgreSQL data in %s (the postgres OS user cannot reach %s; %s names it)\n",
+						pgData, requested, filepath.Join(requested, postgres.LocationFileName))
+				} else {
+					fmt.Fprintf(out, "PostgreSQL data in %s\n", pgData)
+				}
+			}
+			fmt.Fprintln(out)
 			fmt.Fprintf(out, "  registry  %s   gRPC, gRPC-Web, Connect; REST GET /v1/events\n", s.URL(stack.Registry))
 			fmt.Fprintf(out, "  ingest    %s   gRPC, gRPC-Web, Connect; REST POST /v1/events:batch\n", s.URL(stack.Ingest))
 			fmt.Fprintf(out, "  awards    %s   gRPC, gRPC-Web, Connect; REST GET /v1/achievements, /v1/me/achievements\n", s.URL(stack.Awards))

@@ -69,8 +69,12 @@ type Cluster struct {
 }
 
 // StartCluster starts a PostgreSQL server on cfg.DataDir, running initdb first when the
-// directory holds no cluster yet, and returns once the server accepts connections. It
-// fails if a server is already running on that data directory. ctx bounds the startup only;
+// directory holds no cluster yet, and returns once the server accepts connections. When
+// this process runs as root and the postgres OS user cannot reach cfg.DataDir, the cluster
+// lives in /var/lib/clickstream/<short hash of cfg.DataDir> instead, and cfg.DataDir holds
+// a [LocationFileName] file naming it (see [Cluster.DataDir]). A server that a killed run
+// left on the data directory is waited for while it shuts down, or stopped when nobody runs
+// it; StartCluster fails if a live process runs a server there. ctx bounds the startup only;
 // the server runs until [Cluster.Stop]. The error wraps [ErrNoBinaries] when the server
 // binaries are not installed.
 func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
@@ -231,7 +235,7 @@ func (c *Cluster) prepareDataDir(root string) (initialized bool, err error) {
 		reason = p.reason.Error()
 	}
 	c.logger.Info("PostgreSQL data placed where the server's OS user can reach it",
-		"data_dir", c.dataDir, "requested_data_dir", c.requested, "pointer_file", filepath.Join(c.requested, locationFileName),
+		"data_dir", c.dataDir, "requested_data_dir", c.requested, "pointer_file", filepath.Join(c.requested, LocationFileName),
 		"os_user", c.owner.name, "reason", reason)
 	return initialized, nil
 }

@@ -15,13 +15,14 @@ const (
 	// relocationRoot holds the clusters that run as the server user when their requested
 	// data directory is out of that user's reach (root running from a private directory).
 	relocationRoot = "/var/lib/clickstream"
-	// locationFileName is the pointer file left in a requested data directory whose
-	// cluster lives under relocationRoot; it holds the cluster's data directory.
-	locationFileName = "cluster-location"
 	// relocationHashLen is how many hex digits of the requested directory's hash name its
 	// cluster under relocationRoot.
 	relocationHashLen = 12
 )
+
+// LocationFileName is the pointer file that [StartCluster] leaves in a requested data
+// directory whose cluster had to live elsewhere; it holds that cluster's data directory.
+const LocationFileName = "cluster-location"
 
 // placement is where the cluster asked for at a requested data directory lives.
 type placement struct {
@@ -58,7 +59,7 @@ func place(dir string, s dataDirState) (placement, error) {
 		return placement{}, nil
 	case s.pointer != "" && !s.asRoot:
 		return placement{}, fmt.Errorf("%s holds no cluster but a %s file naming %s, where a run as root placed the cluster: "+
-			"run as root again, or choose another data directory", dir, locationFileName, s.pointer)
+			"run as root again, or choose another data directory", dir, LocationFileName, s.pointer)
 	case s.reachErr != nil:
 		return placement{relocated: true, reason: s.reachErr}, nil
 	case s.pointer != "":
@@ -88,7 +89,7 @@ func ClusterDataDir(dataDir string) string {
 // readPointer returns the location named by the pointer file in dir, or "" when there is
 // none.
 func readPointer(dir string) string {
-	data, err := os.ReadFile(filepath.Join(dir, locationFileName))
+	data, err := os.ReadFile(filepath.Join(dir, LocationFileName))
 	if err != nil {
 		return ""
 	}
@@ -109,7 +110,7 @@ func (c *Cluster) relocate(root string) (initialized bool, err error) {
 		return false, err
 	default:
 		for _, e := range entries {
-			if e.Name() != locationFileName {
+			if e.Name() != LocationFileName {
 				return false, fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION file): choose an empty or missing directory", c.requested)
 			}
 		}
@@ -132,7 +133,7 @@ func (c *Cluster) relocate(root string) (initialized bool, err error) {
 	if err := os.MkdirAll(c.requested, 0o700); err != nil {
 		return false, err
 	}
-	pointer := filepath.Join(c.requested, locationFileName)
+	pointer := filepath.Join(c.requested, LocationFileName)
 	if err := os.WriteFile(pointer, []byte(dir+"\n"), 0o644); err != nil {
 		return false, err
 	}

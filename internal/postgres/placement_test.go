@@ -93,7 +93,7 @@ func TestClusterRelocationFails(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(requested, locationFileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(requested, LocationFileName)); err == nil {
 		t.Errorf("a pointer file was left although nothing was placed")
 	}
 }
