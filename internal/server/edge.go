@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -39,16 +40,29 @@ const (
 // bounds above. Left alone, such input reaches PostgreSQL, which refuses it
 // with a 500 and its own error text. The error names the path or the
 // parameter and never echoes the value.
-func rejectBadInput(h http.Handler) http.Handler {
+//
+// A bad path bound for the REST gateway (toGateway) is let through with the
+// problem noted in the request info: the gateway then rejects it naming the
+// path parameter ("user_id") once it has matched a route (see
+// rejectBadPathParams), or as "path" when no route matches.
+func rejectBadInput(h http.Handler, toGateway func(*http.Request) bool) http.Handler {
 	errorWriter := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		problem := checkURL(r.URL)
+		info := requestInfoFrom(r.Context())
+		problem := checkPath(r.URL.Path)
+		if problem != "" && info != nil && toGateway != nil && toGateway(r) {
+			info.pathProblem = problem
+			problem = ""
+		}
+		if problem == "" {
+			problem = checkQuery(r.URL.RawQuery)
+		}
 		if problem == "" {
 			h.ServeHTTP(w, r)
 			return
 		}
 		err := connect.NewError(connect.CodeInvalidArgument, errors.New(problem))
-		if info := requestInfoFrom(r.Context()); info != nil {
+		if info != nil {
 			info.err = err
 		}
 		// gRPC, gRPC-Web and Connect clients get the error in their own
@@ -61,22 +75,27 @@ func rejectBadInput(h http.Handler) http.Handler {
 	})
 }
 
-// checkURL describes the first problem with u's decoded path and query, or
-// returns "" when there is none.
-func checkURL(u *url.URL) string {
-	if len(u.Path) > maxPathBytes {
+// checkPath describes the problem with a decoded path, or returns "".
+func checkPath(path string) string {
+	if len(path) > maxPathBytes {
 		return fmt.Sprintf("path: longer than %d bytes", maxPathBytes)
 	}
-	if problem := checkText(u.Path); problem != "" {
+	if problem := checkText(path); problem != "" {
 		return "path: " + problem
 	}
-	if u.RawQuery == "" {
+	return ""
+}
+
+// checkQuery describes the first problem with a raw query's decoded names
+// and values, or returns "".
+func checkQuery(rawQuery string) string {
+	if rawQuery == "" {
 		return ""
 	}
 	// Pairs that do not parse are dropped here as they are by every
 	// handler (which parse the query the same way), so they never reach
 	// one.
-	query, _ := url.ParseQuery(u.RawQuery)
+	query, _ := url.ParseQuery(rawQuery)
 	for _, name := range slices.Sorted(maps.Keys(query)) {
 		if len(name) > maxQueryNameBytes {
 			return fmt.Sprintf("query parameter name %s: longer than %d bytes", quoteBounded(name), maxQueryNameBytes)
@@ -94,6 +113,48 @@ func checkURL(u *url.URL) string {
 		}
 	}
 	return ""
+}
+
+// rejectBadPathParams is the gateway middleware that answers a path the
+// edge found bad (rejectBadInput) once the gateway has matched it to a
+// route, naming the path parameter that holds the problem.
+func rejectBadPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		info := requestInfoFrom(r.Context())
+		if info == nil || info.pathProblem == "" {
+			next(w, r, params)
+			return
+		}
+		problem := info.pathProblem
+		for _, name := range slices.Sorted(maps.Keys(params)) {
+			value := params[name]
+			if len(value) > maxPathBytes {
+				problem = fmt.Sprintf("path parameter %q: longer than %d bytes", name, maxPathBytes)
+				break
+			}
+			if p := checkText(value); p != "" {
+				problem = fmt.Sprintf("path parameter %q: %s", name, p)
+				break
+			}
+		}
+		rejectPath(w, info, problem)
+	}
+}
+
+// gatewayRoutingError answers a request the gateway has no route for: a
+// path the edge found bad with 400 naming the path, others as usual (404,
+// 405).
+func gatewayRoutingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+	if info := requestInfoFrom(ctx); info != nil && info.pathProblem != "" {
+		rejectPath(w, info, info.pathProblem)
+		return
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+}
+
+func rejectPath(w http.ResponseWriter, info *requestInfo, problem string) {
+	info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(problem))
+	writeStatus(w, status.New(codes.InvalidArgument, problem), http.StatusBadRequest)
 }
 
 // checkText describes the first byte of s that is a NUL, another C0

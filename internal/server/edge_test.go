@@ -76,11 +76,20 @@ func TestBadInputIsRejectedAtTheEdge(t *testing.T) {
 		{"/v1/events?te%ffxt=1", `query parameter name "te\xffxt": is not valid UTF-8`},
 		{"/v1/events?text=" + long(4097), `query parameter "text": value longer than 4096 bytes`},
 		{"/v1/events?" + long(300) + "=1", `query parameter name "` + long(64) + `"…: longer than 256 bytes`},
-		{"/v1/environments/%00", `path: contains a NUL byte`},
-		{"/v1/environments/%ff%fe", `path: is not valid UTF-8`},
-		{"/v1/environments/web%09", `path: contains the control character U+0009`},
-		{"/v1/environments/" + long(2048), `path: longer than 2048 bytes`},
+		// REST routes name the path parameter...
+		{"/v1/environments/%00", `path parameter "name": contains a NUL byte`},
+		{"/v1/environments/%ff%fe", `path parameter "name": is not valid UTF-8`},
+		{"/v1/environments/web%09", `path parameter "name": contains the control character U+0009`},
+		{"/v1/environments/" + long(2049), `path parameter "name": longer than 2048 bytes`},
+		{"/v1/environments/" + long(2040), `path: longer than 2048 bytes`}, // the parameter alone is not
+		{"/v1/events/%00", `path parameter "event_id": contains a NUL byte`},
+		{"/v1/events/7/versions/%ff", `path parameter "version": is not valid UTF-8`},
+		{"/v1/environments/%00?text=%01", `query parameter "text": contains the control character U+0001`},
+		// ... other paths the path as a whole.
 		{"/v1/users/%00/achievements", `path: contains a NUL byte`}, // no such route: rejected all the same
+		{"/v1/" + long(2048), `path: longer than 2048 bytes`},
+		{"/docs/" + long(2048), `path: longer than 2048 bytes`},
+		{"/" + registryv1connect.RegistryServiceName + "/%00", `path: contains a NUL byte`},
 		{"/healthz?probe=%00", `query parameter "probe": contains a NUL byte`},
 		{"/openapi/%c0%af", `path: is not valid UTF-8`},
 	}

@@ -17,7 +17,8 @@ import (
 // NewGatewayMux returns the grpc-gateway mux every service uses: protobuf
 // JSON with the proto3 JSON names, and an error handler that keeps the codes
 // and details of errors returned as *connect.Error (the default handler
-// would answer those with HTTP 500). Both the error handler and a forward
+// would answer those with HTTP 500). A path the edge found bad is rejected
+// naming the path parameter (rejectBadInput). Both the error handler and a forward
 // response option tell the request middleware which REST route matched,
 // for metrics.
 func NewGatewayMux() *runtime.ServeMux {
@@ -29,6 +30,8 @@ func NewGatewayMux() *runtime.ServeMux {
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
+		runtime.WithRoutingErrorHandler(gatewayRoutingError),
+		runtime.WithMiddlewares(rejectBadPathParams),
 		runtime.WithForwardResponseOption(func(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
 			noteGatewayRoute(ctx)
 			return nil

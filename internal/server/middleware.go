@@ -55,6 +55,9 @@ type requestInfo struct {
 	// was told less (an internal error withheld, logged as an error) or the
 	// handler never ran (input rejected at the edge, InvalidArgument).
 	err error
+	// pathProblem is what is wrong with a path bound for the gateway, which
+	// rejects it naming the path parameter.
+	pathProblem string
 }
 
 type requestInfoKey struct{}

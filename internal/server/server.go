@@ -112,6 +112,9 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
+// gatewayPattern is where the REST gateway is mounted.
+const gatewayPattern = "/v1/"
+
 // streamGrace is how long shutdown lets requests in flight finish before it
 // cancels their contexts (which ends open streams).
 const streamGrace = 2 * time.Second
@@ -158,7 +161,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		if err := routes.Gateway(ctx, gw); err != nil {
 			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
 		}
-		mux.Handle("/v1/", gw)
+		mux.Handle(gatewayPattern, gw)
 	}
 	if routes.HTTP != nil {
 		routes.HTTP(mux)
@@ -170,6 +173,15 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	mux.Handle("GET /readyz", ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: metrics}))
 	mux.Handle("GET /openapi/", http.StripPrefix("/openapi/", http.FileServerFS(openapi.FS)))
+
+	// toGateway reports whether mux hands r to the REST gateway.
+	toGateway := func(r *http.Request) bool {
+		if routes.Gateway == nil {
+			return false
+		}
+		_, pattern := mux.Handler(r)
+		return pattern == gatewayPattern
+	}
 
 	// requestCtx is the parent of every request's context; cancelled at
 	// shutdown once requests in flight had their grace period.
@@ -184,7 +196,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(rejectBadInput(guard(routes.Guard, mux)), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(guard(routes.Guard, mux), toGateway), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,
