@@ -19,6 +19,10 @@ dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, aw
 test: ## Run every test against real PostgreSQL and NATS JetStream
 	$(GO) test -count=1 ./...
 
+.PHONY: faults
+faults: ## Run the process-level fault tests only (SIGKILL mid-load, PostgreSQL down)
+	$(GO) test -count=1 -v -run . ./faults/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test\.go)'
+
 .PHONY: test-short
 test-short: ## Run the fast tests only (-short skips those that start servers)
 	$(GO) test -short ./...

@@ -144,7 +144,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		checks := []server.Check{{Name: "postgres", Func: pool.Ping}}
+		// Ingest needs only the bus to accept events (API keys are cached,
+		// the warehouse catches up): its database is reported, not required.
+		checks := []server.Check{{Name: "postgres", Func: pool.Ping, Degrades: name == Ingest}}
 		var routes server.Routes
 		switch name {
 		case Registry:
