@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -302,4 +303,50 @@ func TestBodyInputThatReachesTheStore(t *testing.T) {
 		!strings.Contains(err.Error(), "internal error (request id ") {
 		t.Errorf("GetEnvironment(%q) = %v, want Unknown, internal error with a request id", "web\x00", err)
 	}
+}
+
+// FuzzCheckURL: whatever a client sends, what passes the edge is valid
+// UTF-8 without control characters and within the bounds, and a rejection
+// stays short whatever it rejects.
+func FuzzCheckURL(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"/v1/events", "text=caf%C3%A9"},
+		{"/v1/environments/\x00", ""},
+		{"/v1/environments/\xff\xfe", "text=%00"},
+		{"/v1/events", "%ff=1&text=%zz&a=b;c"},
+		{"/", strings.Repeat("a", 300) + "=" + strings.Repeat("%00", 100)},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	valid := func(s string) bool {
+		return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 })
+	}
+	f.Fuzz(func(t *testing.T, path, rawQuery string) {
+		if problem := checkPath(path); problem != "" {
+			if len(problem) > 128 {
+				t.Errorf("checkPath(%q) = %q: too long", path, problem)
+			}
+		} else if !valid(path) || len(path) > maxPathBytes {
+			t.Errorf("checkPath(%q) passed", path)
+		}
+		problem := checkQuery(rawQuery)
+		// At worst a name quoted with every byte escaped.
+		if len(problem) > 1024 {
+			t.Errorf("checkQuery(%q) = %q: too long", rawQuery, problem)
+		}
+		if problem != "" {
+			return
+		}
+		query, _ := url.ParseQuery(rawQuery)
+		for name, values := range query {
+			if !valid(name) || len(name) > maxQueryNameBytes {
+				t.Errorf("checkQuery(%q) passed name %q", rawQuery, name)
+			}
+			for _, v := range values {
+				if !valid(v) || len(v) > maxQueryValueBytes {
+					t.Errorf("checkQuery(%q) passed %s=%q", rawQuery, name, v)
+				}
+			}
+		}
+	})
 }
