@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
 // ErrNotFound is returned by the store when a requested event does not exist.
@@ -34,7 +36,10 @@ type EventVersion struct {
 	Fingerprint string
 	Status      Lifecycle
 	Revision    uint64
-	CreatedAt   time.Time
+	// DocsRevision is the push that last changed the version's
+	// documentation (descriptions, pii, required), Revision when none did.
+	DocsRevision uint64
+	CreatedAt    time.Time
 	// Environments allowed to send the version, by name.
 	Environments []string
 }
@@ -69,6 +74,10 @@ type Registration struct {
 	// from; it must declare every registered version too.
 	DescriptorSet []byte
 	Versions      []NewVersion
+	// Documented are registered versions whose documentation the push
+	// changes, shape unchanged: their description is updated and their
+	// documentation revision becomes the new revision.
+	Documented []DocumentedVersion
 	// Base is the push revision (Revisions.Push) the registration was
 	// checked against. Register refuses with ErrCatalogueMoved when another
 	// push has been stored since.
@@ -85,6 +94,18 @@ type NewVersion struct {
 	Fingerprint string
 }
 
+// DocumentedVersion is a registered version whose documentation a push
+// changes.
+type DocumentedVersion struct {
+	EventID     uint32
+	Version     uint32
+	MessageName string
+	// Description is the version's new description.
+	Description string
+	// Changes are what changed, as the audit records them.
+	Changes []schema.DocChange
+}
+
 // RegisterResult says what a registration changed.
 type RegisterResult struct {
 	// Revision is the catalogue revision after the registration; unchanged
@@ -92,6 +113,9 @@ type RegisterResult struct {
 	Revision uint64
 	// Added lists the versions registered now ("ItemViewV2").
 	Added []string
+	// Documented lists the registered versions whose documentation changed
+	// now ("ItemViewV1").
+	Documented []string
 }
 
 // EventFilter narrows ListEvents; zero fields do not filter.
@@ -116,7 +140,8 @@ type Store interface {
 	RevisionWatcher
 	LangpackStore
 
-	// Register adds the versions not yet registered under a new revision,
+	// Register adds the versions not yet registered, and the documentation
+	// of r.Documented, under a new revision, audited as a push,
 	// if the catalogue is still at r.Base (else ErrCatalogueMoved). A
 	// version already registered with another fingerprint, a new version
 	// that is not last+1, or an id registered under another name fails the

@@ -59,6 +59,10 @@ const (
 	actionSetAccess         = "set_access"
 	actionSetOwner          = "set_owner"
 	actionSetLifecycle      = "set_lifecycle"
+	// actionPush is a schema push that stored a revision (entity
+	// "catalogue"); actionDocument a version's documentation it changed.
+	actionPush     = "push"
+	actionDocument = "document"
 )
 
 // GovernanceStore keeps owners, lifecycle and the audit of metadata
@@ -173,10 +177,16 @@ func lifecycleRank(l Lifecycle) int {
 func eventEntity(id uint32) string { return fmt.Sprintf("event:%d", id) }
 
 // versionEntity is the audit entity of an event version: "event:2001:v2".
+// catalogueEntity is the audit entity of pushes.
+const catalogueEntity = "catalogue"
+
 func versionEntity(id, version uint32) string { return fmt.Sprintf("event:%d:v%d", id, version) }
 
 // SetOwner implements RegistryAdminService.SetOwner.
 func (a *AdminService) SetOwner(ctx context.Context, req *registryv1.SetOwnerRequest) (*registryv1.SetOwnerResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	if req.GetEventId() == 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("event_id is required: pass the event's numeric id, e.g. 2001"))
 	}
@@ -198,6 +208,9 @@ func (a *AdminService) SetOwner(ctx context.Context, req *registryv1.SetOwnerReq
 
 // SetLifecycle implements RegistryAdminService.SetLifecycle.
 func (a *AdminService) SetLifecycle(ctx context.Context, req *registryv1.SetLifecycleRequest) (*registryv1.SetLifecycleResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	if req.GetEventId() == 0 || req.GetVersion() == 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument,
 			errors.New("event_id and version are required: name one event version, e.g. event 2001 version 2"))
@@ -217,6 +230,9 @@ func (a *AdminService) SetLifecycle(ctx context.Context, req *registryv1.SetLife
 
 // ListAudit implements RegistryAdminService.ListAudit.
 func (a *AdminService) ListAudit(ctx context.Context, req *registryv1.ListAuditRequest) (*registryv1.ListAuditResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	if req.GetLimit() < 0 {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(
 			"limit %d is negative: pass 1 to %d, or 0 for %d", req.GetLimit(), MaxAuditLimit, DefaultAuditLimit))

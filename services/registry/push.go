@@ -17,6 +17,9 @@ import (
 
 // PushSchemas implements RegistryAdminService.PushSchemas.
 func (a *AdminService) PushSchemas(ctx context.Context, req *registryv1.PushSchemasRequest) (*registryv1.PushSchemasResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	author := strings.TrimSpace(req.GetAuthor())
 	if author == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New(
@@ -47,10 +50,11 @@ func (a *AdminService) PushSchemas(ctx context.Context, req *registryv1.PushSche
 		return nil, pushError(err)
 	}
 	return &registryv1.PushSchemasResponse{
-		Revision:  res.Revision,
-		Added:     res.Added,
-		Unchanged: int32(res.Unchanged),
-		DryRun:    req.GetDryRun(),
+		Revision:   res.Revision,
+		Added:      res.Added,
+		Unchanged:  int32(res.Unchanged),
+		DryRun:     req.GetDryRun(),
+		Documented: res.Documented,
 	}, nil
 }
 
@@ -133,8 +137,12 @@ type PushResult struct {
 	Revision uint64
 	// Added lists the versions the push registers ("ItemViewV2").
 	Added []string
-	// Unchanged counts the versions already registered.
+	// Unchanged counts the versions already registered with the pushed
+	// shape (documented ones included).
 	Unchanged int
+	// Documented lists the registered versions whose documentation the
+	// push changes ("ItemViewV1"): a new documentation revision of each.
+	Documented []string
 }
 
 // pushAttempts bounds how often a push is checked again because another
@@ -160,18 +168,26 @@ func pushSchemas(ctx context.Context, store Store, req pushRequest) (PushResult,
 		}
 		res := PushResult{Revision: revs.Current, Unchanged: plan.unchanged}
 		if len(plan.violations) > 0 {
-			if req.behindIsFine && len(plan.added) == 0 && plan.onlyDeleted() {
+			if req.behindIsFine && len(plan.added) == 0 && plan.onlyBehind() {
 				return res, nil
 			}
 			return PushResult{}, &RejectedError{Violations: plan.violations}
 		}
+		if req.behindIsFine && len(plan.added) == 0 {
+			// The set may be older than the pushes since: its
+			// documentation is not newer for differing.
+			return res, nil
+		}
 		for _, ev := range plan.added {
 			res.Added = append(res.Added, shortName(ev.MessageName))
 		}
-		if req.dryRun || len(plan.added) == 0 {
+		for _, d := range plan.documented {
+			res.Documented = append(res.Documented, shortName(d.MessageName))
+		}
+		if req.dryRun || (len(plan.added) == 0 && len(plan.documented) == 0) {
 			return res, nil
 		}
-		reg := Registration{Author: req.author, Message: req.message, DescriptorSet: req.descriptorSet, Base: revs.Push}
+		reg := Registration{Author: req.author, Message: req.message, DescriptorSet: req.descriptorSet, Base: revs.Push, Documented: plan.documented}
 		for _, ev := range plan.added {
 			reg.Versions = append(reg.Versions, NewVersion{
 				EventID:     ev.ID,
@@ -189,7 +205,7 @@ func pushSchemas(ctx context.Context, store Store, req pushRequest) (PushResult,
 		if err != nil {
 			return PushResult{}, err
 		}
-		res.Revision, res.Added = stored.Revision, stored.Added
+		res.Revision, res.Added, res.Documented = stored.Revision, stored.Added, stored.Documented
 		return res, nil
 	}
 }
@@ -197,14 +213,19 @@ func pushSchemas(ctx context.Context, store Store, req pushRequest) (PushResult,
 // pushPlan is what a push would do to the catalogue.
 type pushPlan struct {
 	// added are the versions to register, unless there are violations.
-	added      []schema.EventVersion
+	added []schema.EventVersion
+	// documented are registered versions, shape unchanged, whose
+	// documentation changes.
+	documented []DocumentedVersion
 	unchanged  int
 	violations []schema.Violation
 }
 
-func (p pushPlan) onlyDeleted() bool {
+// onlyBehind reports whether every violation is what a set older than the
+// catalogue shows: versions missing, or fields required since.
+func (p pushPlan) onlyBehind() bool {
 	for _, v := range p.violations {
-		if v.Rule != schema.RuleVersionDeleted {
+		if v.Rule != schema.RuleVersionDeleted && v.Rule != schema.RuleRequiredTightened {
 			return false
 		}
 	}
@@ -218,7 +239,13 @@ func (p pushPlan) onlyDeleted() bool {
 //     message name, with the field-level changes;
 //   - version-deleted: a registered version missing from the push;
 //   - id-name-conflict: a new version whose id is registered under another
-//     event name, or whose event name is registered under another id.
+//     event name, or whose event name is registered under another id;
+//   - required-tightened: a registered version, shape unchanged, with a
+//     field required that was optional.
+//
+// A registered version whose shape is unchanged but whose documentation
+// (descriptions, pii, loosened required) differs is documented: stored as a
+// new documentation revision of the version.
 //
 // New versions are last+1 of their event when the push passes: the push's
 // versions of each id go 1, 2, 3 … (Set.Events checks that) and hold every
@@ -250,13 +277,29 @@ func planPush(ctx context.Context, store Store, events []schema.EventVersion, sh
 	for _, e := range registered {
 		for _, v := range e.Versions {
 			ev, ok := pushed[versionKey{v.EventID, v.Version}]
-			if ok && ev.Fingerprint == v.Fingerprint && ev.MessageName == v.MessageName {
-				plan.unchanged++
-				continue
-			}
+			same := ok && ev.Fingerprint == v.Fingerprint && ev.MessageName == v.MessageName
 			old, err := descriptors.message(ctx, v)
 			if err != nil {
 				return pushPlan{}, err
+			}
+			if same {
+				plan.unchanged++
+				if old == nil {
+					continue
+				}
+				changes := schema.DocChanges(old, ev.Descriptor)
+				if tightened := tightenedViolations(ev, e, changes, highest[e.ID]+1); len(tightened) > 0 {
+					plan.violations = append(plan.violations, tightened...)
+				} else if len(changes) > 0 {
+					plan.documented = append(plan.documented, DocumentedVersion{
+						EventID:     v.EventID,
+						Version:     v.Version,
+						MessageName: v.MessageName,
+						Description: strings.TrimSpace(ev.Description),
+						Changes:     changes,
+					})
+				}
+				continue
 			}
 			if ok {
 				plan.violations = append(plan.violations, changedViolation(ev, e, v, old, highest[e.ID]+1))
@@ -287,6 +330,47 @@ func planPush(ctx context.Context, store Store, events []schema.EventVersion, sh
 	}
 	schema.SortViolations(plan.violations)
 	return plan, nil
+}
+
+// tightenedViolations reports each field of a registered version that the
+// push makes required: senders that omit it would start being rejected.
+func tightenedViolations(ev schema.EventVersion, e Event, changes []schema.DocChange, next uint32) []schema.Violation {
+	var vs []schema.Violation
+	for _, c := range changes {
+		if !c.Tightens() {
+			continue
+		}
+		vi := schema.Violation{File: ev.File, Line: ev.Line, Message: ev.MessageName, Field: c.Field, Rule: schema.RuleRequiredTightened}
+		if fd := fieldByPath(ev.Descriptor, c.Field); fd != nil {
+			if line := declLine(fd); line > 0 {
+				vi.File, vi.Line = fd.ParentFile().Path(), line
+			}
+		}
+		vi.Detail = fmt.Sprintf("%s: field %s becomes required, but it is optional as registered: "+
+			"senders of %s that omit it would start being rejected, so a registered version cannot require more",
+			ev, c.Field, shortName(ev.MessageName))
+		vi.Hint = fmt.Sprintf("leave %s optional in %s and add %sV%d with the field required; "+
+			"descriptions, pii and loosening required may change in place", c.Field, shortName(ev.MessageName), e.Name, next)
+		vs = append(vs, vi)
+	}
+	return vs
+}
+
+// fieldByPath finds a field by its path from md ("context.user_id"); nil
+// when there is none.
+func fieldByPath(md protoreflect.MessageDescriptor, path string) protoreflect.FieldDescriptor {
+	var fd protoreflect.FieldDescriptor
+	for name := range strings.SplitSeq(path, ".") {
+		if md == nil {
+			return nil
+		}
+		fd = md.Fields().ByName(protoreflect.Name(name))
+		if fd == nil {
+			return nil
+		}
+		md = fd.Message()
+	}
+	return fd
 }
 
 // changedViolation reports a registered version the push changed. old is

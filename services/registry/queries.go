@@ -21,6 +21,9 @@ import (
 
 // ListEvents implements RegistryService.ListEvents.
 func (s *Service) ListEvents(ctx context.Context, req *registryv1.ListEventsRequest) (*registryv1.ListEventsResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	f := EventFilter{
 		Text:        strings.TrimSpace(req.GetText()),
 		Environment: strings.TrimSpace(req.GetEnvironment()),
@@ -51,6 +54,9 @@ func (s *Service) ListEvents(ctx context.Context, req *registryv1.ListEventsRequ
 
 // GetEvent implements RegistryService.GetEvent.
 func (s *Service) GetEvent(ctx context.Context, req *registryv1.GetEventRequest) (*registryv1.GetEventResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	e, err := s.event(ctx, req.GetEventId())
 	if err != nil {
 		return nil, err
@@ -72,6 +78,9 @@ func (s *Service) GetEvent(ctx context.Context, req *registryv1.GetEventRequest)
 
 // GetEventVersion implements RegistryService.GetEventVersion.
 func (s *Service) GetEventVersion(ctx context.Context, req *registryv1.GetEventVersionRequest) (*registryv1.GetEventVersionResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	e, err := s.event(ctx, req.GetEventId())
 	if err != nil {
 		return nil, err
@@ -95,6 +104,9 @@ func (s *Service) GetEventVersion(ctx context.Context, req *registryv1.GetEventV
 
 // DiffVersions implements RegistryService.DiffVersions.
 func (s *Service) DiffVersions(ctx context.Context, req *registryv1.DiffVersionsRequest) (*registryv1.DiffVersionsResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	e, err := s.event(ctx, req.GetEventId())
 	if err != nil {
 		return nil, err
@@ -214,6 +226,7 @@ func versionProto(v EventVersion) *registryv1.EventVersion {
 		Fingerprint:  v.Fingerprint,
 		Status:       lifecycleToProto(v.Status),
 		Revision:     v.Revision,
+		DocsRevision: v.DocsRevision,
 		CreatedAt:    timestamppb.New(v.CreatedAt),
 		Environments: v.Environments,
 	}

@@ -29,7 +29,8 @@ const (
 		ON CONFLICT (event_id) DO UPDATE SET team = EXCLUDED.team, contact = EXCLUDED.contact, updated_at = now()
 		RETURNING team, contact, updated_at`
 	sqlGetVersion = `
-		SELECT event_id, version, message_name, description, fingerprint, status, revision, created_at
+		SELECT event_id, version, message_name, description, fingerprint, status, revision,
+		       coalesce(docs_revision, revision), created_at
 		FROM registry.event_versions WHERE event_id = $1 AND version = $2`
 	sqlSetLifecycle  = `UPDATE registry.event_versions SET status = $3 WHERE event_id = $1 AND version = $2`
 	sqlEventVersions = `SELECT version, message_name FROM registry.event_versions WHERE event_id = $1 ORDER BY version`
@@ -262,7 +263,7 @@ func eventVersion(ctx context.Context, tx pgx.Tx, eventID, version uint32) (Even
 	var v EventVersion
 	if eventID <= math.MaxInt32 && version <= math.MaxInt32 {
 		err := tx.QueryRow(ctx, sqlGetVersion, int64(eventID), int64(version)).Scan(
-			&v.EventID, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.CreatedAt)
+			&v.EventID, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.DocsRevision, &v.CreatedAt)
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return v, err
 		}

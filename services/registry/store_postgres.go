@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
 // PostgresStore is the Store on PostgreSQL (schema "registry").
@@ -44,6 +46,8 @@ const (
 	sqlInsertEvent    = `INSERT INTO registry.events (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`
 	sqlInsertVersion  = `INSERT INTO registry.event_versions (event_id, version, message_name, description, fingerprint, revision)
 		VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlDocumentVersion = `UPDATE registry.event_versions SET description = $3, docs_revision = $4
+		WHERE event_id = $1 AND version = $2`
 	sqlCurrentRevision  = `SELECT coalesce(max(revision), 0) FROM registry.revisions`
 	sqlRevisions        = `SELECT coalesce(max(revision), 0), coalesce(max(revision) FILTER (WHERE kind = 'push'), 0) FROM registry.revisions`
 	sqlDescriptorSet    = `SELECT descriptor_set FROM registry.revisions WHERE revision = $1 AND kind = 'push'`
@@ -53,7 +57,8 @@ const (
 	// empty or 0 when not filtering), with the event's owner and the
 	// environments allowed to send each version.
 	sqlListVersions = `
-		SELECT e.id, e.name, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at,
+		SELECT e.id, e.name, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision,
+		       coalesce(v.docs_revision, v.revision), v.created_at,
 		       coalesce(o.team, ''), coalesce(o.contact, ''),
 		       coalesce(array(SELECT a.environment FROM registry.environment_access a
 		                      WHERE a.event_id = v.event_id AND a.version = v.version ORDER BY a.environment), '{}')
@@ -71,7 +76,8 @@ const (
 	// sqlSchemaSetVersions lists the versions environment $1 may send, all
 	// of them when $1 is empty.
 	sqlSchemaSetVersions = `
-		SELECT v.event_id, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision, v.created_at
+		SELECT v.event_id, v.version, v.message_name, v.description, v.fingerprint, v.status, v.revision,
+		       coalesce(v.docs_revision, v.revision), v.created_at
 		FROM registry.event_versions v
 		WHERE $1 = '' OR EXISTS (
 			SELECT 1 FROM registry.environment_access a
@@ -107,7 +113,11 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 		if len(problems) > 0 {
 			return &ConflictError{Problems: problems}
 		}
-		if len(fresh) == 0 {
+		documented, problems := documentedVersions(r.Documented, known)
+		if len(problems) > 0 {
+			return &ConflictError{Problems: problems}
+		}
+		if len(fresh) == 0 && len(documented) == 0 {
 			res.Revision = revs.Current
 			return nil
 		}
@@ -120,9 +130,76 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 			batch.Queue(sqlInsertVersion, v.EventID, v.Version, v.MessageName, v.Description, v.Fingerprint, res.Revision)
 			res.Added = append(res.Added, shortName(v.MessageName))
 		}
+		for _, d := range documented {
+			batch.Queue(sqlDocumentVersion, d.EventID, d.Version, d.Description, res.Revision)
+			before, after := docStates(d.Changes)
+			if err := queueAudit(batch, r.Author, actionDocument, versionEntity(d.EventID, d.Version), before, after); err != nil {
+				return err
+			}
+			res.Documented = append(res.Documented, shortName(d.MessageName))
+		}
+		push := pushState{Revision: res.Revision, Message: r.Message, Added: res.Added, Documented: res.Documented}
+		if err := queueAudit(batch, r.Author, actionPush, catalogueEntity, nil, push); err != nil {
+			return err
+		}
 		return tx.SendBatch(ctx, batch).Close()
 	})
 	return res, err
+}
+
+// pushState is a push as the audit records it.
+type pushState struct {
+	Revision   uint64   `json:"revision"`
+	Message    string   `json:"message,omitempty"`
+	Added      []string `json:"added"`
+	Documented []string `json:"documented,omitempty"`
+}
+
+// docStates are the audit states of a documentation change: each changed
+// item (the event or a field path, and what) before and after.
+func docStates(changes []schema.DocChange) (before, after map[string]string) {
+	before, after = map[string]string{}, map[string]string{}
+	for _, c := range changes {
+		key := c.What
+		if c.Field != "" {
+			key = c.Field + "." + c.What
+		}
+		before[key], after[key] = c.Before, c.After
+	}
+	return before, after
+}
+
+// queueAudit queues an audit row.
+func queueAudit(batch *pgx.Batch, actor, action, entity string, before, after any) error {
+	b, err := auditJSON(before)
+	if err != nil {
+		return err
+	}
+	a, err := auditJSON(after)
+	if err != nil {
+		return err
+	}
+	batch.Queue(sqlInsertAudit, actor, action, entity, b, a)
+	return nil
+}
+
+// documentedVersions keeps the documented versions that are registered
+// with the same shape, in order; any other is a problem: documentation
+// changes only apply to registered versions whose shape did not change.
+func documentedVersions(in []DocumentedVersion, known map[versionKey]NewVersion) ([]DocumentedVersion, []string) {
+	var problems []string
+	for _, d := range in {
+		old, ok := known[versionKey{d.EventID, d.Version}]
+		if !ok || old.MessageName != d.MessageName {
+			problems = append(problems, fmt.Sprintf(
+				"%s (event %d v%d) is not registered under that name: only registered versions are documented; register it first",
+				shortName(d.MessageName), d.EventID, d.Version))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return in, nil
 }
 
 // newVersions picks the versions not yet registered and lists every reason
@@ -319,7 +396,7 @@ func (s *PostgresStore) AllowedVersions(ctx context.Context, environment string)
 			return err
 		}
 		var v EventVersion
-		_, err = pgx.ForEachRow(rows, []any{&v.EventID, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.CreatedAt}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&v.EventID, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint, &v.Status, &v.Revision, &v.DocsRevision, &v.CreatedAt}, func() error {
 			versions = append(versions, v)
 			return nil
 		})
@@ -368,7 +445,7 @@ func queryEvents(ctx context.Context, q querier, f EventFilter, id uint32) ([]Ev
 		owner  Owner
 	)
 	_, err = pgx.ForEachRow(rows, []any{&v.EventID, &name, &v.Version, &v.MessageName, &v.Description, &v.Fingerprint,
-		&v.Status, &v.Revision, &v.CreatedAt, &owner.Team, &owner.Contact, &v.Environments}, func() error {
+		&v.Status, &v.Revision, &v.DocsRevision, &v.CreatedAt, &owner.Team, &owner.Contact, &v.Environments}, func() error {
 		if len(events) == 0 || events[len(events)-1].ID != v.EventID {
 			events = append(events, Event{ID: v.EventID, Name: name, Owner: owner})
 		}
