@@ -3,8 +3,10 @@ package faults_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,8 +48,11 @@ func TestPostgresDownIngestKeepsAccepting(t *testing.T) {
 	}
 	pgConfig.Port = cluster.Port() // the same address after the restart
 
-	d := newDev(t, "DATABASE_URL="+cluster.URL("clickstream"))
+	// The header timeout is shortened through the environment, as an
+	// operator would set it.
+	d := newDev(t, "DATABASE_URL="+cluster.URL("clickstream"), "CLICKSTREAM_READ_HEADER_TIMEOUT=1s")
 	d.start()
+	checkSlowHeadersCut(t, d.ingestURL())
 	apiKey, adminToken := d.secret("ingest-key"), d.secret("admin-token")
 	awards := newAdminClient(d.awardsURL(), adminToken)
 
@@ -144,4 +149,26 @@ func readyz(ctx context.Context, t *testing.T, base string) (int, map[string]che
 		t.Fatalf("GET %s/readyz: %v: %s", base, err, strings.TrimSpace(string(body)))
 	}
 	return resp.StatusCode, maps.Clone(parsed.Checks)
+}
+
+// checkSlowHeadersCut opens a connection to base, sends half a request and
+// then nothing: the server must hang up instead of holding the connection.
+func checkSlowHeadersCut(t *testing.T, base string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: faults\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(6 * time.Second)) // under the 10s default
+	n, err := conn.Read(make([]byte, 512))
+	var timeout net.Error
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		t.Errorf("a client that never finished its headers still held its connection after 6s with --read-header-timeout 1s (the default is 10s)")
+		return
+	}
+	t.Logf("a client that never finished its headers was disconnected (read %d bytes, %v)", n, err)
 }

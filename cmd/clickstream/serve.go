@@ -62,5 +62,6 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
 	f.IntVar(&cfg.Ingest.MaxEventBytes, "ingest-max-event-bytes", cfg.Ingest.MaxEventBytes, "largest event payload ingest takes, in bytes")
 	f.IntVar(&cfg.Ingest.MaxBatchBytes, "ingest-max-batch-bytes", cfg.Ingest.MaxBatchBytes, "largest request body ingest takes, in bytes")
+	addHTTPFlags(f, &cfg.HTTP)
 	return cmd
 }

@@ -72,6 +72,9 @@ type Config struct {
 	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
+	// HTTP bounds every service's connections: header and idle timeouts
+	// and the connection cap (Addr and Logger are set per service).
+	HTTP   server.Config
 	Logger *slog.Logger
 }
 
@@ -183,7 +186,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		default:
 			return nil, fmt.Errorf("unknown service %q: choose one of %v", name, Services())
 		}
-		srv, err := server.New(ctx, server.Config{Addr: cfg.Addrs[name], Logger: cfg.Logger}, routes)
+		srvCfg := cfg.HTTP
+		srvCfg.Addr, srvCfg.Logger = cfg.Addrs[name], cfg.Logger
+		srv, err := server.New(ctx, srvCfg, routes)
 		if err != nil {
 			return nil, err
 		}
