@@ -8,3 +8,16 @@ const (
 
 // LogPartition names the processing log partition of a month.
 var LogPartition = logPartition
+
+// DecodeLogPageToken decodes a page token of the admin processing log.
+func DecodeLogPageToken(token string) (LogPage, error) {
+	var p LogPage
+	err := decodeToken(token, &p)
+	return p, err
+}
+
+// IdentifierProblem and JSONProblem are the edge checks of outside text.
+var (
+	IdentifierProblem = identifierProblem
+	JSONProblem       = jsonProblem
+)
