@@ -34,6 +34,15 @@ func (a *AdminService) CreateKey(ctx context.Context, req *ingestv1.CreateKeyReq
 	if env == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("environment is required: a key is bound to one environment, e.g. \"web\""))
 	}
+	for _, err := range []error{
+		checkEnvironmentParam("environment", env),
+		checkText("description", req.GetDescription(), maxDescriptionBytes, false),
+		checkActor(req.GetActor()),
+	} {
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, err)
+		}
+	}
 	if err := a.environmentExists(ctx, env); err != nil {
 		return nil, err
 	}
@@ -68,7 +77,11 @@ func (a *AdminService) ListKeys(ctx context.Context, req *ingestv1.ListKeysReque
 	if err != nil {
 		return nil, err
 	}
-	list, err := keys.Store().ListKeys(ctx, strings.TrimSpace(req.GetEnvironment()), req.GetIncludeRevoked())
+	env := strings.TrimSpace(req.GetEnvironment())
+	if err := checkEnvironmentParam("environment", env); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	list, err := keys.Store().ListKeys(ctx, env, req.GetIncludeRevoked())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
@@ -89,6 +102,11 @@ func (a *AdminService) RevokeKey(ctx context.Context, req *ingestv1.RevokeKeyReq
 	id := strings.TrimSpace(req.GetKeyId())
 	if id == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("key_id is required, e.g. ck_5f0c2a9d81be (see clickstream keys list)"))
+	}
+	for _, err := range []error{checkKeyID(id), checkActor(req.GetActor())} {
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, err)
+		}
 	}
 	k, err := keys.Store().RevokeKey(ctx, id, req.GetActor())
 	if errors.Is(err, ErrKeyNotFound) {

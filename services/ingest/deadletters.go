@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,8 +50,8 @@ func (a *AdminService) deadLetterStream(ctx context.Context) (jetstream.Stream, 
 func deadLetterFilter(env string, reason ingestv1.RejectReason) (string, error) {
 	envToken, reasonToken := "*", "*"
 	if env != "" {
-		if strings.ContainsAny(env, ".*> \t\r\n") {
-			return "", fmt.Errorf("environment %q is not an environment name: it must not contain '.', '*', '>' or spaces", env)
+		if err := checkEnvironmentParam("environment", env); err != nil {
+			return "", err
 		}
 		envToken = env
 	}
@@ -213,21 +211,6 @@ const (
 	HeaderReplayedBy = "Clickstream-Replayed-By"
 	HeaderReplayedAt = "Clickstream-Replayed-At"
 )
-
-// maxActorBytes bounds the actor of a replay, which travels in a header.
-const maxActorBytes = 256
-
-// checkActor says what is wrong with an actor, if anything: it is recorded
-// in a header, so it is short text on one line.
-func checkActor(actor string) error {
-	if len(actor) > maxActorBytes {
-		return fmt.Errorf("actor is %d bytes; the limit is %d: name who replays, e.g. your handle", len(actor), maxActorBytes)
-	}
-	if !utf8.ValidString(actor) || strings.IndexFunc(actor, unicode.IsControl) >= 0 {
-		return fmt.Errorf("actor %s has control characters or invalid UTF-8: name who replays on one line, e.g. your handle", escapeClipped(actor, maxQuoted))
-	}
-	return nil
-}
 
 // replayStamp is who replays dead letters and when, stamped on every event
 // the replay publishes.

@@ -23,7 +23,7 @@ import (
 
 // serveIngest serves routes on a free local port until the test ends and
 // returns the base URL.
-func serveIngest(t *testing.T, routes server.Routes) string {
+func serveIngest(t testing.TB, routes server.Routes) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, routes)

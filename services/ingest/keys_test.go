@@ -171,8 +171,19 @@ func (s *flakyKeyStore) Key(_ context.Context, id string) (ingest.APIKey, error)
 	return k, nil
 }
 
-func (s *flakyKeyStore) ListKeys(context.Context, string, bool) ([]ingest.APIKey, error) {
-	return nil, errors.New("not used")
+func (s *flakyKeyStore) ListKeys(_ context.Context, env string, includeRevoked bool) ([]ingest.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, errStoreDown
+	}
+	var out []ingest.APIKey
+	for _, k := range s.keys {
+		if (env == "" || k.Environment == env) && (includeRevoked || !k.Revoked()) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 func (s *flakyKeyStore) RevokeKey(_ context.Context, id, _ string) (ingest.APIKey, error) {

@@ -58,6 +58,9 @@ func hourlyQuery(req *ingestv1.GetHourlyCountsRequest) (HourlyQuery, error) {
 		return HourlyQuery{}, fmt.Errorf("to: %v", req.GetTo().CheckValid())
 	}
 	q := HourlyQuery{From: req.GetFrom().AsTime(), To: req.GetTo().AsTime(), EventID: req.GetEventId(), Environment: req.GetEnvironment()}
+	if err := checkEnvironmentParam("environment", q.Environment); err != nil {
+		return q, err
+	}
 	switch {
 	case !q.To.After(q.From):
 		return q, fmt.Errorf("to %s is not after from %s", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
