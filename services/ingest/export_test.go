@@ -26,3 +26,11 @@ func WithCredentialsForTest(ctx context.Context, secret string) context.Context 
 
 // SetClockForTest makes k read the time from now.
 func (k *Keys) SetClockForTest(now func() time.Time) { k.now = now }
+
+// CheckIdempotencyKey exposes checkIdempotencyKey; RejectedKeyID and
+// KeyExcerpt what stands for a rejected key.
+var (
+	CheckIdempotencyKey = checkIdempotencyKey
+	RejectedKeyID       = rejectedKeyID
+	KeyExcerpt          = keyExcerpt
+)

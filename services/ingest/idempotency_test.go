@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,6 +19,7 @@ import (
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
+	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
 	"github.com/clickstream-dev/clickstream/internal/server"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -243,4 +246,54 @@ func TestReplayKeepsKeyRejections(t *testing.T) {
 	if _, err := ingest.NewAdmin(svc).ReplayDeadLetters(t.Context(), &ingestv1.ReplayDeadLettersRequest{}); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Errorf("replay without actor: %v, want InvalidArgument", err)
 	}
+}
+
+// FuzzIdempotencyKey checks the key rules against arbitrary keys and sends
+// each through SendBatch on a real bus beside a valid event: the batch never
+// fails; a key the rules accept is ACCEPTED (or DUPLICATE) as sent, one they
+// reject is REJECTED with a short message, and the derived id and the kept
+// excerpt are short and header-safe.
+func FuzzIdempotencyKey(f *testing.F) {
+	for _, k := range []string{"", "k-1", "0191f7a6-0c9e-7d6b-a8b4-3c2f0e6d9a51", strings.Repeat("k", 128), strings.Repeat("k", 129),
+		"a\r\nb", "\x00", "\x7f", "\u0085", "\u2028", "\xff", "\xe2\x82", "заказ ✓", "\ufffd", " "} {
+		f.Add(k)
+	}
+	svc := ingest.New(ingest.Config{Environment: env}, realCatalogue(f), bustest.New(f))
+	f.Fuzz(func(t *testing.T, key string) {
+		rej := ingest.CheckIdempotencyKey(key)
+		headerSafe := func(s string) bool {
+			return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+		}
+		if rej == nil && (len(key) > ingest.MaxIdempotencyKeyBytes || !headerSafe(key)) {
+			t.Fatalf("key %q accepted: over the limit or not header-safe", key)
+		}
+		if rej != nil {
+			if rej.GetFieldPath() != "idempotency_key" || len(rej.GetMessage()) > 300 || !strings.HasPrefix(rej.GetMessage(), "idempotency key: ") {
+				t.Fatalf("key %q: rejection %v", key, rej)
+			}
+			if id := ingest.RejectedKeyID(key); len(id) > 64 || !headerSafe(id) || id != ingest.RejectedKeyID(key) {
+				t.Fatalf("derived id %q", id)
+			}
+			if ex := ingest.KeyExcerpt(key); len(ex) > 4*ingest.MaxIdempotencyKeyBytes+32 || strings.ContainsFunc(ex, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+				t.Fatalf("excerpt %q", ex)
+			}
+		}
+		resp, err := svc.SendBatch(context.Background(), &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
+			typed(t, key, itemView()), typed(t, "", itemView())}})
+		if err != nil {
+			t.Fatalf("key %q failed the batch: %v", key, err)
+		}
+		got := resp.GetResults()[0]
+		switch {
+		case rej != nil && got.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_REJECTED:
+			t.Fatalf("key %q: %v, want REJECTED", key, got)
+		case rej == nil && got.GetStatus() == ingestv1.EventStatus_EVENT_STATUS_REJECTED:
+			t.Fatalf("valid key %q: %v", key, got)
+		case rej == nil && key != "" && got.GetId() != key:
+			t.Fatalf("valid key %q answered as %q", key, got.GetId())
+		}
+		if resp.GetResults()[1].GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+			t.Fatalf("the other event: %v", resp.GetResults()[1])
+		}
+	})
 }
