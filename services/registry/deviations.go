@@ -174,6 +174,9 @@ func FindDeviations(volumes []VersionVolume, r DeviationRules) []Deviation {
 
 // ListDeviations implements RegistryService.ListDeviations.
 func (s *Service) ListDeviations(ctx context.Context, req *registryv1.ListDeviationsRequest) (*registryv1.ListDeviationsResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	q, rules, err := deviationQuery(req, time.Now())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)

@@ -36,27 +36,75 @@ func docsHandler(svc *Service, now func() time.Time) http.Handler {
 	return http.HandlerFunc(d.serve)
 }
 
-// serve routes one documentation request.
-func (d docs) serve(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, "/docs/")
+// docRoute is what a documentation path asks for.
+type docRoute struct {
+	page  docPage
+	scope docScope
+	event string // the event's name or id, with ".md" for Markdown
+}
+
+// docPage is a kind of documentation page.
+type docPage int
+
+const (
+	pageNone docPage = iota // no page is at the path
+	pageIndex
+	pageIndexMarkdown
+	pageExport
+	pageEnvironment
+	pageEvent
+)
+
+// parseDocsPath routes the part of a documentation path after /docs/. A
+// segment that is no name (NUL, control characters, invalid UTF-8, too
+// long) is an error naming it; a path of no page is pageNone.
+func parseDocsPath(rest string) (docRoute, error) {
 	parts := strings.Split(rest, "/")
+	for _, part := range parts {
+		if err := checkName("documentation path segment", part); err != nil {
+			return docRoute{}, err
+		}
+	}
 	switch {
 	case rest == "":
-		d.serveIndex(w, r)
+		return docRoute{page: pageIndex}, nil
 	case rest == "index.md":
-		d.serveMarkdown(w, r, func() ([]byte, error) { return d.markdownIndex(r.Context(), docScope{}) })
+		return docRoute{page: pageIndexMarkdown}, nil
 	case rest == "export.tar.gz":
-		d.serveExport(w, r, docScope{})
+		return docRoute{page: pageExport}, nil
 	case len(parts) == 2 && parts[0] == "events" && parts[1] != "":
-		d.serveEvent(w, r, docScope{}, parts[1])
+		return docRoute{page: pageEvent, event: parts[1]}, nil
 	case len(parts) == 2 && parts[1] == "":
-		d.serveEnvironment(w, r, parts[0])
+		return docRoute{page: pageEnvironment, scope: docScope{Env: parts[0]}}, nil
 	case len(parts) == 2 && parts[1] == "index.md":
-		d.serveMarkdown(w, r, func() ([]byte, error) { return d.markdownIndex(r.Context(), docScope{Env: parts[0]}) })
+		return docRoute{page: pageIndexMarkdown, scope: docScope{Env: parts[0]}}, nil
 	case len(parts) == 2 && parts[1] == "export.tar.gz":
-		d.serveExport(w, r, docScope{Env: parts[0]})
+		return docRoute{page: pageExport, scope: docScope{Env: parts[0]}}, nil
 	case len(parts) == 3 && parts[1] == "events" && parts[2] != "":
-		d.serveEvent(w, r, docScope{Env: parts[0]}, parts[2])
+		return docRoute{page: pageEvent, scope: docScope{Env: parts[0]}, event: parts[2]}, nil
+	}
+	return docRoute{}, nil
+}
+
+// serve routes one documentation request.
+func (d docs) serve(w http.ResponseWriter, r *http.Request) {
+	route, err := parseDocsPath(strings.TrimPrefix(r.URL.Path, "/docs/"))
+	if err != nil {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch route.page {
+	case pageIndex:
+		d.serveIndex(w, r)
+	case pageIndexMarkdown:
+		d.serveMarkdown(w, r, func() ([]byte, error) { return d.markdownIndex(r.Context(), route.scope) })
+	case pageExport:
+		d.serveExport(w, r, route.scope)
+	case pageEnvironment:
+		d.serveEnvironment(w, r, route.scope.Env)
+	case pageEvent:
+		d.serveEvent(w, r, route.scope, route.event)
 	default:
 		d.fail(w, r, &docNotFound{
 			Message: fmt.Sprintf("No documentation page is at %s. Pages are /docs/, /docs/<environment>/ and /docs/<environment>/events/<Event>.", r.URL.Path),

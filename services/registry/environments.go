@@ -93,6 +93,9 @@ func (s *Service) ListEnvironments(ctx context.Context, _ *registryv1.ListEnviro
 
 // GetEnvironment implements RegistryService.GetEnvironment.
 func (s *Service) GetEnvironment(ctx context.Context, req *registryv1.GetEnvironmentRequest) (*registryv1.GetEnvironmentResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	name := strings.TrimSpace(req.GetName())
 	if name == "" {
 		return nil, connect.NewError(connect.CodeInvalidArgument,
@@ -107,6 +110,9 @@ func (s *Service) GetEnvironment(ctx context.Context, req *registryv1.GetEnviron
 
 // CreateEnvironment implements RegistryAdminService.CreateEnvironment.
 func (a *AdminService) CreateEnvironment(ctx context.Context, req *registryv1.CreateEnvironmentRequest) (*registryv1.CreateEnvironmentResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	e, err := a.store.CreateEnvironment(ctx, req.GetName(), strings.TrimSpace(req.GetDescription()), strings.TrimSpace(req.GetActor()))
 	if err != nil {
 		return nil, metadataErrorToConnect(err)
@@ -116,6 +122,9 @@ func (a *AdminService) CreateEnvironment(ctx context.Context, req *registryv1.Cr
 
 // SetEventAccess implements RegistryAdminService.SetEventAccess.
 func (a *AdminService) SetEventAccess(ctx context.Context, req *registryv1.SetEventAccessRequest) (*registryv1.SetEventAccessResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	e, err := a.store.SetEventAccess(ctx, AccessChange{
 		Environment: strings.TrimSpace(req.GetEnvironment()),
 		EventID:     req.GetEventId(),

@@ -86,6 +86,11 @@ type langpackRequestError struct {
 }
 
 func (e *langpackRequestError) Error() string { return e.msg }
+
+// invalidLangpackRequest is a request refused by checkName.
+func invalidLangpackRequest(err error) error {
+	return &langpackRequestError{kind: ErrInvalid, msg: err.Error()}
+}
 func (e *langpackRequestError) Unwrap() error { return e.kind }
 
 // ensureLangpack returns the langpack of the environment's current
@@ -232,6 +237,11 @@ func (s *Service) unknownEnvironment(ctx context.Context, env string) error {
 // langpack returns a stored version, 0 meaning the newest for the current
 // catalogue.
 func (s *Service) langpack(ctx context.Context, language, env, version string) (Langpack, error) {
+	for _, p := range [][2]string{{"language", language}, {"environment", env}, {"version", version}} {
+		if err := checkName(p[0], p[1]); err != nil {
+			return Langpack{}, invalidLangpackRequest(err)
+		}
+	}
 	lang, err := langpack.ParseLanguage(language)
 	if err != nil {
 		return Langpack{}, &langpackRequestError{kind: ErrInvalid, msg: err.Error()}
@@ -281,6 +291,9 @@ func langpackError(err error) error {
 
 // GetLangpack implements RegistryService.GetLangpack.
 func (s *Service) GetLangpack(ctx context.Context, req *registryv1.GetLangpackRequest) (*registryv1.GetLangpackResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	l, err := s.langpack(ctx, req.GetLanguage(), strings.TrimSpace(req.GetEnvironment()), req.GetVersion())
 	if err != nil {
 		return nil, langpackError(err)
@@ -294,6 +307,9 @@ func (s *Service) GetLangpack(ctx context.Context, req *registryv1.GetLangpackRe
 
 // ListLangpacks implements RegistryService.ListLangpacks.
 func (s *Service) ListLangpacks(ctx context.Context, req *registryv1.ListLangpacksRequest) (*registryv1.ListLangpacksResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	language := req.GetLanguage()
 	if language != "" {
 		lang, err := langpack.ParseLanguage(language)

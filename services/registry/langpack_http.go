@@ -57,11 +57,17 @@ func (h langpackHTTP) fail(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, re.msg, http.StatusBadRequest)
 	case errors.As(err, &re):
 		http.Error(w, re.msg, http.StatusNotFound)
+	case errors.Is(err, ErrInvalid):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
 	case errors.Is(err, context.Canceled):
 		http.Error(w, "request canceled", http.StatusServiceUnavailable)
 	default:
+		// The cause is logged; storage errors are not for the caller.
 		slog.ErrorContext(r.Context(), "langpack request failed", "path", r.URL.Path, "err", err)
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		http.Error(w, "the langpack could not be served: the registry could not read its catalogue; try again, and if it persists the registry's log says why",
+			http.StatusInternalServerError)
 	}
 }
 
@@ -157,19 +163,9 @@ func (h langpackHTTP) environmentWhere(ctx context.Context, match func(langpack.
 // <module>/@v/list, @v/<version>.info|.mod|.zip and <module>/@latest.
 func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rest := strings.TrimPrefix(r.URL.Path, "/goproxy/")
-	escaped, query, ok := strings.Cut(rest, "/@v/")
-	if !ok {
-		escaped, ok = strings.CutSuffix(rest, "/@latest")
-		query = "@latest"
-	}
-	if !ok {
-		http.Error(w, fmt.Sprintf("%s is not a module proxy request: use <module>/@v/list, <module>/@v/<version>.info|.mod|.zip or <module>/@latest", rest), http.StatusNotFound)
-		return
-	}
-	modulePath, err := module.UnescapePath(escaped)
+	modulePath, query, err := parseGoproxyPath(strings.TrimPrefix(r.URL.Path, "/goproxy/"))
 	if err != nil {
-		http.Error(w, fmt.Sprintf("module path %q: %v", escaped, err), http.StatusNotFound)
+		h.fail(w, r, err)
 		return
 	}
 	env, ok, err := h.environmentWhere(ctx, func(n langpack.Names) bool { return n.GoModule == modulePath })
@@ -255,6 +251,30 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// parseGoproxyPath splits a module proxy request (the path after
+// /goproxy/) into the module path and the query: "list", "@latest" or
+// "<version>.info|.mod|.zip". A path that is no name is ErrInvalid, one
+// that is no proxy request ErrNotFound (the go command reads 404 as "no
+// such module").
+func parseGoproxyPath(rest string) (modulePath, query string, err error) {
+	if err := checkName("module path", rest); err != nil {
+		return "", "", invalidLangpackRequest(err)
+	}
+	escaped, query, ok := strings.Cut(rest, "/@v/")
+	if !ok {
+		escaped, ok = strings.CutSuffix(rest, "/@latest")
+		query = "@latest"
+	}
+	if !ok || query == "" {
+		return "", "", notFound("%s is not a module proxy request: use <module>/@v/list, <module>/@v/<version>.info|.mod|.zip or <module>/@latest", rest)
+	}
+	modulePath, err = module.UnescapePath(escaped)
+	if err != nil {
+		return "", "", notFound("module path %q: %v", escaped, err)
+	}
+	return modulePath, query, nil
+}
+
 func writeGoInfo(w http.ResponseWriter, l Langpack) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(struct {
@@ -288,6 +308,9 @@ func (h langpackHTTP) pypiIndex(w http.ResponseWriter, r *http.Request) {
 
 // pythonEnvironment finds the environment of a PEP 503 project name.
 func (h langpackHTTP) pythonEnvironment(ctx context.Context, dist string) (string, error) {
+	if err := checkName("project", dist); err != nil {
+		return "", invalidLangpackRequest(err)
+	}
 	env, ok, err := h.environmentWhere(ctx, func(n langpack.Names) bool { return normalizeDist(n.PythonDist) == normalizeDist(dist) })
 	if err != nil {
 		return "", err
@@ -368,6 +391,11 @@ func (h langpackHTTP) pypiFile(w http.ResponseWriter, r *http.Request) {
 // storedByFile finds the stored version whose file name (as filename
 // spells it for a package version) is file.
 func (h langpackHTTP) storedByFile(ctx context.Context, lang langpack.Language, env, file string, filename func(packageVersion string) string) (Langpack, error) {
+	for _, p := range [][2]string{{"environment", env}, {"file", file}} {
+		if err := checkName(p[0], p[1]); err != nil {
+			return Langpack{}, invalidLangpackRequest(err)
+		}
+	}
 	list, err := h.svc.store.ListLangpacks(ctx, string(lang), env)
 	if err != nil {
 		return Langpack{}, err

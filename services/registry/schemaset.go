@@ -272,6 +272,9 @@ func (c *descriptorCache) evict(added uint64) {
 
 // GetSchemaSet implements RegistryService.GetSchemaSet.
 func (s *Service) GetSchemaSet(ctx context.Context, req *registryv1.GetSchemaSetRequest) (*registryv1.GetSchemaSetResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	versions, revs, err := s.store.AllowedVersions(ctx, req.GetEnvironment())
 	if errors.Is(err, ErrNotFound) {
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf(

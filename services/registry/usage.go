@@ -136,6 +136,9 @@ const maxUsageCounts = 10_000
 // as a whole; recorded counts every count of a valid report, zeros
 // included (they store nothing).
 func (a *AdminService) ReportUsage(ctx context.Context, req *registryv1.ReportUsageRequest) (*registryv1.ReportUsageResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	counts, err := usageCounts(req.GetCounts())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
@@ -202,6 +205,9 @@ const (
 
 // GetEventStats implements RegistryService.GetEventStats.
 func (s *Service) GetEventStats(ctx context.Context, req *registryv1.GetEventStatsRequest) (*registryv1.GetEventStatsResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	q, err := statsQuery(req, time.Now())
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
@@ -281,6 +287,9 @@ const (
 // ListUnused implements RegistryService.ListUnused: active versions nobody
 // sent for the asked number of days, candidates to retire.
 func (s *Service) ListUnused(ctx context.Context, req *registryv1.ListUnusedRequest) (*registryv1.ListUnusedResponse, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
 	days := req.GetDays()
 	switch {
 	case days < 0 || days > maxUnusedDays:
