@@ -337,6 +337,12 @@ func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs
 	)
 	for _, m := range msgs {
 		res := &ingestv1.ReplayResult{Sequence: m.Sequence, Status: ingestv1.EventStatus_EVENT_STATUS_REJECTED}
+		if size := m.Header.Get(HeaderPayloadTruncated); size != "" {
+			res.Rejection = reject(ingestv1.RejectReason(ingestv1.RejectReason_value[m.Header.Get(HeaderReason)]), m.Header.Get(HeaderFieldPath),
+				"%s (the dead letter keeps only the first %d of its %s bytes, so it cannot be sent again)", m.Header.Get(HeaderMessage), len(m.Data), size)
+			results = append(results, res)
+			continue
+		}
 		if m.Header.Get(HeaderRejectedKey) != "" {
 			// Its idempotency key was at fault, which no catalogue
 			// changes; published under the derived id, it would double

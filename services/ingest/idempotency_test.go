@@ -297,3 +297,28 @@ func FuzzIdempotencyKey(f *testing.F) {
 		}
 	})
 }
+
+// An event over the bus's payload limit (far over MaxEventBytes) is
+// rejected alone: its dead letter keeps the start of its bytes and their
+// size, the rest of the batch is accepted, and a replay keeps it rejected.
+func TestHugeEventDoesNotFailTheBatch(t *testing.T) {
+	svc, b := newService(t, ingest.Config{})
+	huge := make([]byte, 2<<20)
+	resp := send(t, svc, typedBytes("huge", "clickstream.events.v1.ItemViewV2", huge), typed(t, "ok", itemView()))
+	if got := statuses(resp); got[0] != ingestv1.EventStatus_EVENT_STATUS_REJECTED || got[1] != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		t.Fatalf("statuses %v, want REJECTED then ACCEPTED", got)
+	}
+	wantRejection(t, resp.GetResults()[0].GetRejection(), ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "2097152 bytes")
+	dl, ok := byMsgID(t, storedMsgs(t, b, bus.StreamDeadLetter))["dl-huge"]
+	if !ok {
+		t.Fatal("no dead letter for the huge event")
+	}
+	if dl.Header.Get(ingest.HeaderPayloadTruncated) != "2097152" || len(dl.Data) == 0 || len(dl.Data) >= len(huge) {
+		t.Errorf("dead letter of %d bytes with %s %q", len(dl.Data), ingest.HeaderPayloadTruncated, dl.Header.Get(ingest.HeaderPayloadTruncated))
+	}
+	replayed, err := ingest.NewAdmin(svc).ReplayDeadLetters(t.Context(), &ingestv1.ReplayDeadLettersRequest{Actor: "test"})
+	if err != nil || replayed.GetStillRejected() != 1 {
+		t.Fatalf("replay: %v, %v; want it still rejected", replayed, err)
+	}
+	wantRejection(t, replayed.GetResults()[0].GetRejection(), ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "cannot be sent again")
+}

@@ -210,7 +210,15 @@ const (
 	// checkIdempotencyKey, quoted; the dead letter's id is derived from
 	// the key instead (rejectedKeyID).
 	HeaderRejectedKey = "Clickstream-Rejected-Key"
+	// HeaderPayloadTruncated is the size of an event's bytes when its
+	// dead letter keeps only the first maxDeadLetterPayload of them.
+	HeaderPayloadTruncated = "Clickstream-Payload-Truncated"
 )
+
+// maxDeadLetterPayload bounds the bytes a dead letter keeps, under the
+// bus's payload limit (1 MiB by default in NATS) with room for headers. An
+// event this large is over MaxEventBytes anyway.
+const maxDeadLetterPayload = 512 << 10
 
 // SendBatch implements IngestService.SendBatch: one verdict per event;
 // accepted events are acknowledged by JetStream before the call returns, and
@@ -518,10 +526,17 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 			d.original, _ = proto.MarshalOptions{Deterministic: true}.Marshal(m)
 		}
 	}
+	data := d.original
+	if len(data) > maxDeadLetterPayload {
+		// The bus refuses a message over its payload limit, and with it
+		// the whole batch: keep the start, and the size it had.
+		h[HeaderPayloadTruncated] = strconv.Itoa(len(data))
+		data = data[:maxDeadLetterPayload]
+	}
 	return bus.Message{
 		Subject: "deadletter." + caller.Environment + "." + reason,
 		MsgID:   "dl-" + id,
-		Data:    d.original,
+		Data:    data,
 		Header:  h,
 	}
 }
