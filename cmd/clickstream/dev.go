@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clickstream-dev/clickstream/internal/auth"
-	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 	"github.com/clickstream-dev/clickstream/services/awards"
 )
@@ -88,35 +87,17 @@ the starter achievements are applied to awards.`,
 					slog.Warn("not every service is ready yet; printing the endpoints anyway", "err", err)
 				}
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "\nClickstream is running; data in %s\n", cfg.DataDir)
-			if cfg.DatabaseURL == "" {
-				// The stack keeps its private cluster in <data-dir>/postgres, unless the
-				// cluster had to live where the postgres OS user can reach it.
-				requested := filepath.Join(cfg.DataDir, "postgres")
-				if pgData := postgres.ClusterDataDir(requested); pgData != requested {
-					fmt.Fprintf(out, "PostgreSQL data in %s (the postgres OS user cannot reach %s; %s names it)\n",
-						pgData, requested, filepath.Join(requested, postgres.LocationFileName))
-				} else {
-					fmt.Fprintf(out, "PostgreSQL data in %s\n", pgData)
+			if s.PostgresDataDir() != "" {
+				// Where `clickstream dev credentials` finds the database, password included.
+				if err := os.WriteFile(filepath.Join(cfg.DataDir, databaseURLFile), []byte(s.DatabaseURL()+"\n"), 0o600); err != nil {
+					return err
 				}
 			}
-			fmt.Fprintln(out)
-			fmt.Fprintf(out, "  registry  %s   gRPC, gRPC-Web, Connect; REST GET /v1/events\n", s.URL(stack.Registry))
-			fmt.Fprintf(out, "  ingest    %s   gRPC, gRPC-Web, Connect; REST POST /v1/events:batch\n", s.URL(stack.Ingest))
-			fmt.Fprintf(out, "  awards    %s   gRPC, gRPC-Web, Connect; REST GET /v1/achievements, /v1/me/achievements\n", s.URL(stack.Awards))
-			fmt.Fprintf(out, "  postgres  %s\n", s.DatabaseURL())
-			if u := s.NATSURL(); u != "" {
-				fmt.Fprintf(out, "  nats      %s\n", u)
-			}
-			fmt.Fprintf(out, "\n  admin API token (Authorization: Bearer ...): %s (in %s)\n", cfg.AdminToken, tokenFile)
-			fmt.Fprintf(out, "  ingest API key, environment %q (Authorization: Bearer ... or X-Api-Key): %s (in %s)\n",
-				cfg.Ingest.Environment, s.IngestKey(), filepath.Join(cfg.DataDir, "ingest-key"))
-			fmt.Fprintf(out, "  awards user tokens (JWT for GET /v1/me/achievements): clickstream awards token --user u-1\n")
-			fmt.Fprintf(out, "\nEach service also serves /healthz, /readyz, /metrics and /openapi/. Press Ctrl-C to stop.\n\n")
+			printBanner(cmd.OutOrStdout(), cfg, s, tokenFile)
 			return <-done
 		},
 	}
+	cmd.AddCommand(newDevCredentialsCommand())
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the PostgreSQL cluster and the NATS store, kept between runs")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster (also $DATABASE_URL)")

@@ -79,10 +79,11 @@ func startDevInProcess(t *testing.T, dataDir string) *inProcessDev {
 				d.urls[m[1]] = m[2]
 			}
 			if m := keyLine.FindStringSubmatch(line); m != nil {
-				d.key = m[1]
+				d.key = m[1] // the file; read below
 			}
-			if m := postgresURLLine.FindStringSubmatch(line); m != nil {
-				d.databaseURL = m[1]
+			if postgresURLLine.MatchString(line) {
+				// The banner's URL has no password; the credentials file has it.
+				d.databaseURL = filepath.Join(dataDir, databaseURLFile)
 			}
 			if m := postgresDataLine.FindStringSubmatch(line); m != nil {
 				d.pgData = m[1]
@@ -102,6 +103,9 @@ func startDevInProcess(t *testing.T, dataDir string) *inProcessDev {
 		t.Fatalf("dev stopped before printing its endpoints: %v\nlogs:\n%s", err, d.logs)
 	case <-time.After(devRootStartTimeout):
 		t.Fatalf("dev printed no endpoints within %v\nlogs:\n%s", devRootStartTimeout, d.logs)
+	}
+	if d.key != "" && d.databaseURL != "" {
+		d.key, d.databaseURL = readSecret(t, d.key), readSecret(t, d.databaseURL)
 	}
 	if len(d.urls) != 3 || d.key == "" || d.databaseURL == "" || d.pgData == "" {
 		t.Fatalf("dev printed endpoints %v, API key %q, database URL %q, PostgreSQL data %q\nlogs:\n%s",

@@ -42,7 +42,8 @@ type devProcess struct {
 
 var (
 	endpointLine = regexp.MustCompile(`^\s+(registry|ingest|awards)\s+(http://\S+)`)
-	keyLine      = regexp.MustCompile(`ingest API key.*: (ck_[0-9a-f]+_[0-9a-f]+)`)
+	// The banner names the key's file, never the key.
+	keyLine = regexp.MustCompile(`ingest API key of environment "[^"]+" in (\S+)`)
 )
 
 // startDev runs the binary in dir (the working directory, so data lands in
@@ -74,7 +75,7 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 			p.urls[m[1]] = m[2]
 		}
 		if m := keyLine.FindStringSubmatch(lines.Text()); m != nil {
-			p.key = m[1]
+			p.key = readSecret(t, m[1]) // an absolute path
 		}
 		if strings.Contains(lines.Text(), "Press Ctrl-C to stop") {
 			break
@@ -248,4 +249,14 @@ func listServices(t *testing.T, baseURL string) []string {
 		names = append(names, s.GetName())
 	}
 	return names
+}
+
+// readSecret reads a secret file dev's banner named.
+func readSecret(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the file the banner names: %v", err)
+	}
+	return strings.TrimSpace(string(data))
 }

@@ -45,18 +45,26 @@ type ClusterConfig struct {
 	// Ephemeral turns off fsync, synchronous commits and full-page writes for speed. Data
 	// may be lost on a machine crash, so it suits tests and not development data.
 	Ephemeral bool
+	// Password, when set, is the superuser's password: TCP connections (also replication)
+	// must give it (scram-sha-256), and only the unix socket, in a directory that only the
+	// server's OS user and root can enter, trusts local connections. pg_hba.conf is
+	// rewritten and the password set at every start, so a cluster made with trust before
+	// gets a password too. Empty keeps trust authentication on 127.0.0.1 (tests).
+	Password string
 	// Logger receives lifecycle events; nil discards them.
 	Logger *slog.Logger
 }
 
-// Cluster is a running private PostgreSQL server. Its superuser is "postgres", with trust
-// authentication on 127.0.0.1.
+// Cluster is a running private PostgreSQL server. Its superuser is "postgres": with
+// ClusterConfig.Password it must give that password over TCP; without one 127.0.0.1 is
+// trusted.
 type Cluster struct {
 	binDir    string
 	requested string // ClusterConfig.DataDir, absolute
 	dataDir   string // where the cluster lives: requested, or elsewhere when out of reach
 	socketDir string // removed by Stop when it is not dataDir
 	port      int
+	password  string
 	owner     *serverUser
 	logger    *slog.Logger
 
@@ -104,7 +112,7 @@ func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Clust
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{binDir: binDir, requested: requested, dataDir: requested, owner: owner, logger: logger}
+	c := &Cluster{binDir: binDir, requested: requested, dataDir: requested, password: cfg.Password, owner: owner, logger: logger}
 
 	initialized, err := c.prepareDataDir(root)
 	if err != nil {
@@ -119,6 +127,11 @@ func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Clust
 	if err := c.checkNotRunning(ctx); err != nil {
 		return nil, err
 	}
+	if c.password != "" {
+		if err := c.writeHBA(); err != nil {
+			return nil, err
+		}
+	}
 	c.port = cfg.Port
 	if c.port == 0 {
 		if c.port, err = freePort(); err != nil {
@@ -129,11 +142,18 @@ func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Clust
 		c.removeSocketDir()
 		return nil, err
 	}
+	if c.password != "" {
+		if err := c.setPassword(ctx); err != nil {
+			_ = c.Stop(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
 	c.logger.Info("PostgreSQL cluster started", "port", c.port, "bin_dir", c.binDir)
 	return c, nil
 }
 
-// URL returns the connection URL of database on this cluster.
+// URL returns the connection URL of database on this cluster, with the password when
+// the cluster has one.
 func (c *Cluster) URL(database string) string {
 	u := url.URL{
 		Scheme:   "postgres",
@@ -142,7 +162,60 @@ func (c *Cluster) URL(database string) string {
 		Path:     "/" + database,
 		RawQuery: "sslmode=disable",
 	}
+	if c.password != "" {
+		u.User = url.UserPassword("postgres", c.password)
+	}
 	return u.String()
+}
+
+// RedactedURL is URL without the password, for logs and banners.
+func (c *Cluster) RedactedURL(database string) string {
+	u, err := url.Parse(c.URL(database))
+	if err != nil {
+		return ""
+	}
+	u.User = url.User("postgres")
+	return u.String()
+}
+
+// socketURL is the connection URL of database over the unix socket, which the server
+// trusts whatever the password.
+func (c *Cluster) socketURL(database string) string {
+	q := url.Values{"host": {c.socketDir}, "port": {strconv.Itoa(c.port)}, "user": {"postgres"}, "sslmode": {"disable"}}
+	return "postgres:///" + url.PathEscape(database) + "?" + q.Encode()
+}
+
+// hbaConf is the pg_hba.conf of a cluster with a password: the unix socket (in a
+// directory only the server's OS user and root can enter) is trusted, TCP needs the
+// password, also for replication.
+const hbaConf = `# Written by clickstream at every start of this private cluster; edits are lost.
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 trust
+host    all          all   127.0.0.1/32  scram-sha-256
+host    replication  all   127.0.0.1/32  scram-sha-256
+`
+
+// writeHBA replaces pg_hba.conf with hbaConf.
+func (c *Cluster) writeHBA() error {
+	path := filepath.Join(c.dataDir, "pg_hba.conf")
+	if err := os.WriteFile(path, []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return c.owner.chown(path)
+}
+
+// setPassword sets the superuser's password over the unix socket.
+func (c *Cluster) setPassword(ctx context.Context) (err error) {
+	defer wrap(&err, "set the superuser password")
+	conn, err := pgx.Connect(ctx, c.socketURL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// ALTER ROLE takes no parameters: the password is quoted as a literal.
+	literal := "'" + strings.ReplaceAll(c.password, "'", "''") + "'"
+	_, err = conn.Exec(ctx, "SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD "+literal)
+	return err
 }
 
 // DataDir returns the directory that holds the cluster's data: the requested data
@@ -349,7 +422,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		case <-attemptCtx.Done():
 		}
 	}()
-	config, err := pgx.ParseConfig(c.URL("postgres"))
+	// The socket is trusted: a new password is set only once the server is up.
+	config, err := pgx.ParseConfig(c.socketURL("postgres"))
 	if err != nil {
 		return err
 	}

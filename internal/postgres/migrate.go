@@ -35,7 +35,7 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // Concurrent calls for the same schema, from any number of processes, take turns on a
 // PostgreSQL advisory lock; the later ones find nothing left to apply.
 func Migrate(ctx context.Context, url string, schema string, migrations fs.FS) (err error) {
-	defer wrap(&err, "migrate schema %q (database %s)", schema, redact(url))
+	defer wrap(&err, "migrate schema %q (database %s)", schema, Redact(url))
 	if !schemaName.MatchString(schema) {
 		return fmt.Errorf("schema name must match %s", schemaName)
 	}

@@ -10,7 +10,7 @@ import (
 // Open returns a connection pool for the database at url (a postgres:// URL or a
 // key=value connection string) after checking with a ping that the database is reachable.
 func Open(ctx context.Context, url string) (_ *pgxpool.Pool, err error) {
-	defer wrap(&err, "open database %s", redact(url))
+	defer wrap(&err, "open database %s", Redact(url))
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, err
@@ -22,9 +22,9 @@ func Open(ctx context.Context, url string) (_ *pgxpool.Pool, err error) {
 	return pool, nil
 }
 
-// redact hides the password of a connection URL so that it can appear in errors and logs.
+// Redact hides the password of a connection URL so that it can appear in errors and logs.
 // Strings that are not URLs are replaced entirely, since they may hold a password too.
-func redact(connString string) string {
+func Redact(connString string) string {
 	u, err := url.Parse(connString)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "(connection string)"

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/server"
@@ -218,10 +219,17 @@ func (s *Stack) startPostgres(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return "", fmt.Errorf("create data dir: %w", err)
 	}
+	// The private cluster asks for a password over TCP: any local process
+	// could connect otherwise, as superuser.
+	password, err := auth.LoadOrCreateToken(filepath.Join(s.cfg.DataDir, PostgresPasswordFile))
+	if err != nil {
+		return "", fmt.Errorf("PostgreSQL password: %w", err)
+	}
 	cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{
-		DataDir: filepath.Join(s.cfg.DataDir, "postgres"),
-		Port:    s.cfg.PostgresPort,
-		Logger:  s.log,
+		DataDir:  filepath.Join(s.cfg.DataDir, "postgres"),
+		Port:     s.cfg.PostgresPort,
+		Password: password,
+		Logger:   s.log,
 	})
 	if err != nil {
 		return "", err
@@ -285,12 +293,34 @@ func (s *Stack) NATSURL() string {
 	return s.bus.ClientURL()
 }
 
-// DatabaseURL is the database the services use.
+// PostgresPasswordFile is where, in the data directory, the private
+// cluster's superuser password is kept (mode 0600).
+const PostgresPasswordFile = "postgres-password"
+
+// DatabaseURL is the database the services use, with its password.
 func (s *Stack) DatabaseURL() string {
 	if s.cluster != nil {
 		return s.cluster.URL("clickstream")
 	}
 	return s.cfg.DatabaseURL
+}
+
+// RedactedDatabaseURL is DatabaseURL without its password, for banners and
+// logs.
+func (s *Stack) RedactedDatabaseURL() string {
+	if s.cluster != nil {
+		return s.cluster.RedactedURL("clickstream")
+	}
+	return postgres.Redact(s.cfg.DatabaseURL)
+}
+
+// PostgresDataDir is where the private cluster keeps its data ("" with
+// DatabaseURL).
+func (s *Stack) PostgresDataDir() string {
+	if s.cluster != nil {
+		return s.cluster.DataDir()
+	}
+	return ""
 }
 
 // Run serves every service until ctx is done or one fails, then shuts all
