@@ -111,8 +111,11 @@ type docVersion struct {
 	Description string
 	Status      string
 	Revision    uint64
-	File        string
-	Fingerprint string
+	// DocsRevision is the push that last changed the documentation of the
+	// version; Revision when none did.
+	DocsRevision uint64
+	File         string
+	Fingerprint  string
 	// Environments that may send the version.
 	Environments []string
 	// AllowedInScope is set when the scope's environment may send the
@@ -440,6 +443,7 @@ func versionDoc(v *registryv1.EventVersion) docVersion {
 		Description:  v.GetDescription(),
 		Status:       statusDoc(v.GetStatus()),
 		Revision:     v.GetRevision(),
+		DocsRevision: v.GetDocsRevision(),
 		File:         v.GetFile(),
 		Fingerprint:  v.GetFingerprint(),
 		Environments: slices.Sorted(slices.Values(v.GetEnvironments())),

@@ -1,9 +1,12 @@
 package registry_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/services/registry"
@@ -100,6 +103,13 @@ func TestPushDocumentation(t *testing.T) {
 				t.Errorf("PlaceCardOpenedV1: revision %d, documentation revision %d; want registered in 1, documented in 2", v.GetRevision(), v.GetDocsRevision())
 			}
 			tt.check(t, v)
+
+			// The documentation shows it.
+			rec := httptest.NewRecorder()
+			registry.DocsHandler(registry.New(store), time.Now).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/docs/events/PlaceCardOpened.md", nil))
+			if page := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(page, "Documentation: revision 2") {
+				t.Errorf("GET /docs/events/PlaceCardOpened.md: %d, want the page to show documentation revision 2:\n%s", rec.Code, page)
+			}
 
 			wantAudit(t, onlyAudit(t, admin, "event:2005:v1"), "alice", "document", "event:2005:v1", tt.before, tt.after)
 			wantPushAudit(t, admin, 2, nil, []any{"PlaceCardOpenedV1"})
