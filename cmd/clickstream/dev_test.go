@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -38,6 +39,8 @@ type devProcess struct {
 	// key is the dev API key dev printed.
 	key  string
 	logs *strings.Builder
+	// stdout is everything dev printed (the banner and after).
+	stdout *lockedBuffer
 }
 
 var (
@@ -53,12 +56,12 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	cmd := exec.Command(bin, "dev", "--registry-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
 		"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CLICKSTREAM_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "CLICKSTREAM_LOG_LEVEL=info")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &devProcess{cmd: cmd, urls: map[string]string{}, logs: &strings.Builder{}}
+	p := &devProcess{cmd: cmd, urls: map[string]string{}, logs: &strings.Builder{}, stdout: &lockedBuffer{}}
 	cmd.Stderr = p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -71,6 +74,7 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	})
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
+		fmt.Fprintln(p.stdout, lines.Text())
 		if m := endpointLine.FindStringSubmatch(lines.Text()); m != nil {
 			p.urls[m[1]] = m[2]
 		}
@@ -84,7 +88,7 @@ func startDev(t *testing.T, bin, dir string) *devProcess {
 	if len(p.urls) != 3 || p.key == "" {
 		t.Fatalf("dev printed %d endpoints (want 3) and API key %q; stderr:\n%s", len(p.urls), p.key, p.logs)
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	go func() { _, _ = io.Copy(p.stdout, stdout) }()
 	return p
 }
 
@@ -137,6 +141,7 @@ func TestDevBinaryComesUpStopsOnCtrlCAndKeepsData(t *testing.T) {
 	}
 	checkKeysCLI(t, bin, dir, first.urls["ingest"])
 	first.interrupt(t)
+	checkNoSecretsPrinted(t, dir, first)
 
 	second := startDev(t, bin, dir)
 	if second.key != first.key {
@@ -259,4 +264,24 @@ func readSecret(t *testing.T, path string) string {
 		t.Fatalf("the file the banner names: %v", err)
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// checkNoSecretsPrinted fails the test if dev's output or log holds a secret of the data
+// directory: the banner names the files instead.
+func checkNoSecretsPrinted(t *testing.T, dir string, p *devProcess) {
+	t.Helper()
+	out := p.stdout.String() + p.logs.String()
+	secrets := map[string]string{"ingest API key": p.key}
+	for _, name := range []string{"admin-token", "postgres-password", "pii-secret"} {
+		secrets[name] = readSecret(t, filepath.Join(dir, ".clickstream", name))
+	}
+	for name, secret := range secrets {
+		if secret == "" || strings.Contains(out, secret) {
+			t.Errorf("dev printed its %s (%d bytes of output and log)", name, len(out))
+		}
+	}
+	t.Logf("dev printed %d bytes (banner and info log) holding none of %d secrets", len(out), len(secrets))
+	if !strings.Contains(out, filepath.Join(".clickstream", "admin-token")) {
+		t.Errorf("the banner does not say where the admin token is:\n%s", p.stdout)
+	}
 }

@@ -4,10 +4,16 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clickstream-dev/clickstream/internal/server"
+	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/services/registry"
 )
 
-// addHTTPFlags adds the connection limits every service's server takes.
-func addHTTPFlags(f *pflag.FlagSet, cfg *server.Config) {
+// addHTTPFlags adds the connection limits every service's server takes, and the
+// heartbeat of the registry's schema watch (a stream on those connections).
+func addHTTPFlags(f *pflag.FlagSet, s *stack.Config) {
+	cfg := &s.HTTP
+	f.DurationVar(&s.WatchHeartbeat, "watch-heartbeat", registry.DefaultWatchHeartbeat,
+		"how often the registry's schema watch sends a heartbeat; ingest drops a watch silent for three (registry)")
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout,
 		"disconnect a client that has not sent its request headers within this time")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout,

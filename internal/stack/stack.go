@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,9 @@ type Config struct {
 	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
+	// WatchHeartbeat is how often the registry's schema watch sends a
+	// heartbeat while nothing changes; 0 is the registry's default.
+	WatchHeartbeat time.Duration
 	// HTTP bounds every service's connections: header and idle timeouts
 	// and the connection cap (Addr and Logger are set per service).
 	HTTP   server.Config
@@ -173,7 +177,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 					return nil, err
 				}
 			}
-			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken}, registry.New(store), registry.NewAdmin(store), checks...)
+			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.New(store), registry.NewAdmin(store), checks...)
 		case Ingest:
 			routes, err = s.startIngest(ctx, pool, checks)
 			if err != nil {
