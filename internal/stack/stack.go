@@ -136,12 +136,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if s.runs(Ingest) || s.runs(Awards) || cfg.NATSURL == "" {
-		s.bus, err = bus.Open(ctx, bus.Config{
-			URL:        cfg.NATSURL,
-			DataDir:    filepath.Join(cfg.DataDir, "nats"),
-			ListenAddr: cfg.NATSListen,
-			Logger:     cfg.Logger,
-		})
+		busCfg := bus.Config{URL: cfg.NATSURL, Logger: cfg.Logger}
+		if cfg.NATSURL == "" {
+			// The data dir and listen address are the embedded server's.
+			busCfg.DataDir, busCfg.ListenAddr = filepath.Join(cfg.DataDir, "nats"), cfg.NATSListen
+		}
+		s.bus, err = bus.Open(ctx, busCfg)
 		if err != nil {
 			return nil, fmt.Errorf("start the event bus: %w", err)
 		}
