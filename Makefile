@@ -15,9 +15,14 @@ help: ## List the targets
 dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, awards
 	$(GO) run ./cmd/clickstream dev
 
+# The slow process-level suites run verbosely so the figures they check
+# (events sent, on EVENTS, in DEADLETTER, ...) show in the output.
+SLOW_SUITES := ./faults/
+
 .PHONY: test
 test: ## Run every test against real PostgreSQL and NATS JetStream
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/faults')
+	$(GO) test -count=1 -v $(SLOW_SUITES)
 
 .PHONY: faults
 faults: ## Run the process-level fault tests only (SIGKILL mid-load, PostgreSQL down)
