@@ -23,8 +23,7 @@ import (
 // limits in httpCfg and the schema watch heartbeat.
 func startWith(t *testing.T, httpCfg server.Config, heartbeat time.Duration) *stack.Stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
+	return startConfig(t, stack.Config{
 		DataDir:        dataDir(t),
 		Addrs:          map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
 		Awards:         stack.AwardsConfig{Starter: true},
@@ -32,25 +31,7 @@ func startWith(t *testing.T, httpCfg server.Config, heartbeat time.Duration) *st
 		Ingest:         ingest.Config{PIISecret: testPIISecret},
 		HTTP:           httpCfg,
 		WatchHeartbeat: heartbeat,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start the dev stack: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack stopped with error: %v", err)
-		}
-	})
-	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelWait()
-	if err := s.WaitReady(waitCtx); err != nil {
-		t.Fatalf("the dev stack is not ready: %v", err)
-	}
-	return s
+	}).Stack
 }
 
 // TestEdgesOfEveryRouteFamily sends NUL, invalid UTF-8 and over-long values

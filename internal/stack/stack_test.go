@@ -62,14 +62,21 @@ func dataDir(t *testing.T) string {
 // dev` does, with its data in dir.
 func start(t *testing.T, dir string) running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
+	return startConfig(t, stack.Config{
 		DataDir:    dir,
 		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
 		Awards:     stack.AwardsConfig{Starter: true},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret, PIIKeepEnvironments: []string{keepEnvironment}},
 	})
+}
+
+// startConfig runs the stack of cfg until the test ends and waits until it
+// is ready.
+func startConfig(t *testing.T, cfg stack.Config) running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start the dev stack: %v", err)
