@@ -27,7 +27,18 @@ type StoredAchievement struct {
 	DisabledReason string
 }
 
+// lockClassConfig serialises the writers of one achievement's
+// configuration (keyed by a hash of its id). Row locks alone cannot: the
+// first save of an achievement finds no row to lock, so two instances
+// applying the same file at start both took version 1 and the second failed
+// on config_history_pkey. Under the advisory lock the second waits, then
+// reads what the first committed (each statement of a READ COMMITTED
+// transaction sees the commits made before it started) and finds the
+// configuration equal: it changes nothing.
+const lockClassConfig = 0x41574434 // "AWD4"
+
 const (
+	sqlLockConfig      = `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`
 	sqlLockAchievement = `
 		SELECT a.config_version, a.disabled_reason,
 		       coalesce((SELECT h.config = $2::jsonb FROM awards.config_history h
@@ -68,7 +79,9 @@ const (
 // SaveAchievement stores a validated configuration: the achievement, its
 // objectives (new keys added, removed keys deactivated) and a history entry
 // with author and time, in one transaction. Saving an equal configuration
-// changes nothing. It sets the objectives' row ids in a.
+// changes nothing. It sets the objectives' row ids in a. Concurrent saves
+// of one achievement (instances applying the same file at start) take
+// turns, so each version is written once.
 func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievement, author string) (res SaveResult, err error) {
 	defer wrapErr(&err, fmt.Sprintf("save achievement %q", a.Config.ID))
 	c := a.Config.Canonical()
@@ -82,6 +95,9 @@ func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievem
 			disabled string
 			same     bool
 		)
+		if _, err := tx.Exec(ctx, sqlLockConfig, int32(lockClassConfig), c.ID); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, sqlLockAchievement, c.ID, config).Scan(&version, &disabled, &same)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
