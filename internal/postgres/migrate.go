@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -25,6 +26,10 @@ const (
 	unlockAttempts   = 60
 )
 
+// ErrInRecovery is the error of Migrate on a standby: migrations run on the primary, and
+// reach the standby through replication.
+var ErrInRecovery = errors.New("the database is a standby (in recovery) and takes no writes: migrate its primary")
+
 // schemaName restricts service schemas to plain lower-case identifiers, which need no
 // quoting anywhere (goose interpolates the version table name into its queries).
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -33,7 +38,9 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // it is missing and recording applied versions in <schema>.goose_db_version. The files are
 // goose SQL files at the root of migrations, and must schema-qualify the names they use.
 // Concurrent calls for the same schema, from any number of processes, take turns on a
-// PostgreSQL advisory lock; the later ones find nothing left to apply.
+// PostgreSQL advisory lock; the later ones find nothing left to apply. A standby (a
+// database in recovery) takes no writes: Migrate changes nothing there and returns an
+// error wrapping [ErrInRecovery].
 func Migrate(ctx context.Context, url string, schema string, migrations fs.FS) (err error) {
 	defer wrap(&err, "migrate schema %q (database %s)", schema, Redact(url))
 	if !schemaName.MatchString(schema) {
@@ -46,6 +53,13 @@ func Migrate(ctx context.Context, url string, schema string, migrations fs.FS) (
 	db := stdlib.OpenDB(*config)
 	defer db.Close()
 
+	var recovering bool
+	if err := db.QueryRowContext(ctx, `SELECT pg_is_in_recovery()`).Scan(&recovering); err != nil {
+		return err
+	}
+	if recovering {
+		return ErrInRecovery
+	}
 	lockID := migrationLockID(schema)
 	if err := createSchema(ctx, db, schema, lockID); err != nil {
 		return fmt.Errorf("create schema: %w", err)
