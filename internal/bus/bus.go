@@ -40,7 +40,7 @@ type Config struct {
 	URL             string        // external NATS server/cluster (nats://...); empty = embedded server
 	DataDir         string        // embedded: JetStream file store directory (required when URL is empty)
 	ListenAddr      string        // embedded: "host:port" to also accept network clients; empty = in-process only
-	Replicas        int           // stream replicas for an external cluster; 0 means 1
+	Streams         StreamsConfig // replicas, limits and who manages the streams
 	DuplicateWindow time.Duration // JetStream dedupe window for Nats-Msg-Id; 0 means 24h
 	Logger          *slog.Logger  // may be nil
 
@@ -61,19 +61,22 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("bus config: DataDir and ListenAddr apply to the embedded server only; unset them or the URL %q", cfg.URL)
 	}
 	switch {
-	case cfg.Replicas < 0:
-		return cfg, fmt.Errorf("bus config: replicas %d must be 0 (meaning 1) or more", cfg.Replicas)
-	case cfg.Replicas == 0:
-		cfg.Replicas = 1
+	case cfg.Streams.Replicas < 0:
+		return cfg, fmt.Errorf("bus config: replicas %d must be 0 (meaning 1) or more", cfg.Streams.Replicas)
+	case cfg.Streams.Replicas == 0:
+		cfg.Streams.Replicas = 1
 	}
-	if cfg.URL == "" && cfg.Replicas > 1 {
-		return cfg, fmt.Errorf("bus config: %d replicas need an external NATS cluster (URL); the embedded server is a single node", cfg.Replicas)
+	if cfg.URL == "" && cfg.Streams.Replicas > 1 {
+		return cfg, fmt.Errorf("bus config: %d replicas need an external NATS cluster (URL); the embedded server is a single node", cfg.Streams.Replicas)
 	}
 	switch {
 	case cfg.DuplicateWindow < 0:
 		return cfg, fmt.Errorf("bus config: duplicate window %s must not be negative", cfg.DuplicateWindow)
 	case cfg.DuplicateWindow == 0:
 		cfg.DuplicateWindow = defaultDuplicateWindow
+	}
+	if err := cfg.Streams.validate(cfg.DuplicateWindow); err != nil {
+		return cfg, err
 	}
 	switch {
 	case cfg.Window < 0:

@@ -116,8 +116,8 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		want string
 	}{
 		{"no data dir", bus.Config{}, "DataDir is required"},
-		{"replicas on embedded", bus.Config{DataDir: t.TempDir(), Replicas: 3}, "3 replicas need an external NATS cluster"},
-		{"negative replicas", bus.Config{DataDir: t.TempDir(), Replicas: -1}, "replicas -1"},
+		{"replicas on embedded", bus.Config{DataDir: t.TempDir(), Streams: bus.StreamsConfig{Replicas: 3}}, "3 replicas need an external NATS cluster"},
+		{"negative replicas", bus.Config{DataDir: t.TempDir(), Streams: bus.StreamsConfig{Replicas: -1}}, "replicas -1"},
 		{"bad listen addr", bus.Config{DataDir: t.TempDir(), ListenAddr: "localhost"}, `listen address "localhost"`},
 		{"bad listen port", bus.Config{DataDir: t.TempDir(), ListenAddr: "localhost:http"}, `port "http"`},
 		{"data dir with url", bus.Config{URL: "nats://127.0.0.1:1", DataDir: t.TempDir()}, "embedded server only"},
