@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	// Registers the grpc.health.v1 descriptors, which reflection serves;
 	// connectrpc.com/grpchealth only links a private copy of them.
 	_ "google.golang.org/grpc/health/grpc_health_v1"
@@ -213,7 +214,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("%s: listen on %s: %w", s.routes.Name, s.cfg.Addr, err)
 	}
 	if s.cfg.MaxConns > 0 {
-		ln = newLimitListener(ln, s.cfg.MaxConns)
+		ln = netutil.LimitListener(ln, s.cfg.MaxConns)
 	}
 	s.listener = ln
 	return nil
