@@ -1,9 +1,15 @@
 package awards_test
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/services/awards"
@@ -63,5 +69,199 @@ func TestApplyFileConcurrently(t *testing.T) {
 		if got, want := len(e.Config().Achievements), len(file.Achievements); got != want {
 			t.Errorf("instance %d runs %d achievements, want %d", i, got, want)
 		}
+	}
+}
+
+// instance is one awards instance on a shared database: its own pool,
+// engine and achievements worker.
+type instance struct {
+	engine *awards.Engine
+	worker *awards.AchievementsWorker
+	pool   *pgxpool.Pool
+}
+
+func newInstance(t testing.TB, url string) *instance {
+	t.Helper()
+	pool, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e := awards.NewEngine(awards.EngineConfig{Store: awards.NewPostgresStore(pool), Schemas: schemas, Logger: quiet})
+	if _, err := e.ApplyFile(t.Context(), awards.StarterAchievements(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	return &instance{engine: e, worker: awards.NewAchievementsWorker(e, awards.AchievementsWorkerConfig{Batch: 50}), pool: pool}
+}
+
+// flappingWorkload is n events of a few users, so that batches on different
+// instances meet on the same user objectives: photos and reviews going
+// active, blocked and active again, and trips.
+func flappingWorkload(seed uint64, n int) []*busv1.EventRecord {
+	r := rand.New(rand.NewPCG(seed, 16))
+	statuses := []int32{1, 2, 2, 3}
+	recs := make([]*busv1.EventRecord, n)
+	for i := range recs {
+		user := "u" + strconv.Itoa(r.IntN(8))
+		switch r.IntN(3) {
+		case 0:
+			recs[i] = photoRecord(user, "p"+strconv.Itoa(r.IntN(6)), contentStatus(statuses[r.IntN(len(statuses))]))
+		case 1:
+			recs[i] = reviewRecord(user, "r"+strconv.Itoa(r.IntN(6)), "o"+strconv.Itoa(r.IntN(4)), contentStatus(statuses[r.IntN(len(statuses))]), int32(50+r.IntN(150)))
+		default:
+			recs[i] = tripRecord(user, "t"+strconv.Itoa(i), int64(r.IntN(3_000)))
+		}
+	}
+	return recs
+}
+
+// progressSnapshot is every user objective's counters and every user
+// achievement's progress and completion, as text to compare.
+func progressSnapshot(t testing.TB, pool *pgxpool.Pool) string {
+	t.Helper()
+	var out string
+	err := pool.QueryRow(t.Context(), `
+		SELECT coalesce(string_agg(line, E'\n' ORDER BY line), '') FROM (
+			SELECT 'objective ' || uo.user_id || ' ' || a.id || '/' || o.key || ' ' || uo.counters::text AS line
+			FROM awards.user_objectives uo JOIN awards.objectives o ON o.id = uo.objective_id
+			JOIN awards.achievements a ON a.id = o.achievement_id
+			UNION ALL
+			SELECT 'achievement ' || user_id || ' ' || achievement_id || ' ' || round(progress::numeric, 6) || ' ' || (completed_at IS NOT NULL)
+			FROM awards.user_achievements) s`).Scan(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInstancesApplyConcurrently: two instances take batches from one
+// queue (as two pullers of one durable consumer do), with every batch
+// delivered twice (a redelivery after a lost acknowledgement) and their
+// achievements workers cycling meanwhile. The user objective locks
+// serialise batches that meet on a user objective: the counters and
+// achievements equal those of one instance applying the same events in
+// order, each (event, objective) is in the processing log once, and the
+// counters agree with the ledger.
+func TestInstancesApplyConcurrently(t *testing.T) {
+	recs := flappingWorkload(7, 1200)
+	const batch = 40
+
+	single := newInstance(t, pgtest.NewDatabase(t))
+	for i := 0; i < len(recs); i += batch {
+		if _, err := single.engine.ApplyBatch(t.Context(), recs[i:min(i+batch, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drainWorker(t, single)
+
+	url := pgtest.NewDatabase(t)
+	instances := []*instance{newInstance(t, url), newInstance(t, url)}
+	queue := make(chan []*busv1.EventRecord)
+	go func() {
+		defer close(queue)
+		for i := 0; i < len(recs); i += batch {
+			b := recs[i:min(i+batch, len(recs))]
+			queue <- b
+			queue <- b // redelivered, perhaps to the other instance
+		}
+	}()
+	applied := make([]int, len(instances))
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(instances))
+	done := make(chan struct{})
+	for i, in := range instances {
+		wg.Go(func() {
+			for b := range queue {
+				res, err := in.engine.ApplyBatch(t.Context(), b)
+				if err != nil {
+					errs <- fmt.Errorf("instance %d: %w", i, err)
+					return
+				}
+				applied[i] += res.Applied
+			}
+		})
+	}
+	var cycles sync.WaitGroup
+	for i, in := range instances {
+		cycles.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := in.worker.Cycle(t.Context()); err != nil {
+					errs <- fmt.Errorf("instance %d achievements cycle: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	cycles.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	drainWorker(t, instances[0])
+	t.Logf("(event, objective) pairs applied: instance 0 %d, instance 1 %d", applied[0], applied[1])
+	if applied[0] == 0 || applied[1] == 0 {
+		t.Errorf("one instance did all the work: %v", applied)
+	}
+
+	want, got := progressSnapshot(t, single.pool), progressSnapshot(t, instances[0].pool)
+	if got != want {
+		t.Errorf("two instances made\n%s\n\none instance made\n%s", got, want)
+	}
+	pairs := count(t, single.pool, `SELECT count(*) FROM awards.processing_log`)
+	if n := count(t, instances[0].pool, `SELECT count(*) FROM awards.processing_log`); n != pairs || applied[0]+applied[1] != pairs {
+		t.Errorf("processing log has %d rows (instances applied %d), want %d as one instance", n, applied[0]+applied[1], pairs)
+	}
+	if n := count(t, instances[0].pool, `SELECT count(*) FROM (SELECT 1 FROM awards.processing_log GROUP BY record_id, objective_id HAVING count(*) > 1) d`); n != 0 {
+		t.Errorf("%d (event, objective) pairs applied more than once", n)
+	}
+	if drifts, err := instances[1].engine.Reconcile(t.Context(), ""); err != nil || len(drifts) != 0 {
+		t.Errorf("reconcile: %v drifts %+v", err, drifts)
+	}
+}
+
+// drainWorker runs an instance's achievements worker until it has caught up.
+func drainWorker(t testing.TB, in *instance) {
+	t.Helper()
+	for {
+		res, err := in.worker.Cycle(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Changed == 0 && !res.Busy {
+			return
+		}
+	}
+}
+
+// TestAchievementsWorkerFollowsAnotherInstancesSave: an achievement saved
+// on one instance counts there at once; the other instance's achievements
+// worker, whose configuration does not know it yet, reloads instead of
+// moving its cursor past the new objective's rows.
+func TestAchievementsWorkerFollowsAnotherInstancesSave(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := newInstance(t, url), newInstance(t, url)
+	if _, err := a.engine.Save(t.Context(), reviewsConfig(), "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.engine.Config().Achievements["critic"]; ok {
+		t.Fatal("instance b knows the new achievement already; the test needs it not to")
+	}
+	if _, err := a.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r1", "o1", active, 150)}); err != nil {
+		t.Fatal(err)
+	}
+	drainWorker(t, b)
+	var progress float64
+	if err := b.pool.QueryRow(t.Context(), `SELECT coalesce(max(progress), -1) FROM awards.user_achievements WHERE user_id = 'u1' AND achievement_id = 'critic'`).Scan(&progress); err != nil {
+		t.Fatal(err)
+	}
+	if progress != 1 {
+		t.Errorf("u1's critic progress is %v after instance b's cycle, want 1", progress)
 	}
 }

@@ -2,6 +2,7 @@ package awards
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,7 @@ const (
 	sqlProgressBarrier = `SELECT pg_advisory_xact_lock($1::int4, 0)`
 	sqlSequenceValue   = `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM awards.progress_version_seq`
 	sqlEnsureCursor    = `INSERT INTO awards.worker_cursors (name) VALUES ($1) ON CONFLICT DO NOTHING`
-	sqlLockCursor      = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE`
+	sqlLockCursor      = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED`
 	sqlChanged         = `
 		SELECT uo.user_id, uo.objective_id, uo.version, coalesce(uo.backfill_id, 0), coalesce(b.notify, true)
 		FROM awards.user_objectives uo LEFT JOIN awards.backfills b ON b.id = uo.backfill_id
@@ -43,6 +44,10 @@ const (
 	sqlMoveCursor = `UPDATE awards.worker_cursors SET position = $2, updated_at = now() WHERE name = $1`
 )
 
+// errUnknownObjective stops a strict achievements cycle that met a changed
+// user objective of an objective its configuration does not know.
+var errUnknownObjective = errors.New("changed user objective of an objective the running configuration does not know")
+
 // progressHorizon waits until no writer holding a progress version is
 // still open and returns the sequence's last value: every version up to it
 // is committed (or rolled back) and every later one will be higher.
@@ -60,7 +65,14 @@ func (s *PostgresStore) progressHorizon(ctx context.Context) (horizon int64, err
 // objectives changed since the cursor, recomputes their achievements with
 // cfg, writes progress, grants, revocations and outbox rows and moves the
 // cursor, in one transaction.
-func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit int) (res CycleResult, err error) {
+//
+// When strict, a changed row of an objective cfg does not know stops the
+// cycle with errUnknownObjective before the cursor moves: the objective may
+// have been saved on another instance after cfg was loaded, and moving the
+// cursor past its rows would miss them for good. The caller reloads and
+// runs the cycle again not strict, skipping objectives that are no longer
+// configured.
+func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit int, strict bool) (res CycleResult, err error) {
 	defer wrapErr(&err, "recompute changed achievements")
 	horizon, err := s.progressHorizon(ctx)
 	if err != nil {
@@ -70,7 +82,13 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 		return res, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, sqlLockCursor, achievementsCursor).Scan(&res.From); err != nil {
+		err := tx.QueryRow(ctx, sqlLockCursor, achievementsCursor).Scan(&res.From)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Another instance is running a cycle: it does this work.
+			res.Busy = true
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		res.To = res.From
@@ -95,6 +113,9 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 			res.To = version
 			o := cfg.objectives[objID]
 			if o == nil {
+				if strict {
+					return fmt.Errorf("%w: objective %d", errUnknownObjective, objID)
+				}
 				return nil // an objective no longer configured
 			}
 			key := [2]string{user, o.Achievement.Config.ID}

@@ -67,7 +67,12 @@ type deliveryOutcome struct {
 	retryIn   time.Duration
 }
 
+// lockClassEnqueue is held (for its transaction) by the instance creating
+// deliveries.
+const lockClassEnqueue = 0x41574E31 // "AWN1"
+
 const (
+	sqlTryLockEnqueue = `SELECT pg_try_advisory_xact_lock($1::int4, 0)`
 	// sqlEnqueueDeliveries creates the deliveries of outbox rows that have
 	// none yet, for every configured channel at once. Outbox rows whose
 	// delivery has not finished keep delivered_at NULL, so the partial
@@ -169,6 +174,14 @@ const (
 func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string, limit int) (enqueued, suppressed int, err error) {
 	defer wrapErr(&err, fmt.Sprintf("enqueue notification deliveries (channels %v)", channels))
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One instance enqueues at a time; the others skip this step (the
+		// one holding the lock does the work) and go on to deliver. A
+		// second enqueue at the same moment would read the same fresh rows
+		// and wait on their deliveries' keys only to insert nothing.
+		var mine bool
+		if err := tx.QueryRow(ctx, sqlTryLockEnqueue, int32(lockClassEnqueue)).Scan(&mine); err != nil || !mine {
+			return err
+		}
 		rows, err := tx.Query(ctx, sqlEnqueueDeliveries, channels, limit)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package awards
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"time"
@@ -22,6 +23,17 @@ import (
 // S is still open, and every later writer takes a value above S. The cycle
 // then reads (cursor, S] and moves the cursor to S (or to the last row read
 // when the batch was full).
+//
+// Several instances: every instance runs the worker, and the cursor row is
+// the lock that makes them take turns. A cycle locks it FOR UPDATE SKIP
+// LOCKED, so while one instance runs a cycle the others skip theirs
+// (CycleResult.Busy) instead of queueing behind it with a connection idle
+// in a transaction; there is no leader to elect or lose, and an instance
+// that stops leaves the work to the others at their next interval. A cycle
+// is sequential by nature (one cursor), so more instances do not make it
+// faster; they make it survive the loss of one. A changed row of an
+// objective the instance does not know yet (saved on another instance, not
+// reloaded here) makes the cycle reload before moving the cursor.
 type AchievementsWorker struct {
 	engine   *Engine
 	batch    int
@@ -56,11 +68,21 @@ type CycleResult struct {
 	Recomputed int   // user achievements written
 	Granted    int
 	Revoked    int
+	// Busy is set when another instance held the cursor: this cycle did
+	// nothing.
+	Busy bool
 }
 
 // Cycle runs one cycle.
 func (w *AchievementsWorker) Cycle(ctx context.Context) (CycleResult, error) {
-	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch)
+	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch, true)
+	if errors.Is(err, errUnknownObjective) {
+		// Saved on another instance since this one last reloaded.
+		if err := w.engine.Reload(ctx); err != nil {
+			return res, err
+		}
+		res, err = w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch, false)
+	}
 	if err != nil {
 		return res, err
 	}
