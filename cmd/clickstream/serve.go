@@ -47,6 +47,8 @@ func newServeCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
+	f.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "streaming replica of --database-url serving the public reads (registry: events, versions, diffs, usage; awards: achievements); writes stay on --database-url")
+	f.DurationVar(&cfg.ReplicaMaxLag, "replica-max-lag", stack.DefaultReplicaMaxLag, "lag of --database-read-url beyond which readiness reports the service degraded")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry, ingest); empty keeps the admin API closed")
 	f.StringVar(&cfg.RegistryURL, "registry-url", "http://127.0.0.1:8081", "registry to read the event catalogue from (ingest, awards)")

@@ -45,11 +45,12 @@ type AwardsConfig struct {
 	ProcessingLogRetention time.Duration
 }
 
-// startAwards builds awards: the public API, and the engine with its
+// startAwards builds awards: the public API (reading from reads, the read
+// replica's pool or pool), and the engine with its
 // consuming workers and achievements worker. Event schemas come from the
 // registry over gRPC; until they are loaded the engine waits and awards is
 // not ready.
-func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.Routes, error) {
+func (s *Stack) startAwards(pool, reads *pgxpool.Pool, checks []server.Check) (server.Routes, error) {
 	registryURL := s.cfg.RegistryURL
 	if srv, ok := s.servers[Registry]; ok {
 		registryURL = srv.URL()
@@ -102,7 +103,7 @@ func (s *Stack) startAwards(pool *pgxpool.Pool, checks []server.Check) (server.R
 	if err != nil {
 		return server.Routes{}, fmt.Errorf("awards user tokens: %w", err)
 	}
-	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(store, verifier), awards.NewAdminAPI(engine, consumers, backfills), checks...)
+	routes := awards.Routes(awards.RoutesConfig{AdminToken: s.cfg.AdminToken}, awards.NewPublicAPI(awards.NewPostgresStore(reads), verifier), awards.NewAdminAPI(engine, consumers, backfills), checks...)
 	routes.Collectors = append(engine.Metrics().Collectors(), notifier.Collectors()...)
 	return routes, nil
 }

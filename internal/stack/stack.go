@@ -49,6 +49,15 @@ type Config struct {
 	// DatabaseURL of an existing PostgreSQL; empty starts a private cluster
 	// from the local PostgreSQL binaries under DataDir.
 	DatabaseURL string
+	// DatabaseReadURL, when set, is a streaming replica of DatabaseURL that
+	// serves the public reads of the registry (events, versions, diffs,
+	// usage) and of awards (achievements, user achievements); writes, and
+	// reads that must see them, stay on DatabaseURL. Its lag is reported by
+	// the "postgres replica" readiness check and on /metrics.
+	DatabaseReadURL string
+	// ReplicaMaxLag is how far behind the read replica may fall before its
+	// readiness check fails (degraded); 0 is DefaultReplicaMaxLag.
+	ReplicaMaxLag time.Duration
 	// PostgresPort of the private cluster; 0 picks a free port.
 	PostgresPort int
 	// NATSURL of an external NATS server or cluster; empty embeds one.
@@ -132,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Migrate(ctx, dbURL, cfg.Services...); err != nil {
+	if err := s.migrateAtStart(ctx, dbURL); err != nil {
 		return nil, err
 	}
 	if s.runs(Ingest) || s.runs(Awards) || cfg.NATSURL == "" {
@@ -149,6 +158,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	for _, name := range cfg.Services {
 		pool, err := s.pool(ctx, dbURL)
+		if err != nil {
+			return nil, err
+		}
+		reads, err := s.readPool(ctx, name, pool)
 		if err != nil {
 			return nil, err
 		}
@@ -177,20 +190,21 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 					return nil, err
 				}
 			}
-			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.New(store), registry.NewAdmin(store), checks...)
+			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewPostgresStore(reads)), registry.NewAdmin(store), checks...)
 		case Ingest:
 			routes, err = s.startIngest(ctx, pool, checks)
 			if err != nil {
 				return nil, err
 			}
 		case Awards:
-			routes, err = s.startAwards(pool, checks)
+			routes, err = s.startAwards(pool, reads, checks)
 			if err != nil {
 				return nil, err
 			}
 		default:
 			return nil, fmt.Errorf("unknown service %q: choose one of %v", name, Services())
 		}
+		routes = s.withReplica(routes, reads, pool)
 		srvCfg := cfg.HTTP
 		srvCfg.Addr, srvCfg.Logger = cfg.Addrs[name], cfg.Logger
 		srv, err := server.New(ctx, srvCfg, routes)

@@ -181,7 +181,7 @@ func (s *Service) ListDeviations(ctx context.Context, req *registryv1.ListDeviat
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	volumes, err := s.store.VersionVolumes(ctx, q)
+	volumes, err := s.reads.VersionVolumes(ctx, q)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}

@@ -37,7 +37,7 @@ func (s *Service) ListEvents(ctx context.Context, req *registryv1.ListEventsRequ
 		}
 		f.Status = status
 	}
-	events, revision, err := s.store.ListEvents(ctx, f)
+	events, revision, err := s.reads.ListEvents(ctx, f)
 	if errors.Is(err, ErrNotFound) {
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf(
 			"environment %q does not exist; list environments with GET /v1/environments", f.Environment))
@@ -148,7 +148,7 @@ func (s *Service) event(ctx context.Context, id uint32) (Event, error) {
 	if id == 0 {
 		return Event{}, connect.NewError(connect.CodeInvalidArgument, errors.New("event_id is required: pass the event's numeric id, e.g. 2001"))
 	}
-	e, err := s.store.GetEvent(ctx, id)
+	e, err := s.reads.GetEvent(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Event{}, connect.NewError(connect.CodeNotFound, fmt.Errorf("event %d is not registered; list events with GET /v1/events", id))
 	}
@@ -179,11 +179,11 @@ func versionOf(e Event, n uint32, field string) (EventVersion, error) {
 // findDescriptors returns where the descriptors of registered versions are
 // found.
 func (s *Service) findDescriptors(ctx context.Context) (registeredDescriptors, error) {
-	revs, err := s.store.Revisions(ctx)
+	revs, err := s.reads.Revisions(ctx)
 	if err != nil {
 		return registeredDescriptors{}, catalogueError(err)
 	}
-	return registeredDescriptors{store: s.store, push: revs.Push}, nil
+	return registeredDescriptors{store: s.reads, push: revs.Push}, nil
 }
 
 // versionMessage returns the descriptor of a registered version.

@@ -20,13 +20,28 @@ import (
 type Service struct {
 	registryv1.UnimplementedRegistryServiceServer
 	store Store
+	// reads serves the browsing reads that need not see the newest write:
+	// store, or a store on a streaming replica of its database.
+	reads Store
 }
 
 var _ registryv1.RegistryServiceServer = (*Service)(nil)
 
 // New returns the registry read API over store.
 func New(store Store) *Service {
-	return &Service{store: store}
+	return &Service{store: store, reads: store}
+}
+
+// NewWithReplica returns the registry read API over store that serves the
+// browsing reads from replica, a store on a streaming replica of store's
+// database: ListEvents, GetEvent, GetEventVersion, DiffVersions,
+// GetEventStats, ListUnused and ListDeviations, which may lag the primary
+// by the replica's lag. What clients act on stays on store, since it must
+// agree with the schema watch (which listens on the primary): GetSchemaSet
+// and the environments, langpacks (generated and recorded on first
+// download), and the watch itself.
+func NewWithReplica(store, replica Store) *Service {
+	return &Service{store: store, reads: replica}
 }
 
 // AdminService implements clickstream.registry.v1.RegistryAdminService: the

@@ -212,7 +212,7 @@ func (s *Service) GetEventStats(ctx context.Context, req *registryv1.GetEventSta
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
-	stats, err := s.store.EventStats(ctx, q)
+	stats, err := s.reads.EventStats(ctx, q)
 	if errors.Is(err, ErrNotFound) {
 		if q.Version != 0 {
 			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("event %d has no version %d; list its versions with GET /v1/events/%d", q.EventID, q.Version, q.EventID))
@@ -298,7 +298,7 @@ func (s *Service) ListUnused(ctx context.Context, req *registryv1.ListUnusedRequ
 		days = defaultUnusedDays
 	}
 	since := time.Now().AddDate(0, 0, -int(days))
-	unused, err := s.store.UnusedVersions(ctx, since)
+	unused, err := s.reads.UnusedVersions(ctx, since)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInternal, err)
 	}
