@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,8 +29,9 @@ const (
 
 func newDevCommand() *cobra.Command {
 	var (
-		cfg   stack.Config
-		addrs = map[string]*string{}
+		cfg     stack.Config
+		addrs   = map[string]*string{}
+		cluster bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -44,6 +46,9 @@ the starter achievements are applied to awards.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if cluster && cfg.DatabaseURL != "" {
+				return usageError{errors.New("--cluster starts its own PostgreSQL primary and replica: drop --database-url")}
+			}
 			dataDir, err := filepath.Abs(cfg.DataDir)
 			if err != nil {
 				return err
@@ -67,6 +72,13 @@ the starter achievements are applied to awards.`,
 				}
 			}
 			cfg.Logger = slog.Default()
+			if cluster {
+				plain := map[string]string{}
+				for name, a := range addrs {
+					plain[name] = *a
+				}
+				return runDevCluster(ctx, cmd.OutOrStdout(), cfg, plain)
+			}
 			s, err := stack.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -99,11 +111,13 @@ the starter achievements are applied to awards.`,
 	}
 	cmd.AddCommand(newDevCredentialsCommand())
 	f := cmd.Flags()
+	f.BoolVar(&cluster, "cluster", false, "run on loopback as in production: a 3-node NATS JetStream cluster (streams at R3), a PostgreSQL primary and streaming replica, one registry, two ingest and two awards instances, each a `clickstream serve` process")
 	f.StringVar(&cfg.DataDir, "data-dir", ".clickstream", "directory for the PostgreSQL cluster and the NATS store, kept between runs")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster (also $DATABASE_URL)")
 	f.IntVar(&cfg.PostgresPort, "postgres-port", defaultPostgresPort, "port of the private PostgreSQL cluster on 127.0.0.1")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one")
 	f.StringVar(&cfg.NATSListen, "nats-listen", defaultNATSListen, "address where the embedded NATS accepts network clients; empty for in-process only")
+	addStreamFlags(f, &cfg.Streams)
 	addrs[stack.Registry] = f.String("registry-addr", defaultRegistryAddr, "address of the registry service")
 	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
 	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")

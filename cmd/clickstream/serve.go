@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 	"github.com/clickstream-dev/clickstream/services/awards"
 	"github.com/clickstream-dev/clickstream/services/ingest"
@@ -50,8 +54,10 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "streaming replica of --database-url serving the public reads (registry: events, versions, diffs, usage; awards: achievements); writes stay on --database-url")
 	f.DurationVar(&cfg.ReplicaMaxLag, "replica-max-lag", stack.DefaultReplicaMaxLag, "lag of --database-read-url beyond which readiness reports the service degraded")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
+	addStreamFlags(f, &cfg.Streams)
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry, ingest); empty keeps the admin API closed")
 	f.StringVar(&cfg.RegistryURL, "registry-url", "http://127.0.0.1:8081", "registry to read the event catalogue from (ingest, awards)")
+	f.BoolVar(&cfg.Awards.Starter, "starter-achievements", false, "apply the starter achievements (those of clickstream dev) at start, before --achievements (awards)")
 	f.StringVar(&cfg.Awards.AchievementsFile, "achievements", "", "YAML or JSON file of achievements to apply at start (awards)")
 	f.StringVar(&cfg.Awards.WebhookURL, "awards-webhook-url", "", "URL awards POSTs notifications (granted, revoked, announced) to; they always go to the AWARDS stream (awards)")
 	f.StringVar(&cfg.Awards.WebhookSecret, "awards-webhook-secret", "", "HMAC-SHA256 secret signing the webhook notifications (X-Clickstream-Signature) (awards)")
@@ -70,3 +76,83 @@ func newServeCommand() *cobra.Command {
 		"how long awards keeps its processing log (monthly partitions; whole months older are dropped; negative keeps everything) (awards)")
 	return cmd
 }
+
+// defaultStreamMaxAge is how long EVENTS and DEADLETTER keep messages unless told
+// otherwise: a week of replay for consumers that fell behind and for awards backfills (the
+// warehouse keeps every accepted event in PostgreSQL beyond it).
+const defaultStreamMaxAge = 7 * 24 * time.Hour
+
+// addStreamFlags adds the flags of the bus's streams. A limit given on the command line
+// may shrink an existing stream's; the default never does.
+func addStreamFlags(f *pflag.FlagSet, c *bus.StreamsConfig) {
+	c.MaxAge = defaultStreamMaxAge
+	f.IntVar(&c.Replicas, "stream-replicas", 1,
+		"replicas of the EVENTS, DEADLETTER and AWARDS streams (3 on a NATS cluster); raised at start, never lowered: a stream with more keeps them")
+	f.VarPF(&manageStreamsFlag{operator: &c.OperatorManaged}, "manage-streams", "",
+		"create and update the streams at start; false leaves them to the operator and only checks they exist with their subjects").NoOptDefVal = "true"
+	f.Var(&limitFlag[time.Duration]{value: &c.MaxAge, explicit: &c.ShrinkMaxAge, parse: time.ParseDuration}, "stream-max-age",
+		"how long EVENTS and DEADLETTER keep a message (also how far back an awards backfill reaches); 0 keeps everything. "+
+			"The default never shortens an existing stream's; a value given here does, deleting older messages")
+	f.Var(&limitFlag[int64]{value: &c.MaxBytes, explicit: &c.ShrinkMaxBytes, parse: parseBytes}, "stream-max-bytes",
+		"most bytes each of EVENTS and DEADLETTER stores, the oldest going first; 0 is no limit. "+
+			"The default never shrinks an existing stream's; a value given here does, deleting the oldest messages")
+}
+
+// manageStreamsFlag is --manage-streams, the opposite of StreamsConfig.OperatorManaged.
+type manageStreamsFlag struct{ operator *bool }
+
+func (m *manageStreamsFlag) String() string {
+	if m.operator == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*m.operator)
+}
+
+func (m *manageStreamsFlag) Set(s string) error {
+	manage, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*m.operator = !manage
+	return nil
+}
+
+func (m *manageStreamsFlag) Type() string { return "bool" }
+
+// limitFlag is a stream limit that records whether it was given on the command line.
+type limitFlag[T time.Duration | int64] struct {
+	value    *T
+	explicit *bool
+	parse    func(string) (T, error)
+}
+
+func (l *limitFlag[T]) String() string {
+	if l.value == nil {
+		return ""
+	}
+	if d, ok := any(*l.value).(time.Duration); ok {
+		return d.String()
+	}
+	return fmt.Sprint(*l.value)
+}
+
+func (l *limitFlag[T]) Set(s string) error {
+	v, err := l.parse(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("must be 0 (no limit) or more")
+	}
+	*l.value, *l.explicit = v, true
+	return nil
+}
+
+func (l *limitFlag[T]) Type() string {
+	if _, ok := any(*new(T)).(time.Duration); ok {
+		return "duration"
+	}
+	return "bytes"
+}
+
+func parseBytes(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }

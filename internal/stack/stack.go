@@ -65,6 +65,9 @@ type Config struct {
 	// NATSListen is where the embedded NATS also accepts network clients;
 	// empty keeps it in-process only.
 	NATSListen string
+	// Streams sets the replicas and limits of the bus's streams, or leaves
+	// the streams to the operator.
+	Streams bus.StreamsConfig
 	// Addrs to serve each service on, by service name; port 0 picks one.
 	Addrs map[string]string
 	// Services to run; empty runs all.
@@ -145,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if s.runs(Ingest) || s.runs(Awards) || cfg.NATSURL == "" {
-		busCfg := bus.Config{URL: cfg.NATSURL, Logger: cfg.Logger}
+		busCfg := bus.Config{URL: cfg.NATSURL, Streams: cfg.Streams, Logger: cfg.Logger}
 		if cfg.NATSURL == "" {
 			// The data dir and listen address are the embedded server's.
 			busCfg.DataDir, busCfg.ListenAddr = filepath.Join(cfg.DataDir, "nats"), cfg.NATSListen
