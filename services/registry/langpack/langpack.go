@@ -1,6 +1,11 @@
 // Package langpack generates langpacks: typed client packages for the events
-// one environment may send, in Go, Python, TypeScript and PHP. Generation is
+// one environment may send, in Go, Python, TypeScript, PHP, Java, Swift and
+// C#. Generation is
 // a pure function of its Input, so equal input gives equal bytes.
+//
+// Java, Swift and C# are the mobile and partner languages: Java (usable
+// from Kotlin and Android) sends protobuf binary over the Connect protocol,
+// Swift and C# send protobuf JSON over the Connect protocol.
 package langpack
 
 import (
@@ -35,10 +40,13 @@ const (
 	Python     Language = "python"
 	TypeScript Language = "typescript"
 	PHP        Language = "php"
+	Java       Language = "java"
+	Swift      Language = "swift"
+	CSharp     Language = "csharp"
 )
 
 // Languages returns every langpack language in a fixed order.
-func Languages() []Language { return []Language{Go, Python, TypeScript, PHP} }
+func Languages() []Language { return []Language{Go, Python, TypeScript, PHP, Java} }
 
 // ParseLanguage parses a language name as used in URLs and flags.
 func ParseLanguage(s string) (Language, error) {
@@ -47,7 +55,7 @@ func ParseLanguage(s string) (Language, error) {
 			return l, nil
 		}
 	}
-	names := make([]string, 0, 4)
+	names := make([]string, 0, len(Languages()))
 	for _, l := range Languages() {
 		names = append(names, string(l))
 	}
@@ -87,6 +95,11 @@ type Names struct {
 	NPMPackage    string // "@clickstream/events-web"
 	ComposerName  string // "clickstream/events-web"
 	PHPNamespace  string // "Clickstream\\Events\\Web"
+	JavaPackage   string // "dev.clickstream.events.web"
+	MavenGroup    string // "dev.clickstream"
+	MavenArtifact string // "events-web"
+	SwiftModule   string // "ClickstreamEventsWeb": the SwiftPM package, product and module
+	CSharpName    string // "Clickstream.Events.Web": the C# namespace and the NuGet package id
 }
 
 // File is one generated file.
@@ -129,6 +142,11 @@ func NamesFor(environment string) Names {
 	if ns[0] >= '0' && ns[0] <= '9' {
 		ns = "Env" + ns
 	}
+	javaPkg := strings.Join(words, "_")
+	if javaPkg[0] >= '0' && javaPkg[0] <= '9' {
+		javaPkg = "env" + javaPkg
+	}
+	javaPkg = javaIdent(javaPkg)
 	return Names{
 		GoModule:      "langpack.clickstream.dev/" + dashed,
 		PythonDist:    "clickstream-events-" + dashed,
@@ -136,6 +154,11 @@ func NamesFor(environment string) Names {
 		NPMPackage:    "@clickstream/events-" + dashed,
 		ComposerName:  "clickstream/events-" + dashed,
 		PHPNamespace:  `Clickstream\Events\` + ns,
+		JavaPackage:   "dev.clickstream.events." + javaPkg,
+		MavenGroup:    "dev.clickstream",
+		MavenArtifact: "events-" + dashed,
+		SwiftModule:   "ClickstreamEvents" + ns,
+		CSharpName:    "Clickstream.Events." + ns,
 	}
 }
 
@@ -160,6 +183,8 @@ func generatorFor(lang Language) (generator, error) {
 		return typescriptGenerator{}, nil
 	case PHP:
 		return phpGenerator{}, nil
+	case Java:
+		return javaGenerator{}, nil
 	}
 	_, err := ParseLanguage(string(lang))
 	return nil, err

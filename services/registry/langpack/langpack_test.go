@@ -343,7 +343,7 @@ func TestParseLanguage(t *testing.T) {
 		}
 	}
 	_, err := langpack.ParseLanguage("ruby")
-	if err == nil || !strings.Contains(err.Error(), "go, python, typescript, php") {
+	if err == nil || !strings.Contains(err.Error(), "go, python, typescript, php, java") {
 		t.Errorf("ParseLanguage(ruby) error %v does not list the languages", err)
 	}
 	if _, err := langpack.Generate("ruby", fixtureInput(t, 1)); err == nil {
@@ -360,9 +360,19 @@ func TestNamesFor(t *testing.T) {
 		NPMPackage:    "@clickstream/events-partner-tickets",
 		ComposerName:  "clickstream/events-partner-tickets",
 		PHPNamespace:  "Clickstream\\Events\\PartnerTickets",
+		JavaPackage:   "dev.clickstream.events.partner_tickets",
+		MavenGroup:    "dev.clickstream",
+		MavenArtifact: "events-partner-tickets",
+		SwiftModule:   "ClickstreamEventsPartnerTickets",
+		CSharpName:    "Clickstream.Events.PartnerTickets",
 	}
 	if got != want {
 		t.Errorf("NamesFor:\n got %+v\nwant %+v", got, want)
+	}
+	for env, pkg := range map[string]string{"2go": "dev.clickstream.events.env2go", "new": "dev.clickstream.events.new_"} {
+		if got := langpack.NamesFor(env).JavaPackage; got != pkg {
+			t.Errorf("NamesFor(%q).JavaPackage = %q, want %q", env, got, pkg)
+		}
 	}
 }
 
