@@ -1,0 +1,87 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
+)
+
+// BenchmarkIngestInstances measures the ingest throughput of one and of two instances on
+// the 3-node cluster (streams at R3), in the same run, and reports both and their ratio.
+// Each iteration sends benchEvents events (10% invalid) through one instance, then as many
+// through two; the same client goroutines send in both cases.
+//
+//	go test ./cluster/ -run '^$' -bench IngestInstances -benchtime 3x
+func BenchmarkIngestInstances(b *testing.B) {
+	const (
+		benchEvents = 10_000
+		batchSize   = 100
+		workers     = 8
+	)
+	p := startPlatform(b, 2)
+	clients := p.ingestClients(2)
+	ctx := context.Background()
+
+	var (
+		one, two time.Duration
+		rounds   int
+	)
+	for b.Loop() {
+		one += sendThrough(ctx, b, clients[:1], workload{n: benchEvents, prefix: fmt.Sprintf("bench-1-%d", rounds)}, batchSize, workers)
+		two += sendThrough(ctx, b, clients, workload{n: benchEvents, prefix: fmt.Sprintf("bench-2-%d", rounds)}, batchSize, workers)
+		rounds++
+	}
+	perSecond := func(d time.Duration) float64 { return float64(rounds*benchEvents) / d.Seconds() }
+	b.ReportMetric(perSecond(one), "events/s-1-instance")
+	b.ReportMetric(perSecond(two), "events/s-2-instances")
+	b.ReportMetric(perSecond(two)/perSecond(one), "ratio-2:1")
+	b.Logf("%d rounds of %d events: 1 instance %.0f events/s, 2 instances %.0f events/s, ratio 2:1 = %.2f",
+		rounds, benchEvents, perSecond(one), perSecond(two), perSecond(two)/perSecond(one))
+}
+
+// sendThrough sends w's events in batches from workers goroutines, spreading the batches
+// over clients, and returns how long that took. Any failed batch fails the benchmark: no
+// node goes down here.
+func sendThrough(ctx context.Context, b *testing.B, clients []ingestv1connect.IngestServiceClient, w workload, batchSize, workers int) time.Duration {
+	b.Helper()
+	// Build the requests first: the measurement is ingest's, not the client's encoding.
+	var reqs []*ingestv1.SendBatchRequest
+	for start := 0; start < w.n; start += batchSize {
+		reqs = append(reqs, w.batch(start, batchSize))
+	}
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if _, err := clients[i%len(clients)].SendBatch(ctx, reqs[i]); err != nil {
+					select {
+					case errs <- fmt.Errorf("batch %s through %d instance(s): %w", w.key(i*batchSize), len(clients), err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := range reqs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	took := time.Since(began)
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	return took
+}
