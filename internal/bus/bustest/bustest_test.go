@@ -2,7 +2,9 @@ package bustest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
@@ -21,5 +23,74 @@ func TestNew(t *testing.T) {
 		if _, err := b.JetStream().Stream(ctx, name); err != nil {
 			t.Errorf("stream %s: %v", name, err)
 		}
+	}
+}
+
+// TestCluster shuts down the node leading a replicated stream and restarts it: another
+// node leads meanwhile, and the stream keeps every message.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	c := bustest.NewCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := bus.Open(ctx, bus.Config{URL: c.URL(), Streams: bus.StreamsConfig{Replicas: 3}})
+	if err != nil {
+		t.Fatalf("Open on the cluster: %v", err)
+	}
+	defer b.Close()
+	publish := func(prefix string) {
+		t.Helper()
+		msgs := make([]bus.Message, 50)
+		for i := range msgs {
+			msgs[i] = bus.Message{Subject: "events.test.e.v1", MsgID: fmt.Sprintf("%s-%d", prefix, i), Data: []byte("x")}
+		}
+		for attempt := 1; ; attempt++ {
+			_, err := b.PublishAll(ctx, msgs)
+			if err == nil {
+				return
+			}
+			if attempt == 20 {
+				t.Fatalf("publish %s: %v", prefix, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	publish("before")
+
+	leader := c.StreamLeader(bus.StreamEvents)
+	if leader < 0 {
+		t.Fatal("no node leads EVENTS")
+	}
+	c.Shutdown(leader)
+	deadline := time.Now().Add(30 * time.Second)
+	for c.StreamLeader(bus.StreamEvents) < 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new leader of EVENTS after %s went down", c.Name(leader))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := c.StreamLeader(bus.StreamEvents); got == leader {
+		t.Fatalf("the node that was shut down, %s, still leads", c.Name(leader))
+	}
+	publish("during")
+	if err := c.Restart(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	if c.Index(c.Name(leader)) != leader || c.Server(leader) == nil {
+		t.Fatalf("node %d is not running after restart", leader)
+	}
+
+	s, err := b.JetStream().Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 100 || info.Config.Replicas != 3 {
+		t.Errorf("EVENTS holds %d messages at %d replicas, want 100 at 3", info.State.Msgs, info.Config.Replicas)
 	}
 }
