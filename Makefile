@@ -17,11 +17,15 @@ dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, aw
 
 # The slow process-level suites run verbosely so the figures they check
 # (events sent, on EVENTS, in DEADLETTER, ...) show in the output.
-SLOW_SUITES := ./faults/
+SLOW_SUITES := ./faults/ ./cluster/
+
+.PHONY: cluster
+cluster: ## Run the platform as in production on loopback: 3 NATS nodes, PostgreSQL primary + replica, 2 ingest, 2 awards
+	$(GO) run ./cmd/clickstream dev --cluster
 
 .PHONY: test
 test: ## Run every test against real PostgreSQL and NATS JetStream
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/faults')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/faults' -e '.*/cluster')
 	$(GO) test -count=1 -v $(SLOW_SUITES)
 
 .PHONY: faults
