@@ -385,7 +385,6 @@ func waitConsumers(t *testing.T, b *bus.Bus, instances int) {
 	}
 }
 
-
 // startAtOnce starts n stacks of cfg at the same moment and waits
 // until each is ready; each runs until the test ends and must stop without
 // error.
