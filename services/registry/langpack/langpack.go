@@ -46,7 +46,7 @@ const (
 )
 
 // Languages returns every langpack language in a fixed order.
-func Languages() []Language { return []Language{Go, Python, TypeScript, PHP, Java} }
+func Languages() []Language { return []Language{Go, Python, TypeScript, PHP, Java, CSharp} }
 
 // ParseLanguage parses a language name as used in URLs and flags.
 func ParseLanguage(s string) (Language, error) {
@@ -185,6 +185,8 @@ func generatorFor(lang Language) (generator, error) {
 		return phpGenerator{}, nil
 	case Java:
 		return javaGenerator{}, nil
+	case CSharp:
+		return csharpGenerator{}, nil
 	}
 	_, err := ParseLanguage(string(lang))
 	return nil, err

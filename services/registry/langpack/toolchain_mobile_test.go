@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -273,5 +274,135 @@ func TestJavaLangpack(t *testing.T) {
 				t.Errorf("protoc --decode of event %d lacks %q:\n%s", i, want, text)
 			}
 		}
+	}
+}
+
+// csharpCheck uses the C# langpack as an app would; args: the ingest URL.
+const csharpCheck = `using System;
+using System.Collections.Generic;
+using Clickstream.Events.Web;
+
+public static class Check
+{
+    public static void Main(string[] args)
+    {
+        try
+        {
+            new ItemViewV1 { Context = new Context { UserId = "u-1" } }.Validate();
+            Console.WriteLine("no error for a missing item_id");
+        }
+        catch (ValidationException e)
+        {
+            Console.WriteLine("invalid: " + e.Message);
+        }
+        try
+        {
+            new PhotoStatusChangedV2 { Context = new Context(), PhotoId = "p" }.Validate();
+        }
+        catch (ValidationException e)
+        {
+            Console.WriteLine("invalid nested: " + e.Message);
+        }
+        Console.WriteLine("deprecated: " + Attribute.IsDefined(typeof(PhotoStatusChangedV1), typeof(ObsoleteAttribute)) + " " + PhotoStatusChangedV1.DEPRECATED);
+        Console.WriteLine(ItemViewV1.EVENT_ID + " " + ItemViewV1.EVENT_VERSION + " " + ItemViewV1.MESSAGE_NAME);
+
+        var sender = new Sender(args[0], "ck_test") { InitialBackoff = TimeSpan.FromMilliseconds(1), MaxBackoff = TimeSpan.FromMilliseconds(10) };
+        try
+        {
+            sender.Send(new ItemViewV1 { Context = new Context() });
+        }
+        catch (ValidationException)
+        {
+            Console.WriteLine("nothing sent for an invalid event");
+        }
+        var events = new List<IClickstreamEvent>
+        {
+            new ItemViewV1
+            {
+                Context = new Context { UserId = "u-1" }, ItemId = 42,
+                Tags = new List<string> { "a", "b" }, Attributes = new Dictionary<string, string> { { "k", "v" } },
+            },
+            new PhotoStatusChangedV2
+            {
+                Context = new Context { UserId = "u-2" }, PhotoId = "p-9", Status = ContentStatus.CONTENT_STATUS_BLOCKED, Reason = "spam",
+            },
+        };
+        var keys = new List<string> { "key-1", "key-2" };
+        Console.WriteLine("body:" + Sender.Body(events, keys));
+        foreach (var r in sender.Send(events, keys))
+        {
+            Console.WriteLine("result " + r.Key + " " + r.Status + " " + r.Stored);
+        }
+        string key = sender.Add(events[0]);
+        foreach (var r in sender.Flush())
+        {
+            Console.WriteLine("queued " + (r.Key == key) + " " + r.Status);
+        }
+    }
+}
+`
+
+func TestCSharpLangpack(t *testing.T) {
+	mcs := tool(t, "mcs", "apt-get install mono-mcs mono-runtime libmono-system-net-http4.0-cil")
+	mono := tool(t, "mono", "apt-get install mono-runtime")
+	p, dir := generate(t, langpack.CSharp)
+	var sources []string
+	for _, f := range p.Files {
+		if strings.HasSuffix(f.Path, ".cs") {
+			sources = append(sources, f.Path)
+		}
+	}
+	run(t, dir, nil, mcs, append([]string{"-target:library", "-warnaserror", "-r:System.Net.Http.dll", "-out:Langpack.dll"}, sources...)...)
+	if err := os.WriteFile(filepath.Join(dir, "Check.cs"), []byte(csharpCheck), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, dir, nil, mcs, "-r:Langpack.dll", "-r:System.Net.Http.dll", "-out:Check.exe", "Check.cs")
+
+	stub := &ingestStub{}
+	srv := connectStub(t, stub)
+	out := run(t, dir, nil, mono, "Check.exe", srv.URL)
+	for _, want := range []string{
+		"invalid: ItemViewV1 (event 1001 v1): required field item_id is not set",
+		"invalid nested: PhotoStatusChangedV2 (event 2001 v2): required field status is not set",
+		"deprecated: True True",
+		"1001 1 fixture.events.v1.ItemViewV1",
+		"nothing sent for an invalid event",
+		"result key-1 EVENT_STATUS_ACCEPTED True",
+		"result key-2 EVENT_STATUS_ACCEPTED True",
+		"queued True EVENT_STATUS_ACCEPTED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mono output lacks %q:\n%s", want, out)
+		}
+	}
+	_, body, _ := strings.Cut(out, "body:")
+	body, _, _ = strings.Cut(body, "\n")
+	var got, want any
+	if json.Unmarshal([]byte(body), &got) != nil || json.Unmarshal([]byte(wantREST), &want) != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("C# request body:\n got %s\nwant %s", body, wantREST)
+	}
+
+	stub.mu.Lock()
+	defer stub.mu.Unlock()
+	if len(stub.requests) != 3 {
+		t.Fatalf("ingest saw %d requests, want 3 (Unavailable, its retry, the queued batch)", len(stub.requests))
+	}
+	if !bytes.Equal(stub.requests[0], stub.requests[1]) {
+		t.Error("the retry differs from the first attempt: idempotency keys must be kept")
+	}
+	for _, a := range stub.auth {
+		if a != "Bearer ck_test" {
+			t.Errorf("Authorization = %q, want Bearer ck_test", a)
+		}
+	}
+	// What ingest decoded from the JSON is the same batch.
+	var req ingestv1.SendBatchRequest
+	if err := proto.Unmarshal(stub.requests[0], &req); err != nil {
+		t.Fatal(err)
+	}
+	decoded, _ := protojson.Marshal(&req)
+	var dec any
+	if err := json.Unmarshal(decoded, &dec); err != nil || !reflect.DeepEqual(dec, want) {
+		t.Errorf("ingest decoded the C# request as\n%s\nwant %s", decoded, wantREST)
 	}
 }
