@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -525,4 +528,50 @@ func FuzzFluentForward(f *testing.F) {
 			t.Fatal("the input neither answered nor closed")
 		}
 	})
+}
+
+// TestFluentNodeClient sends 10,000 records with the npm fluent-logger
+// package (CompressedPackedForward, requireAckResponse, shared key) while
+// the input restarts mid-stream; the script emits the records of an
+// unacknowledged chunk again with their idempotency keys. Each record is
+// stored once, in the shared key's environment. Without node or the npm
+// package the test skips, and fails under CI.
+func TestFluentNodeClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 10,000 records")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed (CI is set): apt-get install nodejs")
+		}
+		t.Skip("node is not installed, so the Node Fluent client test is skipped")
+	}
+	modules, err := filepath.Abs(filepath.Join("..", "..", "tools", "npm", "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, "fluent-logger")); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the npm fluent-logger package is not installed (CI is set): run npm ci --prefix tools/npm")
+		}
+		t.Skip("the npm fluent-logger package is not installed, so the Node Fluent client test is skipped: run npm ci --prefix tools/npm")
+	}
+	svc, b := newService(t, ingest.Config{})
+	in := startFluent(t, svc, ingest.FluentConfig{Hostname: "ingest-test", SharedKeys: map[string]string{"node-secret": "node-env"}})
+	const n = 10000
+	wait := restartMidStream(t, b, in, n/3)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "fluent_client.js"), strconv.Itoa(in.port()), "node-secret", strconv.Itoa(n), "500")
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node fluent_client.js: %v\n%s", err, out)
+	}
+	t.Logf("node: %s", bytes.TrimSpace(out))
+	if !wait() {
+		t.Error("the input was not restarted mid-stream")
+	}
+	checkEachOnce(t, b, "node-env", n)
 }
