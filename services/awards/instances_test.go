@@ -1,15 +1,18 @@
 package awards_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/services/awards"
@@ -264,4 +267,81 @@ func TestAchievementsWorkerFollowsAnotherInstancesSave(t *testing.T) {
 	if progress != 1 {
 		t.Errorf("u1's critic progress is %v after instance b's cycle, want 1", progress)
 	}
+}
+
+// BenchmarkInstances measures events applied end to end (published on
+// EVENTS, fetched, applied in PostgreSQL, acknowledged) by one instance and
+// by two instances sharing the durable consumers and the database, in the
+// same run; the ratio is what the second instance adds. Both instances run
+// in this process on one machine, so the ratio is bounded by the cores
+// PostgreSQL and the engines share, not by the design.
+func BenchmarkInstances(b *testing.B) {
+	events := 30_000
+	if testing.Short() {
+		events = 6_000
+	}
+	recs := benchWorkload(events)
+	rates := map[int]float64{}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			var rate float64
+			for range b.N {
+				b.StopTimer()
+				rate = consumeWith(b, n, recs)
+			}
+			rates[n] = rate
+			b.ReportMetric(rate, "events/s")
+			if n > 1 && rates[1] > 0 {
+				b.ReportMetric(rate/rates[1], "ratio-to-1-instance")
+			}
+		})
+	}
+}
+
+// consumeWith runs n instances' consuming workers on one fresh database and
+// bus, publishes recs and returns the events per second from the start of
+// publishing until every consumer has acknowledged everything.
+func consumeWith(b *testing.B, n int, recs []*busv1.EventRecord) float64 {
+	url := pgtest.NewDatabase(b)
+	bs := bustest.New(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		wg        sync.WaitGroup
+		consumers []*awards.Consumers
+	)
+	defer wg.Wait()
+	for range n {
+		in := newInstance(b, url)
+		c := awards.NewConsumers(in.engine, bs.JetStream(), awards.ConsumersConfig{Batch: 1000, FetchWait: 20 * time.Millisecond, Reconcile: 10 * time.Millisecond})
+		wg.Go(func() { _ = c.Run(ctx) })
+		consumers = append(consumers, c)
+	}
+	for _, c := range consumers {
+		waitFor(b, func() bool { return len(c.Sources()) == 3 })
+	}
+	b.StartTimer()
+	start := time.Now()
+	publish(b, bs, recs)
+	for !drained(b, bs, consumers[0], sources) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	pool := newInstancePool(b, url)
+	if got := count(b, pool, `SELECT count(DISTINCT record_id) FROM awards.processing_log`); got == 0 {
+		b.Fatal("nothing applied")
+	}
+	return float64(len(recs)) / elapsed.Seconds()
+}
+
+func newInstancePool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
