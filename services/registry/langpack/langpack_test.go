@@ -343,7 +343,7 @@ func TestParseLanguage(t *testing.T) {
 		}
 	}
 	_, err := langpack.ParseLanguage("ruby")
-	if err == nil || !strings.Contains(err.Error(), "go, python, typescript, php, java, csharp") {
+	if err == nil || !strings.Contains(err.Error(), "go, python, typescript, php, java, swift, csharp") {
 		t.Errorf("ParseLanguage(ruby) error %v does not list the languages", err)
 	}
 	if _, err := langpack.Generate("ruby", fixtureInput(t, 1)); err == nil {
