@@ -121,6 +121,7 @@ the starter achievements are applied to awards.`,
 	addrs[stack.Registry] = f.String("registry-addr", defaultRegistryAddr, "address of the registry service")
 	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
 	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
+	addrs[stack.IngestFluent] = f.String("fluent-listen", "127.0.0.1:24224", "address of ingest's Fluent Forward input (TCP; shared keys in <data-dir>/"+stack.FluentKeysFile+"); empty turns it off")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; default: generated once into <data-dir>/pii-secret")

@@ -21,6 +21,8 @@ func newServeCommand() *cobra.Command {
 	var (
 		cfg  stack.Config
 		addr string
+		// fluentListen is where ingest takes the Fluent Forward protocol.
+		fluentListen string
 	)
 	cfg.Ingest = ingest.DefaultConfig()
 	cmd := &cobra.Command{
@@ -38,7 +40,7 @@ func newServeCommand() *cobra.Command {
 				return usageError{errors.New("--database-url (or $DATABASE_URL) is required; for a local all-in-one setup use `clickstream dev`")}
 			}
 			cfg.Services = []string{name}
-			cfg.Addrs = map[string]string{name: addr}
+			cfg.Addrs = map[string]string{name: addr, stack.IngestFluent: fluentListen}
 			cfg.Logger = slog.Default()
 			s, err := stack.Start(cmd.Context(), cfg)
 			if err != nil {
@@ -50,6 +52,7 @@ func newServeCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
+	f.StringVar(&fluentListen, "fluent-listen", "", "address of the Fluent Forward input (TCP), off unless set; shared keys in <data-dir>/"+stack.FluentKeysFile+", one \"<environment> <shared key>\" a line (ingest)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
 	f.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "streaming replica of --database-url serving the public reads (registry: events, versions, diffs, usage; awards: achievements); writes stay on --database-url")
 	f.DurationVar(&cfg.ReplicaMaxLag, "replica-max-lag", stack.DefaultReplicaMaxLag, "lag of --database-read-url beyond which readiness reports the service degraded")

@@ -1,15 +1,20 @@
 package stack
 
 import (
-	"connectrpc.com/connect"
+	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
+	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
@@ -90,7 +95,106 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 	svc.SetUsageRecorder(usage)
 	s.runners = append(s.runners, usage.Run)
 
+	if err := s.startFluent(svc, cfg.Environment); err != nil {
+		return server.Routes{}, err
+	}
+
 	return ingest.Routes(ingest.RoutesConfig{AdminToken: s.cfg.AdminToken, Schemas: schemas}, svc, admin, checks...), nil
+}
+
+// IngestFluent is the key of Config.Addrs where ingest takes the Fluent
+// Forward protocol over TCP; absent or empty leaves the input off.
+const IngestFluent = "ingest-fluent"
+
+// FluentKeysFile is where, in the data directory, ingest reads the shared
+// keys of its Fluent input: one "<environment> <shared key>" a line, # for
+// comments. The dev stack creates it with a key bound to its environment.
+const FluentKeysFile = "fluent-shared-keys"
+
+// startFluent binds the Fluent Forward input of svc when Addrs asks for
+// one; Run serves it. Its shared keys come from FluentKeysFile.
+func (s *Stack) startFluent(svc *ingest.Service, env string) error {
+	addr := s.cfg.Addrs[IngestFluent]
+	if addr == "" {
+		return nil
+	}
+	path := filepath.Join(s.cfg.DataDir, FluentKeysFile)
+	_, dev := s.servers[Registry]
+	keys, err := fluentKeys(path, env, dev)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil && dev && errors.Is(err, syscall.EADDRINUSE) {
+		// The dev stack takes another port rather than not start: the
+		// address it listens on is printed below.
+		host, _, _ := net.SplitHostPort(addr)
+		s.log.Warn("fluent input: the address is in use; listening on another port", "addr", addr)
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		return fmt.Errorf("fluent input: listen on %s: %w", addr, err)
+	}
+	envs := map[string]bool{}
+	for _, e := range keys {
+		envs[e] = true
+	}
+	log := s.log.With("service", Ingest)
+	input := ingest.NewFluent(svc, ingest.FluentConfig{SharedKeys: keys, Logger: log})
+	s.runners = append(s.runners, func(ctx context.Context) error { return input.Run(ctx, ln) })
+	log.Info("fluent forward input", "addr", ln.Addr().String(), "shared_keys_file", path, "environments", len(envs))
+	return nil
+}
+
+// fluentKeys reads the shared keys in path, shared key to environment.
+// When the file does not exist, create (the dev stack) writes one with a
+// new key bound to env, mode 0600; otherwise it is an error: a Fluent
+// input is never open without authentication.
+func fluentKeys(path, env string, create bool) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		var b [24]byte
+		_, _ = rand.Read(b[:])
+		secret := hex.EncodeToString(b[:])
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("fluent shared key: %w", err)
+		}
+		line := "# <environment> <shared key>: clients holding the key send events to the environment\n" + env + " " + secret + "\n"
+		if err := os.WriteFile(path+".new", []byte(line), 0o600); err != nil {
+			return nil, fmt.Errorf("fluent shared key: %w", err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			return nil, fmt.Errorf("fluent shared key: %w", err)
+		}
+		return map[string]string{secret: env}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the Fluent input needs shared keys: write one \"<environment> <shared key>\" a line into %s (mode 0600): %w", path, err)
+	}
+	defer f.Close()
+	keys := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("%s line %d: want \"<environment> <shared key>\"", path, n)
+		}
+		if other, ok := keys[fields[1]]; ok && other != fields[0] {
+			return nil, fmt.Errorf("%s line %d: the shared key is bound to %q already: one key, one environment", path, n, other)
+		}
+		keys[fields[1]] = fields[0]
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s has no shared key: the Fluent input needs one \"<environment> <shared key>\" a line", path)
+	}
+	return keys, nil
 }
 
 // devEnvironment creates the dev environment at first start and allows it
