@@ -39,6 +39,10 @@ type Config struct {
 	bySubject map[string][]*CompiledObjective
 	// objectives are the objectives by row id.
 	objectives map[int64]*CompiledObjective
+	// generation is the stored configuration generation this snapshot
+	// includes (read before the configuration): a batch finding a
+	// different one reloads before it applies anything.
+	generation int64
 }
 
 // Subjects lists the event subjects some active objective consumes, sorted:
@@ -138,12 +142,18 @@ func (e *Engine) save(ctx context.Context, a *CompiledAchievement, author string
 func (e *Engine) Reload(ctx context.Context) error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
+	// The generation first: a change saved meanwhile is then in the
+	// configuration loaded (or makes the next batch reload again).
+	generation, err := e.store.configGeneration(ctx)
+	if err != nil {
+		return err
+	}
 	stored, err := e.store.LoadAchievements(ctx)
 	if err != nil {
 		return err
 	}
 	next := &Config{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
-		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}}
+		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}, generation: generation}
 	for _, sa := range stored {
 		a, err := Compile(e.registry, e.schemas, sa.Config)
 		if err != nil {
@@ -225,8 +235,41 @@ type ApplyOptions struct {
 }
 
 // ApplyBatchWith is ApplyBatch with options.
+//
+// With several instances, an achievement saved on one is not in the
+// running configuration of the others until they reload. So the batch's
+// transaction compares the stored configuration generation with the one
+// the running configuration was loaded at; when they differ it applies
+// nothing, the engine reloads and the batch starts again, with the new
+// objectives. (A save committed while the batch runs is treated as on a
+// single instance: the batch in flight counts with the configuration it
+// started with.)
 func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecord, opts ApplyOptions) (BatchResult, error) {
-	cfg := e.Config()
+	for attempt := 1; ; attempt++ {
+		// After a few reloads in a row (configuration saved again and
+		// again), apply with the newest configuration regardless.
+		check := attempt <= maxConfigReloads
+		res, err := e.applyBatch(ctx, e.Config(), records, opts, check)
+		if !errors.Is(err, errConfigChanged) {
+			return res, err
+		}
+		if err := e.Reload(ctx); err != nil {
+			return BatchResult{Events: len(records)}, err
+		}
+	}
+}
+
+// maxConfigReloads bounds the reloads one batch makes.
+const maxConfigReloads = 3
+
+// errConfigChanged stops a batch whose configuration is older than the
+// stored one.
+var errConfigChanged = errors.New("the achievements configuration changed since it was loaded")
+
+// applyBatch applies records with cfg; when check is set it applies
+// nothing and returns errConfigChanged if the stored configuration is
+// newer than cfg.
+func (e *Engine) applyBatch(ctx context.Context, cfg *Config, records []*busv1.EventRecord, opts ApplyOptions, check bool) (BatchResult, error) {
 	res := BatchResult{Events: len(records)}
 	refreshed := false
 	var work []pendingEvent
@@ -279,7 +322,11 @@ func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecor
 		}
 	}
 	if len(work) > 0 {
-		if err := e.store.applyEvents(ctx, work, opts.BackfillID, &res); err != nil {
+		generation := int64(-1) // no check
+		if check {
+			generation = cfg.generation
+		}
+		if err := e.store.applyEvents(ctx, work, opts.BackfillID, generation, &res); err != nil {
 			return res, err
 		}
 	}

@@ -269,6 +269,41 @@ func TestAchievementsWorkerFollowsAnotherInstancesSave(t *testing.T) {
 	}
 }
 
+// TestBatchFollowsAnotherInstancesSave: an achievement saved on one
+// instance counts the events the other instance applies next, before that
+// instance's periodic reload: its batch finds the stored configuration
+// newer than its own, reloads and applies with the new objective.
+func TestBatchFollowsAnotherInstancesSave(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := newInstance(t, url), newInstance(t, url)
+	if _, err := a.engine.Save(t.Context(), reviewsConfig(), "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.engine.Config().Achievements["critic"]; ok {
+		t.Fatal("instance b knows the new achievement already; the test needs it not to")
+	}
+	res, err := b.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r1", "o1", active, 150)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.engine.Config().Achievements["critic"]; !ok {
+		t.Error("instance b did not reload")
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM awards.processing_log l JOIN awards.objectives o ON o.id = l.objective_id
+		WHERE o.achievement_id = 'critic' AND l.outcome = 'applied'`); n != 1 {
+		t.Errorf("the review counted %d times for the new achievement on instance b, want once (batch %+v)", n, res)
+	}
+	// An unchanged configuration costs no reload: a second batch applies
+	// at once.
+	before := b.engine.Config()
+	if _, err := b.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r2", "o2", active, 150)}); err != nil {
+		t.Fatal(err)
+	}
+	if b.engine.Config() != before {
+		t.Error("instance b reloaded although nothing changed")
+	}
+}
+
 // BenchmarkInstances measures events applied end to end (published on
 // EVENTS, fetched, applied in PostgreSQL, acknowledged) by one instance and
 // by two instances sharing the durable consumers and the database, in the

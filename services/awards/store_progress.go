@@ -30,7 +30,8 @@ const (
 	sqlLockUserObjectives    = `
 		SELECT count(pg_advisory_xact_lock($1::int4, h))
 		FROM (SELECT DISTINCT h FROM unnest($2::int4[]) AS h ORDER BY h) s`
-	sqlInactiveUsers = `
+	sqlConfigGeneration = `SELECT generation FROM awards.config_generation`
+	sqlInactiveUsers    = `
 		SELECT user_id, status FROM awards.users WHERE user_id = ANY($1) AND status <> 'active'`
 	sqlLoggedPairs = `
 		SELECT l.record_id, l.objective_id
@@ -57,6 +58,15 @@ const (
 		WHERE uo.user_id = k.u AND uo.objective_id = k.o`
 )
 
+// configGeneration is the stored configuration generation: it moves with
+// every write to the achievements and their objectives.
+func (s *PostgresStore) configGeneration(ctx context.Context) (generation int64, err error) {
+	if err := s.pool.QueryRow(ctx, sqlConfigGeneration).Scan(&generation); err != nil {
+		return 0, fmt.Errorf("configuration generation: %w", err)
+	}
+	return generation, nil
+}
+
 // userObjectiveLock is the advisory lock key of a user objective.
 func userObjectiveLock(k progressKey) int32 {
 	h := fnv.New32a()
@@ -69,7 +79,10 @@ func userObjectiveLock(k progressKey) int32 {
 // applyEvents runs one batch in one transaction: lock the user objectives
 // it touches, load their counters, ledger entries, users' statuses and
 // what the processing log already holds, apply in memory, write back.
-func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, backfillID int64, res *BatchResult) error {
+//
+// When generation is not negative and the stored configuration generation
+// differs, it writes nothing and returns errConfigChanged.
+func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, backfillID, generation int64, res *BatchResult) error {
 	// What the batch may touch, from the events alone.
 	var (
 		users            []string
@@ -112,6 +125,10 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		b := &pgx.Batch{}
 		b.Queue(sqlProgressBarrierShared, int32(lockClassProgress))
 		b.Queue(sqlLockUserObjectives, int32(lockClassUserObjective), locks)
+		stored := generation
+		if generation >= 0 {
+			b.Queue(sqlConfigGeneration).QueryRow(func(row pgx.Row) error { return row.Scan(&stored) })
+		}
 		inactive := map[string]bool{}
 		b.Queue(sqlInactiveUsers, users).Query(func(rows pgx.Rows) error {
 			var user, status string
@@ -170,6 +187,9 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if stored != generation {
+			return fmt.Errorf("%w (generation %d, stored %d)", errConfigChanged, generation, stored)
 		}
 
 		// Drop what must not move anything: inactive users' events and
