@@ -142,7 +142,11 @@ func TestEventsLeaderFailover(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		waitFor(func() bool { return answered.Load() >= events/2 || time.Now().After(deadline) })
 		back = now()
-		if err := p.nats.Restart(ctx, leader); err != nil {
+		if err := p.nats.Restart(leader); err != nil {
+			failoverErr = fmt.Errorf("restart %s: %w", leaderName, err)
+			return
+		}
+		if err := p.nats.WaitReady(ctx); err != nil {
 			failoverErr = fmt.Errorf("restart %s: %w", leaderName, err)
 		}
 	}()

@@ -55,9 +55,13 @@ func (c StreamsConfig) validate(duplicateWindow time.Duration) error {
 	return nil
 }
 
-// ensureTimeout bounds how long EnsureStreams waits for JetStream to answer at all: a
-// cluster that is starting has no meta leader for a few seconds.
-const ensureTimeout = 30 * time.Second
+const (
+	// ensureTimeout bounds how long EnsureStreams waits for JetStream to answer at all: a
+	// cluster that is starting has no meta leader for a few seconds.
+	ensureTimeout = 30 * time.Second
+	// attemptTimeout bounds one attempt: without a meta leader a request gets no answer.
+	attemptTimeout = 5 * time.Second
+)
 
 // streamSpec is what the bus wants of one stream.
 type streamSpec struct {
@@ -120,7 +124,9 @@ func retryTransient(ctx context.Context, op func(context.Context) error) error {
 	deadline := time.Now().Add(ensureTimeout)
 	backoff := 100 * time.Millisecond
 	for {
-		err := op(ctx)
+		attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := op(attemptCtx)
+		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}

@@ -303,3 +303,40 @@ func TestStreamsConfigRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenWaitsForAMetaLeader opens a bus on a cluster that has no JetStream meta leader
+// (one of three nodes up): Open waits, and succeeds once a second node is back.
+func TestOpenWaitsForAMetaLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	c := bustest.NewCluster(t, 3)
+	for i := range 3 {
+		c.Shutdown(i)
+	}
+	if err := c.Restart(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	opened := make(chan error, 1)
+	go func() {
+		b, err := bus.Open(ctx, bus.Config{URL: c.URLs()[0]})
+		if err == nil {
+			b.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned without a meta leader: %v", err)
+	case <-time.After(time.Second):
+	}
+	if err := c.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the cluster had a quorum: %v", err)
+	}
+}

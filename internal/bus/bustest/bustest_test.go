@@ -75,7 +75,10 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("the node that was shut down, %s, still leads", c.Name(leader))
 	}
 	publish("during")
-	if err := c.Restart(ctx, leader); err != nil {
+	if err := c.Restart(leader); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if c.Index(c.Name(leader)) != leader || c.Server(leader) == nil {

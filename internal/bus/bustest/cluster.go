@@ -161,16 +161,13 @@ func (c *Cluster) Shutdown(i int) {
 	srv.WaitForShutdown()
 }
 
-// Restart starts node i again on its ports and store and waits until the cluster is
-// ready again.
-func (c *Cluster) Restart(ctx context.Context, i int) error {
+// Restart starts node i again on its ports and store, without waiting for the cluster
+// (WaitReady does).
+func (c *Cluster) Restart(i int) error {
 	if c.Server(i) != nil {
 		return fmt.Errorf("cluster %s is running", c.nodes[i].name)
 	}
-	if err := c.start(i); err != nil {
-		return err
-	}
-	return c.WaitReady(ctx)
+	return c.start(i)
 }
 
 // WaitReady waits until one running node is the JetStream meta leader and every running
