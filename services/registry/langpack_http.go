@@ -5,7 +5,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +33,9 @@ const maxLangpackRequest = 64 << 10
 
 // mountLangpacks mounts langpack delivery: /langpack/ (tar.gz downloads),
 // and the native package indexes /goproxy/ (a Go module proxy),
-// /pypi/simple/ (a PEP 503 index of wheels) and /composer/ (a Composer
-// repository).
+// /pypi/simple/ (a PEP 503 index of wheels), /composer/ (a Composer
+// repository) and /maven/ (a Maven repository of the Java langpacks, whose
+// jars hold sources). Swift and C# langpacks are tar.gz downloads only.
 func mountLangpacks(mux *http.ServeMux, svc *Service) {
 	h := langpackHTTP{svc: svc}
 	mux.HandleFunc("POST /langpack/{lang}/{version}/", h.download)
@@ -41,6 +46,7 @@ func mountLangpacks(mux *http.ServeMux, svc *Service) {
 	mux.HandleFunc("GET /pypi/files/{env}/{file}", h.pypiFile)
 	mux.HandleFunc("GET /composer/packages.json", h.composerPackages)
 	mux.HandleFunc("GET /composer/dist/{env}/{file}", h.composerDist)
+	mux.HandleFunc("GET /maven/", h.maven)
 }
 
 // langpackHTTP serves langpacks over plain HTTP.
@@ -494,3 +500,124 @@ func baseURL(r *http.Request) string {
 }
 
 func sha256Sum(data []byte) [32]byte { return sha256.Sum256(data) }
+
+// maven serves a Maven repository layout for the Java langpacks:
+// /maven/<group path>/<artifact>/maven-metadata.xml and
+// /maven/<group path>/<artifact>/<1.N.0>/<artifact>-<1.N.0>.pom|.jar|-sources.jar,
+// each also with .sha1, .md5, .sha256 and .sha512. The jar holds the Java
+// sources: the registry runs no Java compiler.
+func (h langpackHTTP) maven(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rest := strings.TrimPrefix(r.URL.Path, "/maven/")
+	if err := checkName("path", rest); err != nil {
+		h.fail(w, r, invalidLangpackRequest(err))
+		return
+	}
+	group := langpack.MavenGroupPath(langpack.NamesFor("web"))
+	rest, ok := strings.CutPrefix(rest, group+"/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) < 2 || len(parts) > 3 {
+		http.Error(w, fmt.Sprintf("not found: %s: the Java langpacks are %s/<artifact>/maven-metadata.xml and %s/<artifact>/<version>/<artifact>-<version>.jar|.pom",
+			r.URL.Path, group, group), http.StatusNotFound)
+		return
+	}
+	artifact := parts[0]
+	env, ok, err := h.environmentWhere(ctx, func(n langpack.Names) bool { return n.MavenArtifact == artifact })
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !ok {
+		http.Error(w, fmt.Sprintf("not found: %s is not the artifact of an environment's Java langpack (%s)",
+			artifact, langpack.NamesFor("<environment>").MavenArtifact), http.StatusNotFound)
+		return
+	}
+	names := langpack.NamesFor(env)
+	file := parts[len(parts)-1]
+	base, digest := mavenDigest(file)
+
+	var data []byte
+	var contentType string
+	if len(parts) == 2 {
+		if base != "maven-metadata.xml" {
+			http.Error(w, fmt.Sprintf("not found: %s: use maven-metadata.xml or <version>/", r.URL.Path), http.StatusNotFound)
+			return
+		}
+		versions, err := h.packageVersions(ctx, langpack.Java, env)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		var list []string
+		var updated time.Time
+		for _, l := range versions {
+			list = append(list, l.PackageVersion())
+			updated = l.CreatedAt
+		}
+		data, contentType = langpack.MavenMetadata(names, list, updated), "application/xml"
+	} else {
+		version := parts[1]
+		filename := func(v string) string {
+			if v != version {
+				return ""
+			}
+			switch base {
+			case langpack.MavenFile(names, v, ".pom"), langpack.MavenFile(names, v, ".jar"), langpack.MavenFile(names, v, "-sources.jar"):
+				return base
+			}
+			return ""
+		}
+		l, err := h.storedByFile(ctx, langpack.Java, env, base, filename)
+		if errors.Is(err, ErrNotFound) {
+			// A build may ask for the version of the current catalogue
+			// before reading the metadata: it may just not exist yet.
+			if _, err := h.packageVersions(ctx, langpack.Java, env); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			l, err = h.storedByFile(ctx, langpack.Java, env, base, filename)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		files, err := langpackFiles(l)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		a, err := langpack.BuildMavenArtifact(names, l.PackageVersion(), files)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if strings.HasSuffix(base, ".pom") {
+			data, contentType = a.POM, "application/xml"
+		} else {
+			data, contentType = a.Jar, "application/java-archive"
+		}
+	}
+	if digest != nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, digest(data))
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Write(data)
+}
+
+// mavenDigest splits a checksum request ("x.jar.sha1") into the file it is
+// of and the digest in hex; digest is nil for the file itself.
+func mavenDigest(file string) (string, func([]byte) string) {
+	for ext, sum := range map[string]func([]byte) string{
+		".sha1":   func(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) },
+		".md5":    func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) },
+		".sha256": func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) },
+		".sha512": func(b []byte) string { s := sha512.Sum512(b); return hex.EncodeToString(s[:]) },
+	} {
+		if base, ok := strings.CutSuffix(file, ext); ok {
+			return base, sum
+		}
+	}
+	return file, nil
+}

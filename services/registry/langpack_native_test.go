@@ -284,3 +284,78 @@ func TestLangpackComposerRepository(t *testing.T) {
 		t.Errorf("unknown dist: %d, want 404", status)
 	}
 }
+
+// TestLangpackMavenRepository: /maven/ is a Maven repository layout of each
+// environment's Java langpack: maven-metadata.xml lists the versions, the
+// pom names the artifact, the jar holds the Java sources at their package
+// paths with the pom under META-INF/maven/, checksums match, a new version
+// is listed and an old jar keeps its bytes.
+func TestLangpackMavenRepository(t *testing.T) {
+	store, url := webRegistry(t)
+	names := langpack.NamesFor("web")
+	base := url + "/maven/dev/clickstream/" + names.MavenArtifact
+
+	metadata := string(mustGet(t, base+"/maven-metadata.xml"))
+	for _, want := range []string{"<groupId>dev.clickstream</groupId>", "<artifactId>events-web</artifactId>", "<version>1.1.0</version>", "<release>1.1.0</release>"} {
+		if !strings.Contains(metadata, want) {
+			t.Errorf("maven-metadata.xml lacks %s:\n%s", want, metadata)
+		}
+	}
+	pom := string(mustGet(t, base+"/1.1.0/events-web-1.1.0.pom"))
+	for _, want := range []string{"<groupId>dev.clickstream</groupId>", "<artifactId>events-web</artifactId>", "<version>1.1.0</version>", "<artifactId>protobuf-java</artifactId>"} {
+		if !strings.Contains(pom, want) {
+			t.Errorf("the pom lacks %s:\n%s", want, pom)
+		}
+	}
+	jar := mustGet(t, base+"/1.1.0/events-web-1.1.0.jar")
+	if sum := sha1.Sum(jar); string(mustGet(t, base+"/1.1.0/events-web-1.1.0.jar.sha1")) != hex.EncodeToString(sum[:]) {
+		t.Error("the jar's .sha1 does not match the jar")
+	}
+	if sum := sha256.Sum256([]byte(pom)); string(mustGet(t, base+"/1.1.0/events-web-1.1.0.pom.sha256")) != hex.EncodeToString(sum[:]) {
+		t.Error("the pom's .sha256 does not match the pom")
+	}
+	if sources := mustGet(t, base+"/1.1.0/events-web-1.1.0-sources.jar"); !bytes.Equal(sources, jar) {
+		t.Error("the -sources.jar differs from the jar (both hold the sources)")
+	}
+	files := unzip(t, jar)
+	if string(files["META-INF/maven/dev.clickstream/events-web/pom.xml"]) != pom {
+		t.Error("the jar's META-INF/maven/…/pom.xml differs from the pom")
+	}
+	for _, want := range []string{"dev/clickstream/events/web/Sender.java", "dev/clickstream/events/web/ItemViewV2.java", "META-INF/MANIFEST.MF"} {
+		if _, ok := files[want]; !ok {
+			t.Errorf("the jar lacks %s: %v", want, slices.Sorted(maps.Keys(files)))
+		}
+	}
+	if _, ok := files["dev/clickstream/events/web/SearchQueryV1.java"]; ok {
+		t.Error("the jar holds SearchQueryV1, which web may not send yet")
+	}
+
+	allow(t, store, "web", searchQueryID, 1, true)
+	if metadata := string(mustGet(t, base+"/maven-metadata.xml")); !strings.Contains(metadata, "<version>1.2.0</version>") || !strings.Contains(metadata, "<latest>1.2.0</latest>") {
+		t.Errorf("maven-metadata.xml after a change does not list 1.2.0:\n%s", metadata)
+	}
+	if _, ok := unzip(t, mustGet(t, base+"/1.2.0/events-web-1.2.0.jar"))["dev/clickstream/events/web/SearchQueryV1.java"]; !ok {
+		t.Error("the 1.2.0 jar lacks SearchQueryV1")
+	}
+	if again := mustGet(t, base+"/1.1.0/events-web-1.1.0.jar"); !bytes.Equal(again, jar) {
+		t.Error("the 1.1.0 jar changed after 1.2.0 was generated")
+	}
+
+	for path, want := range map[string]int{
+		"/maven/dev/clickstream/events-kiosk/maven-metadata.xml":           http.StatusNotFound,
+		"/maven/dev/clickstream/events-web/1.9.0/events-web-1.9.0.jar":     http.StatusNotFound,
+		"/maven/dev/clickstream/events-web/1.1.0/events-web-1.2.0.jar":     http.StatusNotFound,
+		"/maven/dev/clickstream/events-web/1.1.0/events-web-1.1.0.war":     http.StatusNotFound,
+		"/maven/org/example/events-web/maven-metadata.xml":                 http.StatusNotFound,
+		"/maven/dev/clickstream/events-web/index.html":                     http.StatusNotFound,
+		"/maven/dev/clickstream/events-app/maven-metadata.xml":             http.StatusOK,
+		"/maven/dev/clickstream/events-app/maven-metadata.xml.sha1":        http.StatusOK,
+		"/maven/dev/clickstream/events-app/1.1.0/events-app-1.1.0.pom":     http.StatusOK,
+		"/maven/dev/clickstream/events-app/1.1.0/events-app-1.1.0.jar":     http.StatusOK,
+		"/maven/dev/clickstream/events-web/1.1.0/events-web-1.1.0.jar.md5": http.StatusOK,
+	} {
+		if status, body := httpGet(t, url+path); status != want {
+			t.Errorf("GET %s: %d %s, want %d", path, status, body, want)
+		}
+	}
+}

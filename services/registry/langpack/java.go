@@ -27,16 +27,6 @@ func (javaGenerator) versioned(c *catalogue, version int) []File {
 	return []File{{Path: "pom.xml", Data: []byte(pom)}}
 }
 
-// JavaPOM returns the pom.xml of a Java langpack's files.
-func JavaPOM(files []File) ([]byte, bool) {
-	for _, f := range files {
-		if f.Path == "pom.xml" {
-			return f.Data, true
-		}
-	}
-	return nil, false
-}
-
 func (javaGenerator) files(c *catalogue) ([]File, error) {
 	pkg := c.names.JavaPackage
 	dir := "src/main/java/" + strings.ReplaceAll(pkg, ".", "/") + "/"
@@ -439,10 +429,18 @@ func javaReadme(c *catalogue) []byte {
 		"`Content-Type: application/proto`, with `Authorization: Bearer <api key>`. No gRPC runtime is needed,\n" +
 		"only protobuf-java (`protobuf-javalite` on Android), and the sources keep to the Java 8 language level\n" +
 		"and `HttpURLConnection`, so they build for Android and call naturally from Kotlin.\n\n")
-	b.WriteString("## Install\n\nFrom the registry's Maven repository (`<registry>/maven/`; the jar holds the Java sources, which\n" +
-		"your build compiles — the registry does not run a Java compiler):\n\n")
-	fmt.Fprintf(&b, "```kotlin\n// build.gradle.kts\nrepositories { maven(\"http://registry:8081/maven/\") { isAllowInsecureProtocol = true } }\ndependencies { implementation(\"%s:%s:<version>\") }\n```\n\n", n.MavenGroup, n.MavenArtifact)
-	fmt.Fprintf(&b, "Or from this directory: `mvn install`, or compile the sources directly:\n\n```sh\njavac -cp /usr/share/java/protobuf.jar -d classes $(find src -name '*.java')\n```\n\n")
+	b.WriteString("## Install\n\nThe registry serves a Maven repository at `<registry>/maven/`. The registry runs no Java compiler, so\n" +
+		"the artifact's jar (and its `-sources.jar`) holds the **Java sources**, not classes: your build compiles them.\n" +
+		"With Gradle (Kotlin DSL), for an app or an Android module:\n\n")
+	fmt.Fprintf(&b, "```kotlin\nrepositories { maven(\"http://registry:8081/maven/\") { isAllowInsecureProtocol = true } }\n"+
+		"val clickstream by configurations.creating { isTransitive = false }\n"+
+		"dependencies {\n    clickstream(\"%s:%s:<version>\")\n"+
+		"    implementation(\"com.google.protobuf:protobuf-java:%s\") // protobuf-javalite on Android\n}\n"+
+		"val unpackClickstream by tasks.registering(Sync::class) {\n    from(zipTree(clickstream.singleFile)) { include(\"**/*.java\") }\n"+
+		"    into(layout.buildDirectory.dir(\"clickstream-src\"))\n}\n"+
+		"sourceSets[\"main\"].java.srcDir(unpackClickstream)\n```\n\n", n.MavenGroup, n.MavenArtifact, protobufJavaVersion)
+	b.WriteString("Or from this directory: `mvn install` (the pom builds a jar of classes), or compile the sources directly:\n\n" +
+		"```sh\njavac -cp /usr/share/java/protobuf.jar -d classes $(find src -name '*.java')\n```\n\n")
 	b.WriteString("## Construct, send, handle verdicts\n\n```java\n")
 	fmt.Fprintf(&b, "import %s.*;\n\n", n.JavaPackage)
 	ev := c.events[0]
