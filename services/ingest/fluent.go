@@ -575,11 +575,32 @@ func decodeEntry(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error) {
 	return decodeEntryParts(dec, r)
 }
 
-// decodeEntryParts decodes a time and a record.
+// decodeEntryParts decodes a time and a record. The time may come with
+// metadata, [time, {metadata}], as Fluent Bit 2.1 and later send it; the
+// metadata is not part of the event.
 func decodeEntryParts(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error) {
+	c, err := dec.PeekCode()
+	if err != nil {
+		return fluentEntry{}, err
+	}
+	withMetadata := msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32
+	if withMetadata {
+		n, err := dec.DecodeArrayLen()
+		if err != nil {
+			return fluentEntry{}, err
+		}
+		if n != 2 {
+			return fluentEntry{}, fmt.Errorf("an entry's time with metadata is [time, metadata]; got %d elements", n)
+		}
+	}
 	t, err := decodeEventTime(dec, r)
 	if err != nil {
 		return fluentEntry{}, err
+	}
+	if withMetadata {
+		if err := dec.Skip(); err != nil {
+			return fluentEntry{}, fmt.Errorf("metadata: %w", err)
+		}
 	}
 	rec, err := decodeValue(dec, r, 0)
 	if err != nil {
@@ -616,6 +637,9 @@ func decodeEventTime(dec *msgpack.Decoder, r *bytes.Reader) (time.Time, error) {
 		return time.Time{}, err
 	}
 	switch x := v.(type) {
+	case nil:
+		// No time: the time it is received, as Fluentd takes it.
+		return time.Time{}, nil
 	case int64:
 		return time.Unix(x, 0).UTC(), nil
 	case uint64:
@@ -852,8 +876,12 @@ func (f *Fluent) publish(ctx context.Context, caller Caller, msg fluentMessage) 
 		if key == "" && msg.chunk != "" {
 			key = chunkKey(msg.chunk, i)
 		}
+		ts := timestamppb.New(e.time)
+		if e.time.IsZero() {
+			ts = timestamppb.New(s.now())
+		}
 		events[i] = &ingestv1.Event{IdempotencyKey: key, Payload: &ingestv1.Event_Mobile{Mobile: &eventsv1.MobileAppEvent{
-			EventId: id, Version: version, Timestamp: timestamppb.New(e.time), Params: params,
+			EventId: id, Version: version, Timestamp: ts, Params: params,
 		}}}
 		early[i] = cmpRejection(tagRejection, rej)
 	}

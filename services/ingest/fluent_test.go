@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -355,7 +356,12 @@ func TestFluentModes(t *testing.T) {
 	c.send([]any{tag, occurred.Unix(), fluentRecord(40)})
 	c.send([]any{tag, occurred.Unix(), fluentRecord(41), map[string]any{"chunk": "m-41"}})
 	c.wantAck("m-41")
-	checkEachOnce(t, b, env, 42)
+	// Times with metadata ([time, {metadata}], Fluent Bit 2.1+), and nil.
+	c.send([]any{tag, []any{[]any{[]any{eventTime(occurred), map[string]any{"host": "h"}}, fluentRecord(42)}}, map[string]any{"chunk": "meta"}})
+	c.wantAck("meta")
+	c.send([]any{tag, nil, fluentRecord(43), map[string]any{"chunk": "nil-time"}})
+	c.wantAck("nil-time")
+	checkEachOnce(t, b, env, 44)
 }
 
 // TestFluentRejections: records the map form rejects, an unknown tag, an
@@ -501,7 +507,8 @@ func FuzzFluentForward(f *testing.F) {
 	f.Add([]byte{0x94, 0xa1, 'a', 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 1, 0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
 	svc := ingest.New(ingest.Config{Environment: env}, realCatalogue(f), bustest.New(f))
-	input := ingest.NewFluent(svc, ingest.FluentConfig{MaxChunkBytes: 1 << 16, MaxChunkRecords: 100, IdleTimeout: 5 * time.Second})
+	input := ingest.NewFluent(svc, ingest.FluentConfig{MaxChunkBytes: 1 << 16, MaxChunkRecords: 100, IdleTimeout: 5 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)})
 	f.Cleanup(func() { input.Close() })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		server, client := net.Pipe()
