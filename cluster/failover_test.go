@@ -132,7 +132,7 @@ func TestEventsLeaderFailover(t *testing.T) {
 		}
 		leaderName = p.nats.Name(leader)
 		shutdown = now()
-		p.nats.Shutdown(leader)
+		p.nats.ShutdownNode(leader)
 		if !waitFor(func() bool { return p.nats.StreamLeader(bus.StreamEvents) >= 0 }) {
 			failoverErr = fmt.Errorf("no new leader of %s after %s went down: %w", bus.StreamEvents, leaderName, ctx.Err())
 			return
@@ -142,7 +142,7 @@ func TestEventsLeaderFailover(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		waitFor(func() bool { return answered.Load() >= events/2 || time.Now().After(deadline) })
 		back = now()
-		if err := p.nats.Restart(leader); err != nil {
+		if err := p.nats.StartNode(leader); err != nil {
 			failoverErr = fmt.Errorf("restart %s: %w", leaderName, err)
 			return
 		}

@@ -43,7 +43,7 @@ const (
 // platform is what the tests run on: a 3-node JetStream cluster, a registry with its own
 // private PostgreSQL, and ingest instances on that database and the cluster.
 type platform struct {
-	nats     *bustest.Cluster
+	nats     *bus.LocalCluster
 	registry *stack.Stack
 	ingests  []*stack.Stack
 	apiKey   string

@@ -194,13 +194,19 @@ func (c *LocalCluster) ShutdownNode(i int) {
 	srv.WaitForShutdown()
 }
 
-// RestartNode starts node i again on its ports and store and waits until the cluster is
-// ready again.
-func (c *LocalCluster) RestartNode(ctx context.Context, i int) error {
+// StartNode starts node i, shut down before, again on its ports and store, without
+// waiting for the cluster to be ready (WaitReady does).
+func (c *LocalCluster) StartNode(i int) error {
 	if c.Server(i) != nil {
 		return fmt.Errorf("NATS cluster node %s is running", c.nodes[i].name)
 	}
-	if err := c.start(i); err != nil {
+	return c.start(i)
+}
+
+// RestartNode starts node i again on its ports and store and waits until the cluster is
+// ready again.
+func (c *LocalCluster) RestartNode(ctx context.Context, i int) error {
+	if err := c.StartNode(i); err != nil {
 		return err
 	}
 	return c.WaitReady(ctx)

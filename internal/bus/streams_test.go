@@ -312,9 +312,9 @@ func TestOpenWaitsForAMetaLeader(t *testing.T) {
 	}
 	c := bustest.NewCluster(t, 3)
 	for i := range 3 {
-		c.Shutdown(i)
+		c.ShutdownNode(i)
 	}
-	if err := c.Restart(0); err != nil {
+	if err := c.StartNode(0); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -333,7 +333,7 @@ func TestOpenWaitsForAMetaLeader(t *testing.T) {
 		t.Fatalf("Open returned without a meta leader: %v", err)
 	case <-time.After(time.Second):
 	}
-	if err := c.Restart(1); err != nil {
+	if err := c.StartNode(1); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-opened; err != nil {

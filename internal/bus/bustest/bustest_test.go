@@ -63,7 +63,7 @@ func TestCluster(t *testing.T) {
 	if leader < 0 {
 		t.Fatal("no node leads EVENTS")
 	}
-	c.Shutdown(leader)
+	c.ShutdownNode(leader)
 	deadline := time.Now().Add(30 * time.Second)
 	for c.StreamLeader(bus.StreamEvents) < 0 {
 		if time.Now().After(deadline) {
@@ -75,7 +75,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("the node that was shut down, %s, still leads", c.Name(leader))
 	}
 	publish("during")
-	if err := c.Restart(leader); err != nil {
+	if err := c.StartNode(leader); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.WaitReady(ctx); err != nil {
