@@ -56,6 +56,10 @@ import (
 // idempotency key; it is not a field of the event.
 const FluentIdempotencyKeyField = "idempotency_key"
 
+// FluentPayloadForm is the payload form of a dead letter that keeps a
+// Fluent record's msgpack: a record the map form cannot hold.
+const FluentPayloadForm = "fluent"
+
 // FluentTagPrefix starts the tags that name an event version.
 const FluentTagPrefix = "clickstream."
 
@@ -424,6 +428,9 @@ type fluentMessage struct {
 type fluentEntry struct {
 	time   time.Time
 	record any
+	// raw is the record's msgpack, kept by a dead letter when the record
+	// does not convert to the map form.
+	raw []byte
 }
 
 // parse decodes one message in any of the modes: Message [tag, time,
@@ -478,7 +485,7 @@ func (f *Fluent) parse(raw []byte) (fluentMessage, error) {
 			return msg, fmt.Errorf("tag %q: the chunk has %d records; the limit is %d per chunk: send smaller chunks", clip(msg.tag), m, f.cfg.MaxChunkRecords)
 		}
 		for range m {
-			e, err := decodeEntry(dec, r)
+			e, err := decodeEntry(dec, r, raw)
 			if err != nil {
 				return msg, err
 			}
@@ -500,7 +507,7 @@ func (f *Fluent) parse(raw []byte) (fluentMessage, error) {
 		if n < 3 {
 			return msg, fmt.Errorf("tag %q: a message in Message mode is [tag, time, record, option?]", clip(msg.tag))
 		}
-		e, err := decodeEntryParts(dec, r)
+		e, err := decodeEntryParts(dec, r, raw)
 		if err != nil {
 			return msg, err
 		}
@@ -537,7 +544,7 @@ func (f *Fluent) parse(raw []byte) (fluentMessage, error) {
 			if len(msg.entries) == f.cfg.MaxChunkRecords {
 				return msg, fmt.Errorf("tag %q: the chunk has over %d records; the limit is %d per chunk: send smaller chunks", clip(msg.tag), f.cfg.MaxChunkRecords, f.cfg.MaxChunkRecords)
 			}
-			e, err := decodeEntry(pdec, pr)
+			e, err := decodeEntry(pdec, pr, packed)
 			if err != nil {
 				return msg, err
 			}
@@ -564,7 +571,7 @@ func gunzip(b []byte, limit int) ([]byte, error) {
 }
 
 // decodeEntry decodes [time, record].
-func decodeEntry(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error) {
+func decodeEntry(dec *msgpack.Decoder, r *bytes.Reader, buf []byte) (fluentEntry, error) {
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
 		return fluentEntry{}, fmt.Errorf("an entry is [time, record]: %w", err)
@@ -572,13 +579,13 @@ func decodeEntry(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error) {
 	if n != 2 {
 		return fluentEntry{}, fmt.Errorf("an entry is [time, record]; got %d elements", n)
 	}
-	return decodeEntryParts(dec, r)
+	return decodeEntryParts(dec, r, buf)
 }
 
 // decodeEntryParts decodes a time and a record. The time may come with
 // metadata, [time, {metadata}], as Fluent Bit 2.1 and later send it; the
 // metadata is not part of the event.
-func decodeEntryParts(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error) {
+func decodeEntryParts(dec *msgpack.Decoder, r *bytes.Reader, buf []byte) (fluentEntry, error) {
 	c, err := dec.PeekCode()
 	if err != nil {
 		return fluentEntry{}, err
@@ -602,11 +609,12 @@ func decodeEntryParts(dec *msgpack.Decoder, r *bytes.Reader) (fluentEntry, error
 			return fluentEntry{}, fmt.Errorf("metadata: %w", err)
 		}
 	}
+	from := len(buf) - r.Len()
 	rec, err := decodeValue(dec, r, 0)
 	if err != nil {
 		return fluentEntry{}, fmt.Errorf("record: %w", err)
 	}
-	return fluentEntry{time: t, record: rec}, nil
+	return fluentEntry{time: t, record: rec, raw: buf[from : len(buf)-r.Len()]}, nil
 }
 
 // decodeEventTime decodes a time: EventTime (extension 0: seconds and
@@ -871,8 +879,14 @@ func (f *Fluent) publish(ctx context.Context, caller Caller, msg fluentMessage) 
 	id, version, tagRejection := f.resolve(catalogue, msg.tag)
 	events := make([]*ingestv1.Event, len(msg.entries))
 	early := make([]*ingestv1.Rejection, len(msg.entries))
+	originals := make([][]byte, len(msg.entries))
 	for i, e := range msg.entries {
 		params, key, rej := recordParams(e.record)
+		if rej != nil {
+			// The map form cannot hold it: the dead letter keeps the
+			// record's msgpack.
+			originals[i] = e.raw
+		}
 		if key == "" && msg.chunk != "" {
 			key = chunkKey(msg.chunk, i)
 		}
@@ -885,7 +899,7 @@ func (f *Fluent) publish(ctx context.Context, caller Caller, msg fluentMessage) 
 		}}}
 		early[i] = cmpRejection(tagRejection, rej)
 	}
-	return s.publishEvents(ctx, catalogue, caller, events, early, msg.tag)
+	return s.publishEvents(ctx, catalogue, caller, events, early, originals, msg.tag)
 }
 
 func cmpRejection(a, b *ingestv1.Rejection) *ingestv1.Rejection {
@@ -907,9 +921,11 @@ func chunkKey(chunk string, i int) string {
 // caller's environment), accepted ones built into records, rejected ones
 // into dead letters, all published and acknowledged by the bus. early holds
 // a rejection found before validation (an unresolved tag, a record that is
-// not a map), per event; tag names the events in their dead letters when
-// they resolve to no event.
-func (s *Service) publishEvents(ctx context.Context, catalogue *Catalogue, caller Caller, events []*ingestv1.Event, early []*ingestv1.Rejection, tag string) error {
+// not a map), per event, and originals the bytes its dead letter keeps
+// instead of the map form (a record's msgpack, HeaderPayloadForm
+// "fluent"); tag names the events in their dead letters when they resolve
+// to no event.
+func (s *Service) publishEvents(ctx context.Context, catalogue *Catalogue, caller Caller, events []*ingestv1.Event, early []*ingestv1.Rejection, originals [][]byte, tag string) error {
 	received := s.now()
 	n := len(events)
 	msgs := make([]bus.Message, 0, n)
@@ -931,7 +947,7 @@ func (s *Service) publishEvents(ctx context.Context, catalogue *Catalogue, calle
 		}
 		var d decoded
 		if early[i] != nil {
-			d.rejection = early[i]
+			d.rejection, d.original = early[i], originals[i]
 		} else {
 			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
 		}
@@ -958,6 +974,9 @@ func (s *Service) publishEvents(ctx context.Context, catalogue *Catalogue, calle
 		dl := s.deadLetterFor(caller, id, ev, d, received)
 		if d.typ.Descriptor == nil {
 			dl.Header[HeaderEvent] = headerSafe(tag)
+		}
+		if early[i] != nil && originals[i] != nil {
+			dl.Header[HeaderPayloadForm] = FluentPayloadForm
 		}
 		msgs = append(msgs, dl)
 	}

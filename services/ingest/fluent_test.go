@@ -413,6 +413,21 @@ func TestFluentRejections(t *testing.T) {
 		if i >= 3 && i <= 4 && h.Get(ingest.HeaderEvent) != tc.tag {
 			t.Errorf("%s: dead letter names event %q, want the tag", tc.tag, h.Get(ingest.HeaderEvent))
 		}
+		// A record the map form holds is kept as a MobileAppEvent; one it
+		// cannot hold, as its msgpack.
+		switch {
+		case i == 5:
+			var kept any
+			if h.Get(ingest.HeaderPayloadForm) != ingest.FluentPayloadForm || msgpack.Unmarshal(dead[i].Data, &kept) != nil || kept != tc.record {
+				t.Errorf("dead letter of a string record: form %q, data %q", h.Get(ingest.HeaderPayloadForm), dead[i].Data)
+			}
+		case i == 6:
+			if h.Get(ingest.HeaderPayloadForm) != ingest.FluentPayloadForm {
+				t.Errorf("dead letter of a record whose idempotency_key is a number: form %q", h.Get(ingest.HeaderPayloadForm))
+			}
+		case h.Get(ingest.HeaderPayloadForm) != "mobile":
+			t.Errorf("%s: dead letter form %q, want mobile", tc.tag, h.Get(ingest.HeaderPayloadForm))
+		}
 	}
 	events := storedMsgs(t, b, bus.StreamEvents)
 	if len(events) != 1 || events[0].Header.Get(jetstream.MsgIDHeader) != "my-key-3" {
