@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 )
@@ -225,9 +227,13 @@ func TestEventsLeaderFailover(t *testing.T) {
 		t.Errorf("%s (%d) + %s (%d) = %d, want the %d events sent", bus.StreamEvents, eventsTotal, bus.StreamDeadLetter, deadTotal, eventsTotal+deadTotal, events)
 	}
 
+	// Ingest stays up: what it answers while the bus has no leader is Unavailable.
 	codes := make([]string, 0, len(errCodes))
 	for code, n := range errCodes {
 		codes = append(codes, fmt.Sprintf("%s×%d", code, n))
+		if code != connect.CodeUnavailable.String() {
+			t.Errorf("ingest answered %d batches with %s during the failover, want Unavailable", n, code)
+		}
 	}
 	slices.Sort(codes)
 	t.Logf("sent %d events in batches of %d from %d goroutines to 2 ingest instances in %s (%.0f events/s)",
