@@ -269,6 +269,40 @@ func TestAchievementsWorkerFollowsAnotherInstancesSave(t *testing.T) {
 	}
 }
 
+// TestAchievementsWorkerFoldsWithAnotherInstancesStrategy: a strategy
+// changed on one instance is what the other instance's achievements worker
+// folds with next, not the one it loaded.
+func TestAchievementsWorkerFoldsWithAnotherInstancesStrategy(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := newInstance(t, url), newInstance(t, url)
+	c := reviewsConfig()
+	if _, err := a.engine.Save(t.Context(), c, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Strategy = []byte(`{"goal":1,"strategy":[{"objective_id":"reviews"}]}`)
+	if _, err := a.engine.Save(t.Context(), c, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r1", "o1", active, 150)}); err != nil {
+		t.Fatal(err)
+	}
+	drainWorker(t, b)
+	var (
+		goal      float64
+		completed bool
+	)
+	err := b.pool.QueryRow(t.Context(), `SELECT goal, completed_at IS NOT NULL FROM awards.user_achievements WHERE user_id = 'u1' AND achievement_id = 'critic'`).Scan(&goal, &completed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if goal != 1 || !completed {
+		t.Errorf("u1's critic: goal %v completed %v after instance b's cycle, want goal 1 completed (the strategy saved on instance a)", goal, completed)
+	}
+}
+
 // TestBatchFollowsAnotherInstancesSave: an achievement saved on one
 // instance counts the events the other instance applies next, before that
 // instance's periodic reload: its batch finds the stored configuration

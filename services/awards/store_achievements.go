@@ -66,12 +66,14 @@ func (s *PostgresStore) progressHorizon(ctx context.Context) (horizon int64, err
 // cfg, writes progress, grants, revocations and outbox rows and moves the
 // cursor, in one transaction.
 //
-// When strict, a changed row of an objective cfg does not know stops the
-// cycle with errUnknownObjective before the cursor moves: the objective may
-// have been saved on another instance after cfg was loaded, and moving the
-// cursor past its rows would miss them for good. The caller reloads and
-// runs the cycle again not strict, skipping objectives that are no longer
-// configured.
+// When strict, the cycle stops before the cursor moves when cfg is older
+// than the stored configuration (errConfigChanged: another instance saved
+// an achievement since cfg was loaded, and folding with its old strategy
+// would store progress the new one does not give), or when a changed row
+// belongs to an objective cfg does not know (errUnknownObjective: moving
+// the cursor past its rows would miss them for good). The caller reloads
+// and runs the cycle again not strict, skipping objectives that are no
+// longer configured.
 func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit int, strict bool) (res CycleResult, err error) {
 	defer wrapErr(&err, "recompute changed achievements")
 	horizon, err := s.progressHorizon(ctx)
@@ -94,6 +96,15 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 		res.To = res.From
 		if horizon <= res.From {
 			return nil
+		}
+		if strict {
+			var generation int64
+			if err := tx.QueryRow(ctx, sqlConfigGeneration).Scan(&generation); err != nil {
+				return err
+			}
+			if generation != cfg.generation {
+				return fmt.Errorf("%w (generation %d, stored %d)", errConfigChanged, cfg.generation, generation)
+			}
 		}
 		rows, err := tx.Query(ctx, sqlChanged, res.From, horizon, limit)
 		if err != nil {

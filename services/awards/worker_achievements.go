@@ -31,9 +31,10 @@ import (
 // in a transaction; there is no leader to elect or lose, and an instance
 // that stops leaves the work to the others at their next interval. A cycle
 // is sequential by nature (one cursor), so more instances do not make it
-// faster; they make it survive the loss of one. A changed row of an
-// objective the instance does not know yet (saved on another instance, not
-// reloaded here) makes the cycle reload before moving the cursor.
+// faster; they make it survive the loss of one. A configuration saved on
+// another instance since this one loaded its own (the stored generation
+// moved, or a changed row names an objective it does not know) makes the
+// cycle reload before it folds anything.
 type AchievementsWorker struct {
 	engine   *Engine
 	batch    int
@@ -76,7 +77,7 @@ type CycleResult struct {
 // Cycle runs one cycle.
 func (w *AchievementsWorker) Cycle(ctx context.Context) (CycleResult, error) {
 	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch, true)
-	if errors.Is(err, errUnknownObjective) {
+	if errors.Is(err, errConfigChanged) || errors.Is(err, errUnknownObjective) {
 		// Saved on another instance since this one last reloaded.
 		if err := w.engine.Reload(ctx); err != nil {
 			return res, err
