@@ -313,8 +313,8 @@ func swiftClass(c *catalogue, md protoreflect.MessageDescriptor, header string) 
 				p, swiftWrite(k, "e", 1, "k"), swiftWrite(v, "e", 2, "v"), n)
 		case s.list:
 			fmt.Fprintf(&w, "        for v in %s {\n            %s\n        }\n", p, swiftWrite(v, "w", n, "v"))
-		case v.write == "enum":
-			fmt.Fprintf(&w, "        if let v = %s, v.rawValue != 0 || %t {\n            %s\n        }\n", p, s.presence, swiftWrite(v, "w", n, "v"))
+		case v.write == "enum" && !s.presence:
+			fmt.Fprintf(&w, "        if let v = %s, v.rawValue != 0 {\n            %s\n        }\n", p, swiftWrite(v, "w", n, "v"))
 		case s.presence || v.zero == "":
 			fmt.Fprintf(&w, "        if let v = %s {\n            %s\n        }\n", p, swiftWrite(v, "w", n, "v"))
 		case v.typ == "Bool":

@@ -68,7 +68,7 @@ public final class PhotoStatusChangedV1: ClickstreamEvent {
         if !self.objectId.isEmpty {
             w.string(3, self.objectId)
         }
-        if let v = self.status, v.rawValue != 0 || false {
+        if let v = self.status, v.rawValue != 0 {
             w.int32(4, v.rawValue)
         }
     }

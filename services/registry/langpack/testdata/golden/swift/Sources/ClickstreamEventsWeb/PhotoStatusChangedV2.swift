@@ -79,10 +79,10 @@ public final class PhotoStatusChangedV2: ClickstreamEvent {
         if !self.objectId.isEmpty {
             w.string(3, self.objectId)
         }
-        if let v = self.status, v.rawValue != 0 || false {
+        if let v = self.status, v.rawValue != 0 {
             w.int32(4, v.rawValue)
         }
-        if let v = self.previousStatus, v.rawValue != 0 || false {
+        if let v = self.previousStatus, v.rawValue != 0 {
             w.int32(5, v.rawValue)
         }
         if let v = self.reason {
