@@ -84,12 +84,15 @@ type FluentConfig struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the handshake.
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// MaxConnections bounds the open connections; one more is closed at
+	// once (its client retries).
+	MaxConnections int
+	Logger         *slog.Logger
 }
 
 // DefaultFluentConfig returns the defaults.
 func DefaultFluentConfig() FluentConfig {
-	return FluentConfig{MaxChunkBytes: 8 << 20, MaxChunkRecords: 10000, IdleTimeout: 5 * time.Minute, HandshakeTimeout: 10 * time.Second}
+	return FluentConfig{MaxChunkBytes: 8 << 20, MaxChunkRecords: 10000, IdleTimeout: 5 * time.Minute, HandshakeTimeout: 10 * time.Second, MaxConnections: 1024}
 }
 
 // Fluent serves the Fluent Forward protocol, handing records to a Service.
@@ -126,6 +129,9 @@ func NewFluent(svc *Service, cfg FluentConfig) *Fluent {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = def.HandshakeTimeout
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = def.MaxConnections
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
@@ -207,6 +213,12 @@ func (f *Fluent) ServeConn(conn net.Conn) {
 	if f.closed {
 		f.mu.Unlock()
 		conn.Close()
+		return
+	}
+	if len(f.conns) >= f.cfg.MaxConnections {
+		f.mu.Unlock()
+		conn.Close()
+		f.log.Warn("fluent connection refused: too many connections", "remote", conn.RemoteAddr().String(), "max", f.cfg.MaxConnections)
 		return
 	}
 	f.conns[conn] = struct{}{}

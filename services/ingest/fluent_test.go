@@ -486,7 +486,7 @@ func TestFluentSharedKey(t *testing.T) {
 }
 
 // TestFluentLimits: a chunk over the record or byte limit closes the
-// connection unacknowledged.
+// connection unacknowledged; a connection over the limit is closed.
 func TestFluentLimits(t *testing.T) {
 	svc, b := newService(t, ingest.Config{})
 	in := startFluent(t, svc, ingest.FluentConfig{MaxChunkRecords: 5, MaxChunkBytes: 4096})
@@ -504,6 +504,16 @@ func TestFluentLimits(t *testing.T) {
 	}
 	if n := streamCount(t, b, bus.StreamEvents) + streamCount(t, b, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("%d messages stored from chunks over the limits", n)
+	}
+
+	// One connection at most: a second is closed while the first is open.
+	one := startFluent(t, svc, ingest.FluentConfig{MaxConnections: 1})
+	first := dialFluent(t, one.addr)
+	first.send([]any{"clickstream.item_view.v2", occurred.Unix(), fluentRecord(0), map[string]any{"chunk": "first"}})
+	first.wantAck("first")
+	second := dialFluent(t, one.addr)
+	if v, err := second.dec.DecodeInterface(); err == nil {
+		t.Errorf("a connection over MaxConnections: answered %v, want it closed", v)
 	}
 }
 
