@@ -316,3 +316,41 @@ func TestKitchenSinkGenerates(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeNameCollision: a catalogue message named like a type of a
+// langpack's own code fails generation with a message naming it, rather
+// than giving a pack that does not compile.
+func TestTypeNameCollision(t *testing.T) {
+	src := `syntax = "proto3";
+
+package clash.v1;
+
+import "clickstream/options/v1/options.proto";
+
+message Result {
+  string id = 1;
+}
+
+message ClashV1 {
+  option (clickstream.options.v1.event) = {
+    id: 7002
+    version: 1
+    description: "References a message named Result."
+  };
+
+  Result result = 1;
+}
+`
+	set, err := schema.Compile(context.Background(), fstest.MapFS{"clash/v1/clash.proto": {Data: []byte(src)}}, protosrc.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := langpack.Input{Environment: "clash", Revision: 1, Files: fileSet(set.Files),
+		Events: []langpack.Event{{ID: 7002, Version: 1, MessageName: "clash.v1.ClashV1"}}}
+	for _, lang := range []langpack.Language{langpack.Java, langpack.Swift, langpack.CSharp} {
+		_, err := langpack.Generate(lang, in)
+		if err == nil || !strings.Contains(err.Error(), "clash.v1.Result is generated as the class Result") {
+			t.Errorf("%s: error %v, want one naming clash.v1.Result", lang, err)
+		}
+	}
+}
