@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -111,8 +112,15 @@ const IngestFluent = "ingest-fluent"
 // comments. The dev stack creates it with a key bound to its environment.
 const FluentKeysFile = "fluent-shared-keys"
 
+// FluentTagsFile is where, in the data directory, ingest reads the tags
+// its Fluent input maps to event versions beside clickstream.<event>.v<N>:
+// one "<event message> <tag>" a line (e.g. "clickstream.events.v1.ItemViewV2
+// app.item_views"); optional.
+const FluentTagsFile = "fluent-tags"
+
 // startFluent binds the Fluent Forward input of svc when Addrs asks for
-// one; Run serves it. Its shared keys come from FluentKeysFile.
+// one; Run serves it. Its shared keys come from FluentKeysFile, its tag
+// mapping from FluentTagsFile.
 func (s *Stack) startFluent(svc *ingest.Service, env string) error {
 	addr := s.cfg.Addrs[IngestFluent]
 	if addr == "" {
@@ -121,6 +129,11 @@ func (s *Stack) startFluent(svc *ingest.Service, env string) error {
 	path := filepath.Join(s.cfg.DataDir, FluentKeysFile)
 	_, dev := s.servers[Registry]
 	keys, err := fluentKeys(path, env, dev)
+	if err != nil {
+		return err
+	}
+	tagsPath := filepath.Join(s.cfg.DataDir, FluentTagsFile)
+	tags, err := fluentTags(tagsPath)
 	if err != nil {
 		return err
 	}
@@ -140,9 +153,10 @@ func (s *Stack) startFluent(svc *ingest.Service, env string) error {
 		envs[e] = true
 	}
 	log := s.log.With("service", Ingest)
-	input := ingest.NewFluent(svc, ingest.FluentConfig{SharedKeys: keys, Logger: log})
+	input := ingest.NewFluent(svc, ingest.FluentConfig{SharedKeys: keys, Tags: tags, Logger: log})
 	s.runners = append(s.runners, func(ctx context.Context) error { return input.Run(ctx, ln) })
-	log.Info("fluent forward input", "addr", ln.Addr().String(), "shared_keys_file", path, "environments", len(envs))
+	log.Info("fluent forward input", "addr", ln.Addr().String(), "shared_keys_file", path, "environments", len(envs),
+		"tags_file", tagsPath, "mapped_tags", len(tags))
 	return nil
 }
 
@@ -172,8 +186,35 @@ func fluentKeys(path, env string, create bool) (map[string]string, error) {
 		return nil, fmt.Errorf("the Fluent input needs shared keys: write one \"<environment> <shared key>\" a line into %s (mode 0600): %w", path, err)
 	}
 	defer f.Close()
-	keys := map[string]string{}
-	sc := bufio.NewScanner(f)
+	keys, err := pairLines(f, path, "<environment> <shared key>", "the shared key is bound to %q already: one key, one environment")
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s has no shared key: the Fluent input needs one \"<environment> <shared key>\" a line", path)
+	}
+	return keys, nil
+}
+
+// fluentTags reads the tag mapping in path, tag to the full message name
+// of an event version; none when the file does not exist.
+func fluentTags(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fluent tags: %w", err)
+	}
+	defer f.Close()
+	return pairLines(f, path, "<event message> <tag>", "the tag maps to %q already: one tag, one event version")
+}
+
+// pairLines reads lines of two words, "<value> <key>", # for comments,
+// into key to value; a key given two values is an error (dup says so).
+func pairLines(r io.Reader, path, want, dup string) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -181,20 +222,17 @@ func fluentKeys(path, env string, create bool) (map[string]string, error) {
 		}
 		fields := strings.Fields(line)
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("%s line %d: want \"<environment> <shared key>\"", path, n)
+			return nil, fmt.Errorf("%s line %d: want %q", path, n, want)
 		}
-		if other, ok := keys[fields[1]]; ok && other != fields[0] {
-			return nil, fmt.Errorf("%s line %d: the shared key is bound to %q already: one key, one environment", path, n, other)
+		if other, ok := out[fields[1]]; ok && other != fields[0] {
+			return nil, fmt.Errorf("%s line %d: "+dup, path, n, other)
 		}
-		keys[fields[1]] = fields[0]
+		out[fields[1]] = fields[0]
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s has no shared key: the Fluent input needs one \"<environment> <shared key>\" a line", path)
-	}
-	return keys, nil
+	return out, nil
 }
 
 // devEnvironment creates the dev environment at first start and allows it
