@@ -232,7 +232,15 @@ type ApplyOptions struct {
 	// Only, when set, limits the batch to the objectives it accepts, e.g.
 	// those of the achievement a backfill is for.
 	Only func(*CompiledObjective) bool
+	// Source is the source a consuming worker read the batch from: the
+	// batch applies nothing and fails with ErrSourcePaused when an operator
+	// paused it meanwhile (on any instance).
+	Source string
 }
+
+// ErrSourcePaused is returned for a consuming worker's batch of a source
+// paused since the worker fetched it.
+var ErrSourcePaused = errors.New("source paused")
 
 // ApplyBatchWith is ApplyBatch with options.
 //
@@ -326,7 +334,7 @@ func (e *Engine) applyBatch(ctx context.Context, cfg *Config, records []*busv1.E
 		if check {
 			generation = cfg.generation
 		}
-		if err := e.store.applyEvents(ctx, work, opts.BackfillID, generation, &res); err != nil {
+		if err := e.store.applyEvents(ctx, work, opts.BackfillID, generation, opts.Source, &res); err != nil {
 			return res, err
 		}
 	}

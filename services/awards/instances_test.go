@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
@@ -301,6 +302,66 @@ func TestAchievementsWorkerFoldsWithAnotherInstancesStrategy(t *testing.T) {
 	if goal != 1 || !completed {
 		t.Errorf("u1's critic: goal %v completed %v after instance b's cycle, want goal 1 completed (the strategy saved on instance a)", goal, completed)
 	}
+}
+
+// TestPauseStopsEveryInstance: a pause made through one instance's admin
+// API stops the source on every instance when it returns: no batch of the
+// other instance commits after it (the other instance's workers only learn
+// of the pause at their next round), and after a resume everything is
+// applied once.
+func TestPauseStopsEveryInstance(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	bs := bustest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var (
+		instances []*instance
+		consumers []*awards.Consumers
+	)
+	for i := range 2 {
+		in := newInstance(t, url)
+		// The second instance looks at the pauses rarely.
+		reconcile := 10 * time.Millisecond
+		if i == 1 {
+			reconcile = time.Hour
+		}
+		c := awards.NewConsumers(in.engine, bs.JetStream(), awards.ConsumersConfig{Batch: 20, FetchWait: 20 * time.Millisecond, Reconcile: reconcile})
+		wg.Go(func() { _ = c.Run(ctx) })
+		instances, consumers = append(instances, in), append(consumers, c)
+	}
+	for _, c := range consumers {
+		waitFor(t, func() bool { return len(c.Sources()) == 3 })
+	}
+	var trips []*busv1.EventRecord
+	for i := range 3000 {
+		trips = append(trips, tripRecord("u"+strconv.Itoa(i%40), "pause-"+strconv.Itoa(i), 10))
+	}
+	publish(t, bs, trips)
+	db := instances[0].pool
+	navi := len(instances[0].engine.Config().Objectives("NavigationTripFinished"))
+	waitFor(t, func() bool { return count(t, db, `SELECT count(*) FROM awards.processing_log`) >= 20*navi })
+
+	admin := awards.NewAdminAPI(instances[0].engine, consumers[0], nil)
+	if _, err := admin.PauseSource(t.Context(), &awardsv1.PauseSourceRequest{Source: "navigation", Actor: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	logged := count(t, db, `SELECT count(*) FROM awards.processing_log`)
+	time.Sleep(300 * time.Millisecond) // the second instance keeps fetching
+	if n := count(t, db, `SELECT count(*) FROM awards.processing_log`); n != logged {
+		t.Errorf("%d (event, objective) pairs applied after the pause returned (%d before)", n-logged, logged)
+	}
+	if logged >= navi*len(trips) {
+		t.Fatal("everything was applied before the pause; the test needs events in flight")
+	}
+	if _, err := admin.ResumeSource(t.Context(), &awardsv1.ResumeSourceRequest{Source: "navigation", Actor: "op"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return drained(t, bs, consumers[0], sources) })
+	if n := count(t, db, `SELECT count(*) FROM awards.processing_log`); n != navi*len(trips) {
+		t.Errorf("%d processing log rows after the resume, want %d", n, navi*len(trips))
+	}
+	t.Logf("paused after %d of %d (event, objective) pairs", logged, navi*len(trips))
 }
 
 // TestBatchFollowsAnotherInstancesSave: an achievement saved on one

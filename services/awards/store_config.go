@@ -216,11 +216,33 @@ func wrapErr(err *error, op string) {
 	}
 }
 
-// SetSourcePaused pauses or resumes consuming a source.
-func (s *PostgresStore) SetSourcePaused(ctx context.Context, source string, paused bool, actor string) error {
-	_, err := s.pool.Exec(ctx, `
+// lockClassSource fences the batches of a source (keyed by a hash of its
+// name) from its pausing: a consuming batch holds it shared for its
+// transaction, taken first; pausing takes it exclusively once the pause is
+// written, so it waits for the batches in flight on every instance, and
+// every later batch reads the pause and applies nothing.
+const lockClassSource = 0x41575331 // "AWS1"
+
+const (
+	sqlSetSourcePaused = `
 		INSERT INTO awards.sources (name, paused, actor) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, actor = excluded.actor, updated_at = now()`, source, paused, actor)
+		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, actor = excluded.actor, updated_at = now()`
+	sqlFenceSource    = `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`
+	sqlSourceShared   = `SELECT pg_advisory_xact_lock_shared($1::int4, hashtext($2))`
+	sqlSourceIsPaused = `SELECT coalesce((SELECT paused FROM awards.sources WHERE name = $1), false)`
+)
+
+// SetSourcePaused pauses or resumes consuming a source. A pause returns
+// once no batch of the source is in flight on any instance; none commits
+// after it.
+func (s *PostgresStore) SetSourcePaused(ctx context.Context, source string, paused bool, actor string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlSetSourcePaused, source, paused, actor); err != nil || !paused {
+			return err
+		}
+		_, err := tx.Exec(ctx, sqlFenceSource, int32(lockClassSource), source)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("set source %q paused=%v: %w", source, paused, err)
 	}

@@ -81,8 +81,10 @@ func userObjectiveLock(k progressKey) int32 {
 // what the processing log already holds, apply in memory, write back.
 //
 // When generation is not negative and the stored configuration generation
-// differs, it writes nothing and returns errConfigChanged.
-func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, backfillID, generation int64, res *BatchResult) error {
+// differs, it writes nothing and returns errConfigChanged. When source is
+// set and an operator paused it, it writes nothing and returns
+// ErrSourcePaused.
+func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, backfillID, generation int64, source string, res *BatchResult) error {
 	// What the batch may touch, from the events alone.
 	var (
 		users            []string
@@ -123,6 +125,13 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
+		paused := false
+		if source != "" {
+			// First, before any other lock: a batch waiting here behind a
+			// pause holds nothing another batch could wait for.
+			b.Queue(sqlSourceShared, int32(lockClassSource), source)
+			b.Queue(sqlSourceIsPaused, source).QueryRow(func(row pgx.Row) error { return row.Scan(&paused) })
+		}
 		b.Queue(sqlProgressBarrierShared, int32(lockClassProgress))
 		b.Queue(sqlLockUserObjectives, int32(lockClassUserObjective), locks)
 		stored := generation
@@ -187,6 +196,9 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if paused {
+			return fmt.Errorf("%w: %s", ErrSourcePaused, source)
 		}
 		if stored != generation {
 			return fmt.Errorf("%w (generation %d, stored %d)", errConfigChanged, generation, stored)

@@ -25,6 +25,16 @@ import (
 // applied in stream order (an event handed back by a stopped worker may
 // come again after later ones; rules order a content's events by when they
 // occurred, so that does not change the result).
+//
+// Several instances run the same workers on the same durable consumers:
+// JetStream hands each event to one of their pulls, so they split the work.
+// Batches on different instances that touch one user objective take turns
+// under its advisory lock, and the processing log, read under that lock,
+// skips an (event, objective) pair already applied (a redelivery to the
+// other instance), so nothing counts twice and no update is lost. A batch
+// finding the stored configuration newer than its instance's reloads first,
+// and one finding its source paused (on whichever instance) applies nothing
+// and is handed back.
 type Consumers struct {
 	engine *Engine
 	js     jetstream.JetStream
@@ -297,14 +307,27 @@ func (w *sourceWorker) run(ctx context.Context) {
 			records = append(records, rec)
 		}
 		// Apply until it commits: the batch is acknowledged only then.
-		applied := false
+		applied, paused := false, false
 		for attempt := time.Duration(1); ctx.Err() == nil; attempt++ {
-			if _, err = w.engine.ApplyBatch(ctx, records); err == nil {
+			if _, err = w.engine.ApplyBatchWith(ctx, records, ApplyOptions{Source: w.subject}); err == nil {
 				applied = true
+				break
+			}
+			if errors.Is(err, ErrSourcePaused) {
+				// Paused on some instance: this instance's Sync stops the
+				// worker at its next round. Hand the batch back meanwhile.
+				paused = true
 				break
 			}
 			w.log.Error("apply events, will retry", "events", len(records), "err", err)
 			sleep(ctx, min(attempt*backoff, 5*time.Second))
+		}
+		if paused {
+			for _, m := range msgs {
+				_ = m.Nak()
+			}
+			sleep(ctx, min(w.cfg.Reconcile, time.Second))
+			continue
 		}
 		if !applied {
 			// Stopped (paused, shut down) before the batch committed:
