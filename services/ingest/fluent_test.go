@@ -389,6 +389,8 @@ func TestFluentRejections(t *testing.T) {
 		{"nginx.access", valid, "REJECT_REASON_UNKNOWN_EVENT", "tag"},
 		{"clickstream.item_view.v2", "a string", "REJECT_REASON_MALFORMED", "record"},
 		{"clickstream.item_view.v2", map[string]any{"idempotency_key": 7}, "REJECT_REASON_MALFORMED", "idempotency_key"},
+		{"clickstream.item_view.v2", map[string]any{"bad\r\nkey": []any{1.5, map[string]any{"x": nil}}}, "REJECT_REASON_UNKNOWN_FIELD", "bad  key"}, // the bus writes CR and LF in headers as spaces
+		{"clickstream.item_view.v2\r\n", valid, "REJECT_REASON_UNKNOWN_EVENT", "tag"},
 	}
 	for i, tc := range cases {
 		c.send([]any{tc.tag, occurred.Unix(), tc.record, map[string]any{"chunk": fmt.Sprint("r-", i)}})
@@ -412,6 +414,9 @@ func TestFluentRejections(t *testing.T) {
 		}
 		if i >= 3 && i <= 4 && h.Get(ingest.HeaderEvent) != tc.tag {
 			t.Errorf("%s: dead letter names event %q, want the tag", tc.tag, h.Get(ingest.HeaderEvent))
+		}
+		if i == 8 && h.Get(ingest.HeaderEvent) != `"clickstream.item_view.v2\r\n"` {
+			t.Errorf("%s: dead letter names event %q, want the tag quoted in ASCII", tc.tag, h.Get(ingest.HeaderEvent))
 		}
 		// A record the map form holds is kept as a MobileAppEvent; one it
 		// cannot hold, as its msgpack.
