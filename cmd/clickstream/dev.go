@@ -32,6 +32,8 @@ func newDevCommand() *cobra.Command {
 		cfg     stack.Config
 		addrs   = map[string]*string{}
 		cluster bool
+		// consoleAddr is where the web console is served; empty serves none.
+		consoleAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -106,6 +108,9 @@ the starter achievements are applied to awards.`,
 				}
 			}
 			printBanner(cmd.OutOrStdout(), cfg, s, tokenFile)
+			if err := serveDevConsole(ctx, cmd.OutOrStdout(), consoleAddr, s); err != nil {
+				return err
+			}
 			return <-done
 		},
 	}
@@ -122,6 +127,7 @@ the starter achievements are applied to awards.`,
 	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
 	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
 	addrs[stack.IngestFluent] = f.String("fluent-listen", "127.0.0.1:24224", "address of ingest's Fluent Forward input (TCP; shared keys in <data-dir>/"+stack.FluentKeysFile+"); empty turns it off")
+	f.StringVar(&consoleAddr, "console-addr", defaultConsoleAddr, "address of the web console (/console/, proxying to the services' REST gateways); empty serves none")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")
 	f.StringVar(&cfg.Ingest.PIISecret, "pii-secret", "", "secret of the HMAC-SHA256 replacing pii fields; default: generated once into <data-dir>/pii-secret")

@@ -26,7 +26,7 @@ func newServeCommand() *cobra.Command {
 	)
 	cfg.Ingest = ingest.DefaultConfig()
 	cmd := &cobra.Command{
-		Use:       "serve registry|ingest|awards",
+		Use:       "serve registry|ingest|awards|console",
 		Short:     "Run one service against an existing PostgreSQL and NATS",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: stack.Services(),
@@ -50,6 +50,7 @@ func newServeCommand() *cobra.Command {
 			return s.Run(cmd.Context())
 		},
 	}
+	cmd.AddCommand(newServeConsoleCommand())
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&fluentListen, "fluent-listen", "", "address of the Fluent Forward input (TCP), off unless set; shared keys in <data-dir>/"+stack.FluentKeysFile+", one \"<environment> <shared key>\" a line (ingest)")

@@ -1,0 +1,133 @@
+// Package web is the console: a single-page application for operators,
+// built from web/src into web/dist (committed, so `go build` needs no
+// Node) and embedded into the binary.
+//
+// The console talks only to the REST gateways of the three services, with
+// the admin token the operator signs in with. Handler serves the console
+// and reverse-proxies /console/api/<service>/v1/... to that service's REST
+// gateway, so the browser stays on one origin: the services need no CORS,
+// and nothing but the gateway's /v1/ routes is reachable through it.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+)
+
+//go:embed dist
+var dist embed.FS
+
+// Prefix is where Handler serves the console.
+const Prefix = "/console/"
+
+// Assets are the built console files: index.html, console.js, console.css.
+func Assets() fs.FS {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil {
+		panic(err) // the directory is embedded above
+	}
+	return sub
+}
+
+// Config names the REST gateways the console proxies to.
+type Config struct {
+	// RegistryURL, IngestURL and AwardsURL are the base URLs of the services
+	// (http://127.0.0.1:8081 in dev).
+	RegistryURL, IngestURL, AwardsURL string
+}
+
+// ClientConfig is /console/config.json: the base URL of each service's REST
+// gateway as the browser calls it.
+type ClientConfig struct {
+	Registry string `json:"registry"`
+	Ingest   string `json:"ingest"`
+	Awards   string `json:"awards"`
+}
+
+// Handler serves the console under Prefix: the assets, config.json, and
+// the proxies to the REST gateways under Prefix+"api/<service>/".
+func Handler(cfg Config) (http.Handler, error) {
+	targets := map[string]string{"registry": cfg.RegistryURL, "ingest": cfg.IngestURL, "awards": cfg.AwardsURL}
+	client := ClientConfig{}
+	mux := http.NewServeMux()
+	for name, raw := range targets {
+		if raw == "" {
+			return nil, fmt.Errorf("console: the URL of %s is required", name)
+		}
+		target, err := url.Parse(raw)
+		if err != nil || target.Scheme == "" || target.Host == "" {
+			return nil, fmt.Errorf("console: URL of %s %q: want http(s)://host:port", name, raw)
+		}
+		base := Prefix + "api/" + name
+		switch name {
+		case "registry":
+			client.Registry = base
+		case "ingest":
+			client.Ingest = base
+		case "awards":
+			client.Awards = base
+		}
+		mux.Handle(base+"/", http.StripPrefix(base, gatewayProxy(target)))
+	}
+	config, err := json.Marshal(client)
+	if err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("GET "+Prefix+"config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(config)
+	})
+	assets := http.StripPrefix(Prefix, http.FileServerFS(Assets()))
+	mux.Handle("GET "+Prefix, securityHeaders(assets))
+	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusFound))
+	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
+	return mux, nil
+}
+
+// gatewayProxy forwards /v1/... (the REST gateway) to target and refuses
+// every other path: the console has no business with Connect, gRPC,
+// metrics or the langpack repositories.
+func gatewayProxy(target *url.URL) http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Header.Del("Cookie")
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeStatus(w, http.StatusBadGateway, 14, "the console cannot reach "+target.String()+": "+err.Error())
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeStatus(w, http.StatusNotFound, 5, "the console proxies the REST gateway only (/v1/...), not "+r.URL.Path)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// writeStatus answers as the REST gateway does: a google.rpc.Status.
+func writeStatus(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "message": message})
+}
+
+// securityHeaders keeps the console's pages to their own scripts and out of
+// frames, and its URLs out of other sites' Referer headers.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
