@@ -155,6 +155,12 @@ func (s *Stack) startFluent(svc *ingest.Service, env string) error {
 	log := s.log.With("service", Ingest)
 	input := ingest.NewFluent(svc, ingest.FluentConfig{SharedKeys: keys, Tags: tags, Logger: log})
 	s.runners = append(s.runners, func(ctx context.Context) error { return input.Run(ctx, ln) })
+	// Closed by Close too: when Start fails after this, Run never serves
+	// the listener and would leave it bound.
+	s.closeFluent = func() {
+		_ = input.Close()
+		_ = ln.Close()
+	}
 	log.Info("fluent forward input", "addr", ln.Addr().String(), "shared_keys_file", path, "environments", len(envs),
 		"tags_file", tagsPath, "mapped_tags", len(tags))
 	return nil

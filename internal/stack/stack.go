@@ -110,7 +110,10 @@ type Stack struct {
 	// dev API key created for it.
 	ingest    *ingest.Service
 	ingestKey string
-	once      sync.Once
+	// closeFluent closes the ingest Fluent input and its listener, bound
+	// by Start before Run serves it.
+	closeFluent func()
+	once        sync.Once
 	// awardsStarted is set once the awards engine has its schemas and
 	// configuration.
 	awardsStarted atomic.Bool
@@ -383,6 +386,9 @@ func (s *Stack) Stop(service string) {
 // Close releases storage; Run calls it. Safe to call more than once.
 func (s *Stack) Close() {
 	s.once.Do(func() {
+		if s.closeFluent != nil {
+			s.closeFluent()
+		}
 		for _, p := range s.pools {
 			p.Close()
 		}

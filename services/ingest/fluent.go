@@ -20,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,7 +27,6 @@ import (
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/internal/bus"
 )
 
 // The Fluent Forward input takes events from log shippers (Fluentd, Fluent
@@ -243,7 +241,7 @@ const fluentOverhead = 64 << 10
 func (f *Fluent) serve(conn net.Conn) error {
 	in := &budgetReader{r: bufio.NewReaderSize(conn, 64<<10)}
 	dec := msgpack.NewDecoder(in)
-	caller := Caller{Environment: f.svc.cfg.Environment, Protocol: busv1.Protocol_PROTOCOL_UNSPECIFIED, RemoteAddr: conn.RemoteAddr().String()}
+	caller := Caller{Environment: f.svc.cfg.Environment, Protocol: busv1.Protocol_PROTOCOL_FLUENT, RemoteAddr: conn.RemoteAddr().String()}
 	if len(f.cfg.SharedKeys) > 0 {
 		_ = conn.SetDeadline(time.Now().Add(f.cfg.HandshakeTimeout))
 		in.left = fluentOverhead
@@ -911,7 +909,10 @@ func (f *Fluent) publish(ctx context.Context, caller Caller, msg fluentMessage) 
 		}}}
 		early[i] = cmpRejection(tagRejection, rej)
 	}
-	return s.publishEvents(ctx, catalogue, caller, events, early, originals, msg.tag)
+	if _, err := s.sendAs(ctx, catalogue, caller, batch{events: events, early: early, originals: originals, name: msg.tag}); err != nil {
+		return fmt.Errorf("publish the chunk (tag %q, %d records): %w", clip(msg.tag), len(events), err)
+	}
+	return nil
 }
 
 func cmpRejection(a, b *ingestv1.Rejection) *ingestv1.Rejection {
@@ -926,88 +927,4 @@ func cmpRejection(a, b *ingestv1.Rejection) *ingestv1.Rejection {
 func chunkKey(chunk string, i int) string {
 	sum := sha256.Sum256(fmt.Appendf([]byte(chunk), "\x00%d", i))
 	return "fluent-" + hex.EncodeToString(sum[:16])
-}
-
-// publishEvents is SendBatch's validation and publishing for events whose
-// caller is already known: each event validated (and admitted for the
-// caller's environment), accepted ones built into records, rejected ones
-// into dead letters, all published and acknowledged by the bus. early holds
-// a rejection found before validation (an unresolved tag, a record that is
-// not a map), per event, and originals the bytes its dead letter keeps
-// instead of the map form (a record's msgpack, HeaderPayloadForm
-// "fluent"); tag names the events in their dead letters when they resolve
-// to no event.
-func (s *Service) publishEvents(ctx context.Context, catalogue *Catalogue, caller Caller, events []*ingestv1.Event, early []*ingestv1.Rejection, originals [][]byte, tag string) error {
-	received := s.now()
-	n := len(events)
-	msgs := make([]bus.Message, 0, n)
-	accepted := make([]bool, n)
-	verdicts := make([]Usage, n)
-	shared := recordShared{
-		source:   &busv1.Source{KeyId: caller.KeyID, Protocol: caller.Protocol, RemoteAddr: caller.RemoteAddr},
-		received: timestamppb.New(received),
-		subjects: map[string]string{},
-	}
-	for i, ev := range events {
-		id := ev.GetIdempotencyKey()
-		keyRejection := checkIdempotencyKey(id)
-		switch {
-		case id == "":
-			id = uuid.Must(uuid.NewV7()).String()
-		case keyRejection != nil:
-			id = rejectedKeyID(id)
-		}
-		var d decoded
-		if early[i] != nil {
-			d.rejection, d.original = early[i], originals[i]
-		} else {
-			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
-		}
-		switch {
-		case keyRejection != nil:
-			d.rejection = keyRejection
-		case d.rejection == nil && d.typ.Descriptor != nil:
-			if rej := catalogue.admit(d.typ, caller.Environment); rej != nil {
-				d.rejection = rej
-			}
-		}
-		if d.rejection == nil {
-			d.context, d.contextDone = eventContext(d), true
-			msg, err := s.build(catalogue, caller, id, d, &shared)
-			if err == nil {
-				verdicts[i] = usageOf(d, caller, received, "accepted")
-				accepted[i] = true
-				msgs = append(msgs, msg)
-				continue
-			}
-			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MALFORMED, "", "%s: %v", d.typ.FullName(), err)
-		}
-		verdicts[i] = usageOf(d, caller, received, "rejected")
-		dl := s.deadLetterFor(caller, id, ev, d, received)
-		if d.typ.Descriptor == nil {
-			dl.Header[HeaderEvent] = headerSafe(tag)
-		}
-		if early[i] != nil && originals[i] != nil {
-			dl.Header[HeaderPayloadForm] = FluentPayloadForm
-		}
-		msgs = append(msgs, dl)
-	}
-	results, err := s.bus.PublishAll(ctx, msgs)
-	if err != nil {
-		return fmt.Errorf("the event bus did not take the chunk (tag %q, %d records): %w", clip(tag), n, err)
-	}
-	for k, r := range results {
-		if r.Err != nil {
-			return fmt.Errorf("the event bus did not acknowledge event %s: %w", msgs[k].MsgID, r.Err)
-		}
-	}
-	if s.usage != nil {
-		// Every event is one message: verdicts and results line up.
-		for i := range verdicts {
-			if !(accepted[i] && results[i].Duplicate) {
-				s.usage.Record(verdicts[i])
-			}
-		}
-	}
-	return nil
 }

@@ -477,8 +477,8 @@ func TestFluentSharedKey(t *testing.T) {
 	events := storedMsgs(t, b, bus.StreamEvents)
 	rec := &busv1.EventRecord{}
 	if len(events) != 1 || proto.Unmarshal(events[0].Data, rec) != nil || rec.GetEnvironment() != "partner-b" ||
-		rec.GetSource().GetKeyId() != ingest.FluentKeyID("secret-b") {
-		t.Fatalf("event stored as %v, want environment partner-b", rec)
+		rec.GetSource().GetKeyId() != ingest.FluentKeyID("secret-b") || rec.GetSource().GetProtocol() != busv1.Protocol_PROTOCOL_FLUENT {
+		t.Fatalf("event stored as %v, want environment partner-b by protocol fluent", rec)
 	}
 
 	c, pong = handshake("wrong")

@@ -240,6 +240,33 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 	if err != nil {
 		return nil, err
 	}
+	return s.sendAs(ctx, catalogue, caller, batch{events: req.GetEvents()})
+}
+
+// batch is what sendAs publishes: the events, and for an input that finds
+// rejections before validation (the Fluent input) what it found.
+type batch struct {
+	events []*ingestv1.Event
+	// early holds, per event, a rejection found before validation (an
+	// unresolved tag, a record that is not a map); nil or nil entries
+	// validate as usual.
+	early []*ingestv1.Rejection
+	// originals holds, per event with an early rejection, the bytes its
+	// dead letter keeps instead of the event's (a Fluent record's msgpack,
+	// payload form "fluent"); nil keeps the event's.
+	originals [][]byte
+	// name names the events in their dead letters when they resolve to no
+	// event version and sentName has nothing (a Fluent tag).
+	name string
+}
+
+// sendAs validates the events of b as sent by caller, an authenticated
+// sender, against catalogue: accepted ones are built into records for
+// EVENTS, rejected ones into dead letters, and all are published and
+// acknowledged by the bus before it returns the verdicts. SendBatch and the
+// Fluent input both publish through it.
+func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Caller, b batch) (*ingestv1.SendBatchResponse, error) {
+	n := len(b.events)
 	received := s.now()
 	resp := &ingestv1.SendBatchResponse{Results: make([]*ingestv1.EventResult, n)}
 	msgs := make([]bus.Message, 0, n)
@@ -254,7 +281,7 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		received: timestamppb.New(received),
 		subjects: map[string]string{},
 	}
-	for i, ev := range req.GetEvents() {
+	for i, ev := range b.events {
 		id := ev.GetIdempotencyKey()
 		keyRejection := checkIdempotencyKey(id)
 		switch {
@@ -267,7 +294,16 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		}
 		res := &ingestv1.EventResult{Index: int32(i), Id: id}
 		resp.Results[i] = res
-		d := catalogue.validate(ev, s.cfg.MaxEventBytes)
+		var d decoded
+		early := i < len(b.early) && b.early[i] != nil
+		if early {
+			d.rejection = b.early[i]
+			if i < len(b.originals) {
+				d.original = b.originals[i]
+			}
+		} else {
+			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
+		}
 		switch {
 		case keyRejection != nil:
 			d.rejection = keyRejection
@@ -291,7 +327,14 @@ func (s *Service) SendBatch(ctx context.Context, req *ingestv1.SendBatchRequest)
 		res.Status = ingestv1.EventStatus_EVENT_STATUS_REJECTED
 		res.Rejection = d.rejection
 		verdicts[i] = usageOf(d, caller, received, "rejected")
-		msgs = append(msgs, s.deadLetterFor(caller, id, ev, d, received))
+		dl := s.deadLetterFor(caller, id, ev, d, received)
+		if d.typ.Descriptor == nil && b.name != "" {
+			dl.Header[HeaderEvent] = headerSafe(b.name)
+		}
+		if early && d.original != nil {
+			dl.Header[HeaderPayloadForm] = FluentPayloadForm
+		}
+		msgs = append(msgs, dl)
 	}
 
 	results, err := s.bus.PublishAll(ctx, msgs)

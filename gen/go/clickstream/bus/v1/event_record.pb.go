@@ -32,6 +32,9 @@ const (
 	Protocol_PROTOCOL_GRPC_WEB    Protocol = 2
 	Protocol_PROTOCOL_CONNECT     Protocol = 3
 	Protocol_PROTOCOL_REST        Protocol = 4
+	// The Fluent Forward protocol (log shippers: Fluentd, Fluent Bit, the
+	// fluent-logger libraries).
+	Protocol_PROTOCOL_FLUENT Protocol = 5
 )
 
 // Enum value maps for Protocol.
@@ -42,6 +45,7 @@ var (
 		2: "PROTOCOL_GRPC_WEB",
 		3: "PROTOCOL_CONNECT",
 		4: "PROTOCOL_REST",
+		5: "PROTOCOL_FLUENT",
 	}
 	Protocol_value = map[string]int32{
 		"PROTOCOL_UNSPECIFIED": 0,
@@ -49,6 +53,7 @@ var (
 		"PROTOCOL_GRPC_WEB":    2,
 		"PROTOCOL_CONNECT":     3,
 		"PROTOCOL_REST":        4,
+		"PROTOCOL_FLUENT":      5,
 	}
 )
 
@@ -319,13 +324,14 @@ const file_clickstream_bus_v1_event_record_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x128\n" +
 	"\bprotocol\x18\x02 \x01(\x0e2\x1c.clickstream.bus.v1.ProtocolR\bprotocol\x12\x1f\n" +
 	"\vremote_addr\x18\x03 \x01(\tR\n" +
-	"remoteAddr*w\n" +
+	"remoteAddr*\x8c\x01\n" +
 	"\bProtocol\x12\x18\n" +
 	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPROTOCOL_GRPC\x10\x01\x12\x15\n" +
 	"\x11PROTOCOL_GRPC_WEB\x10\x02\x12\x14\n" +
 	"\x10PROTOCOL_CONNECT\x10\x03\x12\x11\n" +
-	"\rPROTOCOL_REST\x10\x04BHZFgithub.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1;busv1b\x06proto3"
+	"\rPROTOCOL_REST\x10\x04\x12\x13\n" +
+	"\x0fPROTOCOL_FLUENT\x10\x05BHZFgithub.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1;busv1b\x06proto3"
 
 var (
 	file_clickstream_bus_v1_event_record_proto_rawDescOnce sync.Once
