@@ -85,7 +85,7 @@ func Handler(cfg Config) (http.Handler, error) {
 		_, _ = w.Write(config)
 	})
 	assets := http.StripPrefix(Prefix, http.FileServerFS(Assets()))
-	mux.Handle("GET "+Prefix, securityHeaders(assets))
+	mux.Handle(Prefix, securityHeaders(assets))
 	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusFound))
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
 	return mux, nil
@@ -120,10 +120,15 @@ func writeStatus(w http.ResponseWriter, status, code int, message string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "message": message})
 }
 
-// securityHeaders keeps the console's pages to their own scripts and out of
+// securityHeaders serves GET and HEAD only, and keeps the console's pages to their own scripts and out of
 // frames, and its URLs out of other sites' Referer headers.
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "the console's files are read with GET", http.StatusMethodNotAllowed)
+			return
+		}
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
