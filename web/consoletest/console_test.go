@@ -1,0 +1,640 @@
+package consoletest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/internal/stack"
+	protosrc "github.com/clickstream-dev/clickstream/proto"
+	"github.com/clickstream-dev/clickstream/services/ingest"
+	"github.com/clickstream-dev/clickstream/services/registry/schema"
+	"github.com/clickstream-dev/clickstream/web"
+)
+
+const adminToken = "console-test-admin-token-0123456789"
+
+// screenshotsEnv names the folder the test writes its screenshots to; without
+// it they go to a new folder under the system's temporary directory, kept after
+// the test so a reviewer can look (the test prints where).
+const screenshotsEnv = "CLICKSTREAM_CONSOLE_SCREENSHOTS"
+
+// chromium finds the browser: Debian's chromium, or $CHROMIUM. Without one
+// the test skips, and fails under CI, where .ci/run installs it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed (apt-get install chromium); CI needs it for the console's browser tests")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium)")
+	return ""
+}
+
+// dataDir returns a directory the postgres OS user can enter when the tests
+// run as root.
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil && d == dir {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	return dir
+}
+
+func startStack(t *testing.T) *stack.Stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := stack.Start(ctx, stack.Config{
+		DataDir:    dataDir(t),
+		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
+		Awards:     stack.AwardsConfig{Starter: true},
+		AdminToken: adminToken,
+		Ingest:     ingest.Config{PIISecret: "console-test-pii-secret-0123456789"},
+	})
+	if err != nil {
+		cancel()
+		t.Fatalf("start the dev stack: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stack stopped with error: %v", err)
+		}
+	})
+	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	if err := s.WaitReady(waitCtx); err != nil {
+		t.Fatalf("the dev stack is not ready: %v", err)
+	}
+	return s
+}
+
+// rest does one call to a REST gateway and decodes the JSON answer into out.
+func rest(t *testing.T, token, method, url, body string, out any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, data)
+		}
+	}
+}
+
+type sendResult struct {
+	Results []struct {
+		Status    string `json:"status"`
+		Rejection struct {
+			Reason  string `json:"reason"`
+			Message string `json:"message"`
+		} `json:"rejection"`
+	} `json:"results"`
+}
+
+// send posts events (protobuf JSON of ingest's Event) to ingest's REST gateway.
+func send(t *testing.T, s *stack.Stack, events ...string) sendResult {
+	t.Helper()
+	var r sendResult
+	rest(t, s.IngestKey(), "POST", s.URL(stack.Ingest)+"/v1/events:batch", `{"events":[`+strings.Join(events, ",")+`]}`, &r)
+	return r
+}
+
+// placeCardV2 is the catalogue with PlaceCardOpenedV2 added: a new version
+// the registry does not know until the test pushes it.
+func placeCardV2(t *testing.T) fs.FS {
+	t.Helper()
+	files := fstest.MapFS{}
+	err := fs.WalkDir(protosrc.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(protosrc.FS, path)
+		files[path] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "clickstream/events/v1/place_card_opened.proto"
+	src := string(files[name].Data)
+	v1 := regexp.MustCompile(`(?s)message PlaceCardOpenedV1 \{.*?\n\}\n`).FindString(src)
+	if v1 == "" {
+		t.Fatalf("%s has no PlaceCardOpenedV1", name)
+	}
+	v2 := strings.Replace(strings.Replace(v1, "PlaceCardOpenedV1", "PlaceCardOpenedV2", 1), "version: 1", "version: 2", 1)
+	files[name] = &fstest.MapFile{Data: []byte(src + "\n" + v2)}
+	return files
+}
+
+// pushPlaceCardV2 registers PlaceCardOpenedV2 and waits until ingest validates against it.
+func pushPlaceCardV2(t *testing.T, ctx context.Context, s *stack.Stack) {
+	t.Helper()
+	set, err := schema.Compile(ctx, placeCardV2(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := registryv1connect.NewRegistryAdminServiceClient(http.DefaultClient, s.URL(stack.Registry),
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				req.Header().Set("Authorization", "Bearer "+adminToken)
+				return next(ctx, req)
+			}
+		})))
+	resp, err := admin.PushSchemas(ctx, &registryv1.PushSchemasRequest{FileDescriptorSet: set.FileDescriptorSet(), Author: "console-test", Message: "add PlaceCardOpenedV2"})
+	if err != nil {
+		t.Fatalf("push PlaceCardOpenedV2: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.IngestCatalogueRevision() < uint64(resp.GetRevision()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest still validates against revision %d, not %d", s.IngestCatalogueRevision(), resp.GetRevision())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// browser is a headless Chromium tab on the console.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shots string
+}
+
+func newBrowser(t *testing.T, exe, base, shots string) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	// The first Do starts the browser, for as long as ctx lives: no timeout on it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx, base: base, shots: shots}
+}
+
+// stepTimeout bounds each step of a flow.
+const stepTimeout = 20 * time.Second
+
+// run runs steps, failing the test with the step that failed, the console's
+// error banner and a screenshot.
+func (b *browser) run(step string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		alert, _ := evaluate[string](b.ctx, `document.getElementById("error")?.textContent ?? ""`)
+		page, _ := evaluate[string](b.ctx, `(document.getElementById("main")?.innerText ?? "").slice(0, 3000)`)
+		b.shot("failed-" + strings.NewReplacer(" ", "-", "/", "-", "#", "").Replace(step))
+		b.t.Fatalf("%s: %v\nconsole error banner: %q\npage:\n%s", step, err, alert, page)
+	}
+}
+
+func evaluate[T any](ctx context.Context, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	v, err := evaluate[T](b.ctx, expr)
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// js is a step that evaluates expr for its effect.
+func js(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](expr)(ctx, t)
+		return err
+	})
+}
+
+// until waits until the JavaScript expression cond is true.
+func (b *browser) until(step, cond string) {
+	b.t.Helper()
+	b.run(step, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
+		return err
+	}))
+}
+
+// text is the text content of the first element matching the selector.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, sel))
+}
+
+// open goes to a console page and waits until it has loaded with heading h1.
+func (b *browser) open(hash, h1 string) {
+	b.t.Helper()
+	b.run("open "+hash, js(fmt.Sprintf(`location.hash = %q`, hash)))
+	b.until("load "+hash, fmt.Sprintf(`!document.querySelector("#main[aria-busy]") && (document.querySelector("#main h1")?.textContent ?? "").includes(%q)`, h1))
+	if msg := b.text("#error"); msg != "" {
+		b.shot("failed-" + h1)
+		b.t.Fatalf("%s shows an error: %s", hash, msg)
+	}
+	b.labelled(hash)
+}
+
+// labelled fails when a form control on the page has no label.
+func (b *browser) labelled(page string) {
+	b.t.Helper()
+	unlabelled := eval[[]string](b, `[...document.querySelectorAll("input, select, textarea")]
+		.filter(e => e.type !== "hidden" && !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
+		.map(e => e.outerHTML)`)
+	if len(unlabelled) > 0 {
+		b.t.Errorf("%s: form controls without a label: %v", page, unlabelled)
+	}
+}
+
+// shot writes a screenshot of the whole page as PNG.
+func (b *browser) shot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644)
+	}
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv(screenshotsEnv)
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "clickstream-console-screenshots-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots of the console in %s (set $%s to choose)", dir, screenshotsEnv)
+	return dir
+}
+
+// setValue sets a form control's value as a person choosing it would.
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.SetValue(chromedp.CSS(sel), value)
+}
+
+func TestConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, NATS and Chromium")
+	}
+	exe := chromium(t)
+	s := startStack(t)
+	ctx := context.Background()
+	h, err := web.Handler(web.Config{RegistryURL: s.URL(stack.Registry), IngestURL: s.URL(stack.Ingest), AwardsURL: s.URL(stack.Awards)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, exe, srv.URL+web.Prefix, screenshotDir(t))
+
+	t.Run("sign in with the keyboard; a wrong token shows the platform's message", func(t *testing.T) {
+		b.t = t
+		b.run("open the console", chromedp.Navigate(b.base), chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)))
+		b.labelled("sign in")
+		b.shot("01-sign-in")
+		b.run("wrong token", chromedp.SendKeys(chromedp.CSS(`input[name=token]`), "not-the-token"+kb.Enter))
+		b.until("the error banner", `(document.getElementById("error")?.textContent ?? "") !== ""`)
+		if msg := b.text("#error"); !strings.Contains(strings.ToLower(msg), "token") {
+			t.Errorf("a wrong token shows %q, want the platform's message about the token", msg)
+		}
+		b.shot("02-sign-in-error")
+		// The token field has the focus; Tab moves to the actor, Tab to the button, Enter signs in.
+		b.run("sign in",
+			chromedp.Focus(chromedp.CSS(`input[name=token]`)),
+			js(`document.querySelector("input[name=token]").value = ""`),
+			chromedp.KeyEvent(adminToken),
+			chromedp.KeyEvent(kb.Tab),
+			chromedp.KeyEvent(kb.End),
+			chromedp.KeyEvent("-tester"),
+			chromedp.KeyEvent(kb.Tab),
+			chromedp.KeyEvent(kb.Enter),
+		)
+		b.until("the catalogue", `document.querySelectorAll("table.events tbody tr").length > 0`)
+		href := eval[string](b, `location.href`)
+		stored := eval[string](b, `sessionStorage.getItem("clickstream.console.token")`)
+		actor := eval[string](b, `sessionStorage.getItem("clickstream.console.actor")`)
+		if strings.Contains(href, adminToken) || stored != adminToken || actor != "console-tester" {
+			t.Errorf("after sign-in: URL %q, session token %q, actor %q; want the token in session storage only and actor console-tester", href, stored, actor)
+		}
+	})
+
+	t.Run("find PhotoStatusChanged and diff V1 to V2", func(t *testing.T) {
+		b.t = t
+		b.open("#/registry", "Event catalogue")
+		b.shot("10-registry-catalogue")
+		b.run("search", setValue(`select[name=status]`, "LIFECYCLE_STATUS_ACTIVE"),
+			chromedp.SendKeys(chromedp.CSS(`input[name=text]`), "photo"+kb.Enter))
+		b.until("search results", `[...document.querySelectorAll("table.events tbody tr")].length === 1`)
+		b.run("open the event", chromedp.Click(chromedp.Search(`//table[contains(@class,"events")]//a[text()="PhotoStatusChanged"]`)))
+		b.until("the event page", `!!document.querySelector("#v2 table")`)
+		b.run("diff", setValue(`select[name=from]`, "1"), setValue(`select[name=to]`, "2"),
+			chromedp.Click(chromedp.Search(`//button[text()="Show diff"]`)))
+		b.until("the diff", `document.querySelectorAll("#diff li").length > 0`)
+		var want struct{ Changes []string }
+		rest(t, "", "GET", s.URL(stack.Registry)+"/v1/events/2001/diff?fromVersion=1&toVersion=2", "", &want)
+		got := eval[[]string](b, `[...document.querySelectorAll("#diff li")].map(li => li.textContent)`)
+		if strings.Join(got, "\n") != strings.Join(want.Changes, "\n") || len(got) == 0 {
+			t.Errorf("the console's diff V1→V2:\n%s\nthe REST gateway's:\n%s", strings.Join(got, "\n"), strings.Join(want.Changes, "\n"))
+		}
+		if !strings.Contains(b.text("#v2"), "previous_status") {
+			t.Errorf("the V2 fields do not list previous_status: %s", b.text("#v2"))
+		}
+		b.shot("11-registry-event-diff")
+	})
+
+	t.Run("allow a version in an environment and see the audit row", func(t *testing.T) {
+		b.t = t
+		b.open("#/registry/environments", "Environments")
+		b.run("create an environment", chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "console-web"),
+			chromedp.Click(chromedp.Search(`//button[text()="Create environment"]`)))
+		b.until("the new environment", `[...document.querySelectorAll("select[name=environment] option")].some(o => o.value === "console-web")`)
+		b.run("allow PhotoStatusChangedV2", setValue(`#access select[name=environment]`, "console-web"),
+			chromedp.SendKeys(chromedp.CSS(`#access input[name=eventId]`), "2001"),
+			setValue(`#access input[name=version]`, "2"),
+			setValue(`#access select[name=allowed]`, "true"),
+			chromedp.Click(chromedp.Search(`//button[text()="Save access"]`)))
+		b.until("the audit row", `[...document.querySelectorAll("table.audit tbody tr")].some(tr => tr.textContent.includes("environment:console-web") && tr.textContent.includes("2001") && tr.textContent.includes("console-tester"))`)
+		b.shot("20-registry-audit")
+		b.open("#/registry/environments", "Environments")
+		b.shot("21-registry-environments")
+		b.open("#/registry/usage", "Usage")
+		b.shot("22-registry-usage")
+	})
+
+	t.Run("replay a dead letter after registering its version", func(t *testing.T) {
+		b.t = t
+		r := send(t, s, `{"idempotencyKey":"console-dl-1","json":{"eventId":2005,"version":2,"data":{"context":{"userId":"u-dl"},"objectId":"cafe-9"}}}`)
+		if r.Results[0].Rejection.Reason != "REJECT_REASON_UNKNOWN_VERSION" {
+			t.Fatalf("PlaceCardOpenedV2 before its push: %+v, want UNKNOWN_VERSION", r.Results)
+		}
+		var dls struct {
+			DeadLetters []struct{ Sequence, EventKey string }
+		}
+		rest(t, adminToken, "GET", s.URL(stack.Ingest)+"/v1/admin/dead-letters?reason=REJECT_REASON_UNKNOWN_VERSION", "", &dls)
+		var seq string
+		for _, d := range dls.DeadLetters {
+			if d.EventKey == "console-dl-1" {
+				seq = d.Sequence
+			}
+		}
+		if seq == "" {
+			t.Fatalf("no dead letter console-dl-1 in %+v", dls)
+		}
+		pushPlaceCardV2(t, ctx, s)
+		b.open("#/ingest/dead-letters", "Dead letters")
+		b.run("filter", setValue(`select[name=reason]`, "UNKNOWN_VERSION"), chromedp.Click(chromedp.Search(`//button[text()="Filter"]`)))
+		b.until("the dead letter", fmt.Sprintf(`!!document.querySelector('input[name=seq][value="%s"]')`, seq))
+		b.run("show it", chromedp.Click(chromedp.Search(fmt.Sprintf(`//table[contains(@class,"dead-letters")]//button[text()="%s"]`, seq))))
+		b.until("its payload", `(document.querySelector("#dead-letter pre")?.textContent ?? "").includes("cafe-9")`)
+		b.shot("30-ingest-dead-letter")
+		replay := func(status string) {
+			t.Helper()
+			b.run("replay it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=seq][value="%s"]`, seq))),
+				chromedp.Click(chromedp.Search(`//button[text()="Replay selected"]`)))
+			b.until(status, fmt.Sprintf(`[...document.querySelectorAll("table.replay-results tbody tr")].some(tr => tr.cells[0].textContent === "%s" && tr.cells[1].textContent === %q)`, seq, status))
+		}
+		// Registered, the version is not yet allowed in dev: the replay says so.
+		replay("REJECTED")
+		if r := b.text("table.replay-results"); !strings.Contains(r, "NOT_ALLOWED") || !strings.Contains(r, "PlaceCardOpenedV2") {
+			t.Errorf("the replay before the version is allowed shows %q, want NOT_ALLOWED naming PlaceCardOpenedV2", r)
+		}
+		b.shot("31-ingest-replay-not-allowed")
+		rev := s.IngestCatalogueRevision()
+		b.open("#/registry/environments", "Environments")
+		b.run("allow PlaceCardOpenedV2 in dev", setValue(`#access select[name=environment]`, "dev"),
+			chromedp.SendKeys(chromedp.CSS(`#access input[name=eventId]`), "2005"),
+			setValue(`#access input[name=version]`, "2"),
+			setValue(`#access select[name=allowed]`, "true"),
+			chromedp.Click(chromedp.Search(`//button[text()="Save access"]`)))
+		b.until("the audit row", `[...document.querySelectorAll("table.audit tbody tr")].some(tr => tr.textContent.includes("environment:dev") && tr.textContent.includes("2005"))`)
+		deadline := time.Now().Add(20 * time.Second)
+		for s.IngestCatalogueRevision() <= rev {
+			if time.Now().After(deadline) {
+				t.Fatalf("ingest still validates against revision %d after the access change", rev)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.open("#/ingest/dead-letters", "Dead letters")
+		replay("ACCEPTED")
+		b.shot("32-ingest-replayed")
+	})
+
+	t.Run("an invalid filter names the filter and the setting", func(t *testing.T) {
+		b.t = t
+		b.open("#/awards", "Achievements")
+		b.shot("40-awards-achievements")
+		b.open("#/awards/edit/local-guide", "Edit local-guide")
+		b.shot("41-awards-editor")
+		config := `{"id":"console-trips","title":"Console trips","policy":"sticky",
+			"objectives":[{"key":"navi","sources":["navigation"],
+				"filters":[{"name":"NumberRangeFilter","config":{"field":"distance_m","bogus":1}}],
+				"rule":{"name":"SumRule","config":{"field":"distance_m"}}}],
+			"strategy":{"goal":10,"strategy":[{"objective_id":"navi","normalization_factor":0.001}]}}`
+		b.open("#/awards/edit/", "New achievement")
+		b.run("write the configuration", setValue(`textarea[name=config]`, config),
+			chromedp.Click(chromedp.Search(`//button[text()="Validate (dry run)"]`)))
+		b.until("the dry run's problems", `document.querySelectorAll("#validation .problems li").length > 0`)
+		if p := b.text("#validation .problems"); !strings.Contains(p, "NumberRangeFilter") || !strings.Contains(p, "bogus") {
+			t.Errorf("the dry run shows %q, want the filter NumberRangeFilter and the setting bogus named", p)
+		}
+		b.run("save", chromedp.Click(chromedp.Search(`//button[text()="Save"]`)))
+		b.until("the error", `(document.getElementById("error")?.textContent ?? "") !== ""`)
+		if msg := b.text("#error"); !strings.Contains(msg, "NumberRangeFilter") || !strings.Contains(msg, "bogus") {
+			t.Errorf("saving shows %q, want the filter NumberRangeFilter and the setting bogus named", msg)
+		}
+		b.shot("42-awards-invalid-filter")
+	})
+
+	t.Run("explain local-guide as a tree with node values 7, 3, 4", func(t *testing.T) {
+		b.t = t
+		u := "u-console"
+		r := send(t, s,
+			fmt.Sprintf(`{"json":{"eventId":2002,"version":1,"data":{"context":{"userId":%q},"reviewId":"r-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}}}`, u),
+			fmt.Sprintf(`{"json":{"eventId":2001,"version":2,"data":{"context":{"userId":%q},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}}}`, u),
+			fmt.Sprintf(`{"json":{"eventId":2001,"version":2,"data":{"context":{"userId":%q},"photoId":"p-2","objectId":"cafe-2","status":"CONTENT_STATUS_ACTIVE"}}}`, u),
+			fmt.Sprintf(`{"json":{"eventId":2004,"version":1,"data":{"context":{"userId":%q},"tripId":"t-1","distanceM":"2500"}}}`, u),
+			fmt.Sprintf(`{"json":{"eventId":2004,"version":1,"data":{"context":{"userId":%q},"tripId":"t-2","distanceM":"1500"}}}`, u),
+		)
+		for i, x := range r.Results {
+			if x.Status != "EVENT_STATUS_ACCEPTED" {
+				t.Fatalf("event %d: %+v", i, x)
+			}
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var got struct {
+				Achievements []struct {
+					Achievement struct{ ID string }
+					Progress    float64
+				}
+			}
+			rest(t, "", "GET", s.URL(stack.Awards)+"/v1/users/"+u+"/achievements", "", &got)
+			var progress float64
+			for _, a := range got.Achievements {
+				if a.Achievement.ID == "local-guide" {
+					progress = a.Progress
+				}
+			}
+			if progress == 7 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("local-guide progress of %s is %v, want 7", u, progress)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.open("#/awards/explain", "Explain")
+		b.run("explain", chromedp.SendKeys(chromedp.CSS(`input[name=user]`), u), setValue(`select[name=achievement]`, "local-guide"),
+			chromedp.Click(chromedp.Search(`//form//button[text()="Explain"]`)))
+		b.until("the tree", `document.querySelectorAll("svg.tree g.node").length === 6`)
+		values := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("svg.tree g.node")].map(g => [g.dataset.path, g.querySelector("text.value").textContent]))`)
+		want := map[string]string{"": "7", "strategy[0]": "3", "strategy[1]": "4"}
+		for path, v := range want {
+			if values[path] != v {
+				t.Errorf("node %q shows %q, want %s (all: %v)", path, values[path], v, values)
+			}
+		}
+		b.shot("50-awards-explain")
+		b.open("#/awards/log", "Processing log")
+		b.run("log", chromedp.SendKeys(chromedp.CSS(`input[name=user]`), u), setValue(`select[name=achievement]`, "local-guide"),
+			chromedp.Click(chromedp.Search(`//form//button[text()="Show log"]`)))
+		b.until("the processing log", `document.querySelectorAll("table.log tbody tr").length >= 5`)
+		b.shot("51-awards-processing-log")
+	})
+
+	t.Run("pause and resume a source", func(t *testing.T) {
+		b.t = t
+		const source = "NavigationTripFinished"
+		state := func() bool {
+			var r struct {
+				Sources []struct {
+					Name   string
+					Paused bool
+				}
+			}
+			rest(t, adminToken, "GET", s.URL(stack.Awards)+"/v1/admin/sources", "", &r)
+			for _, x := range r.Sources {
+				if x.Name == source {
+					return x.Paused
+				}
+			}
+			t.Fatalf("no source %s in %+v", source, r)
+			return false
+		}
+		row := `[...document.querySelectorAll("table.sources tbody tr")].find(tr => tr.cells[0].textContent === "` + source + `")`
+		b.open("#/awards/sources", "Sources")
+		b.run("pause", chromedp.Click(chromedp.CSS(`button[aria-label="pause `+source+`"]`)))
+		b.until("paused", row+`?.cells[1].textContent === "paused"`)
+		if !state() {
+			t.Error("the console shows the source paused; the REST gateway does not")
+		}
+		b.shot("60-awards-source-paused")
+		b.run("resume", chromedp.Click(chromedp.CSS(`button[aria-label="resume `+source+`"]`)))
+		b.until("running", row+`?.cells[1].textContent === "running"`)
+		if state() {
+			t.Error("the console shows the source running; the REST gateway says paused")
+		}
+	})
+
+	t.Run("every other page loads against the services", func(t *testing.T) {
+		b.t = t
+		b.open("#/ingest/keys", "API keys")
+		b.run("create a key", chromedp.SendKeys(chromedp.CSS(`input[name=description]`), "console partner"),
+			chromedp.Click(chromedp.Search(`//button[text()="Create key"]`)))
+		b.until("the secret, once", `(document.querySelector("#secret code")?.textContent ?? "").length > 10`)
+		b.shot("70-ingest-keys")
+		b.open("#/ingest/report", "Hourly report")
+		b.until("the chart", `!!document.querySelector("#report svg.chart rect")`)
+		b.shot("71-ingest-report")
+		b.open("#/registry/events/2004", "NavigationTripFinished")
+		b.until("the usage chart", `!!document.querySelector("#usage svg.chart")`)
+		b.shot("72-registry-event-usage")
+		for _, p := range []struct{ hash, h1, shot string }{
+			{"#/awards/notifications", "Parked notifications", "73-awards-notifications"},
+			{"#/awards/backfills", "Backfills", "74-awards-backfills"},
+			{"#/awards/reconcile", "Reconcile", "75-awards-reconcile"},
+		} {
+			b.open(p.hash, p.h1)
+			b.shot(p.shot)
+		}
+		b.run("reconcile", chromedp.Click(chromedp.Search(`//form//button[text()="Reconcile"]`)))
+		b.until("no drift", `(document.querySelector("#reconcile")?.textContent ?? "").includes("no drift")`)
+	})
+
+}
