@@ -620,7 +620,19 @@ func TestConsole(t *testing.T) {
 		b.until("the secret, once", `(document.querySelector("#secret code")?.textContent ?? "").length > 10`)
 		b.shot("70-ingest-keys")
 		b.open("#/ingest/report", "Hourly report")
-		b.until("the chart", `!!document.querySelector("#report svg.chart rect")`)
+		// The report reads the warehouse copy, which follows the bus: ask again until the
+		// replayed PlaceCardOpenedV2 and the five events of the explain flow are in it.
+		for deadline := time.Now().Add(15 * time.Second); !strings.Contains(b.text("#report"), "6 events in the window"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the hourly report shows %q, want 6 events", b.text("#report"))
+			}
+			b.run("show the report", chromedp.Click(chromedp.Search(`//form//button[text()="Show"]`)))
+			time.Sleep(100 * time.Millisecond)
+		}
+		bars := eval[[]string](b, `[...document.querySelectorAll("#report svg.chart rect title")].map(t => t.textContent)`)
+		if !strings.Contains(strings.Join(bars, "\n"), "NavigationTripFinishedV1: 2") {
+			t.Errorf("the report's bars are %q, want one of NavigationTripFinishedV1: 2", bars)
+		}
 		b.shot("71-ingest-report")
 		b.open("#/registry/events/2004", "NavigationTripFinished")
 		b.until("the usage chart", `!!document.querySelector("#usage svg.chart")`)

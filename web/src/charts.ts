@@ -10,11 +10,24 @@ export interface Bar {
 
 /** barChart draws stacked bars, one per label, with the series named in a legend. */
 export function barChart(title: string, series: string[], bars: Bar[]): SVGElement {
+  // The legend wraps into rows above the plot (about 6 px a character at 10 px).
   const width = 720,
-    height = 220,
     left = 48,
-    bottom = 36,
-    top = 24;
+    bottom = 36;
+  const legend: SVGElement[] = [];
+  let lx = left,
+    ly = 4;
+  series.forEach((name, s) => {
+    const w = 14 + name.length * 6 + 14;
+    if (lx + w > width && lx > left) {
+      lx = left;
+      ly += 16;
+    }
+    legend.push(svg("g", {}, svg("rect", { x: lx, y: ly, width: 10, height: 10, class: `series-${s}` }), svg("text", { x: lx + 14, y: ly + 9, class: "axis" }, name)));
+    lx += w;
+  });
+  const top = ly + 24,
+    height = top + 196;
   const max = Math.max(1, ...bars.map((b) => b.parts.reduce((a, c) => a + c, 0)));
   const plotH = height - bottom - top;
   const step = bars.length ? (width - left - 8) / bars.length : 0;
@@ -42,9 +55,7 @@ export function barChart(title: string, series: string[], bars: Bar[]): SVGEleme
     svg("text", { x: left - 6, y: top + 4, "text-anchor": "end", class: "axis" }, String(max)),
     svg("text", { x: left - 6, y: height - bottom, "text-anchor": "end", class: "axis" }, "0"),
     nodes,
-    series.map((name, s) =>
-      svg("g", {}, svg("rect", { x: left + s * 110, y: 4, width: 10, height: 10, class: `series-${s}` }), svg("text", { x: left + s * 110 + 14, y: 13, class: "axis" }, name)),
-    ),
+    legend,
     bars.length ? null : svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "axis" }, "no data in this window"),
   );
 }

@@ -63,7 +63,7 @@ export const editor: Page = async (main, [id = ""]) => {
     const problems = r.problems ?? [];
     fill(check, 
       problems.length
-        ? h("div", { class: "problems", role: "alert" }, h("h3", {}, `${problems.length} problems`), h("ul", {}, problems.map((p) => h("li", {}, p))))
+        ? h("div", { class: "problems", role: "alert" }, h("h3", {}, problems.length === 1 ? "1 problem" : `${problems.length} problems`), h("ul", {}, problems.map((p) => h("li", {}, p))))
         : h("p", { class: "ok" }, r.changes ? "valid; saving changes:" : "valid; nothing changes"),
       r.diff ? h("pre", { class: "diff" }, r.diff) : null,
     );

@@ -201,11 +201,13 @@ export const report: Page = async (main) => {
     const to = new Date(str(data, "to") + ":00Z");
     const r = await api("ingest", "get", "/v1/admin/reports/hourly", { query: { from: from.toISOString(), to: to.toISOString(), environment: str(data, "environment") } });
     const counts = r.counts ?? [];
-    const names = [...new Set(counts.map((c) => `${c.eventName} v${c.version}`))].slice(0, 8);
+    const label = (c: D["v1HourlyCount"]) => (c.eventName ?? `event ${c.eventId} v${c.version}`).split(".").pop() ?? "";
+    const names = [...new Set(counts.map(label))].slice(0, 8);
     const hours = new Map<string, number[]>();
     for (let t = Math.floor(from.getTime() / 3600e3) * 3600e3; t < to.getTime(); t += 3600e3) hours.set(new Date(t).toISOString().slice(0, 13), names.map(() => 0));
     for (const c of counts) {
-      const i = Math.max(0, names.indexOf(`${c.eventName} v${c.version}`));
+      const i = names.indexOf(label(c));
+      if (i < 0) continue; // beyond the eight series the chart draws
       const row = hours.get((c.hour ?? "").slice(0, 13));
       if (row) row[i] += Number(c.count ?? 0);
     }

@@ -122,7 +122,7 @@ export const eventPage: Page = async (main, [id]) => {
     h("h2", {}, "Diff"),
     diffForm,
     diffOut,
-    h("h2", {}, "Usage, last 24 hours"),
+    h("h2", {}, "Usage"),
     usage,
     h("h2", {}, "Versions"),
     versions.map((v) =>
@@ -139,26 +139,47 @@ export const eventPage: Page = async (main, [id]) => {
       ),
     ),
   );
-  const to = new Date();
-  const from = new Date(to.getTime() - 24 * 3600e3);
-  const stats = await api("registry", "get", "/v1/events/{eventId}/stats", {
-    path: { eventId: Number(id) },
-    query: { from: from.toISOString(), to: to.toISOString(), bucketMinutes: 60 },
-  });
-  fill(usage, 
-    barChart(
-      `${event?.name}: accepted and rejected per hour`,
-      ["accepted", "rejected"],
-      (stats.series ?? []).map((p) => ({ label: (p.start ?? "").slice(11, 16), parts: [Number(p.accepted ?? 0), Number(p.rejected ?? 0)] })),
-    ),
-    h("p", {}, `accepted ${stats.accepted ?? 0}, rejected ${stats.rejected ?? 0}, rejection rate ${((stats.rejectionRate ?? 0) * 100).toFixed(1)}%`),
-    (stats.lastSeen ?? []).length
-      ? table(
-          ["Environment", "Version", "App version", "Last seen"],
-          (stats.lastSeen ?? []).map((l) => [l.environment, `v${l.version}`, l.appVersion ?? "", when(l.at)]),
-        )
-      : null,
+  const envs = await environmentNames();
+  const usageForm = h(
+    "form",
+    { class: "filters", "aria-label": "Usage of a version in an environment" },
+    field("Version", select("version", [["", "every version"], ...nums.map((n): [string, string] => [n, `v${n}`])])),
+    field("Environment", select("environment", ["", ...envs])),
+    field("Hours", h("input", { name: "hours", type: "number", min: 1, max: 24 * 14, value: 24 })),
+    h("button", { type: "submit" }, "Show usage"),
   );
+  const showUsage = async (data: FormData) => {
+    const hours = Number(str(data, "hours")) || 24;
+    const to = new Date();
+    const from = new Date(to.getTime() - hours * 3600e3);
+    const stats = await api("registry", "get", "/v1/events/{eventId}/stats", {
+      path: { eventId: Number(id) },
+      query: { version: Number(str(data, "version")) || undefined, environment: str(data, "environment"), from: from.toISOString(), to: to.toISOString(), bucketMinutes: 60 },
+    });
+    const version = str(data, "version") ? `v${str(data, "version")}` : "every version";
+    const env = str(data, "environment") || "every environment";
+    fill(
+      usage,
+      barChart(
+        `${event?.name} ${version} in ${env}: accepted and rejected per hour`,
+        ["accepted", "rejected"],
+        (stats.series ?? []).map((p) => ({ label: (p.start ?? "").slice(11, 16), parts: [Number(p.accepted ?? 0), Number(p.rejected ?? 0)] })),
+      ),
+      h("p", {}, `${version} in ${env}: accepted ${stats.accepted ?? 0}, rejected ${stats.rejected ?? 0}, rejection rate ${((stats.rejectionRate ?? 0) * 100).toFixed(1)}%`),
+      Object.keys(stats.rejectionsByReason ?? {}).length
+        ? table(["Rejection reason", "Events"], Object.entries(stats.rejectionsByReason ?? {}).map(([k, v]) => [short(k), String(v)]))
+        : null,
+      (stats.lastSeen ?? []).length
+        ? table(
+            ["Environment", "Version", "App version", "Last seen"],
+            (stats.lastSeen ?? []).map((l) => [l.environment, `v${l.version}`, l.appVersion ?? "", when(l.at)]),
+          )
+        : null,
+    );
+  };
+  onSubmit(usageForm, showUsage);
+  usage.before(usageForm);
+  await showUsage(new FormData(usageForm));
 };
 
 export const environments: Page = async (main) => {
