@@ -13,6 +13,7 @@ import (
 
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
@@ -430,7 +431,13 @@ func BenchmarkInstances(b *testing.B) {
 // publishing until every consumer has acknowledged everything.
 func consumeWith(b *testing.B, n int, recs []*busv1.EventRecord) float64 {
 	url := pgtest.NewDatabase(b)
-	bs := bustest.New(b)
+	// On a 3-node JetStream cluster with the streams at R3, as in production.
+	nats := bustest.NewCluster(b, 3)
+	bs, err := bus.Open(context.Background(), bus.Config{URL: nats.URL(), Streams: bus.StreamsConfig{Replicas: 3}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bs.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
