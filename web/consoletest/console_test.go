@@ -276,9 +276,11 @@ func js(expr string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// until waits until the JavaScript expression cond is true.
+// until waits until the console has no call in flight (nothing is aria-busy)
+// and the JavaScript expression cond is true.
 func (b *browser) until(step, cond string) {
 	b.t.Helper()
+	cond = `!document.querySelector("[aria-busy]") && (` + cond + `)`
 	b.run(step, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, t)
 		return err
@@ -295,7 +297,7 @@ func (b *browser) text(sel string) string {
 func (b *browser) open(hash, h1 string) {
 	b.t.Helper()
 	b.run("open "+hash, js(fmt.Sprintf(`location.hash = %q`, hash)))
-	b.until("load "+hash, fmt.Sprintf(`!document.querySelector("#main[aria-busy]") && (document.querySelector("#main h1")?.textContent ?? "").includes(%q)`, h1))
+	b.until("load "+hash, fmt.Sprintf(`(document.querySelector("#main h1")?.textContent ?? "").includes(%q)`, h1))
 	if msg := b.text("#error"); msg != "" {
 		b.shot("failed-" + h1)
 		b.t.Fatalf("%s shows an error: %s", hash, msg)
@@ -500,6 +502,8 @@ func TestConsole(t *testing.T) {
 		b.open("#/awards", "Achievements")
 		b.shot("40-awards-achievements")
 		b.open("#/awards/edit/local-guide", "Edit local-guide")
+		b.run("load version 1 from the history", chromedp.Click(chromedp.CSS(`button[aria-label="load version 1 into the editor"]`)))
+		b.until("the dry run of version 1", `(document.querySelector("#validation")?.textContent ?? "").includes("valid; nothing changes")`)
 		b.shot("41-awards-editor")
 		config := `{"id":"console-trips","title":"Console trips","policy":"sticky",
 			"objectives":[{"key":"navi","sources":["navigation"],
@@ -647,6 +651,15 @@ func TestConsole(t *testing.T) {
 		}
 		b.run("reconcile", chromedp.Click(chromedp.Search(`//form//button[text()="Reconcile"]`)))
 		b.until("no drift", `(document.querySelector("#reconcile")?.textContent ?? "").includes("no drift")`)
+	})
+
+	t.Run("sign out forgets the token", func(t *testing.T) {
+		b.t = t
+		b.run("sign out", chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)))
+		b.until("the sign-in form", `!!document.querySelector("input[name=token]") && document.getElementById("nav").hidden`)
+		if tok := eval[any](b, `sessionStorage.getItem("clickstream.console.token")`); tok != nil {
+			t.Errorf("after sign-out the session storage holds the token %v", tok)
+		}
 	})
 
 }

@@ -25,14 +25,22 @@ export function notice(text: string): void {
   }
 }
 
-/** run runs an action, showing its error if it fails; it resolves to undefined then. */
+let pending = 0;
+
+/**
+ * run runs an action, showing its error if it fails; it resolves to undefined
+ * then. While actions run, the page is aria-busy.
+ */
 export async function run<T>(action: () => Promise<T>): Promise<T | undefined> {
   clearError();
+  if (pending++ === 0) document.body.setAttribute("aria-busy", "true");
   try {
     return await action();
   } catch (e) {
     showError(e);
     return undefined;
+  } finally {
+    if (--pending === 0) document.body.removeAttribute("aria-busy");
   }
 }
 

@@ -95,7 +95,31 @@ export const editor: Page = async (main, [id = ""]) => {
     h("h2", {}, "Filters and rules"),
     comp("Filters", components.filters),
     comp("Rules", components.rules),
-    history.length ? [h("h2", {}, "History"), table(["Version", "Author", "Changed"], history.map((v) => [String(v.version), v.author ?? "", when(v.changedAt)]), { class: "history" })] : null,
+    history.length
+      ? [
+          h("h2", {}, "History"),
+          table(
+            ["Version", "Author", "Changed", ""],
+            history.map((v) => [
+              String(v.version),
+              v.author ?? "",
+              when(v.changedAt),
+              h("button", {
+                type: "button",
+                "aria-label": `load version ${v.version} into the editor`,
+                onclick: () =>
+                  void run(async () => {
+                    text.value = JSON.stringify(v.config ?? {}, null, 2);
+                    text.focus();
+                    // The dry run shows what saving this version again would change.
+                    await validate();
+                  }),
+              }, "Load into the editor"),
+            ]),
+            { class: "history" },
+          ),
+        ]
+      : null,
   );
   text.focus();
 };

@@ -124,6 +124,8 @@ export const deadLetters: Page = async (main) => {
       void run(() => {
         const data = new FormData(form);
         const reason = str(data, "reason");
+        const what = [str(data, "environment") && `environment ${str(data, "environment")}`, reason && `reason ${reason}`].filter(Boolean).join(", ") || "every dead letter";
+        if (!confirm(`Replay ${what}? Those now accepted move to EVENTS.`)) return Promise.resolve();
         return replay({ environment: str(data, "environment") || undefined, reason: (reason ? "REJECT_REASON_" + reason : undefined) as D["v1RejectReason"] | undefined });
       }),
   }, "Replay all matching the filter");
