@@ -494,6 +494,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.open("#/ingest/dead-letters", "Dead letters")
 		replay("ACCEPTED")
+		b.until("gone from the dead letters", fmt.Sprintf(`!document.querySelector('input[name=seq][value="%s"]')`, seq))
 		b.shot("32-ingest-replayed")
 	})
 
