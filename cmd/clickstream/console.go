@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -93,19 +92,18 @@ func startConsole(ctx context.Context, addr string, cfg web.Config) (*runningCon
 
 // serveDevConsole serves the console of a dev stack on addr ("" serves
 // none) and prints its URL.
-func serveDevConsole(ctx context.Context, out io.Writer, addr string, s *stack.Stack) error {
+func serveDevConsole(ctx context.Context, addr string, s *stack.Stack) (string, error) {
 	if addr == "" {
-		return nil
+		return "", nil
 	}
 	c, err := startConsole(ctx, addr, web.Config{RegistryURL: s.URL(stack.Registry), IngestURL: s.URL(stack.Ingest), AwardsURL: s.URL(stack.Awards)})
 	if err != nil {
-		return err
+		return "", err
 	}
 	go func() {
 		if err := c.wait(); err != nil {
 			slog.Error("console stopped", "err", err)
 		}
 	}()
-	fmt.Fprintf(out, "  console   %s   sign in with the admin token\n\n", c.url)
-	return nil
+	return c.url, nil
 }

@@ -107,10 +107,11 @@ the starter achievements are applied to awards.`,
 					return err
 				}
 			}
-			printBanner(cmd.OutOrStdout(), cfg, s, tokenFile)
-			if err := serveDevConsole(ctx, cmd.OutOrStdout(), consoleAddr, s); err != nil {
+			consoleURL, err := serveDevConsole(ctx, consoleAddr, s)
+			if err != nil {
 				return err
 			}
+			printBanner(cmd.OutOrStdout(), cfg, s, tokenFile, consoleURL)
 			return <-done
 		},
 	}

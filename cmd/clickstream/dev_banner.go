@@ -15,7 +15,7 @@ const ingestKeyFile = "ingest-key"
 // printBanner prints where everything runs. It names the files that hold secrets and
 // never the secrets themselves: the banner often ends up in a log that others can read
 // (`clickstream dev credentials` prints them on request).
-func printBanner(out io.Writer, cfg stack.Config, s *stack.Stack, tokenFile string) {
+func printBanner(out io.Writer, cfg stack.Config, s *stack.Stack, tokenFile, consoleURL string) {
 	fmt.Fprintf(out, "\nClickstream is running; data in %s\n", cfg.DataDir)
 	if pgData := s.PostgresDataDir(); pgData != "" {
 		requested := filepath.Join(cfg.DataDir, "postgres")
@@ -30,6 +30,9 @@ func printBanner(out io.Writer, cfg stack.Config, s *stack.Stack, tokenFile stri
 	fmt.Fprintf(out, "  registry  %s   gRPC, gRPC-Web, Connect; REST GET /v1/events\n", s.URL(stack.Registry))
 	fmt.Fprintf(out, "  ingest    %s   gRPC, gRPC-Web, Connect; REST POST /v1/events:batch\n", s.URL(stack.Ingest))
 	fmt.Fprintf(out, "  awards    %s   gRPC, gRPC-Web, Connect; REST GET /v1/achievements, /v1/me/achievements\n", s.URL(stack.Awards))
+	if consoleURL != "" {
+		fmt.Fprintf(out, "  console   %s   the web console; sign in with the admin token\n", consoleURL)
+	}
 	if s.PostgresDataDir() != "" {
 		fmt.Fprintf(out, "  postgres  %s   password in %s\n", s.RedactedDatabaseURL(), filepath.Join(cfg.DataDir, stack.PostgresPasswordFile))
 	} else {
