@@ -96,6 +96,13 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 	svc.SetUsageRecorder(usage)
 	s.runners = append(s.runners, usage.Run)
 
+	// Subscriptions: teams' consumers on request, each a durable consumer
+	// on EVENTS; webhook ones are pushed from here.
+	subs := ingest.NewSubscriptions(svc, ingest.NewPostgresStore(pool), s.bus.JetStream(), s.bus.Conn(),
+		ingest.SubscriptionsConfig{Logger: s.log.With("service", Ingest)})
+	admin.SetSubscriptions(subs)
+	s.runners = append(s.runners, subs.Run)
+
 	if err := s.startFluent(svc, cfg.Environment); err != nil {
 		return server.Routes{}, err
 	}

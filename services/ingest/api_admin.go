@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
@@ -30,12 +31,11 @@ type AdminService struct {
 	reports *Reports
 	// log records what operators do (replays, with their actor).
 	log *slog.Logger
+	// subs answers the subscription RPCs; nil without.
+	subs *Subscriptions
 }
 
-var (
-	_ ingestv1.IngestAdminServiceServer         = (*AdminService)(nil)
-	_ ingestv1connect.IngestAdminServiceHandler = (*AdminService)(nil)
-)
+var _ ingestv1.IngestAdminServiceServer = (*AdminService)(nil)
 
 // NewAdmin returns the admin API of svc.
 func NewAdmin(svc *Service) *AdminService {
@@ -74,7 +74,7 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
 			limit := connect.WithReadMaxBytes(svc.cfg.MaxBatchBytes)
 			mux.Handle(ingestv1connect.NewIngestServiceHandler(svc, append(opts, limit)...))
-			mux.Handle(ingestv1connect.NewIngestAdminServiceHandler(admin, opts...))
+			mux.Handle(ingestv1connect.NewIngestAdminServiceHandler(connectAdmin{admin}, opts...))
 		},
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
 			if err := ingestv1.RegisterIngestServiceHandlerServer(ctx, mux, svc); err != nil {
@@ -91,8 +91,16 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			return h
 		},
 		Ready:      ready,
-		Collectors: svc.collectors(),
+		Collectors: append(svc.collectors(), admin.collectors()...),
 	}
+}
+
+// collectors are the admin API's metrics: the subscriptions' lag.
+func (a *AdminService) collectors() []prometheus.Collector {
+	if a.subs == nil {
+		return nil
+	}
+	return []prometheus.Collector{a.subs}
 }
 
 // SetReports answers the report RPCs from the warehouse.

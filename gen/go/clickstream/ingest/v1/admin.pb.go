@@ -1160,7 +1160,7 @@ var File_clickstream_ingest_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12 \n" +
@@ -1246,7 +1246,7 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
 	"event_name\x18\x05 \x01(\tR\teventName\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count2\xf9\x05\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count2\x8e\r\n" +
 	"\x12IngestAdminService\x12^\n" +
 	"\tCreateKey\x12'.clickstream.ingest.v1.CreateKeyRequest\x1a(.clickstream.ingest.v1.CreateKeyResponse\x12[\n" +
 	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12^\n" +
@@ -1254,7 +1254,15 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\x0fListDeadLetters\x12-.clickstream.ingest.v1.ListDeadLettersRequest\x1a..clickstream.ingest.v1.ListDeadLettersResponse\x12j\n" +
 	"\rGetDeadLetter\x12+.clickstream.ingest.v1.GetDeadLetterRequest\x1a,.clickstream.ingest.v1.GetDeadLetterResponse\x12v\n" +
 	"\x11ReplayDeadLetters\x12/.clickstream.ingest.v1.ReplayDeadLettersRequest\x1a0.clickstream.ingest.v1.ReplayDeadLettersResponse\x12p\n" +
-	"\x0fGetHourlyCounts\x12-.clickstream.ingest.v1.GetHourlyCountsRequest\x1a..clickstream.ingest.v1.GetHourlyCountsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1;ingestv1b\x06proto3"
+	"\x0fGetHourlyCounts\x12-.clickstream.ingest.v1.GetHourlyCountsRequest\x1a..clickstream.ingest.v1.GetHourlyCountsResponse\x12y\n" +
+	"\x12CreateSubscription\x120.clickstream.ingest.v1.CreateSubscriptionRequest\x1a1.clickstream.ingest.v1.CreateSubscriptionResponse\x12v\n" +
+	"\x11ListSubscriptions\x12/.clickstream.ingest.v1.ListSubscriptionsRequest\x1a0.clickstream.ingest.v1.ListSubscriptionsResponse\x12p\n" +
+	"\x0fGetSubscription\x12-.clickstream.ingest.v1.GetSubscriptionRequest\x1a..clickstream.ingest.v1.GetSubscriptionResponse\x12v\n" +
+	"\x11PauseSubscription\x12/.clickstream.ingest.v1.PauseSubscriptionRequest\x1a0.clickstream.ingest.v1.PauseSubscriptionResponse\x12y\n" +
+	"\x12ResumeSubscription\x120.clickstream.ingest.v1.ResumeSubscriptionRequest\x1a1.clickstream.ingest.v1.ResumeSubscriptionResponse\x12y\n" +
+	"\x12DeleteSubscription\x120.clickstream.ingest.v1.DeleteSubscriptionRequest\x1a1.clickstream.ingest.v1.DeleteSubscriptionResponse\x12`\n" +
+	"\tSubscribe\x12'.clickstream.ingest.v1.SubscribeRequest\x1a(.clickstream.ingest.v1.SubscribeResponse0\x01\x12^\n" +
+	"\tAckEvents\x12'.clickstream.ingest.v1.AckEventsRequest\x1a(.clickstream.ingest.v1.AckEventsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1;ingestv1b\x06proto3"
 
 var (
 	file_clickstream_ingest_v1_admin_proto_rawDescOnce sync.Once
@@ -1270,28 +1278,44 @@ func file_clickstream_ingest_v1_admin_proto_rawDescGZIP() []byte {
 
 var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
-	(*ApiKey)(nil),                    // 0: clickstream.ingest.v1.ApiKey
-	(*CreateKeyRequest)(nil),          // 1: clickstream.ingest.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 2: clickstream.ingest.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 3: clickstream.ingest.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 4: clickstream.ingest.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),          // 5: clickstream.ingest.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),         // 6: clickstream.ingest.v1.RevokeKeyResponse
-	(*DeadLetter)(nil),                // 7: clickstream.ingest.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),    // 8: clickstream.ingest.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),   // 9: clickstream.ingest.v1.ListDeadLettersResponse
-	(*GetDeadLetterRequest)(nil),      // 10: clickstream.ingest.v1.GetDeadLetterRequest
-	(*GetDeadLetterResponse)(nil),     // 11: clickstream.ingest.v1.GetDeadLetterResponse
-	(*ReplayDeadLettersRequest)(nil),  // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil), // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
-	(*ReplayResult)(nil),              // 14: clickstream.ingest.v1.ReplayResult
-	(*GetHourlyCountsRequest)(nil),    // 15: clickstream.ingest.v1.GetHourlyCountsRequest
-	(*GetHourlyCountsResponse)(nil),   // 16: clickstream.ingest.v1.GetHourlyCountsResponse
-	(*HourlyCount)(nil),               // 17: clickstream.ingest.v1.HourlyCount
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
-	(RejectReason)(0),                 // 19: clickstream.ingest.v1.RejectReason
-	(EventStatus)(0),                  // 20: clickstream.ingest.v1.EventStatus
-	(*Rejection)(nil),                 // 21: clickstream.ingest.v1.Rejection
+	(*ApiKey)(nil),                     // 0: clickstream.ingest.v1.ApiKey
+	(*CreateKeyRequest)(nil),           // 1: clickstream.ingest.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),          // 2: clickstream.ingest.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),            // 3: clickstream.ingest.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),           // 4: clickstream.ingest.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),           // 5: clickstream.ingest.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),          // 6: clickstream.ingest.v1.RevokeKeyResponse
+	(*DeadLetter)(nil),                 // 7: clickstream.ingest.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),     // 8: clickstream.ingest.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),    // 9: clickstream.ingest.v1.ListDeadLettersResponse
+	(*GetDeadLetterRequest)(nil),       // 10: clickstream.ingest.v1.GetDeadLetterRequest
+	(*GetDeadLetterResponse)(nil),      // 11: clickstream.ingest.v1.GetDeadLetterResponse
+	(*ReplayDeadLettersRequest)(nil),   // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),  // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
+	(*ReplayResult)(nil),               // 14: clickstream.ingest.v1.ReplayResult
+	(*GetHourlyCountsRequest)(nil),     // 15: clickstream.ingest.v1.GetHourlyCountsRequest
+	(*GetHourlyCountsResponse)(nil),    // 16: clickstream.ingest.v1.GetHourlyCountsResponse
+	(*HourlyCount)(nil),                // 17: clickstream.ingest.v1.HourlyCount
+	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
+	(RejectReason)(0),                  // 19: clickstream.ingest.v1.RejectReason
+	(EventStatus)(0),                   // 20: clickstream.ingest.v1.EventStatus
+	(*Rejection)(nil),                  // 21: clickstream.ingest.v1.Rejection
+	(*CreateSubscriptionRequest)(nil),  // 22: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*ListSubscriptionsRequest)(nil),   // 23: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*GetSubscriptionRequest)(nil),     // 24: clickstream.ingest.v1.GetSubscriptionRequest
+	(*PauseSubscriptionRequest)(nil),   // 25: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*ResumeSubscriptionRequest)(nil),  // 26: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*DeleteSubscriptionRequest)(nil),  // 27: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*SubscribeRequest)(nil),           // 28: clickstream.ingest.v1.SubscribeRequest
+	(*AckEventsRequest)(nil),           // 29: clickstream.ingest.v1.AckEventsRequest
+	(*CreateSubscriptionResponse)(nil), // 30: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*ListSubscriptionsResponse)(nil),  // 31: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionResponse)(nil),    // 32: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionResponse)(nil),  // 33: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionResponse)(nil), // 34: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionResponse)(nil), // 35: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*SubscribeResponse)(nil),          // 36: clickstream.ingest.v1.SubscribeResponse
+	(*AckEventsResponse)(nil),          // 37: clickstream.ingest.v1.AckEventsResponse
 }
 var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
 	18, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
@@ -1319,15 +1343,31 @@ var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
 	10, // 22: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
 	12, // 23: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
 	15, // 24: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
-	2,  // 25: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
-	4,  // 26: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
-	6,  // 27: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
-	9,  // 28: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
-	11, // 29: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
-	13, // 30: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
-	16, // 31: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
+	22, // 25: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
+	23, // 26: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
+	24, // 27: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
+	25, // 28: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
+	26, // 29: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
+	27, // 30: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
+	28, // 31: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
+	29, // 32: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
+	2,  // 33: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
+	4,  // 34: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
+	6,  // 35: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
+	9,  // 36: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
+	11, // 37: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
+	13, // 38: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
+	16, // 39: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
+	30, // 40: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
+	31, // 41: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
+	32, // 42: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
+	33, // 43: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
+	34, // 44: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
+	35, // 45: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
+	36, // 46: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
+	37, // 47: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
+	33, // [33:48] is the sub-list for method output_type
+	18, // [18:33] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name
@@ -1339,6 +1379,7 @@ func file_clickstream_ingest_v1_admin_proto_init() {
 		return
 	}
 	file_clickstream_ingest_v1_ingest_proto_init()
+	file_clickstream_ingest_v1_subscriptions_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

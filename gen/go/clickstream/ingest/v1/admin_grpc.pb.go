@@ -19,13 +19,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngestAdminService_CreateKey_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/CreateKey"
-	IngestAdminService_ListKeys_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
-	IngestAdminService_RevokeKey_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
-	IngestAdminService_ListDeadLetters_FullMethodName   = "/clickstream.ingest.v1.IngestAdminService/ListDeadLetters"
-	IngestAdminService_GetDeadLetter_FullMethodName     = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
-	IngestAdminService_ReplayDeadLetters_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/ReplayDeadLetters"
-	IngestAdminService_GetHourlyCounts_FullMethodName   = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	IngestAdminService_CreateKey_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/CreateKey"
+	IngestAdminService_ListKeys_FullMethodName           = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
+	IngestAdminService_RevokeKey_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
+	IngestAdminService_ListDeadLetters_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/ListDeadLetters"
+	IngestAdminService_GetDeadLetter_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
+	IngestAdminService_ReplayDeadLetters_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/ReplayDeadLetters"
+	IngestAdminService_GetHourlyCounts_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	IngestAdminService_CreateSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
+	IngestAdminService_ListSubscriptions_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/ListSubscriptions"
+	IngestAdminService_GetSubscription_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/GetSubscription"
+	IngestAdminService_PauseSubscription_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/PauseSubscription"
+	IngestAdminService_ResumeSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/ResumeSubscription"
+	IngestAdminService_DeleteSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/DeleteSubscription"
+	IngestAdminService_Subscribe_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/Subscribe"
+	IngestAdminService_AckEvents_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/AckEvents"
 )
 
 // IngestAdminServiceClient is the client API for IngestAdminService service.
@@ -57,6 +65,34 @@ type IngestAdminServiceClient interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(ctx context.Context, in *GetHourlyCountsRequest, opts ...grpc.CallOption) (*GetHourlyCountsResponse, error)
+	// CreateSubscription creates a subscription and its durable consumer,
+	// which starts at the next event. REST: POST /v1/admin/subscriptions.
+	CreateSubscription(ctx context.Context, in *CreateSubscriptionRequest, opts ...grpc.CallOption) (*CreateSubscriptionResponse, error)
+	// ListSubscriptions lists subscriptions with their lag.
+	// REST: GET /v1/admin/subscriptions.
+	ListSubscriptions(ctx context.Context, in *ListSubscriptionsRequest, opts ...grpc.CallOption) (*ListSubscriptionsResponse, error)
+	// GetSubscription returns one subscription with its lag.
+	// REST: GET /v1/admin/subscriptions/{name}.
+	GetSubscription(ctx context.Context, in *GetSubscriptionRequest, opts ...grpc.CallOption) (*GetSubscriptionResponse, error)
+	// PauseSubscription stops delivery (every delivery: the durable consumer
+	// itself is paused); events keep accumulating as lag.
+	// REST: POST /v1/admin/subscriptions/{name}:pause.
+	PauseSubscription(ctx context.Context, in *PauseSubscriptionRequest, opts ...grpc.CallOption) (*PauseSubscriptionResponse, error)
+	// ResumeSubscription resumes a paused or parked subscription where it
+	// stopped. REST: POST /v1/admin/subscriptions/{name}:resume.
+	ResumeSubscription(ctx context.Context, in *ResumeSubscriptionRequest, opts ...grpc.CallOption) (*ResumeSubscriptionResponse, error)
+	// DeleteSubscription deletes a subscription and its durable consumer.
+	// REST: DELETE /v1/admin/subscriptions/{name}.
+	DeleteSubscription(ctx context.Context, in *DeleteSubscriptionRequest, opts ...grpc.CallOption) (*DeleteSubscriptionResponse, error)
+	// Subscribe streams the events of a pull subscription, starting after
+	// the last acknowledged one: events delivered and not acknowledged when
+	// a stream ends are delivered again to the next. gRPC and Connect only
+	// (the REST gateway serves no streams).
+	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
+	// AckEvents acknowledges events received from Subscribe by their ack
+	// tokens; it returns once the bus recorded them.
+	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
+	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
 }
 
 type ingestAdminServiceClient struct {
@@ -137,6 +173,95 @@ func (c *ingestAdminServiceClient) GetHourlyCounts(ctx context.Context, in *GetH
 	return out, nil
 }
 
+func (c *ingestAdminServiceClient) CreateSubscription(ctx context.Context, in *CreateSubscriptionRequest, opts ...grpc.CallOption) (*CreateSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSubscriptionResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_CreateSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) ListSubscriptions(ctx context.Context, in *ListSubscriptionsRequest, opts ...grpc.CallOption) (*ListSubscriptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_ListSubscriptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) GetSubscription(ctx context.Context, in *GetSubscriptionRequest, opts ...grpc.CallOption) (*GetSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSubscriptionResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_GetSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) PauseSubscription(ctx context.Context, in *PauseSubscriptionRequest, opts ...grpc.CallOption) (*PauseSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseSubscriptionResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_PauseSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) ResumeSubscription(ctx context.Context, in *ResumeSubscriptionRequest, opts ...grpc.CallOption) (*ResumeSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeSubscriptionResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_ResumeSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) DeleteSubscription(ctx context.Context, in *DeleteSubscriptionRequest, opts ...grpc.CallOption) (*DeleteSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSubscriptionResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_DeleteSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IngestAdminService_ServiceDesc.Streams[0], IngestAdminService_Subscribe_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubscribeRequest, SubscribeResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestAdminService_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
+
+func (c *ingestAdminServiceClient) AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckEventsResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_AckEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IngestAdminServiceServer is the server API for IngestAdminService service.
 // All implementations must embed UnimplementedIngestAdminServiceServer
 // for forward compatibility.
@@ -166,6 +291,34 @@ type IngestAdminServiceServer interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *GetHourlyCountsRequest) (*GetHourlyCountsResponse, error)
+	// CreateSubscription creates a subscription and its durable consumer,
+	// which starts at the next event. REST: POST /v1/admin/subscriptions.
+	CreateSubscription(context.Context, *CreateSubscriptionRequest) (*CreateSubscriptionResponse, error)
+	// ListSubscriptions lists subscriptions with their lag.
+	// REST: GET /v1/admin/subscriptions.
+	ListSubscriptions(context.Context, *ListSubscriptionsRequest) (*ListSubscriptionsResponse, error)
+	// GetSubscription returns one subscription with its lag.
+	// REST: GET /v1/admin/subscriptions/{name}.
+	GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error)
+	// PauseSubscription stops delivery (every delivery: the durable consumer
+	// itself is paused); events keep accumulating as lag.
+	// REST: POST /v1/admin/subscriptions/{name}:pause.
+	PauseSubscription(context.Context, *PauseSubscriptionRequest) (*PauseSubscriptionResponse, error)
+	// ResumeSubscription resumes a paused or parked subscription where it
+	// stopped. REST: POST /v1/admin/subscriptions/{name}:resume.
+	ResumeSubscription(context.Context, *ResumeSubscriptionRequest) (*ResumeSubscriptionResponse, error)
+	// DeleteSubscription deletes a subscription and its durable consumer.
+	// REST: DELETE /v1/admin/subscriptions/{name}.
+	DeleteSubscription(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error)
+	// Subscribe streams the events of a pull subscription, starting after
+	// the last acknowledged one: events delivered and not acknowledged when
+	// a stream ends are delivered again to the next. gRPC and Connect only
+	// (the REST gateway serves no streams).
+	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
+	// AckEvents acknowledges events received from Subscribe by their ack
+	// tokens; it returns once the bus recorded them.
+	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
+	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
 	mustEmbedUnimplementedIngestAdminServiceServer()
 }
 
@@ -196,6 +349,30 @@ func (UnimplementedIngestAdminServiceServer) ReplayDeadLetters(context.Context, 
 }
 func (UnimplementedIngestAdminServiceServer) GetHourlyCounts(context.Context, *GetHourlyCountsRequest) (*GetHourlyCountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHourlyCounts not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) CreateSubscription(context.Context, *CreateSubscriptionRequest) (*CreateSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) ListSubscriptions(context.Context, *ListSubscriptionsRequest) (*ListSubscriptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSubscriptions not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) GetSubscription(context.Context, *GetSubscriptionRequest) (*GetSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) PauseSubscription(context.Context, *PauseSubscriptionRequest) (*PauseSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) ResumeSubscription(context.Context, *ResumeSubscriptionRequest) (*ResumeSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) DeleteSubscription(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
+	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckEvents not implemented")
 }
 func (UnimplementedIngestAdminServiceServer) mustEmbedUnimplementedIngestAdminServiceServer() {}
 func (UnimplementedIngestAdminServiceServer) testEmbeddedByValue()                            {}
@@ -344,6 +521,143 @@ func _IngestAdminService_GetHourlyCounts_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngestAdminService_CreateSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).CreateSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_CreateSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).CreateSubscription(ctx, req.(*CreateSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_ListSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).ListSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_ListSubscriptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).ListSubscriptions(ctx, req.(*ListSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_GetSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).GetSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_GetSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).GetSubscription(ctx, req.(*GetSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_PauseSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).PauseSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_PauseSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).PauseSubscription(ctx, req.(*PauseSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_ResumeSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).ResumeSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_ResumeSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).ResumeSubscription(ctx, req.(*ResumeSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_DeleteSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).DeleteSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_DeleteSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).DeleteSubscription(ctx, req.(*DeleteSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(IngestAdminServiceServer).Subscribe(m, &grpc.GenericServerStream[SubscribeRequest, SubscribeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IngestAdminService_SubscribeServer = grpc.ServerStreamingServer[SubscribeResponse]
+
+func _IngestAdminService_AckEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).AckEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_AckEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).AckEvents(ctx, req.(*AckEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // IngestAdminService_ServiceDesc is the grpc.ServiceDesc for IngestAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -379,7 +693,41 @@ var IngestAdminService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetHourlyCounts",
 			Handler:    _IngestAdminService_GetHourlyCounts_Handler,
 		},
+		{
+			MethodName: "CreateSubscription",
+			Handler:    _IngestAdminService_CreateSubscription_Handler,
+		},
+		{
+			MethodName: "ListSubscriptions",
+			Handler:    _IngestAdminService_ListSubscriptions_Handler,
+		},
+		{
+			MethodName: "GetSubscription",
+			Handler:    _IngestAdminService_GetSubscription_Handler,
+		},
+		{
+			MethodName: "PauseSubscription",
+			Handler:    _IngestAdminService_PauseSubscription_Handler,
+		},
+		{
+			MethodName: "ResumeSubscription",
+			Handler:    _IngestAdminService_ResumeSubscription_Handler,
+		},
+		{
+			MethodName: "DeleteSubscription",
+			Handler:    _IngestAdminService_DeleteSubscription_Handler,
+		},
+		{
+			MethodName: "AckEvents",
+			Handler:    _IngestAdminService_AckEvents_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Subscribe",
+			Handler:       _IngestAdminService_Subscribe_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "clickstream/ingest/v1/admin.proto",
 }

@@ -54,6 +54,30 @@ const (
 	// IngestAdminServiceGetHourlyCountsProcedure is the fully-qualified name of the
 	// IngestAdminService's GetHourlyCounts RPC.
 	IngestAdminServiceGetHourlyCountsProcedure = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	// IngestAdminServiceCreateSubscriptionProcedure is the fully-qualified name of the
+	// IngestAdminService's CreateSubscription RPC.
+	IngestAdminServiceCreateSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
+	// IngestAdminServiceListSubscriptionsProcedure is the fully-qualified name of the
+	// IngestAdminService's ListSubscriptions RPC.
+	IngestAdminServiceListSubscriptionsProcedure = "/clickstream.ingest.v1.IngestAdminService/ListSubscriptions"
+	// IngestAdminServiceGetSubscriptionProcedure is the fully-qualified name of the
+	// IngestAdminService's GetSubscription RPC.
+	IngestAdminServiceGetSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/GetSubscription"
+	// IngestAdminServicePauseSubscriptionProcedure is the fully-qualified name of the
+	// IngestAdminService's PauseSubscription RPC.
+	IngestAdminServicePauseSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/PauseSubscription"
+	// IngestAdminServiceResumeSubscriptionProcedure is the fully-qualified name of the
+	// IngestAdminService's ResumeSubscription RPC.
+	IngestAdminServiceResumeSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/ResumeSubscription"
+	// IngestAdminServiceDeleteSubscriptionProcedure is the fully-qualified name of the
+	// IngestAdminService's DeleteSubscription RPC.
+	IngestAdminServiceDeleteSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/DeleteSubscription"
+	// IngestAdminServiceSubscribeProcedure is the fully-qualified name of the IngestAdminService's
+	// Subscribe RPC.
+	IngestAdminServiceSubscribeProcedure = "/clickstream.ingest.v1.IngestAdminService/Subscribe"
+	// IngestAdminServiceAckEventsProcedure is the fully-qualified name of the IngestAdminService's
+	// AckEvents RPC.
+	IngestAdminServiceAckEventsProcedure = "/clickstream.ingest.v1.IngestAdminService/AckEvents"
 )
 
 // IngestAdminServiceClient is a client for the clickstream.ingest.v1.IngestAdminService service.
@@ -79,6 +103,34 @@ type IngestAdminServiceClient interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error)
+	// CreateSubscription creates a subscription and its durable consumer,
+	// which starts at the next event. REST: POST /v1/admin/subscriptions.
+	CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error)
+	// ListSubscriptions lists subscriptions with their lag.
+	// REST: GET /v1/admin/subscriptions.
+	ListSubscriptions(context.Context, *v1.ListSubscriptionsRequest) (*v1.ListSubscriptionsResponse, error)
+	// GetSubscription returns one subscription with its lag.
+	// REST: GET /v1/admin/subscriptions/{name}.
+	GetSubscription(context.Context, *v1.GetSubscriptionRequest) (*v1.GetSubscriptionResponse, error)
+	// PauseSubscription stops delivery (every delivery: the durable consumer
+	// itself is paused); events keep accumulating as lag.
+	// REST: POST /v1/admin/subscriptions/{name}:pause.
+	PauseSubscription(context.Context, *v1.PauseSubscriptionRequest) (*v1.PauseSubscriptionResponse, error)
+	// ResumeSubscription resumes a paused or parked subscription where it
+	// stopped. REST: POST /v1/admin/subscriptions/{name}:resume.
+	ResumeSubscription(context.Context, *v1.ResumeSubscriptionRequest) (*v1.ResumeSubscriptionResponse, error)
+	// DeleteSubscription deletes a subscription and its durable consumer.
+	// REST: DELETE /v1/admin/subscriptions/{name}.
+	DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error)
+	// Subscribe streams the events of a pull subscription, starting after
+	// the last acknowledged one: events delivered and not acknowledged when
+	// a stream ends are delivered again to the next. gRPC and Connect only
+	// (the REST gateway serves no streams).
+	Subscribe(context.Context, *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error)
+	// AckEvents acknowledges events received from Subscribe by their ack
+	// tokens; it returns once the bus recorded them.
+	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
+	AckEvents(context.Context, *v1.AckEventsRequest) (*v1.AckEventsResponse, error)
 }
 
 // NewIngestAdminServiceClient constructs a client for the clickstream.ingest.v1.IngestAdminService
@@ -134,18 +186,74 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(ingestAdminServiceMethods.ByName("GetHourlyCounts")),
 			connect.WithClientOptions(opts...),
 		),
+		createSubscription: connect.NewClient[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse](
+			httpClient,
+			baseURL+IngestAdminServiceCreateSubscriptionProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("CreateSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		listSubscriptions: connect.NewClient[v1.ListSubscriptionsRequest, v1.ListSubscriptionsResponse](
+			httpClient,
+			baseURL+IngestAdminServiceListSubscriptionsProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("ListSubscriptions")),
+			connect.WithClientOptions(opts...),
+		),
+		getSubscription: connect.NewClient[v1.GetSubscriptionRequest, v1.GetSubscriptionResponse](
+			httpClient,
+			baseURL+IngestAdminServiceGetSubscriptionProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("GetSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		pauseSubscription: connect.NewClient[v1.PauseSubscriptionRequest, v1.PauseSubscriptionResponse](
+			httpClient,
+			baseURL+IngestAdminServicePauseSubscriptionProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("PauseSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		resumeSubscription: connect.NewClient[v1.ResumeSubscriptionRequest, v1.ResumeSubscriptionResponse](
+			httpClient,
+			baseURL+IngestAdminServiceResumeSubscriptionProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("ResumeSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteSubscription: connect.NewClient[v1.DeleteSubscriptionRequest, v1.DeleteSubscriptionResponse](
+			httpClient,
+			baseURL+IngestAdminServiceDeleteSubscriptionProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("DeleteSubscription")),
+			connect.WithClientOptions(opts...),
+		),
+		subscribe: connect.NewClient[v1.SubscribeRequest, v1.SubscribeResponse](
+			httpClient,
+			baseURL+IngestAdminServiceSubscribeProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("Subscribe")),
+			connect.WithClientOptions(opts...),
+		),
+		ackEvents: connect.NewClient[v1.AckEventsRequest, v1.AckEventsResponse](
+			httpClient,
+			baseURL+IngestAdminServiceAckEventsProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("AckEvents")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // ingestAdminServiceClient implements IngestAdminServiceClient.
 type ingestAdminServiceClient struct {
-	createKey         *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
-	listKeys          *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
-	revokeKey         *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
-	listDeadLetters   *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
-	getDeadLetter     *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
-	replayDeadLetters *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
-	getHourlyCounts   *connect.Client[v1.GetHourlyCountsRequest, v1.GetHourlyCountsResponse]
+	createKey          *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
+	listKeys           *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
+	revokeKey          *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
+	listDeadLetters    *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
+	getDeadLetter      *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
+	replayDeadLetters  *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
+	getHourlyCounts    *connect.Client[v1.GetHourlyCountsRequest, v1.GetHourlyCountsResponse]
+	createSubscription *connect.Client[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse]
+	listSubscriptions  *connect.Client[v1.ListSubscriptionsRequest, v1.ListSubscriptionsResponse]
+	getSubscription    *connect.Client[v1.GetSubscriptionRequest, v1.GetSubscriptionResponse]
+	pauseSubscription  *connect.Client[v1.PauseSubscriptionRequest, v1.PauseSubscriptionResponse]
+	resumeSubscription *connect.Client[v1.ResumeSubscriptionRequest, v1.ResumeSubscriptionResponse]
+	deleteSubscription *connect.Client[v1.DeleteSubscriptionRequest, v1.DeleteSubscriptionResponse]
+	subscribe          *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	ackEvents          *connect.Client[v1.AckEventsRequest, v1.AckEventsResponse]
 }
 
 // CreateKey calls clickstream.ingest.v1.IngestAdminService.CreateKey.
@@ -211,6 +319,74 @@ func (c *ingestAdminServiceClient) GetHourlyCounts(ctx context.Context, req *v1.
 	return nil, err
 }
 
+// CreateSubscription calls clickstream.ingest.v1.IngestAdminService.CreateSubscription.
+func (c *ingestAdminServiceClient) CreateSubscription(ctx context.Context, req *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error) {
+	response, err := c.createSubscription.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ListSubscriptions calls clickstream.ingest.v1.IngestAdminService.ListSubscriptions.
+func (c *ingestAdminServiceClient) ListSubscriptions(ctx context.Context, req *v1.ListSubscriptionsRequest) (*v1.ListSubscriptionsResponse, error) {
+	response, err := c.listSubscriptions.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetSubscription calls clickstream.ingest.v1.IngestAdminService.GetSubscription.
+func (c *ingestAdminServiceClient) GetSubscription(ctx context.Context, req *v1.GetSubscriptionRequest) (*v1.GetSubscriptionResponse, error) {
+	response, err := c.getSubscription.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// PauseSubscription calls clickstream.ingest.v1.IngestAdminService.PauseSubscription.
+func (c *ingestAdminServiceClient) PauseSubscription(ctx context.Context, req *v1.PauseSubscriptionRequest) (*v1.PauseSubscriptionResponse, error) {
+	response, err := c.pauseSubscription.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// ResumeSubscription calls clickstream.ingest.v1.IngestAdminService.ResumeSubscription.
+func (c *ingestAdminServiceClient) ResumeSubscription(ctx context.Context, req *v1.ResumeSubscriptionRequest) (*v1.ResumeSubscriptionResponse, error) {
+	response, err := c.resumeSubscription.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// DeleteSubscription calls clickstream.ingest.v1.IngestAdminService.DeleteSubscription.
+func (c *ingestAdminServiceClient) DeleteSubscription(ctx context.Context, req *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error) {
+	response, err := c.deleteSubscription.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// Subscribe calls clickstream.ingest.v1.IngestAdminService.Subscribe.
+func (c *ingestAdminServiceClient) Subscribe(ctx context.Context, req *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error) {
+	return c.subscribe.CallServerStream(ctx, connect.NewRequest(req))
+}
+
+// AckEvents calls clickstream.ingest.v1.IngestAdminService.AckEvents.
+func (c *ingestAdminServiceClient) AckEvents(ctx context.Context, req *v1.AckEventsRequest) (*v1.AckEventsResponse, error) {
+	response, err := c.ackEvents.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // IngestAdminServiceHandler is an implementation of the clickstream.ingest.v1.IngestAdminService
 // service.
 type IngestAdminServiceHandler interface {
@@ -235,6 +411,34 @@ type IngestAdminServiceHandler interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error)
+	// CreateSubscription creates a subscription and its durable consumer,
+	// which starts at the next event. REST: POST /v1/admin/subscriptions.
+	CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error)
+	// ListSubscriptions lists subscriptions with their lag.
+	// REST: GET /v1/admin/subscriptions.
+	ListSubscriptions(context.Context, *v1.ListSubscriptionsRequest) (*v1.ListSubscriptionsResponse, error)
+	// GetSubscription returns one subscription with its lag.
+	// REST: GET /v1/admin/subscriptions/{name}.
+	GetSubscription(context.Context, *v1.GetSubscriptionRequest) (*v1.GetSubscriptionResponse, error)
+	// PauseSubscription stops delivery (every delivery: the durable consumer
+	// itself is paused); events keep accumulating as lag.
+	// REST: POST /v1/admin/subscriptions/{name}:pause.
+	PauseSubscription(context.Context, *v1.PauseSubscriptionRequest) (*v1.PauseSubscriptionResponse, error)
+	// ResumeSubscription resumes a paused or parked subscription where it
+	// stopped. REST: POST /v1/admin/subscriptions/{name}:resume.
+	ResumeSubscription(context.Context, *v1.ResumeSubscriptionRequest) (*v1.ResumeSubscriptionResponse, error)
+	// DeleteSubscription deletes a subscription and its durable consumer.
+	// REST: DELETE /v1/admin/subscriptions/{name}.
+	DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error)
+	// Subscribe streams the events of a pull subscription, starting after
+	// the last acknowledged one: events delivered and not acknowledged when
+	// a stream ends are delivered again to the next. gRPC and Connect only
+	// (the REST gateway serves no streams).
+	Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error
+	// AckEvents acknowledges events received from Subscribe by their ack
+	// tokens; it returns once the bus recorded them.
+	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
+	AckEvents(context.Context, *v1.AckEventsRequest) (*v1.AckEventsResponse, error)
 }
 
 // NewIngestAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -286,6 +490,54 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 		connect.WithSchema(ingestAdminServiceMethods.ByName("GetHourlyCounts")),
 		connect.WithHandlerOptions(opts...),
 	)
+	ingestAdminServiceCreateSubscriptionHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceCreateSubscriptionProcedure,
+		svc.CreateSubscription,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("CreateSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceListSubscriptionsHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceListSubscriptionsProcedure,
+		svc.ListSubscriptions,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("ListSubscriptions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceGetSubscriptionHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceGetSubscriptionProcedure,
+		svc.GetSubscription,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("GetSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServicePauseSubscriptionHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServicePauseSubscriptionProcedure,
+		svc.PauseSubscription,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("PauseSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceResumeSubscriptionHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceResumeSubscriptionProcedure,
+		svc.ResumeSubscription,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("ResumeSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceDeleteSubscriptionHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceDeleteSubscriptionProcedure,
+		svc.DeleteSubscription,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("DeleteSubscription")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceSubscribeHandler := connect.NewServerStreamHandlerSimple(
+		IngestAdminServiceSubscribeProcedure,
+		svc.Subscribe,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("Subscribe")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceAckEventsHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceAckEventsProcedure,
+		svc.AckEvents,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("AckEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.ingest.v1.IngestAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case IngestAdminServiceCreateKeyProcedure:
@@ -302,6 +554,22 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 			ingestAdminServiceReplayDeadLettersHandler.ServeHTTP(w, r)
 		case IngestAdminServiceGetHourlyCountsProcedure:
 			ingestAdminServiceGetHourlyCountsHandler.ServeHTTP(w, r)
+		case IngestAdminServiceCreateSubscriptionProcedure:
+			ingestAdminServiceCreateSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServiceListSubscriptionsProcedure:
+			ingestAdminServiceListSubscriptionsHandler.ServeHTTP(w, r)
+		case IngestAdminServiceGetSubscriptionProcedure:
+			ingestAdminServiceGetSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServicePauseSubscriptionProcedure:
+			ingestAdminServicePauseSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServiceResumeSubscriptionProcedure:
+			ingestAdminServiceResumeSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServiceDeleteSubscriptionProcedure:
+			ingestAdminServiceDeleteSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServiceSubscribeProcedure:
+			ingestAdminServiceSubscribeHandler.ServeHTTP(w, r)
+		case IngestAdminServiceAckEventsProcedure:
+			ingestAdminServiceAckEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -337,4 +605,36 @@ func (UnimplementedIngestAdminServiceHandler) ReplayDeadLetters(context.Context,
 
 func (UnimplementedIngestAdminServiceHandler) GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.GetHourlyCounts is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.CreateSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) ListSubscriptions(context.Context, *v1.ListSubscriptionsRequest) (*v1.ListSubscriptionsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.ListSubscriptions is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) GetSubscription(context.Context, *v1.GetSubscriptionRequest) (*v1.GetSubscriptionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.GetSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) PauseSubscription(context.Context, *v1.PauseSubscriptionRequest) (*v1.PauseSubscriptionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.PauseSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) ResumeSubscription(context.Context, *v1.ResumeSubscriptionRequest) (*v1.ResumeSubscriptionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.ResumeSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.DeleteSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.Subscribe is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) AckEvents(context.Context, *v1.AckEventsRequest) (*v1.AckEventsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.AckEvents is not implemented"))
 }

@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+var _ SubscriptionStore = (*PostgresStore)(nil)
+
+const (
+	sqlSubscriptionColumns = `name, owner_team, events, environments, delivery, format, webhook_url, webhook_secret,
+max_failures, state, parked_reason, created_at, created_by`
+	sqlCreateSubscription = `INSERT INTO ingest.subscriptions (name, owner_team, events, environments, delivery, format,
+consumer, webhook_url, webhook_secret, max_failures, state, created_at, created_by, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', now(), $11, $11)`
+	sqlSubscription      = `SELECT ` + sqlSubscriptionColumns + ` FROM ingest.subscriptions WHERE name = $1`
+	sqlListSubscriptions = `SELECT ` + sqlSubscriptionColumns + ` FROM ingest.subscriptions
+WHERE ($1 = '' OR owner_team = $1) ORDER BY name`
+	sqlSetSubscriptionState = `UPDATE ingest.subscriptions SET state = $2, parked_reason = $3, updated_at = now(), updated_by = $4
+WHERE name = $1 RETURNING ` + sqlSubscriptionColumns
+	sqlDeleteSubscription = `DELETE FROM ingest.subscriptions WHERE name = $1`
+)
+
+// CreateSubscription implements SubscriptionStore.
+func (s *PostgresStore) CreateSubscription(ctx context.Context, sub Subscription) (err error) {
+	defer wrapSubscriptions(&err, "create subscription %q", sub.Name)
+	events, err := json.Marshal(sub.Events)
+	if err != nil {
+		return err
+	}
+	envs := sub.Environments
+	if envs == nil {
+		envs = []string{}
+	}
+	_, err = s.pool.Exec(ctx, sqlCreateSubscription, sub.Name, sub.OwnerTeam, events, envs, string(sub.Delivery),
+		string(sub.Format), sub.Consumer(), sub.WebhookURL, sub.WebhookSecret, sub.MaxFailures, sub.CreatedBy)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return ErrSubscriptionExists
+	}
+	return err
+}
+
+// Subscription implements SubscriptionStore.
+func (s *PostgresStore) Subscription(ctx context.Context, name string) (sub Subscription, err error) {
+	defer wrapSubscriptions(&err, "read subscription %q", name)
+	return s.oneSubscription(ctx, sqlSubscription, name)
+}
+
+// ListSubscriptions implements SubscriptionStore.
+func (s *PostgresStore) ListSubscriptions(ctx context.Context, ownerTeam string) (subs []Subscription, err error) {
+	defer wrapSubscriptions(&err, "list subscriptions (owner team %q)", ownerTeam)
+	rows, err := s.pool.Query(ctx, sqlListSubscriptions, ownerTeam)
+	if err != nil {
+		return nil, err
+	}
+	return scanSubscriptions(rows)
+}
+
+// SetSubscriptionState implements SubscriptionStore.
+func (s *PostgresStore) SetSubscriptionState(ctx context.Context, name string, state SubscriptionState, reason, actor string) (sub Subscription, err error) {
+	defer wrapSubscriptions(&err, "set subscription %q %s", name, state)
+	return s.oneSubscription(ctx, sqlSetSubscriptionState, name, string(state), reason, actor)
+}
+
+// DeleteSubscription implements SubscriptionStore.
+func (s *PostgresStore) DeleteSubscription(ctx context.Context, name string) (err error) {
+	defer wrapSubscriptions(&err, "delete subscription %q", name)
+	tag, err := s.pool.Exec(ctx, sqlDeleteSubscription, name)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrSubscriptionNotFound
+	}
+	return err
+}
+
+func (s *PostgresStore) oneSubscription(ctx context.Context, sql string, args ...any) (Subscription, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return Subscription{}, err
+	}
+	subs, err := scanSubscriptions(rows)
+	if err != nil {
+		return Subscription{}, err
+	}
+	if len(subs) == 0 {
+		return Subscription{}, ErrSubscriptionNotFound
+	}
+	return subs[0], nil
+}
+
+func scanSubscriptions(rows pgx.Rows) ([]Subscription, error) {
+	var (
+		subs                    []Subscription
+		sub                     Subscription
+		events                  []byte
+		delivery, format, state string
+	)
+	_, err := pgx.ForEachRow(rows, []any{&sub.Name, &sub.OwnerTeam, &events, &sub.Environments, &delivery, &format,
+		&sub.WebhookURL, &sub.WebhookSecret, &sub.MaxFailures, &state, &sub.ParkedReason, &sub.CreatedAt, &sub.CreatedBy}, func() error {
+		s := sub
+		s.Events = nil
+		if err := json.Unmarshal(events, &s.Events); err != nil {
+			return fmt.Errorf("subscription %q: events: %w", s.Name, err)
+		}
+		s.Environments = append([]string(nil), sub.Environments...)
+		s.Delivery, s.Format, s.State = Delivery(delivery), Format(format), SubscriptionState(state)
+		subs = append(subs, s)
+		return nil
+	})
+	return subs, err
+}
+
+// wrapSubscriptions prefixes a non-nil *err with the operation, once, at
+// the top of a store function.
+func wrapSubscriptions(err *error, format string, args ...any) {
+	if *err != nil && !errors.Is(*err, ErrSubscriptionNotFound) && !errors.Is(*err, ErrSubscriptionExists) {
+		*err = fmt.Errorf(format+": %w", append(args, *err)...)
+	}
+}
