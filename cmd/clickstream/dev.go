@@ -79,7 +79,7 @@ the starter achievements are applied to awards.`,
 				for name, a := range addrs {
 					plain[name] = *a
 				}
-				return runDevCluster(ctx, cmd.OutOrStdout(), cfg, plain)
+				return runDevCluster(ctx, cmd.OutOrStdout(), cfg, plain, consoleAddr)
 			}
 			s, err := stack.Start(ctx, cfg)
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/web"
 )
 
 // Ports of `clickstream dev --cluster` beyond those of plain dev: the second instance of
@@ -105,7 +106,7 @@ func pickClusterPorts(registryAddr, ingestAddr, awardsAddr string, postgresPort 
 // (streams at R3), a PostgreSQL primary and a streaming replica, and one registry, two
 // ingest and two awards instances, each a `clickstream serve` child process of this
 // binary, on loopback. It returns when ctx ends (Ctrl-C) or an instance dies.
-func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs map[string]string) (err error) {
+func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs map[string]string, consoleAddr string) (err error) {
 	log := slog.Default()
 	dir := filepath.Join(cfg.DataDir, "cluster")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -197,9 +198,25 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 		return err
 	}
 
+	var consoleURL string
+	if consoleAddr != "" {
+		if ports.registry != defaultPort(defaultRegistryAddr) {
+			consoleAddr = "127.0.0.1:0" // free ports everywhere (tests)
+		}
+		c, err := startConsole(ctx, consoleAddr, web.Config{RegistryURL: registry.url(), IngestURL: others[0].url(), AwardsURL: others[2].url()})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.wait() }()
+		consoleURL = c.url
+	}
+
 	fmt.Fprintf(out, "\nClickstream cluster is running; data in %s\n\n", dir)
 	for _, i := range all {
 		fmt.Fprintf(out, "  %-9s %s\n", i.name, i.url())
+	}
+	if consoleURL != "" {
+		fmt.Fprintf(out, "  console   %s   (through registry, ingest-1 and awards-1)\n", consoleURL)
 	}
 	fmt.Fprintf(out, "  nats      %s   (3-node JetStream cluster, streams at R3)\n", nats.URL())
 	fmt.Fprintf(out, "  postgres  %s   primary (password in %s)\n", primary.RedactedURL("clickstream"), filepath.Join(cfg.DataDir, stack.PostgresPasswordFile))
@@ -320,4 +337,11 @@ func prefixLines(w io.Writer, prefix string, r io.Reader) {
 	for lines.Scan() {
 		fmt.Fprintf(w, "%s%s\n", prefix, lines.Text())
 	}
+}
+
+// defaultPort is the port of a default address such as defaultRegistryAddr.
+func defaultPort(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }

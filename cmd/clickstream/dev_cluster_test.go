@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	clusterInstanceLine = regexp.MustCompile(`^\s+((?:registry|ingest|awards)(?:-\d)?)\s+(http://\S+)`)
+	clusterInstanceLine = regexp.MustCompile(`^\s+((?:registry|ingest|awards)(?:-\d)?|console)\s+(http://\S+)`)
 	clusterNATSLine     = regexp.MustCompile(`^\s+nats\s+(\S+)`)
 )
 
@@ -75,7 +75,9 @@ func TestDevClusterRunsEveryInstance(t *testing.T) {
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	if len(urls) != 5 || natsURL == "" {
+	consoleURL := urls["console"]
+	delete(urls, "console")
+	if len(urls) != 5 || natsURL == "" || consoleURL == "" {
 		t.Fatalf("dev --cluster printed instances %v and NATS %q; log:\n%s", urls, natsURL, logs)
 	}
 	t.Logf("instances %v; NATS %s", urls, natsURL)
@@ -83,6 +85,9 @@ func TestDevClusterRunsEveryInstance(t *testing.T) {
 		if code, body := get(t, u+"/readyz"); code != http.StatusOK {
 			t.Errorf("%s /readyz: %d %s", name, code, body)
 		}
+	}
+	if code, body := get(t, consoleURL+"config.json"); code != http.StatusOK {
+		t.Errorf("console %sconfig.json: %d %s", consoleURL, code, body)
 	}
 	_, body := get(t, urls["awards-1"]+"/readyz")
 	if !strings.Contains(body, "postgres replica") {
@@ -129,7 +134,7 @@ func TestDevClusterRunsEveryInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	progress := waitNavigatorProgress(t, urls["awards-2"], strings.TrimSpace(string(token)), "u-cluster", 10)
+	progress := waitNavigatorProgress(t, urls["awards-2"], strings.TrimSpace(string(token)), "u-cluster", 10, logs)
 	t.Logf("navigator-10km of u-cluster read from awards-2 (replica): %v", progress)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -148,7 +153,7 @@ func TestDevClusterRunsEveryInstance(t *testing.T) {
 }
 
 // waitNavigatorProgress polls a user's achievements until navigator-10km reaches want.
-func waitNavigatorProgress(t *testing.T, awardsURL, token, user string, want float64) float64 {
+func waitNavigatorProgress(t *testing.T, awardsURL, token, user string, want float64, logs fmt.Stringer) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -178,7 +183,7 @@ func waitNavigatorProgress(t *testing.T, awardsURL, token, user string, want flo
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("navigator-10km of %s never reached %v: %s", user, want, last)
+			t.Fatalf("navigator-10km of %s never reached %v: %s\nlog:\n%s", user, want, last, logs)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

@@ -79,7 +79,7 @@ func (s *Stack) startAwards(pool, reads *pgxpool.Pool, checks []server.Check) (s
 		if !started.Load() {
 			return errors.New("waiting for event schemas from the registry at " + registryURL)
 		}
-		return nil
+		return consumers.Ready()
 	}})
 	// The processing log's partitions need nothing from the registry.
 	s.runners = append(s.runners, logRetention.Run)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,28 @@ type Consumers struct {
 	// ctx is Run's context: workers started by an API call live as long
 	// as Run, not as the call.
 	ctx context.Context
+	// synced is set by the first Sync that read the paused sources;
+	// missing lists the needed sources whose consumer it could not get,
+	// and missingErr why.
+	synced     bool
+	missing    []string
+	missingErr error
+}
+
+// Ready reports an error until every source the configuration needs (and no
+// operator paused) has a running worker. A consumer made later would start
+// with the events published after it, so a service that took traffic before
+// would miss the events in between: readiness waits for the consumers.
+func (c *Consumers) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.synced:
+		return errors.New("consuming workers not started yet")
+	case len(c.missing) > 0:
+		return fmt.Errorf("no durable consumer yet for %s: %v", strings.Join(c.missing, ", "), c.missingErr)
+	}
+	return nil
 }
 
 // Apply makes the running workers follow the configuration and the paused
@@ -207,7 +230,14 @@ func (c *Consumers) Sync(ctx context.Context) error {
 			c.log.Info("consuming worker stopped: "+reason, "source", subject)
 		}
 	}
-	var errs []error
+	var (
+		errs    []error
+		missing []string
+	)
+	defer func() {
+		slices.Sort(missing)
+		c.synced, c.missing, c.missingErr = true, missing, errors.Join(errs...)
+	}()
 	for subject := range needed {
 		if c.running[subject] != nil || c.stopping[subject] != nil {
 			continue
@@ -215,6 +245,7 @@ func (c *Consumers) Sync(ctx context.Context) error {
 		cons, err := c.consumer(ctx, subject)
 		if err != nil {
 			errs = append(errs, err)
+			missing = append(missing, subject)
 			continue
 		}
 		parent := c.ctx // Run's context (c.mu is held)

@@ -3,6 +3,7 @@ package awards_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -187,5 +188,35 @@ func TestConsumersFollowTheConfiguration(t *testing.T) {
 	waitFor(t, func() bool { return slices.Contains(c.Sources(), "DataFeedbackStatusChanged") })
 	if _, err := b.JetStream().Consumer(t.Context(), bus.StreamEvents, c.ConsumerName("DataFeedbackStatusChanged")); err != nil {
 		t.Errorf("consumer for the new source: %v", err)
+	}
+}
+
+// TestConsumersReadyOnlyWithEveryConsumer: readiness waits until every needed
+// source has its durable consumer, since a consumer made later would skip the
+// events published in between. Here the EVENTS stream is missing at first, so
+// no consumer can be made; once it exists, the workers start and it is ready.
+func TestConsumersReadyOnlyWithEveryConsumer(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	if err := b.JetStream().DeleteStream(t.Context(), bus.StreamEvents); err != nil {
+		t.Fatal(err)
+	}
+	c := awards.NewConsumers(env.engine, b.JetStream(), awards.ConsumersConfig{Batch: 50, FetchWait: 50_000_000, Reconcile: 20_000_000})
+	if err := c.Ready(); err == nil {
+		t.Fatal("ready before the workers were started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	waitFor(t, func() bool { return c.Ready() != nil && strings.Contains(c.Ready().Error(), "PhotoStatusChanged") })
+	t.Logf("without EVENTS: %v", c.Ready())
+	if err := b.EnsureStreams(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return c.Ready() == nil })
+	if got := c.Sources(); !slices.Equal(got, sources) {
+		t.Errorf("ready with workers for %v, want %v", got, sources)
 	}
 }
