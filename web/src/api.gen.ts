@@ -87,6 +87,23 @@ export interface paths {
   "/v1/admin/sources/{source}:resume": {
     post: operations["AwardsAdminService_ResumeSource"];
   };
+  "/v1/admin/subscriptions": {
+    get: operations["IngestAdminService_ListSubscriptions"];
+    post: operations["IngestAdminService_CreateSubscription"];
+  };
+  "/v1/admin/subscriptions/{name}": {
+    get: operations["IngestAdminService_GetSubscription"];
+    delete: operations["IngestAdminService_DeleteSubscription"];
+  };
+  "/v1/admin/subscriptions/{name}:pause": {
+    post: operations["IngestAdminService_PauseSubscription"];
+  };
+  "/v1/admin/subscriptions/{name}:resume": {
+    post: operations["IngestAdminService_ResumeSubscription"];
+  };
+  "/v1/admin/subscriptions/{subscription}:ack": {
+    post: operations["IngestAdminService_AckEvents"];
+  };
   "/v1/admin/usage": {
     post: operations["RegistryAdminService_ReportUsage"];
   };
@@ -461,6 +478,16 @@ export interface definitions {
    * @enum {string}
    */
   FileOptionsOptimizeMode: "SPEED" | "CODE_SIZE" | "LITE_RUNTIME";
+  IngestAdminServiceAckEventsBody: {
+    /** @description Ack tokens of SubscriptionEvents. */
+    ackTokens?: string[];
+  };
+  IngestAdminServicePauseSubscriptionBody: {
+    actor?: string;
+  };
+  IngestAdminServiceResumeSubscriptionBody: {
+    actor?: string;
+  };
   IngestAdminServiceRevokeKeyBody: {
     actor?: string;
   };
@@ -1602,6 +1629,10 @@ export interface definitions {
     /** @description The strategy tree, e.g. {"goal":5,"strategy":[{"objective_id":"reviews"}]}. */
     strategy?: { [key: string]: unknown };
   };
+  v1AckEventsResponse: {
+    /** Format: int32 */
+    acknowledged?: number;
+  };
   /** @description ApiKey is an API key without its secret. */
   v1ApiKey: {
     /** @description Public id, also the prefix of the secret, e.g. "ck_7f3a9c". */
@@ -1720,6 +1751,16 @@ export interface definitions {
      */
     secret?: string;
   };
+  v1CreateSubscriptionRequest: {
+    /** @description name, owner_team, events, environments, delivery, format, webhook. */
+    subscription?: definitions["v1Subscription"];
+    actor?: string;
+  };
+  v1CreateSubscriptionResponse: {
+    subscription?: definitions["v1Subscription"];
+    /** @description The webhook's signing secret (delivery WEBHOOK); shown once. */
+    webhookSecret?: string;
+  };
   /** @description DeadLetter is one rejected event as kept in the DEADLETTER stream. */
   v1DeadLetter: {
     /**
@@ -1748,6 +1789,7 @@ export interface definitions {
      */
     payload?: string;
   };
+  v1DeleteSubscriptionResponse: { [key: string]: unknown };
   /** @description Deviation is one event version behaving unlike itself. */
   v1Deviation: {
     kind?: definitions["v1DeviationKind"];
@@ -1999,6 +2041,9 @@ export interface definitions {
      */
     versions?: definitions["v1EventVersion"][];
   };
+  v1GetSubscriptionResponse: {
+    subscription?: definitions["v1Subscription"];
+  };
   /** @description HourlyCount is how many events of one version one environment sent in one hour. */
   v1HourlyCount: {
     /** Format: date-time */
@@ -2132,6 +2177,9 @@ export interface definitions {
   v1ListSourcesResponse: {
     sources?: definitions["clickstreamAwardsV1Source"][];
   };
+  v1ListSubscriptionsResponse: {
+    subscriptions?: definitions["v1Subscription"][];
+  };
   v1ListUnusedResponse: {
     versions?: definitions["v1UnusedVersion"][];
   };
@@ -2222,6 +2270,9 @@ export interface definitions {
     contact?: string;
   };
   v1PauseSourceResponse: { [key: string]: unknown };
+  v1PauseSubscriptionResponse: {
+    subscription?: definitions["v1Subscription"];
+  };
   /** @description ProcessingLogEntry is what happened to one event for one objective. */
   v1ProcessingLogEntry: {
     recordId?: string;
@@ -2345,6 +2396,9 @@ export interface definitions {
     recorded?: number;
   };
   v1ResumeSourceResponse: { [key: string]: unknown };
+  v1ResumeSubscriptionResponse: {
+    subscription?: definitions["v1Subscription"];
+  };
   v1RetryNotificationsRequest: {
     /** @description The parked notifications to retry; every parked one when empty. */
     ids?: string[];
@@ -2432,6 +2486,116 @@ export interface definitions {
      */
     disabledReason?: string;
   };
+  /**
+   * @description SubscribedEvent is one event of a subscription, by name, and optionally
+   * some of its versions.
+   */
+  v1SubscribedEvent: {
+    /** @description The event's name without version, e.g. "PhotoStatusChanged". */
+    name?: string;
+    /** @description The versions; empty for every version, present and future. */
+    versions?: number[];
+  };
+  /**
+   * @description Subscription is a consumer on request: the events a team chose (event
+   * versions in environments), delivered one way, in one format. It is
+   * backed by a JetStream durable consumer on the EVENTS stream whose filter
+   * subjects are events.<env>.<event>.v<N>.
+   */
+  v1Subscription: {
+    /** @description Unique; letters, digits, '-' and '_' (it names the durable consumer). */
+    name?: string;
+    /** @description The team that owns it. */
+    ownerTeam?: string;
+    /** @description The events, at least one. */
+    events?: definitions["v1SubscribedEvent"][];
+    /** @description The sending environments; empty for every environment. */
+    environments?: string[];
+    delivery?: definitions["v1SubscriptionDelivery"];
+    /**
+     * @description JSON or binary EventRecord; a durable consumer always carries binary
+     * EventRecords (the bus's own messages).
+     */
+    format?: definitions["v1SubscriptionFormat"];
+    /** @description The webhook (delivery WEBHOOK). */
+    webhook?: definitions["v1Webhook"];
+    /** @description Output only: the JetStream durable consumer on EVENTS. */
+    consumer?: string;
+    /** @description Output only: the consumer's filter subjects. */
+    filterSubjects?: string[];
+    /** @description Output only. */
+    state?: definitions["v1SubscriptionState"];
+    /** @description Output only: why a webhook subscription was parked. */
+    parkedReason?: string;
+    /**
+     * Format: date-time
+     * @description Output only.
+     */
+    createdAt?: string;
+    /** @description Output only. */
+    createdBy?: string;
+    /** @description Output only: how far behind the subscription is. */
+    lag?: definitions["v1SubscriptionLag"];
+  };
+  /**
+   * @description SubscriptionDelivery is how a subscription reaches its team.
+   *
+   *  - SUBSCRIPTION_DELIVERY_PULL: Pull over IngestAdminService.Subscribe (gRPC/Connect server stream)
+   * with explicit acks (AckEvents).
+   *  - SUBSCRIPTION_DELIVERY_WEBHOOK: HTTP POST to a webhook.
+   *  - SUBSCRIPTION_DELIVERY_DURABLE: A plain JetStream durable consumer the team reads with any NATS client.
+   * @default SUBSCRIPTION_DELIVERY_UNSPECIFIED
+   * @enum {string}
+   */
+  v1SubscriptionDelivery:
+    | "SUBSCRIPTION_DELIVERY_UNSPECIFIED"
+    | "SUBSCRIPTION_DELIVERY_PULL"
+    | "SUBSCRIPTION_DELIVERY_WEBHOOK"
+    | "SUBSCRIPTION_DELIVERY_DURABLE";
+  /**
+   * @description SubscriptionFormat is how an event is delivered.
+   *
+   *  - SUBSCRIPTION_FORMAT_JSON: A JSON object: the EventRecord in protojson with "payload" the event
+   * message itself in protojson (decoded with the registry's schemas).
+   *  - SUBSCRIPTION_FORMAT_BINARY: The binary clickstream.bus.v1.EventRecord as on the bus.
+   * @default SUBSCRIPTION_FORMAT_UNSPECIFIED
+   * @enum {string}
+   */
+  v1SubscriptionFormat:
+    | "SUBSCRIPTION_FORMAT_UNSPECIFIED"
+    | "SUBSCRIPTION_FORMAT_JSON"
+    | "SUBSCRIPTION_FORMAT_BINARY";
+  /** @description SubscriptionLag is the durable consumer's position. */
+  v1SubscriptionLag: {
+    /**
+     * Format: uint64
+     * @description Events matching the subscription not delivered yet.
+     */
+    pending?: string;
+    /**
+     * Format: uint64
+     * @description Events delivered and not acknowledged yet.
+     */
+    ackPending?: string;
+    /**
+     * Format: uint64
+     * @description Stream sequence of the last acknowledged event, all before it done.
+     */
+    ackFloorSequence?: string;
+  };
+  /**
+   * @description SubscriptionState says whether a subscription delivers.
+   *
+   *  - SUBSCRIPTION_STATE_PAUSED: Paused by an operator.
+   *  - SUBSCRIPTION_STATE_PARKED: A webhook that failed max_failures times in a row.
+   * @default SUBSCRIPTION_STATE_UNSPECIFIED
+   * @enum {string}
+   */
+  v1SubscriptionState:
+    | "SUBSCRIPTION_STATE_UNSPECIFIED"
+    | "SUBSCRIPTION_STATE_ACTIVE"
+    | "SUBSCRIPTION_STATE_PAUSED"
+    | "SUBSCRIPTION_STATE_PARKED";
   /** @description UnusedVersion is an active version nobody sent for the asked period. */
   v1UnusedVersion: {
     version?: definitions["v1EventVersionRef"];
@@ -2503,6 +2667,22 @@ export interface definitions {
     diff?: string;
     /** @description Whether saving would change anything. */
     changes?: boolean;
+  };
+  /**
+   * @description Webhook is where a WEBHOOK subscription posts events: one event per
+   * POST, signed with HMAC-SHA256 in the Clickstream-Signature header
+   * ("sha256=<hex>" of "<Clickstream-Timestamp>.<body>" keyed by the secret
+   * returned at creation). A failed POST (an error or a status other than
+   * 2xx) is retried with backoff; after max_failures attempts in a row the
+   * subscription is parked until resumed.
+   */
+  v1Webhook: {
+    url?: string;
+    /**
+     * Format: int32
+     * @description Attempts of one event before parking; 0 for the default (10).
+     */
+    maxFailures?: number;
   };
 }
 
@@ -3025,6 +3205,138 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1ResumeSourceResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_ListSubscriptions: {
+    parameters: {
+      query: {
+        /** Empty for every team. */
+        ownerTeam?: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1ListSubscriptionsResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_CreateSubscription: {
+    parameters: {
+      body: {
+        body: definitions["v1CreateSubscriptionRequest"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1CreateSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_GetSubscription: {
+    parameters: {
+      path: {
+        name: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1GetSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_DeleteSubscription: {
+    parameters: {
+      path: {
+        name: string;
+      };
+      query: {
+        actor?: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1DeleteSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_PauseSubscription: {
+    parameters: {
+      path: {
+        name: string;
+      };
+      body: {
+        body: definitions["IngestAdminServicePauseSubscriptionBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1PauseSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_ResumeSubscription: {
+    parameters: {
+      path: {
+        name: string;
+      };
+      body: {
+        body: definitions["IngestAdminServiceResumeSubscriptionBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1ResumeSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_AckEvents: {
+    parameters: {
+      path: {
+        subscription: string;
+      };
+      body: {
+        body: definitions["IngestAdminServiceAckEventsBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1AckEventsResponse"];
       };
       /** An unexpected error response. */
       default: {
