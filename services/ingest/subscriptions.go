@@ -354,11 +354,13 @@ func (m *Subscriptions) Subscribe(ctx context.Context, name string, maxBatch int
 	wait := min(time.Second, m.cfg.Heartbeat)
 	lastSend := time.Now()
 	var sendErr error
+	linger := time.NewTimer(pullLinger)
+	defer linger.Stop()
 	for ctx.Err() == nil && sendErr == nil {
 		// The fetch is not bound to ctx: once the stream ends, what the
 		// fetch still brings is read to its end, so the stream stops
 		// fetching before a new one starts.
-		batch, err := cons.Fetch(maxBatch, jetstream.FetchMaxWait(wait))
+		batch, err := cons.Fetch(pullFetch*maxBatch, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -388,9 +390,11 @@ func (m *Subscriptions) Subscribe(ctx context.Context, name string, maxBatch int
 					continue
 				}
 			default:
+				// Gather what comes within the linger into one response.
+				linger.Reset(pullLinger)
 				select {
 				case msg, open = <-msgs:
-				default:
+				case <-linger.C:
 					flush()
 					continue
 				}
@@ -415,6 +419,14 @@ func (m *Subscriptions) Subscribe(ctx context.Context, name string, maxBatch int
 	}
 	return sendErr
 }
+
+// A Subscribe stream fetches pullFetch responses' worth of events at once,
+// and gathers the events that come within pullLinger of each other into one
+// response.
+const (
+	pullFetch  = 4
+	pullLinger = time.Millisecond
+)
 
 // pullEvent is msg as a Subscribe stream carries it.
 func (m *Subscriptions) pullEvent(sub Subscription, msg jetstream.Msg) *ingestv1.SubscriptionEvent {

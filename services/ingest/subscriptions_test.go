@@ -164,7 +164,7 @@ func (e *subsEnv) pulled(t *testing.T, name string, want, ack int) []*ingestv1.S
 }
 
 // quiet waits until no stream of the subscription waits for events.
-func (e *subsEnv) quiet(t *testing.T, name string) {
+func (e *subsEnv) quiet(t testing.TB, name string) {
 	t.Helper()
 	waitFor(t, func() bool {
 		c, err := e.bus.JetStream().Consumer(context.Background(), "EVENTS", ingest.ConsumerPrefix+name)
@@ -481,7 +481,7 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 }
 
 // waitFor polls cond until it holds, failing the test after 30 s.
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
