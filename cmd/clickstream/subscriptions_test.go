@@ -94,6 +94,10 @@ func TestSubscriptionsCommands(t *testing.T) {
 		t.Fatalf("GET /v1/admin/subscriptions/photos: %d %s", code, body)
 	}
 
+	if code, body := restCall(t, http.MethodGet, url+"/metrics", subscriptionsToken, ""); code != http.StatusOK || !strings.Contains(body, `clickstream_ingest_subscription_lag{subscription="photos"} 2`) {
+		t.Errorf("/metrics: %d, no lag of 2 for photos", code)
+	}
+
 	out, err = runSubscriptions(t, "subscriptions", "tail", "photos", "--max", "2")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil || len(lines) != 2 {

@@ -440,6 +440,9 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Logf("%v", err)
 	}
 
+	_, err = e.client.AckEvents(ctx, &ingestv1.AckEventsRequest{Subscription: "life", AckTokens: []string{"$JS.ACK.EVENTS.subscription-other.1.5.5.1.0"}})
+	wantCode(t, err, connect.CodeInvalidArgument)
+
 	if _, err := e.client.PauseSubscription(ctx, &ingestv1.PauseSubscriptionRequest{Name: "life"}); err != nil {
 		t.Fatal(err)
 	}
