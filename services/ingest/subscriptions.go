@@ -289,8 +289,9 @@ func (m *Subscriptions) encode(sub Subscription, msg jetstream.Msg) (ev *ingestv
 }
 
 // recordJSON is rec in protojson with "payload" the event message in
-// protojson, decoded with the catalogue's descriptor of its version. A
-// version the catalogue does not know (yet) keeps the payload as base64.
+// protojson, decoded with the catalogue's descriptor of its version; it
+// takes the payload out of rec. A version the catalogue does not know (yet)
+// keeps the payload as base64.
 func (m *Subscriptions) recordJSON(rec *busv1.EventRecord) ([]byte, error) {
 	t, ok := m.catalogue().ByName(rec.GetEventName())
 	if !ok {
@@ -304,9 +305,9 @@ func (m *Subscriptions) recordJSON(rec *busv1.EventRecord) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the payload of event %s (%s): %w", rec.GetId(), rec.GetEventName(), err)
 	}
-	head := proto.Clone(rec).(*busv1.EventRecord)
-	head.Payload = nil
-	doc, err := protojson.Marshal(head)
+	// rec is this delivery's own copy: the payload, now encoded, leaves it.
+	rec.Payload = nil
+	doc, err := protojson.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", rec.GetId(), err)
 	}
