@@ -67,6 +67,7 @@ func (s *Stack) startAwards(pool, reads *pgxpool.Pool, checks []server.Check) (s
 	store := awards.NewPostgresStore(pool)
 	engine := awards.NewEngine(awards.EngineConfig{Store: store, Schemas: schemas, Logger: log})
 	consumers := awards.NewConsumers(engine, s.bus.JetStream(), awards.ConsumersConfig{Batch: s.cfg.Awards.Batch})
+	s.awardsConsumers = consumers
 	backfills := awards.NewBackfills(engine, s.bus.JetStream())
 	if s.cfg.Awards.WebhookURL != "" && s.cfg.Awards.WebhookSecret == "" {
 		return server.Routes{}, errors.New("awards: a webhook URL needs a webhook secret to sign the notifications with")
@@ -168,6 +169,7 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 		switch {
 		case s.ingest != nil && s.ingest.CatalogueRevision() == 0:
 		case s.runs(Awards) && !s.awardsStarted.Load():
+		case s.awardsConsumers != nil && s.awardsConsumers.Ready() != nil:
 		default:
 			return nil
 		}
@@ -176,7 +178,10 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 			if s.ingest != nil && s.ingest.CatalogueRevision() == 0 {
 				return fmt.Errorf("ingest has not loaded the event catalogue from the registry: %w", ctx.Err())
 			}
-			return fmt.Errorf("awards has not loaded the event schemas from the registry: %w", ctx.Err())
+			if s.runs(Awards) && !s.awardsStarted.Load() {
+				return fmt.Errorf("awards has not loaded the event schemas from the registry: %w", ctx.Err())
+			}
+			return fmt.Errorf("awards consumers: %v: %w", s.awardsConsumers.Ready(), ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -117,6 +117,11 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	if got := eventOwner(t, regRead, 2001); got != ownerBefore {
 		t.Errorf("registry GetEvent with replay paused: owner %q, want the replica's %q", got, ownerBefore)
 	}
+	// The primary's WAL reaches the replica asynchronously (the test cluster
+	// commits without waiting for its WAL flush): wait until it is there.
+	waitFor(t, "the replica receives the WAL it does not replay", func() bool {
+		return metric(t, s.URL(stack.Awards), "clickstream_postgres_replica_lag_bytes") > 0
+	})
 	for _, name := range []string{stack.Awards, stack.Registry} {
 		ready, check := readiness(t, s.URL(name))
 		t.Logf("%s /readyz with replay paused: %s; postgres replica: %s", name, ready, check)

@@ -23,6 +23,7 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/server"
 	protosrc "github.com/clickstream-dev/clickstream/proto"
+	"github.com/clickstream-dev/clickstream/services/awards"
 	awardsmigrations "github.com/clickstream-dev/clickstream/services/awards/migrations"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 	ingestmigrations "github.com/clickstream-dev/clickstream/services/ingest/migrations"
@@ -117,6 +118,9 @@ type Stack struct {
 	// awardsStarted is set once the awards engine has its schemas and
 	// configuration.
 	awardsStarted atomic.Bool
+	// awardsConsumers are the awards consuming workers when this stack
+	// runs awards; WaitReady waits until each has its durable consumer.
+	awardsConsumers *awards.Consumers
 
 	mu      sync.Mutex
 	stopped map[string]chan struct{}
