@@ -161,8 +161,9 @@ func (m *Subscriptions) consumerConfig(sub Subscription) (jetstream.ConsumerConf
 		// A cursor: an ack covers every event before it.
 		cfg.AckPolicy = jetstream.AckAllPolicy
 	case DeliveryWebhook:
-		// A worker renews the wait while it retries (InProgress).
-		cfg.AckWait = 2 * m.cfg.WebhookTimeout
+		// Longer than an attempt and the longest backoff after it: a
+		// worker renews the wait before each retry (InProgress).
+		cfg.AckWait = 2 * (m.cfg.WebhookTimeout + m.cfg.WebhookMaxBackoff)
 		cfg.MaxAckPending = 1000
 	case DeliveryDurable:
 		cfg.AckWait = 30 * time.Second

@@ -152,7 +152,9 @@ func (m *Subscriptions) push(ctx context.Context, sub Subscription) {
 				continue
 			}
 		}
-		batch, err := cons.Fetch(16, jetstream.FetchMaxWait(time.Second))
+		// One event at a time: an event waiting behind one that is being
+		// retried would outlive its ack wait and be delivered twice.
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("webhook: fetch", "err", err)
