@@ -44,6 +44,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.AddCommand(newDocsCommand())
 	root.AddCommand(newAwardsCommand())
 	root.AddCommand(newDeadLettersCommand(), newSendCommand(), newBenchCommand())
+	root.AddCommand(newSubscriptionsCommand())
 	annotateEnv(root)
 	return root
 }

@@ -14,14 +14,10 @@ import (
 
 const subscriptionsToken = "subscriptions-cli-test"
 
-// runSubscriptions runs the CLI with the subscriptions command, registered
-// once root.go has it.
+// runSubscriptions runs the CLI as the binary does.
 func runSubscriptions(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	root := newRootCommand()
-	if c, _, err := root.Find([]string{"subscriptions"}); err != nil || c == root {
-		root.AddCommand(newSubscriptionsCommand())
-	}
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
