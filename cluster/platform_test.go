@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
+	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -134,16 +133,7 @@ func run(t testing.TB, cfg stack.Config) *stack.Stack {
 // dataDir returns a directory the postgres OS user can enter when the tests run as root.
 func dataDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	return dir
+	return pgtest.DataDir(t)
 }
 
 // workload is the events a run sends: NavigationTripFinishedV1 of a few users, every

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +30,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
+	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -46,16 +45,7 @@ type running struct {
 // tests run as root.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	return dir
+	return pgtest.DataDir(t)
 }
 
 // start runs the whole platform in-process on free ports, as `clickstream

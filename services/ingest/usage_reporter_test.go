@@ -3,8 +3,6 @@ package ingest_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
+	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -22,16 +21,7 @@ const registryToken = "usage-test-token"
 // when the tests run as root.
 func postgresDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == dir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
-	return dir
+	return pgtest.DataDir(t)
 }
 
 // startRegistry runs the registry alone in-process, with the starter

@@ -214,3 +214,21 @@ func randomSuffix() string {
 func quote(name string) string {
 	return pgx.Identifier{name}.Sanitize()
 }
+
+// DataDir returns a new temporary directory, removed when the test ends, that the
+// postgres OS user can enter: when the tests run as root, PostgreSQL runs as that user,
+// and a cluster in a directory it cannot reach would be placed under /var/lib/clickstream
+// instead (see [postgres.StartCluster]).
+func DataDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil && d == dir {
+			t.Fatal(err)
+		}
+		if d == os.TempDir() {
+			break
+		}
+	}
+	return dir
+}
