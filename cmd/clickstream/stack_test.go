@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/internal/stack"
 )
 
@@ -15,17 +14,7 @@ import (
 // they are ready.
 func startStack(t *testing.T, cfg stack.Config) *stack.Stack {
 	t.Helper()
-	cfg.DataDir = t.TempDir()
-	// PostgreSQL runs as the postgres user when the tests run as root: it
-	// must be able to enter the data directory.
-	for d := cfg.DataDir; d != "/" && d != "."; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil && d == cfg.DataDir {
-			t.Fatal(err)
-		}
-		if d == os.TempDir() {
-			break
-		}
-	}
+	cfg.DataDir = pgtest.DataDir(t)
 	if len(cfg.Services) == 0 {
 		cfg.Services = stack.Services()
 	}
