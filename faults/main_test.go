@@ -81,6 +81,7 @@ type dev struct {
 	dataDir string
 	ports   devPorts
 	env     []string
+	args    []string // more flags of clickstream dev
 	logPath string
 
 	cmd    *exec.Cmd
@@ -143,7 +144,9 @@ func (d *dev) tryStart() error {
 		"--awards-addr", "127.0.0.1:"+strconv.Itoa(d.ports.awards),
 		"--nats-listen", "127.0.0.1:"+strconv.Itoa(d.ports.nats),
 		"--postgres-port", strconv.Itoa(d.ports.postgres),
+		"--console-addr", "",
 	)
+	cmd.Args = append(cmd.Args, d.args...)
 	cmd.Env = append(os.Environ(), d.env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

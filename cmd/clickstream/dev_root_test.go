@@ -64,7 +64,7 @@ func startDevInProcess(t *testing.T, dataDir string) *inProcessDev {
 	d := &inProcessDev{urls: map[string]string{}, logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx, []string{"dev", "--data-dir", dataDir, "--registry-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
-			"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0"}, banner, d.logs)
+			"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0", "--console-addr", "127.0.0.1:0"}, banner, d.logs)
 		banner.Close()
 		d.done <- err
 	}()

@@ -54,7 +54,7 @@ var (
 func startDev(t *testing.T, bin, dir string) *devProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--registry-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
-		"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0")
+		"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0", "--console-addr", "127.0.0.1:0")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CLICKSTREAM_LOG_LEVEL=info")
 	stdout, err := cmd.StdoutPipe()

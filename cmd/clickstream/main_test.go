@@ -146,7 +146,7 @@ func TestDevWithoutPostgresBinariesPrintsOneActionableLine(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	dir := t.TempDir()
 	_, _, err := runCLI(t, "dev", "--data-dir", dir, "--registry-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0",
-		"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0")
+		"--awards-addr", "127.0.0.1:0", "--nats-listen", "", "--postgres-port", "0", "--console-addr", "127.0.0.1:0")
 	if err == nil {
 		t.Fatal("dev started without PostgreSQL binaries")
 	}
