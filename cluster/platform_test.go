@@ -86,12 +86,15 @@ func startPlatform(t testing.TB, n int) *platform {
 			DatabaseURL: p.registry.DatabaseURL(),
 			NATSURL:     p.nats.URL(),
 			Streams:     bus.StreamsConfig{Replicas: replicas},
-			RegistryURL: p.registry.URL(stack.Registry),
-			Services:    []string{stack.Ingest},
-			Addrs:       map[string]string{stack.Ingest: "127.0.0.1:0"},
-			AdminToken:  adminToken,
-			Ingest:      ingest.Config{PIISecret: piiSecret},
-			Logger:      logger,
+			// A batch caught by a leader election answers Unavailable after
+			// a second rather than the default five.
+			BusAckTimeout: time.Second,
+			RegistryURL:   p.registry.URL(stack.Registry),
+			Services:      []string{stack.Ingest},
+			Addrs:         map[string]string{stack.Ingest: "127.0.0.1:0"},
+			AdminToken:    adminToken,
+			Ingest:        ingest.Config{PIISecret: piiSecret},
+			Logger:        logger,
 		}))
 	}
 	ingestAdmin := ingestv1connect.NewIngestAdminServiceClient(bearerClient(adminToken), p.ingestURL(0))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/pflag"
 
 	"github.com/clickstream-dev/clickstream/internal/server"
@@ -12,6 +14,8 @@ import (
 // heartbeat of the registry's schema watch (a stream on those connections).
 func addHTTPFlags(f *pflag.FlagSet, s *stack.Config) {
 	cfg := &s.HTTP
+	f.DurationVar(&s.BusAckTimeout, "bus-ack-timeout", 5*time.Second,
+		"how long a publish waits for JetStream's acknowledgement before the batch answers Unavailable (the client retries with the same keys); shorter answers sooner during a leader election (ingest)")
 	f.DurationVar(&s.WatchHeartbeat, "watch-heartbeat", registry.DefaultWatchHeartbeat,
 		"how often the registry's schema watch sends a heartbeat; ingest drops a watch silent for three (registry)")
 	f.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout,

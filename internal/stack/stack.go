@@ -87,6 +87,10 @@ type Config struct {
 	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
+	// BusAckTimeout is how long a publish waits for JetStream's
+	// acknowledgement before the batch answers Unavailable; 0 is the bus's
+	// default (5s). During a leader election a shorter one answers sooner.
+	BusAckTimeout time.Duration
 	// WatchHeartbeat is how often the registry's schema watch sends a
 	// heartbeat while nothing changes; 0 is the registry's default.
 	WatchHeartbeat time.Duration
@@ -155,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if s.runs(Ingest) || s.runs(Awards) || cfg.NATSURL == "" {
-		busCfg := bus.Config{URL: cfg.NATSURL, Streams: cfg.Streams, Logger: cfg.Logger}
+		busCfg := bus.Config{URL: cfg.NATSURL, Streams: cfg.Streams, AckTimeout: cfg.BusAckTimeout, Logger: cfg.Logger}
 		if cfg.NATSURL == "" {
 			// The data dir and listen address are the embedded server's.
 			busCfg.DataDir, busCfg.ListenAddr = filepath.Join(cfg.DataDir, "nats"), cfg.NATSListen
