@@ -41,6 +41,10 @@ func printBanner(out io.Writer, cfg stack.Config, s *stack.Stack, tokenFile, con
 	if u := s.NATSURL(); u != "" {
 		fmt.Fprintf(out, "  nats      %s\n", u)
 	}
+	if a := s.FluentAddr(); a != "" {
+		fmt.Fprintf(out, "  fluent    %s   Fluent Forward input (tag clickstream.<event>.v<N>; shared key in %s)\n",
+			a, filepath.Join(cfg.DataDir, stack.FluentKeysFile))
+	}
 	fmt.Fprintf(out, "\n  admin API token in %s   (Authorization: Bearer $(cat %[1]s))\n", tokenFile)
 	fmt.Fprintf(out, "  ingest API key of environment %q in %s   (Authorization: Bearer $(cat %[2]s), or X-Api-Key)\n",
 		cfg.Ingest.Environment, filepath.Join(cfg.DataDir, ingestKeyFile))

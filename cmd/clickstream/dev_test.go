@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	"github.com/clickstream-dev/clickstream/internal/stack"
 )
 
 // buildBinary builds the clickstream binary once for the test.
@@ -274,6 +276,11 @@ func checkNoSecretsPrinted(t *testing.T, dir string, p *devProcess) {
 	secrets := map[string]string{"ingest API key": p.key}
 	for _, name := range []string{"admin-token", "postgres-password", "pii-secret"} {
 		secrets[name] = readSecret(t, filepath.Join(dir, ".clickstream", name))
+	}
+	for _, line := range strings.Split(readSecret(t, filepath.Join(dir, ".clickstream", stack.FluentKeysFile)), "\n") {
+		if env, key, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(env, "#") {
+			secrets["fluent shared key of "+env] = key
+		}
 	}
 	for name, secret := range secrets {
 		if secret == "" || strings.Contains(out, secret) {

@@ -168,6 +168,7 @@ func (s *Stack) startFluent(svc *ingest.Service, env string) error {
 		_ = input.Close()
 		_ = ln.Close()
 	}
+	s.fluentAddr = ln.Addr().String()
 	log.Info("fluent forward input", "addr", ln.Addr().String(), "shared_keys_file", path, "environments", len(envs),
 		"tags_file", tagsPath, "mapped_tags", len(tags))
 	return nil
@@ -329,3 +330,6 @@ func grpcHTTPClient() *http.Client {
 	p.SetUnencryptedHTTP2(true)
 	return &http.Client{Transport: &http.Transport{Protocols: &p}}
 }
+
+// FluentAddr is where ingest's Fluent Forward input listens ("" when off).
+func (s *Stack) FluentAddr() string { return s.fluentAddr }

@@ -125,6 +125,8 @@ type Stack struct {
 	// awardsConsumers are the awards consuming workers when this stack
 	// runs awards; WaitReady waits until each has its durable consumer.
 	awardsConsumers *awards.Consumers
+	// fluentAddr is where the Fluent Forward input listens, when on.
+	fluentAddr string
 
 	mu      sync.Mutex
 	stopped map[string]chan struct{}
