@@ -66,7 +66,8 @@ type RoutesConfig struct {
 var adminPaths = []string{"/" + ingestv1connect.IngestAdminServiceName + "/", "/v1/admin/"}
 
 // Routes is what ingest serves on its port: the event API and, behind the
-// admin token, the admin API.
+// admin token, the admin API (Subscribe and AckEvents take a subscription's
+// own token too, and check it themselves).
 func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server.Check) server.Routes {
 	return server.Routes{
 		Name:         "ingest",
@@ -83,7 +84,7 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
 		},
 		Guard: func(h http.Handler) http.Handler {
-			h = Credentials(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h))
+			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))
 			h = limitRESTBatch(svc.cfg.MaxBatchBytes, h)
 			if cfg.Schemas != nil {
 				h = cfg.Schemas.ReadyDetails(h)

@@ -112,15 +112,35 @@ func (a *AdminService) CreateSubscription(ctx context.Context, req *ingestv1.Cre
 	if sub.Delivery == DeliveryWebhook {
 		sub.WebhookSecret = newWebhookSecret()
 	}
+	var token string
+	if sub.Delivery == DeliveryPull {
+		token = NewSubscriptionToken()
+		sub.TokenHash = HashSecret(token)
+	}
 	created, err := subs.Create(ctx, sub)
 	if err != nil {
 		return nil, subscriptionError(err)
 	}
 	a.log.Info("subscription created", "subscription", created.Name, "team", created.OwnerTeam, "delivery", created.Delivery, "actor", req.GetActor())
 	return &ingestv1.CreateSubscriptionResponse{
-		Subscription:  subscriptionProto(created, subs.Lag(ctx, created)),
-		WebhookSecret: sub.WebhookSecret,
+		Subscription:      subscriptionProto(created, subs.Lag(ctx, created)),
+		WebhookSecret:     sub.WebhookSecret,
+		SubscriptionToken: token,
 	}, nil
+}
+
+// RotateSubscriptionToken implements IngestAdminService.RotateSubscriptionToken.
+func (a *AdminService) RotateSubscriptionToken(ctx context.Context, req *ingestv1.RotateSubscriptionTokenRequest) (*ingestv1.RotateSubscriptionTokenResponse, error) {
+	subs, err := a.subscriptions()
+	if err != nil {
+		return nil, err
+	}
+	token, err := subs.RotateToken(ctx, req.GetName(), req.GetActor())
+	if err != nil {
+		return nil, subscriptionError(err)
+	}
+	a.log.Info("subscription token rotated", "subscription", req.GetName(), "actor", req.GetActor())
+	return &ingestv1.RotateSubscriptionTokenResponse{SubscriptionToken: token}, nil
 }
 
 // ListSubscriptions implements IngestAdminService.ListSubscriptions.
@@ -200,6 +220,9 @@ func (a *AdminService) AckEvents(ctx context.Context, req *ingestv1.AckEventsReq
 	if err != nil {
 		return nil, err
 	}
+	if err := a.authorizeSubscriber(ctx, subs, req.GetSubscription()); err != nil {
+		return nil, err
+	}
 	n, err := subs.Ack(ctx, req.GetSubscription(), req.GetAckTokens())
 	if err != nil {
 		return nil, subscriptionError(err)
@@ -215,6 +238,9 @@ func (a *AdminService) Subscribe(req *ingestv1.SubscribeRequest, stream grpc.Ser
 func (a *AdminService) subscribe(ctx context.Context, req *ingestv1.SubscribeRequest, send func(*ingestv1.SubscribeResponse) error) error {
 	subs, err := a.subscriptions()
 	if err != nil {
+		return err
+	}
+	if err := a.authorizeSubscriber(ctx, subs, req.GetSubscription()); err != nil {
 		return err
 	}
 	return subscriptionError(subs.Subscribe(ctx, req.GetSubscription(), int(req.GetMaxBatch()), send))

@@ -16,14 +16,17 @@ const (
 	sqlSubscriptionColumns = `name, owner_team, events, environments, delivery, format, webhook_url, webhook_secret,
 max_failures, state, parked_reason, created_at, created_by`
 	sqlCreateSubscription = `INSERT INTO ingest.subscriptions (name, owner_team, events, environments, delivery, format,
-consumer, webhook_url, webhook_secret, max_failures, state, created_at, created_by, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', now(), $11, $11)`
+consumer, webhook_url, webhook_secret, max_failures, state, created_at, created_by, updated_by, token_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', now(), $11, $11, $12)`
 	sqlSubscription      = `SELECT ` + sqlSubscriptionColumns + ` FROM ingest.subscriptions WHERE name = $1`
 	sqlListSubscriptions = `SELECT ` + sqlSubscriptionColumns + ` FROM ingest.subscriptions
 WHERE ($1 = '' OR owner_team = $1) ORDER BY name`
 	sqlSetSubscriptionState = `UPDATE ingest.subscriptions SET state = $2, parked_reason = $3, updated_at = now(), updated_by = $4
 WHERE name = $1 RETURNING ` + sqlSubscriptionColumns
-	sqlDeleteSubscription = `DELETE FROM ingest.subscriptions WHERE name = $1`
+	sqlDeleteSubscription   = `DELETE FROM ingest.subscriptions WHERE name = $1`
+	sqlSetSubscriptionToken = `UPDATE ingest.subscriptions SET token_hash = $2, updated_at = now(), updated_by = $3
+WHERE name = $1`
+	sqlSubscriptionOfToken = `SELECT name FROM ingest.subscriptions WHERE token_hash = $1`
 )
 
 // CreateSubscription implements SubscriptionStore.
@@ -38,7 +41,7 @@ func (s *PostgresStore) CreateSubscription(ctx context.Context, sub Subscription
 		envs = []string{}
 	}
 	_, err = s.pool.Exec(ctx, sqlCreateSubscription, sub.Name, sub.OwnerTeam, events, envs, string(sub.Delivery),
-		string(sub.Format), sub.Consumer(), sub.WebhookURL, sub.WebhookSecret, sub.MaxFailures, sub.CreatedBy)
+		string(sub.Format), sub.Consumer(), sub.WebhookURL, sub.WebhookSecret, sub.MaxFailures, sub.CreatedBy, sub.TokenHash)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return ErrSubscriptionExists
@@ -76,6 +79,26 @@ func (s *PostgresStore) DeleteSubscription(ctx context.Context, name string) (er
 		return ErrSubscriptionNotFound
 	}
 	return err
+}
+
+// SetSubscriptionToken implements SubscriptionStore.
+func (s *PostgresStore) SetSubscriptionToken(ctx context.Context, name string, hash []byte, actor string) (err error) {
+	defer wrapSubscriptions(&err, "set the token of subscription %q", name)
+	tag, err := s.pool.Exec(ctx, sqlSetSubscriptionToken, name, hash, actor)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrSubscriptionNotFound
+	}
+	return err
+}
+
+// SubscriptionOfToken implements SubscriptionStore.
+func (s *PostgresStore) SubscriptionOfToken(ctx context.Context, hash []byte) (name string, err error) {
+	defer wrapSubscriptions(&err, "find the subscription of a token")
+	err = s.pool.QueryRow(ctx, sqlSubscriptionOfToken, hash).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrSubscriptionNotFound
+	}
+	return name, err
 }
 
 func (s *PostgresStore) oneSubscription(ctx context.Context, sql string, args ...any) (Subscription, error) {

@@ -33,6 +33,9 @@ type Subscription struct {
 	ParkedReason  string
 	CreatedAt     time.Time
 	CreatedBy     string
+	// TokenHash is the SHA-256 of the subscription's own token (pull
+	// delivery), stored at creation; it is never read back.
+	TokenHash []byte
 }
 
 // SubscribedEvent is one event of a subscription by name ("PhotoStatusChanged"),
@@ -148,6 +151,12 @@ type SubscriptionStore interface {
 	SetSubscriptionState(ctx context.Context, name string, state SubscriptionState, reason, actor string) (Subscription, error)
 	// DeleteSubscription deletes one, or ErrSubscriptionNotFound.
 	DeleteSubscription(ctx context.Context, name string) error
+	// SetSubscriptionToken replaces the hash of a subscription's token, or
+	// ErrSubscriptionNotFound.
+	SetSubscriptionToken(ctx context.Context, name string, hash []byte, actor string) error
+	// SubscriptionOfToken returns the name of the subscription whose token
+	// hashes to hash, or ErrSubscriptionNotFound.
+	SubscriptionOfToken(ctx context.Context, hash []byte) (string, error)
 }
 
 // maxSubscriptionName bounds a name: it names a consumer too.

@@ -62,6 +62,7 @@ type subsEnv struct {
 	subs   *ingest.Subscriptions
 	client ingestv1connect.IngestAdminServiceClient
 	store  *ingest.PostgresStore
+	admin  *ingest.AdminService
 }
 
 func newSubsEnv(t testing.TB, cfg ingest.SubscriptionsConfig) *subsEnv {
@@ -94,7 +95,7 @@ func newSubsEnv(t testing.TB, cfg ingest.SubscriptionsConfig) *subsEnv {
 	ingest.Routes(ingest.RoutesConfig{}, svc, admin).Connect(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })
-	return &subsEnv{svc: svc, bus: b, subs: subs, store: store,
+	return &subsEnv{svc: svc, bus: b, subs: subs, store: store, admin: admin,
 		client: ingestv1connect.NewIngestAdminServiceClient(srv.Client(), srv.URL)}
 }
 

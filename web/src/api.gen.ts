@@ -101,6 +101,9 @@ export interface paths {
   "/v1/admin/subscriptions/{name}:resume": {
     post: operations["IngestAdminService_ResumeSubscription"];
   };
+  "/v1/admin/subscriptions/{name}:rotateToken": {
+    post: operations["IngestAdminService_RotateSubscriptionToken"];
+  };
   "/v1/admin/subscriptions/{subscription}:ack": {
     post: operations["IngestAdminService_AckEvents"];
   };
@@ -489,6 +492,9 @@ export interface definitions {
     actor?: string;
   };
   IngestAdminServiceRevokeKeyBody: {
+    actor?: string;
+  };
+  IngestAdminServiceRotateSubscriptionTokenBody: {
     actor?: string;
   };
   /**
@@ -1760,6 +1766,12 @@ export interface definitions {
     subscription?: definitions["v1Subscription"];
     /** @description The webhook's signing secret (delivery WEBHOOK); shown once. */
     webhookSecret?: string;
+    /**
+     * @description The subscription's own token (delivery PULL), "cs_<id>_<random>":
+     * Subscribe and AckEvents take it instead of the admin token, for this
+     * subscription only. Shown once; only its SHA-256 is kept.
+     */
+    subscriptionToken?: string;
   };
   /** @description DeadLetter is one rejected event as kept in the DEADLETTER stream. */
   v1DeadLetter: {
@@ -2413,6 +2425,10 @@ export interface definitions {
   };
   v1RevokeKeyResponse: {
     key?: definitions["v1ApiKey"];
+  };
+  v1RotateSubscriptionTokenResponse: {
+    /** @description The new token, shown once; the previous one no longer works. */
+    subscriptionToken?: string;
   };
   v1SaveAchievementResponse: {
     /**
@@ -3317,6 +3333,27 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1ResumeSubscriptionResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_RotateSubscriptionToken: {
+    parameters: {
+      path: {
+        /** A subscription with delivery PULL. */
+        name: string;
+      };
+      body: {
+        body: definitions["IngestAdminServiceRotateSubscriptionTokenBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1RotateSubscriptionTokenResponse"];
       };
       /** An unexpected error response. */
       default: {

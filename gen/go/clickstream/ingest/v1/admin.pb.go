@@ -1246,7 +1246,7 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
 	"event_name\x18\x05 \x01(\tR\teventName\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count2\x8e\r\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count2\x99\x0e\n" +
 	"\x12IngestAdminService\x12^\n" +
 	"\tCreateKey\x12'.clickstream.ingest.v1.CreateKeyRequest\x1a(.clickstream.ingest.v1.CreateKeyResponse\x12[\n" +
 	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12^\n" +
@@ -1260,7 +1260,8 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\x0fGetSubscription\x12-.clickstream.ingest.v1.GetSubscriptionRequest\x1a..clickstream.ingest.v1.GetSubscriptionResponse\x12v\n" +
 	"\x11PauseSubscription\x12/.clickstream.ingest.v1.PauseSubscriptionRequest\x1a0.clickstream.ingest.v1.PauseSubscriptionResponse\x12y\n" +
 	"\x12ResumeSubscription\x120.clickstream.ingest.v1.ResumeSubscriptionRequest\x1a1.clickstream.ingest.v1.ResumeSubscriptionResponse\x12y\n" +
-	"\x12DeleteSubscription\x120.clickstream.ingest.v1.DeleteSubscriptionRequest\x1a1.clickstream.ingest.v1.DeleteSubscriptionResponse\x12`\n" +
+	"\x12DeleteSubscription\x120.clickstream.ingest.v1.DeleteSubscriptionRequest\x1a1.clickstream.ingest.v1.DeleteSubscriptionResponse\x12\x88\x01\n" +
+	"\x17RotateSubscriptionToken\x125.clickstream.ingest.v1.RotateSubscriptionTokenRequest\x1a6.clickstream.ingest.v1.RotateSubscriptionTokenResponse\x12`\n" +
 	"\tSubscribe\x12'.clickstream.ingest.v1.SubscribeRequest\x1a(.clickstream.ingest.v1.SubscribeResponse0\x01\x12^\n" +
 	"\tAckEvents\x12'.clickstream.ingest.v1.AckEventsRequest\x1a(.clickstream.ingest.v1.AckEventsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1;ingestv1b\x06proto3"
 
@@ -1278,44 +1279,46 @@ func file_clickstream_ingest_v1_admin_proto_rawDescGZIP() []byte {
 
 var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
-	(*ApiKey)(nil),                     // 0: clickstream.ingest.v1.ApiKey
-	(*CreateKeyRequest)(nil),           // 1: clickstream.ingest.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),          // 2: clickstream.ingest.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),            // 3: clickstream.ingest.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),           // 4: clickstream.ingest.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),           // 5: clickstream.ingest.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),          // 6: clickstream.ingest.v1.RevokeKeyResponse
-	(*DeadLetter)(nil),                 // 7: clickstream.ingest.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),     // 8: clickstream.ingest.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),    // 9: clickstream.ingest.v1.ListDeadLettersResponse
-	(*GetDeadLetterRequest)(nil),       // 10: clickstream.ingest.v1.GetDeadLetterRequest
-	(*GetDeadLetterResponse)(nil),      // 11: clickstream.ingest.v1.GetDeadLetterResponse
-	(*ReplayDeadLettersRequest)(nil),   // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),  // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
-	(*ReplayResult)(nil),               // 14: clickstream.ingest.v1.ReplayResult
-	(*GetHourlyCountsRequest)(nil),     // 15: clickstream.ingest.v1.GetHourlyCountsRequest
-	(*GetHourlyCountsResponse)(nil),    // 16: clickstream.ingest.v1.GetHourlyCountsResponse
-	(*HourlyCount)(nil),                // 17: clickstream.ingest.v1.HourlyCount
-	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
-	(RejectReason)(0),                  // 19: clickstream.ingest.v1.RejectReason
-	(EventStatus)(0),                   // 20: clickstream.ingest.v1.EventStatus
-	(*Rejection)(nil),                  // 21: clickstream.ingest.v1.Rejection
-	(*CreateSubscriptionRequest)(nil),  // 22: clickstream.ingest.v1.CreateSubscriptionRequest
-	(*ListSubscriptionsRequest)(nil),   // 23: clickstream.ingest.v1.ListSubscriptionsRequest
-	(*GetSubscriptionRequest)(nil),     // 24: clickstream.ingest.v1.GetSubscriptionRequest
-	(*PauseSubscriptionRequest)(nil),   // 25: clickstream.ingest.v1.PauseSubscriptionRequest
-	(*ResumeSubscriptionRequest)(nil),  // 26: clickstream.ingest.v1.ResumeSubscriptionRequest
-	(*DeleteSubscriptionRequest)(nil),  // 27: clickstream.ingest.v1.DeleteSubscriptionRequest
-	(*SubscribeRequest)(nil),           // 28: clickstream.ingest.v1.SubscribeRequest
-	(*AckEventsRequest)(nil),           // 29: clickstream.ingest.v1.AckEventsRequest
-	(*CreateSubscriptionResponse)(nil), // 30: clickstream.ingest.v1.CreateSubscriptionResponse
-	(*ListSubscriptionsResponse)(nil),  // 31: clickstream.ingest.v1.ListSubscriptionsResponse
-	(*GetSubscriptionResponse)(nil),    // 32: clickstream.ingest.v1.GetSubscriptionResponse
-	(*PauseSubscriptionResponse)(nil),  // 33: clickstream.ingest.v1.PauseSubscriptionResponse
-	(*ResumeSubscriptionResponse)(nil), // 34: clickstream.ingest.v1.ResumeSubscriptionResponse
-	(*DeleteSubscriptionResponse)(nil), // 35: clickstream.ingest.v1.DeleteSubscriptionResponse
-	(*SubscribeResponse)(nil),          // 36: clickstream.ingest.v1.SubscribeResponse
-	(*AckEventsResponse)(nil),          // 37: clickstream.ingest.v1.AckEventsResponse
+	(*ApiKey)(nil),                          // 0: clickstream.ingest.v1.ApiKey
+	(*CreateKeyRequest)(nil),                // 1: clickstream.ingest.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),               // 2: clickstream.ingest.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),                 // 3: clickstream.ingest.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),                // 4: clickstream.ingest.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),                // 5: clickstream.ingest.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),               // 6: clickstream.ingest.v1.RevokeKeyResponse
+	(*DeadLetter)(nil),                      // 7: clickstream.ingest.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),          // 8: clickstream.ingest.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),         // 9: clickstream.ingest.v1.ListDeadLettersResponse
+	(*GetDeadLetterRequest)(nil),            // 10: clickstream.ingest.v1.GetDeadLetterRequest
+	(*GetDeadLetterResponse)(nil),           // 11: clickstream.ingest.v1.GetDeadLetterResponse
+	(*ReplayDeadLettersRequest)(nil),        // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),       // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
+	(*ReplayResult)(nil),                    // 14: clickstream.ingest.v1.ReplayResult
+	(*GetHourlyCountsRequest)(nil),          // 15: clickstream.ingest.v1.GetHourlyCountsRequest
+	(*GetHourlyCountsResponse)(nil),         // 16: clickstream.ingest.v1.GetHourlyCountsResponse
+	(*HourlyCount)(nil),                     // 17: clickstream.ingest.v1.HourlyCount
+	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
+	(RejectReason)(0),                       // 19: clickstream.ingest.v1.RejectReason
+	(EventStatus)(0),                        // 20: clickstream.ingest.v1.EventStatus
+	(*Rejection)(nil),                       // 21: clickstream.ingest.v1.Rejection
+	(*CreateSubscriptionRequest)(nil),       // 22: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*ListSubscriptionsRequest)(nil),        // 23: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*GetSubscriptionRequest)(nil),          // 24: clickstream.ingest.v1.GetSubscriptionRequest
+	(*PauseSubscriptionRequest)(nil),        // 25: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*ResumeSubscriptionRequest)(nil),       // 26: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*DeleteSubscriptionRequest)(nil),       // 27: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*RotateSubscriptionTokenRequest)(nil),  // 28: clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	(*SubscribeRequest)(nil),                // 29: clickstream.ingest.v1.SubscribeRequest
+	(*AckEventsRequest)(nil),                // 30: clickstream.ingest.v1.AckEventsRequest
+	(*CreateSubscriptionResponse)(nil),      // 31: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*ListSubscriptionsResponse)(nil),       // 32: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionResponse)(nil),         // 33: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionResponse)(nil),       // 34: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionResponse)(nil),      // 35: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionResponse)(nil),      // 36: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*RotateSubscriptionTokenResponse)(nil), // 37: clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	(*SubscribeResponse)(nil),               // 38: clickstream.ingest.v1.SubscribeResponse
+	(*AckEventsResponse)(nil),               // 39: clickstream.ingest.v1.AckEventsResponse
 }
 var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
 	18, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
@@ -1349,25 +1352,27 @@ var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
 	25, // 28: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
 	26, // 29: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
 	27, // 30: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
-	28, // 31: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
-	29, // 32: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
-	2,  // 33: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
-	4,  // 34: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
-	6,  // 35: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
-	9,  // 36: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
-	11, // 37: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
-	13, // 38: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
-	16, // 39: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
-	30, // 40: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
-	31, // 41: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
-	32, // 42: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
-	33, // 43: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
-	34, // 44: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
-	35, // 45: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
-	36, // 46: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
-	37, // 47: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
-	33, // [33:48] is the sub-list for method output_type
-	18, // [18:33] is the sub-list for method input_type
+	28, // 31: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	29, // 32: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
+	30, // 33: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
+	2,  // 34: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
+	4,  // 35: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
+	6,  // 36: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
+	9,  // 37: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
+	11, // 38: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
+	13, // 39: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
+	16, // 40: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
+	31, // 41: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
+	32, // 42: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
+	33, // 43: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
+	34, // 44: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
+	35, // 45: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
+	36, // 46: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
+	37, // 47: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	38, // 48: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
+	39, // 49: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
+	34, // [34:50] is the sub-list for method output_type
+	18, // [18:34] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name

@@ -19,21 +19,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IngestAdminService_CreateKey_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/CreateKey"
-	IngestAdminService_ListKeys_FullMethodName           = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
-	IngestAdminService_RevokeKey_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
-	IngestAdminService_ListDeadLetters_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/ListDeadLetters"
-	IngestAdminService_GetDeadLetter_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
-	IngestAdminService_ReplayDeadLetters_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/ReplayDeadLetters"
-	IngestAdminService_GetHourlyCounts_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
-	IngestAdminService_CreateSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
-	IngestAdminService_ListSubscriptions_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/ListSubscriptions"
-	IngestAdminService_GetSubscription_FullMethodName    = "/clickstream.ingest.v1.IngestAdminService/GetSubscription"
-	IngestAdminService_PauseSubscription_FullMethodName  = "/clickstream.ingest.v1.IngestAdminService/PauseSubscription"
-	IngestAdminService_ResumeSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/ResumeSubscription"
-	IngestAdminService_DeleteSubscription_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/DeleteSubscription"
-	IngestAdminService_Subscribe_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/Subscribe"
-	IngestAdminService_AckEvents_FullMethodName          = "/clickstream.ingest.v1.IngestAdminService/AckEvents"
+	IngestAdminService_CreateKey_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/CreateKey"
+	IngestAdminService_ListKeys_FullMethodName                = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
+	IngestAdminService_RevokeKey_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
+	IngestAdminService_ListDeadLetters_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/ListDeadLetters"
+	IngestAdminService_GetDeadLetter_FullMethodName           = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
+	IngestAdminService_ReplayDeadLetters_FullMethodName       = "/clickstream.ingest.v1.IngestAdminService/ReplayDeadLetters"
+	IngestAdminService_GetHourlyCounts_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	IngestAdminService_CreateSubscription_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
+	IngestAdminService_ListSubscriptions_FullMethodName       = "/clickstream.ingest.v1.IngestAdminService/ListSubscriptions"
+	IngestAdminService_GetSubscription_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/GetSubscription"
+	IngestAdminService_PauseSubscription_FullMethodName       = "/clickstream.ingest.v1.IngestAdminService/PauseSubscription"
+	IngestAdminService_ResumeSubscription_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/ResumeSubscription"
+	IngestAdminService_DeleteSubscription_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/DeleteSubscription"
+	IngestAdminService_RotateSubscriptionToken_FullMethodName = "/clickstream.ingest.v1.IngestAdminService/RotateSubscriptionToken"
+	IngestAdminService_Subscribe_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/Subscribe"
+	IngestAdminService_AckEvents_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/AckEvents"
 )
 
 // IngestAdminServiceClient is the client API for IngestAdminService service.
@@ -84,13 +85,19 @@ type IngestAdminServiceClient interface {
 	// DeleteSubscription deletes a subscription and its durable consumer.
 	// REST: DELETE /v1/admin/subscriptions/{name}.
 	DeleteSubscription(ctx context.Context, in *DeleteSubscriptionRequest, opts ...grpc.CallOption) (*DeleteSubscriptionResponse, error)
+	// RotateSubscriptionToken gives a pull subscription a new token (shown
+	// once); the old one stops working at once.
+	// REST: POST /v1/admin/subscriptions/{name}:rotateToken.
+	RotateSubscriptionToken(ctx context.Context, in *RotateSubscriptionTokenRequest, opts ...grpc.CallOption) (*RotateSubscriptionTokenResponse, error)
 	// Subscribe streams the events of a pull subscription, starting after
 	// the last acknowledged one: events delivered and not acknowledged when
 	// a stream ends are delivered again to the next. gRPC and Connect only
-	// (the REST gateway serves no streams).
+	// (the REST gateway serves no streams). It takes the admin token or the
+	// subscription's own token (and only for that subscription).
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
 	// AckEvents acknowledges events received from Subscribe by their ack
-	// tokens; it returns once the bus recorded them.
+	// tokens; it returns once the bus recorded them. Like Subscribe, it
+	// takes the admin token or the subscription's own token.
 	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
 	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
 }
@@ -233,6 +240,16 @@ func (c *ingestAdminServiceClient) DeleteSubscription(ctx context.Context, in *D
 	return out, nil
 }
 
+func (c *ingestAdminServiceClient) RotateSubscriptionToken(ctx context.Context, in *RotateSubscriptionTokenRequest, opts ...grpc.CallOption) (*RotateSubscriptionTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateSubscriptionTokenResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_RotateSubscriptionToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ingestAdminServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &IngestAdminService_ServiceDesc.Streams[0], IngestAdminService_Subscribe_FullMethodName, cOpts...)
@@ -310,13 +327,19 @@ type IngestAdminServiceServer interface {
 	// DeleteSubscription deletes a subscription and its durable consumer.
 	// REST: DELETE /v1/admin/subscriptions/{name}.
 	DeleteSubscription(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error)
+	// RotateSubscriptionToken gives a pull subscription a new token (shown
+	// once); the old one stops working at once.
+	// REST: POST /v1/admin/subscriptions/{name}:rotateToken.
+	RotateSubscriptionToken(context.Context, *RotateSubscriptionTokenRequest) (*RotateSubscriptionTokenResponse, error)
 	// Subscribe streams the events of a pull subscription, starting after
 	// the last acknowledged one: events delivered and not acknowledged when
 	// a stream ends are delivered again to the next. gRPC and Connect only
-	// (the REST gateway serves no streams).
+	// (the REST gateway serves no streams). It takes the admin token or the
+	// subscription's own token (and only for that subscription).
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
 	// AckEvents acknowledges events received from Subscribe by their ack
-	// tokens; it returns once the bus recorded them.
+	// tokens; it returns once the bus recorded them. Like Subscribe, it
+	// takes the admin token or the subscription's own token.
 	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
 	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
 	mustEmbedUnimplementedIngestAdminServiceServer()
@@ -367,6 +390,9 @@ func (UnimplementedIngestAdminServiceServer) ResumeSubscription(context.Context,
 }
 func (UnimplementedIngestAdminServiceServer) DeleteSubscription(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteSubscription not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) RotateSubscriptionToken(context.Context, *RotateSubscriptionTokenRequest) (*RotateSubscriptionTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateSubscriptionToken not implemented")
 }
 func (UnimplementedIngestAdminServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
@@ -629,6 +655,24 @@ func _IngestAdminService_DeleteSubscription_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IngestAdminService_RotateSubscriptionToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateSubscriptionTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).RotateSubscriptionToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_RotateSubscriptionToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).RotateSubscriptionToken(ctx, req.(*RotateSubscriptionTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IngestAdminService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(SubscribeRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -716,6 +760,10 @@ var IngestAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteSubscription",
 			Handler:    _IngestAdminService_DeleteSubscription_Handler,
+		},
+		{
+			MethodName: "RotateSubscriptionToken",
+			Handler:    _IngestAdminService_RotateSubscriptionToken_Handler,
 		},
 		{
 			MethodName: "AckEvents",

@@ -590,8 +590,12 @@ type CreateSubscriptionResponse struct {
 	Subscription *Subscription          `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
 	// The webhook's signing secret (delivery WEBHOOK); shown once.
 	WebhookSecret string `protobuf:"bytes,2,opt,name=webhook_secret,json=webhookSecret,proto3" json:"webhook_secret,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The subscription's own token (delivery PULL), "cs_<id>_<random>":
+	// Subscribe and AckEvents take it instead of the admin token, for this
+	// subscription only. Shown once; only its SHA-256 is kept.
+	SubscriptionToken string `protobuf:"bytes,3,opt,name=subscription_token,json=subscriptionToken,proto3" json:"subscription_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CreateSubscriptionResponse) Reset() {
@@ -638,6 +642,111 @@ func (x *CreateSubscriptionResponse) GetWebhookSecret() string {
 	return ""
 }
 
+func (x *CreateSubscriptionResponse) GetSubscriptionToken() string {
+	if x != nil {
+		return x.SubscriptionToken
+	}
+	return ""
+}
+
+type RotateSubscriptionTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A subscription with delivery PULL.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Actor         string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSubscriptionTokenRequest) Reset() {
+	*x = RotateSubscriptionTokenRequest{}
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSubscriptionTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSubscriptionTokenRequest) ProtoMessage() {}
+
+func (x *RotateSubscriptionTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSubscriptionTokenRequest.ProtoReflect.Descriptor instead.
+func (*RotateSubscriptionTokenRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RotateSubscriptionTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RotateSubscriptionTokenRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RotateSubscriptionTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new token, shown once; the previous one no longer works.
+	SubscriptionToken string `protobuf:"bytes,1,opt,name=subscription_token,json=subscriptionToken,proto3" json:"subscription_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RotateSubscriptionTokenResponse) Reset() {
+	*x = RotateSubscriptionTokenResponse{}
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSubscriptionTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSubscriptionTokenResponse) ProtoMessage() {}
+
+func (x *RotateSubscriptionTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSubscriptionTokenResponse.ProtoReflect.Descriptor instead.
+func (*RotateSubscriptionTokenResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RotateSubscriptionTokenResponse) GetSubscriptionToken() string {
+	if x != nil {
+		return x.SubscriptionToken
+	}
+	return ""
+}
+
 type ListSubscriptionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty for every team.
@@ -648,7 +757,7 @@ type ListSubscriptionsRequest struct {
 
 func (x *ListSubscriptionsRequest) Reset() {
 	*x = ListSubscriptionsRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +769,7 @@ func (x *ListSubscriptionsRequest) String() string {
 func (*ListSubscriptionsRequest) ProtoMessage() {}
 
 func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +782,7 @@ func (x *ListSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{6}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListSubscriptionsRequest) GetOwnerTeam() string {
@@ -692,7 +801,7 @@ type ListSubscriptionsResponse struct {
 
 func (x *ListSubscriptionsResponse) Reset() {
 	*x = ListSubscriptionsResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +813,7 @@ func (x *ListSubscriptionsResponse) String() string {
 func (*ListSubscriptionsResponse) ProtoMessage() {}
 
 func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +826,7 @@ func (x *ListSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{7}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListSubscriptionsResponse) GetSubscriptions() []*Subscription {
@@ -736,7 +845,7 @@ type GetSubscriptionRequest struct {
 
 func (x *GetSubscriptionRequest) Reset() {
 	*x = GetSubscriptionRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +857,7 @@ func (x *GetSubscriptionRequest) String() string {
 func (*GetSubscriptionRequest) ProtoMessage() {}
 
 func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +870,7 @@ func (x *GetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{8}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetSubscriptionRequest) GetName() string {
@@ -780,7 +889,7 @@ type GetSubscriptionResponse struct {
 
 func (x *GetSubscriptionResponse) Reset() {
 	*x = GetSubscriptionResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +901,7 @@ func (x *GetSubscriptionResponse) String() string {
 func (*GetSubscriptionResponse) ProtoMessage() {}
 
 func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +914,7 @@ func (x *GetSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*GetSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{9}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetSubscriptionResponse) GetSubscription() *Subscription {
@@ -825,7 +934,7 @@ type PauseSubscriptionRequest struct {
 
 func (x *PauseSubscriptionRequest) Reset() {
 	*x = PauseSubscriptionRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +946,7 @@ func (x *PauseSubscriptionRequest) String() string {
 func (*PauseSubscriptionRequest) ProtoMessage() {}
 
 func (x *PauseSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +959,7 @@ func (x *PauseSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*PauseSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{10}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PauseSubscriptionRequest) GetName() string {
@@ -876,7 +985,7 @@ type PauseSubscriptionResponse struct {
 
 func (x *PauseSubscriptionResponse) Reset() {
 	*x = PauseSubscriptionResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +997,7 @@ func (x *PauseSubscriptionResponse) String() string {
 func (*PauseSubscriptionResponse) ProtoMessage() {}
 
 func (x *PauseSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1010,7 @@ func (x *PauseSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*PauseSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{11}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PauseSubscriptionResponse) GetSubscription() *Subscription {
@@ -921,7 +1030,7 @@ type ResumeSubscriptionRequest struct {
 
 func (x *ResumeSubscriptionRequest) Reset() {
 	*x = ResumeSubscriptionRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1042,7 @@ func (x *ResumeSubscriptionRequest) String() string {
 func (*ResumeSubscriptionRequest) ProtoMessage() {}
 
 func (x *ResumeSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1055,7 @@ func (x *ResumeSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*ResumeSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{12}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeSubscriptionRequest) GetName() string {
@@ -972,7 +1081,7 @@ type ResumeSubscriptionResponse struct {
 
 func (x *ResumeSubscriptionResponse) Reset() {
 	*x = ResumeSubscriptionResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1093,7 @@ func (x *ResumeSubscriptionResponse) String() string {
 func (*ResumeSubscriptionResponse) ProtoMessage() {}
 
 func (x *ResumeSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1106,7 @@ func (x *ResumeSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*ResumeSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{13}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResumeSubscriptionResponse) GetSubscription() *Subscription {
@@ -1017,7 +1126,7 @@ type DeleteSubscriptionRequest struct {
 
 func (x *DeleteSubscriptionRequest) Reset() {
 	*x = DeleteSubscriptionRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1138,7 @@ func (x *DeleteSubscriptionRequest) String() string {
 func (*DeleteSubscriptionRequest) ProtoMessage() {}
 
 func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1151,7 @@ func (x *DeleteSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{14}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteSubscriptionRequest) GetName() string {
@@ -1067,7 +1176,7 @@ type DeleteSubscriptionResponse struct {
 
 func (x *DeleteSubscriptionResponse) Reset() {
 	*x = DeleteSubscriptionResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1188,7 @@ func (x *DeleteSubscriptionResponse) String() string {
 func (*DeleteSubscriptionResponse) ProtoMessage() {}
 
 func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1201,7 @@ func (x *DeleteSubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{15}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{17}
 }
 
 type SubscribeRequest struct {
@@ -1107,7 +1216,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1228,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1241,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{16}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubscribeRequest) GetSubscription() string {
@@ -1160,7 +1269,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1281,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1294,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{17}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubscribeResponse) GetEvents() []*SubscriptionEvent {
@@ -1220,7 +1329,7 @@ type SubscriptionEvent struct {
 
 func (x *SubscriptionEvent) Reset() {
 	*x = SubscriptionEvent{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[18]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1341,7 @@ func (x *SubscriptionEvent) String() string {
 func (*SubscriptionEvent) ProtoMessage() {}
 
 func (x *SubscriptionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[18]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1354,7 @@ func (x *SubscriptionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionEvent.ProtoReflect.Descriptor instead.
 func (*SubscriptionEvent) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{18}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubscriptionEvent) GetSequence() uint64 {
@@ -1344,7 +1453,7 @@ type AckEventsRequest struct {
 
 func (x *AckEventsRequest) Reset() {
 	*x = AckEventsRequest{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[19]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1465,7 @@ func (x *AckEventsRequest) String() string {
 func (*AckEventsRequest) ProtoMessage() {}
 
 func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[19]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1478,7 @@ func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsRequest.ProtoReflect.Descriptor instead.
 func (*AckEventsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{19}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AckEventsRequest) GetSubscription() string {
@@ -1395,7 +1504,7 @@ type AckEventsResponse struct {
 
 func (x *AckEventsResponse) Reset() {
 	*x = AckEventsResponse{}
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[20]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1516,7 @@ func (x *AckEventsResponse) String() string {
 func (*AckEventsResponse) ProtoMessage() {}
 
 func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[20]
+	mi := &file_clickstream_ingest_v1_subscriptions_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1529,7 @@ func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsResponse.ProtoReflect.Descriptor instead.
 func (*AckEventsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{20}
+	return file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AckEventsResponse) GetAcknowledged() int32 {
@@ -1467,10 +1576,16 @@ const file_clickstream_ingest_v1_subscriptions_proto_rawDesc = "" +
 	"\x12ack_floor_sequence\x18\x03 \x01(\x04R\x10ackFloorSequence\"z\n" +
 	"\x19CreateSubscriptionRequest\x12G\n" +
 	"\fsubscription\x18\x01 \x01(\v2#.clickstream.ingest.v1.SubscriptionR\fsubscription\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\"\x8c\x01\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"\xbb\x01\n" +
 	"\x1aCreateSubscriptionResponse\x12G\n" +
 	"\fsubscription\x18\x01 \x01(\v2#.clickstream.ingest.v1.SubscriptionR\fsubscription\x12%\n" +
-	"\x0ewebhook_secret\x18\x02 \x01(\tR\rwebhookSecret\"9\n" +
+	"\x0ewebhook_secret\x18\x02 \x01(\tR\rwebhookSecret\x12-\n" +
+	"\x12subscription_token\x18\x03 \x01(\tR\x11subscriptionToken\"J\n" +
+	"\x1eRotateSubscriptionTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"P\n" +
+	"\x1fRotateSubscriptionTokenResponse\x12-\n" +
+	"\x12subscription_token\x18\x01 \x01(\tR\x11subscriptionToken\"9\n" +
 	"\x18ListSubscriptionsRequest\x12\x1d\n" +
 	"\n" +
 	"owner_team\x18\x01 \x01(\tR\townerTeam\"f\n" +
@@ -1544,33 +1659,35 @@ func file_clickstream_ingest_v1_subscriptions_proto_rawDescGZIP() []byte {
 }
 
 var file_clickstream_ingest_v1_subscriptions_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_clickstream_ingest_v1_subscriptions_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_clickstream_ingest_v1_subscriptions_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_clickstream_ingest_v1_subscriptions_proto_goTypes = []any{
-	(SubscriptionDelivery)(0),          // 0: clickstream.ingest.v1.SubscriptionDelivery
-	(SubscriptionFormat)(0),            // 1: clickstream.ingest.v1.SubscriptionFormat
-	(SubscriptionState)(0),             // 2: clickstream.ingest.v1.SubscriptionState
-	(*Subscription)(nil),               // 3: clickstream.ingest.v1.Subscription
-	(*SubscribedEvent)(nil),            // 4: clickstream.ingest.v1.SubscribedEvent
-	(*Webhook)(nil),                    // 5: clickstream.ingest.v1.Webhook
-	(*SubscriptionLag)(nil),            // 6: clickstream.ingest.v1.SubscriptionLag
-	(*CreateSubscriptionRequest)(nil),  // 7: clickstream.ingest.v1.CreateSubscriptionRequest
-	(*CreateSubscriptionResponse)(nil), // 8: clickstream.ingest.v1.CreateSubscriptionResponse
-	(*ListSubscriptionsRequest)(nil),   // 9: clickstream.ingest.v1.ListSubscriptionsRequest
-	(*ListSubscriptionsResponse)(nil),  // 10: clickstream.ingest.v1.ListSubscriptionsResponse
-	(*GetSubscriptionRequest)(nil),     // 11: clickstream.ingest.v1.GetSubscriptionRequest
-	(*GetSubscriptionResponse)(nil),    // 12: clickstream.ingest.v1.GetSubscriptionResponse
-	(*PauseSubscriptionRequest)(nil),   // 13: clickstream.ingest.v1.PauseSubscriptionRequest
-	(*PauseSubscriptionResponse)(nil),  // 14: clickstream.ingest.v1.PauseSubscriptionResponse
-	(*ResumeSubscriptionRequest)(nil),  // 15: clickstream.ingest.v1.ResumeSubscriptionRequest
-	(*ResumeSubscriptionResponse)(nil), // 16: clickstream.ingest.v1.ResumeSubscriptionResponse
-	(*DeleteSubscriptionRequest)(nil),  // 17: clickstream.ingest.v1.DeleteSubscriptionRequest
-	(*DeleteSubscriptionResponse)(nil), // 18: clickstream.ingest.v1.DeleteSubscriptionResponse
-	(*SubscribeRequest)(nil),           // 19: clickstream.ingest.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),          // 20: clickstream.ingest.v1.SubscribeResponse
-	(*SubscriptionEvent)(nil),          // 21: clickstream.ingest.v1.SubscriptionEvent
-	(*AckEventsRequest)(nil),           // 22: clickstream.ingest.v1.AckEventsRequest
-	(*AckEventsResponse)(nil),          // 23: clickstream.ingest.v1.AckEventsResponse
-	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
+	(SubscriptionDelivery)(0),               // 0: clickstream.ingest.v1.SubscriptionDelivery
+	(SubscriptionFormat)(0),                 // 1: clickstream.ingest.v1.SubscriptionFormat
+	(SubscriptionState)(0),                  // 2: clickstream.ingest.v1.SubscriptionState
+	(*Subscription)(nil),                    // 3: clickstream.ingest.v1.Subscription
+	(*SubscribedEvent)(nil),                 // 4: clickstream.ingest.v1.SubscribedEvent
+	(*Webhook)(nil),                         // 5: clickstream.ingest.v1.Webhook
+	(*SubscriptionLag)(nil),                 // 6: clickstream.ingest.v1.SubscriptionLag
+	(*CreateSubscriptionRequest)(nil),       // 7: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*CreateSubscriptionResponse)(nil),      // 8: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*RotateSubscriptionTokenRequest)(nil),  // 9: clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	(*RotateSubscriptionTokenResponse)(nil), // 10: clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	(*ListSubscriptionsRequest)(nil),        // 11: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*ListSubscriptionsResponse)(nil),       // 12: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionRequest)(nil),          // 13: clickstream.ingest.v1.GetSubscriptionRequest
+	(*GetSubscriptionResponse)(nil),         // 14: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionRequest)(nil),        // 15: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*PauseSubscriptionResponse)(nil),       // 16: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionRequest)(nil),       // 17: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*ResumeSubscriptionResponse)(nil),      // 18: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionRequest)(nil),       // 19: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*DeleteSubscriptionResponse)(nil),      // 20: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*SubscribeRequest)(nil),                // 21: clickstream.ingest.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),               // 22: clickstream.ingest.v1.SubscribeResponse
+	(*SubscriptionEvent)(nil),               // 23: clickstream.ingest.v1.SubscriptionEvent
+	(*AckEventsRequest)(nil),                // 24: clickstream.ingest.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),               // 25: clickstream.ingest.v1.AckEventsResponse
+	(*timestamppb.Timestamp)(nil),           // 26: google.protobuf.Timestamp
 }
 var file_clickstream_ingest_v1_subscriptions_proto_depIdxs = []int32{
 	4,  // 0: clickstream.ingest.v1.Subscription.events:type_name -> clickstream.ingest.v1.SubscribedEvent
@@ -1578,7 +1695,7 @@ var file_clickstream_ingest_v1_subscriptions_proto_depIdxs = []int32{
 	1,  // 2: clickstream.ingest.v1.Subscription.format:type_name -> clickstream.ingest.v1.SubscriptionFormat
 	5,  // 3: clickstream.ingest.v1.Subscription.webhook:type_name -> clickstream.ingest.v1.Webhook
 	2,  // 4: clickstream.ingest.v1.Subscription.state:type_name -> clickstream.ingest.v1.SubscriptionState
-	24, // 5: clickstream.ingest.v1.Subscription.created_at:type_name -> google.protobuf.Timestamp
+	26, // 5: clickstream.ingest.v1.Subscription.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 6: clickstream.ingest.v1.Subscription.lag:type_name -> clickstream.ingest.v1.SubscriptionLag
 	3,  // 7: clickstream.ingest.v1.CreateSubscriptionRequest.subscription:type_name -> clickstream.ingest.v1.Subscription
 	3,  // 8: clickstream.ingest.v1.CreateSubscriptionResponse.subscription:type_name -> clickstream.ingest.v1.Subscription
@@ -1586,7 +1703,7 @@ var file_clickstream_ingest_v1_subscriptions_proto_depIdxs = []int32{
 	3,  // 10: clickstream.ingest.v1.GetSubscriptionResponse.subscription:type_name -> clickstream.ingest.v1.Subscription
 	3,  // 11: clickstream.ingest.v1.PauseSubscriptionResponse.subscription:type_name -> clickstream.ingest.v1.Subscription
 	3,  // 12: clickstream.ingest.v1.ResumeSubscriptionResponse.subscription:type_name -> clickstream.ingest.v1.Subscription
-	21, // 13: clickstream.ingest.v1.SubscribeResponse.events:type_name -> clickstream.ingest.v1.SubscriptionEvent
+	23, // 13: clickstream.ingest.v1.SubscribeResponse.events:type_name -> clickstream.ingest.v1.SubscriptionEvent
 	14, // [14:14] is the sub-list for method output_type
 	14, // [14:14] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
@@ -1599,7 +1716,7 @@ func file_clickstream_ingest_v1_subscriptions_proto_init() {
 	if File_clickstream_ingest_v1_subscriptions_proto != nil {
 		return
 	}
-	file_clickstream_ingest_v1_subscriptions_proto_msgTypes[18].OneofWrappers = []any{
+	file_clickstream_ingest_v1_subscriptions_proto_msgTypes[20].OneofWrappers = []any{
 		(*SubscriptionEvent_Json)(nil),
 		(*SubscriptionEvent_Record)(nil),
 	}
@@ -1609,7 +1726,7 @@ func file_clickstream_ingest_v1_subscriptions_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_ingest_v1_subscriptions_proto_rawDesc), len(file_clickstream_ingest_v1_subscriptions_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

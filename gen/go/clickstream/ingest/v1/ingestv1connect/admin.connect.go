@@ -72,6 +72,9 @@ const (
 	// IngestAdminServiceDeleteSubscriptionProcedure is the fully-qualified name of the
 	// IngestAdminService's DeleteSubscription RPC.
 	IngestAdminServiceDeleteSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/DeleteSubscription"
+	// IngestAdminServiceRotateSubscriptionTokenProcedure is the fully-qualified name of the
+	// IngestAdminService's RotateSubscriptionToken RPC.
+	IngestAdminServiceRotateSubscriptionTokenProcedure = "/clickstream.ingest.v1.IngestAdminService/RotateSubscriptionToken"
 	// IngestAdminServiceSubscribeProcedure is the fully-qualified name of the IngestAdminService's
 	// Subscribe RPC.
 	IngestAdminServiceSubscribeProcedure = "/clickstream.ingest.v1.IngestAdminService/Subscribe"
@@ -122,13 +125,19 @@ type IngestAdminServiceClient interface {
 	// DeleteSubscription deletes a subscription and its durable consumer.
 	// REST: DELETE /v1/admin/subscriptions/{name}.
 	DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error)
+	// RotateSubscriptionToken gives a pull subscription a new token (shown
+	// once); the old one stops working at once.
+	// REST: POST /v1/admin/subscriptions/{name}:rotateToken.
+	RotateSubscriptionToken(context.Context, *v1.RotateSubscriptionTokenRequest) (*v1.RotateSubscriptionTokenResponse, error)
 	// Subscribe streams the events of a pull subscription, starting after
 	// the last acknowledged one: events delivered and not acknowledged when
 	// a stream ends are delivered again to the next. gRPC and Connect only
-	// (the REST gateway serves no streams).
+	// (the REST gateway serves no streams). It takes the admin token or the
+	// subscription's own token (and only for that subscription).
 	Subscribe(context.Context, *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error)
 	// AckEvents acknowledges events received from Subscribe by their ack
-	// tokens; it returns once the bus recorded them.
+	// tokens; it returns once the bus recorded them. Like Subscribe, it
+	// takes the admin token or the subscription's own token.
 	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
 	AckEvents(context.Context, *v1.AckEventsRequest) (*v1.AckEventsResponse, error)
 }
@@ -222,6 +231,12 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(ingestAdminServiceMethods.ByName("DeleteSubscription")),
 			connect.WithClientOptions(opts...),
 		),
+		rotateSubscriptionToken: connect.NewClient[v1.RotateSubscriptionTokenRequest, v1.RotateSubscriptionTokenResponse](
+			httpClient,
+			baseURL+IngestAdminServiceRotateSubscriptionTokenProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("RotateSubscriptionToken")),
+			connect.WithClientOptions(opts...),
+		),
 		subscribe: connect.NewClient[v1.SubscribeRequest, v1.SubscribeResponse](
 			httpClient,
 			baseURL+IngestAdminServiceSubscribeProcedure,
@@ -239,21 +254,22 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 
 // ingestAdminServiceClient implements IngestAdminServiceClient.
 type ingestAdminServiceClient struct {
-	createKey          *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
-	listKeys           *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
-	revokeKey          *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
-	listDeadLetters    *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
-	getDeadLetter      *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
-	replayDeadLetters  *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
-	getHourlyCounts    *connect.Client[v1.GetHourlyCountsRequest, v1.GetHourlyCountsResponse]
-	createSubscription *connect.Client[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse]
-	listSubscriptions  *connect.Client[v1.ListSubscriptionsRequest, v1.ListSubscriptionsResponse]
-	getSubscription    *connect.Client[v1.GetSubscriptionRequest, v1.GetSubscriptionResponse]
-	pauseSubscription  *connect.Client[v1.PauseSubscriptionRequest, v1.PauseSubscriptionResponse]
-	resumeSubscription *connect.Client[v1.ResumeSubscriptionRequest, v1.ResumeSubscriptionResponse]
-	deleteSubscription *connect.Client[v1.DeleteSubscriptionRequest, v1.DeleteSubscriptionResponse]
-	subscribe          *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	ackEvents          *connect.Client[v1.AckEventsRequest, v1.AckEventsResponse]
+	createKey               *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
+	listKeys                *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
+	revokeKey               *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
+	listDeadLetters         *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
+	getDeadLetter           *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
+	replayDeadLetters       *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
+	getHourlyCounts         *connect.Client[v1.GetHourlyCountsRequest, v1.GetHourlyCountsResponse]
+	createSubscription      *connect.Client[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse]
+	listSubscriptions       *connect.Client[v1.ListSubscriptionsRequest, v1.ListSubscriptionsResponse]
+	getSubscription         *connect.Client[v1.GetSubscriptionRequest, v1.GetSubscriptionResponse]
+	pauseSubscription       *connect.Client[v1.PauseSubscriptionRequest, v1.PauseSubscriptionResponse]
+	resumeSubscription      *connect.Client[v1.ResumeSubscriptionRequest, v1.ResumeSubscriptionResponse]
+	deleteSubscription      *connect.Client[v1.DeleteSubscriptionRequest, v1.DeleteSubscriptionResponse]
+	rotateSubscriptionToken *connect.Client[v1.RotateSubscriptionTokenRequest, v1.RotateSubscriptionTokenResponse]
+	subscribe               *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	ackEvents               *connect.Client[v1.AckEventsRequest, v1.AckEventsResponse]
 }
 
 // CreateKey calls clickstream.ingest.v1.IngestAdminService.CreateKey.
@@ -373,6 +389,15 @@ func (c *ingestAdminServiceClient) DeleteSubscription(ctx context.Context, req *
 	return nil, err
 }
 
+// RotateSubscriptionToken calls clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken.
+func (c *ingestAdminServiceClient) RotateSubscriptionToken(ctx context.Context, req *v1.RotateSubscriptionTokenRequest) (*v1.RotateSubscriptionTokenResponse, error) {
+	response, err := c.rotateSubscriptionToken.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // Subscribe calls clickstream.ingest.v1.IngestAdminService.Subscribe.
 func (c *ingestAdminServiceClient) Subscribe(ctx context.Context, req *v1.SubscribeRequest) (*connect.ServerStreamForClient[v1.SubscribeResponse], error) {
 	return c.subscribe.CallServerStream(ctx, connect.NewRequest(req))
@@ -430,13 +455,19 @@ type IngestAdminServiceHandler interface {
 	// DeleteSubscription deletes a subscription and its durable consumer.
 	// REST: DELETE /v1/admin/subscriptions/{name}.
 	DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error)
+	// RotateSubscriptionToken gives a pull subscription a new token (shown
+	// once); the old one stops working at once.
+	// REST: POST /v1/admin/subscriptions/{name}:rotateToken.
+	RotateSubscriptionToken(context.Context, *v1.RotateSubscriptionTokenRequest) (*v1.RotateSubscriptionTokenResponse, error)
 	// Subscribe streams the events of a pull subscription, starting after
 	// the last acknowledged one: events delivered and not acknowledged when
 	// a stream ends are delivered again to the next. gRPC and Connect only
-	// (the REST gateway serves no streams).
+	// (the REST gateway serves no streams). It takes the admin token or the
+	// subscription's own token (and only for that subscription).
 	Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error
 	// AckEvents acknowledges events received from Subscribe by their ack
-	// tokens; it returns once the bus recorded them.
+	// tokens; it returns once the bus recorded them. Like Subscribe, it
+	// takes the admin token or the subscription's own token.
 	// REST: POST /v1/admin/subscriptions/{subscription}:ack.
 	AckEvents(context.Context, *v1.AckEventsRequest) (*v1.AckEventsResponse, error)
 }
@@ -526,6 +557,12 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 		connect.WithSchema(ingestAdminServiceMethods.ByName("DeleteSubscription")),
 		connect.WithHandlerOptions(opts...),
 	)
+	ingestAdminServiceRotateSubscriptionTokenHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceRotateSubscriptionTokenProcedure,
+		svc.RotateSubscriptionToken,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("RotateSubscriptionToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	ingestAdminServiceSubscribeHandler := connect.NewServerStreamHandlerSimple(
 		IngestAdminServiceSubscribeProcedure,
 		svc.Subscribe,
@@ -566,6 +603,8 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 			ingestAdminServiceResumeSubscriptionHandler.ServeHTTP(w, r)
 		case IngestAdminServiceDeleteSubscriptionProcedure:
 			ingestAdminServiceDeleteSubscriptionHandler.ServeHTTP(w, r)
+		case IngestAdminServiceRotateSubscriptionTokenProcedure:
+			ingestAdminServiceRotateSubscriptionTokenHandler.ServeHTTP(w, r)
 		case IngestAdminServiceSubscribeProcedure:
 			ingestAdminServiceSubscribeHandler.ServeHTTP(w, r)
 		case IngestAdminServiceAckEventsProcedure:
@@ -629,6 +668,10 @@ func (UnimplementedIngestAdminServiceHandler) ResumeSubscription(context.Context
 
 func (UnimplementedIngestAdminServiceHandler) DeleteSubscription(context.Context, *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.DeleteSubscription is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) RotateSubscriptionToken(context.Context, *v1.RotateSubscriptionTokenRequest) (*v1.RotateSubscriptionTokenResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken is not implemented"))
 }
 
 func (UnimplementedIngestAdminServiceHandler) Subscribe(context.Context, *v1.SubscribeRequest, *connect.ServerStream[v1.SubscribeResponse]) error {
