@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -47,10 +48,12 @@ schemas) or the binary clickstream.bus.v1.EventRecord. Each subscription's lag
 is in ` + "`subscriptions list`" + ` and in the metric clickstream_ingest_subscription_lag.
 
 The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
-` + devAdminTokenFile + `, which ` + "`clickstream dev`" + ` writes.`,
+` + devAdminTokenFile + `, which ` + "`clickstream dev`" + ` writes. A pull subscription also has
+its own token, printed once by ` + "`create`" + ` and ` + "`rotate-token`" + `: ` + "`tail --token`" + `
+($CLICKSTREAM_SUBSCRIPTION_TOKEN) reads that subscription with it, and nothing else.`,
 	}
 	c.register(cmd, time.Minute)
-	cmd.AddCommand(c.createCommand(), c.listCommand(), c.tailCommand(),
+	cmd.AddCommand(c.createCommand(), c.listCommand(), c.tailCommand(), c.rotateTokenCommand(),
 		c.stateCommand("pause", "Pause a subscription: every delivery stops, events wait as lag"),
 		c.stateCommand("resume", "Resume a paused or parked subscription where it stopped"),
 		c.stateCommand("delete", "Delete a subscription and its durable consumer"))
@@ -96,7 +99,7 @@ func (c *subscriptionsCLI) createCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME --team TEAM --event EVENT[:VERSIONS] [--env ENV] --delivery pull|webhook|durable",
-		Short: "Create a subscription; a webhook's signing secret is printed once",
+		Short: "Create a subscription; a pull subscription's token and a webhook's signing secret are printed once",
 		Example: `  clickstream subscriptions create photos-web --team moderation --event PhotoStatusChanged --env web --delivery pull
   clickstream subscriptions create photo-hook --team moderation --event PhotoStatusChanged:2 --env web \
       --delivery webhook --webhook-url https://moderation.example/hooks/photos --format json
@@ -143,6 +146,11 @@ func (c *subscriptionsCLI) createCommand() *cobra.Command {
 				row(w, "Format:", formatName(s.GetFormat()))
 				row(w, "Subjects:", strings.Join(s.GetFilterSubjects(), " "))
 				row(w, "Consumer:", s.GetConsumer()+" on stream EVENTS")
+				if resp.GetSubscriptionToken() != "" {
+					row(w, "Token:", resp.GetSubscriptionToken())
+					row(w, "", "shown once: give it to team "+s.GetOwnerTeam()+"; it reads and acks this subscription only, e.g.")
+					row(w, "", "CLICKSTREAM_SUBSCRIPTION_TOKEN=<token> clickstream subscriptions tail "+s.GetName())
+				}
 				if resp.GetWebhookSecret() != "" {
 					row(w, "Webhook:", s.GetWebhook().GetUrl())
 					row(w, "Secret:", resp.GetWebhookSecret())
@@ -297,10 +305,39 @@ func (s streamingAdminToken) WrapStreamingHandler(next connect.StreamingHandlerF
 	return next
 }
 
+// rotateTokenCommand is `subscriptions rotate-token NAME`.
+func (c *subscriptionsCLI) rotateTokenCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-token NAME",
+		Short: "Give a pull subscription a new token, printed once; the old one stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.RotateSubscriptionToken(cmd.Context(), &ingestv1.RotateSubscriptionTokenRequest{Name: args[0], Actor: loginName()})
+			if err != nil {
+				return c.failed("rotate the token of subscription "+args[0], err)
+			}
+			return c.print.print(cmd, resp, func(w io.Writer) {
+				row(w, "Subscription:", args[0])
+				row(w, "Token:", resp.GetSubscriptionToken())
+				row(w, "", "shown once; the previous token no longer works")
+			})
+		},
+	}
+}
+
+// subscriptionTokenEnv holds the token `subscriptions tail` reads with
+// when --token is not given.
+const subscriptionTokenEnv = "CLICKSTREAM_SUBSCRIPTION_TOKEN"
+
 func (c *subscriptionsCLI) tailCommand() *cobra.Command {
 	var (
-		limit int
-		noAck bool
+		limit    int
+		noAck    bool
+		subToken string
 	)
 	cmd := &cobra.Command{
 		Use:   "tail NAME",
@@ -309,15 +346,28 @@ func (c *subscriptionsCLI) tailCommand() *cobra.Command {
 document of a JSON subscription, the EventRecord in JSON of a binary one. Each
 batch is acknowledged once printed (not with --no-ack), so the next tail, or
 the team's own subscriber, resumes after it. Stops after --max events, or on
-Ctrl-C.`,
+Ctrl-C. With --token ($` + subscriptionTokenEnv + `), the subscription's own
+token, it needs no admin token.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := c.client(); err != nil {
 				return err
 			}
-			token, err := resolveAdminToken(c.adminToken)
-			if err != nil {
-				return err
+			if subToken == "" {
+				subToken = strings.TrimSpace(os.Getenv(subscriptionTokenEnv))
+			}
+			token := subToken
+			if token == "" {
+				var err error
+				if token, err = resolveAdminToken(c.adminToken); err != nil {
+					return err
+				}
+			}
+			failed := func(op string, err error) error {
+				if code := connect.CodeOf(err); subToken != "" && (code == connect.CodeUnauthenticated || code == connect.CodePermissionDenied) {
+					return fmt.Errorf("%s: %v; check --token ($%s): it must be this subscription's current token (rotate-token prints a new one)", op, err, subscriptionTokenEnv)
+				}
+				return c.failed(op, err)
 			}
 			// No client timeout: the stream lasts until stopped.
 			client := ingestv1connect.NewIngestAdminServiceClient(&http.Client{}, strings.TrimRight(c.ingest, "/"),
@@ -326,7 +376,7 @@ Ctrl-C.`,
 			defer cancel()
 			stream, err := client.Subscribe(ctx, &ingestv1.SubscribeRequest{Subscription: args[0]})
 			if err != nil {
-				return c.failed("tail subscription "+args[0], err)
+				return failed("tail subscription "+args[0], err)
 			}
 			defer stream.Close()
 			out := cmd.OutOrStdout()
@@ -360,7 +410,7 @@ Ctrl-C.`,
 					_, err := client.AckEvents(ackCtx, &ingestv1.AckEventsRequest{Subscription: args[0], AckTokens: tokens[len(tokens)-1:]})
 					cancelAck()
 					if err != nil {
-						return c.failed("acknowledge", err)
+						return failed("acknowledge", err)
 					}
 				}
 				if limit > 0 && printed == limit {
@@ -368,12 +418,13 @@ Ctrl-C.`,
 				}
 			}
 			if err := stream.Err(); err != nil && ctx.Err() == nil {
-				return c.failed("tail subscription "+args[0], err)
+				return failed("tail subscription "+args[0], err)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&limit, "max", 0, "stop after this many events (0: until Ctrl-C)")
 	cmd.Flags().BoolVar(&noAck, "no-ack", false, "do not acknowledge: the events are delivered again to the next subscriber")
+	cmd.Flags().StringVar(&subToken, "token", "", "the subscription's own token instead of the admin token (default $"+subscriptionTokenEnv+")")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,6 +14,19 @@ import (
 )
 
 const subscriptionsToken = "subscriptions-cli-test"
+
+// subscriptionTokenPattern finds a subscription token in output.
+var subscriptionTokenPattern = regexp.MustCompile(`cs_[0-9a-f]+_[0-9a-f]{64}`)
+
+// connectCode is the Connect code named in a CLI error, or "".
+func connectCode(err error) string {
+	for _, c := range []string{"unauthenticated", "permission_denied"} {
+		if strings.Contains(err.Error(), c) {
+			return c
+		}
+	}
+	return ""
+}
 
 // runSubscriptions runs the CLI as the binary does.
 func runSubscriptions(t *testing.T, args ...string) (string, error) {
@@ -60,6 +74,11 @@ func TestSubscriptionsCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "events.dev.photo_status_changed.v2") || !strings.Contains(out, "subscription-photos") {
 		t.Fatalf("create: %v\n%s", err, out)
 	}
+	// The subscription's own token, printed once.
+	token := subscriptionTokenPattern.FindString(out)
+	if token == "" {
+		t.Fatalf("create printed no subscription token:\n%s", out)
+	}
 	if _, err := runSubscriptions(t, "subscriptions", "create", "bad", "--team", "t", "--event", "NoSuchEvent"); err == nil || !strings.Contains(err.Error(), "not a registered event") {
 		t.Errorf("create with an unknown event: %v", err)
 	}
@@ -94,6 +113,17 @@ func TestSubscriptionsCommands(t *testing.T) {
 		t.Errorf("/metrics: %d, no lag of 2 for photos", code)
 	}
 
+	// tail with the subscription's token alone: without it (and with no
+	// admin token) it is refused, with a wrong one too.
+	t.Setenv("CLICKSTREAM_ADMIN_TOKEN", "")
+	t.Setenv("CLICKSTREAM_SUBSCRIPTION_TOKEN", "")
+	if _, err := runSubscriptions(t, "subscriptions", "tail", "photos", "--max", "2"); err == nil {
+		t.Fatal("tail without a token: no error")
+	}
+	if _, err := runSubscriptions(t, "subscriptions", "tail", "photos", "--max", "2", "--token", token+"0"); err == nil || !strings.Contains(err.Error(), "--token") {
+		t.Fatalf("tail with a wrong token: %v; want an error naming --token", err)
+	}
+	t.Setenv("CLICKSTREAM_SUBSCRIPTION_TOKEN", token)
 	out, err = runSubscriptions(t, "subscriptions", "tail", "photos", "--max", "2")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil || len(lines) != 2 {
@@ -109,6 +139,24 @@ func TestSubscriptionsCommands(t *testing.T) {
 		}
 	}
 	t.Logf("tail:\n%s", out)
+	// It reads only its own subscription and calls no other admin RPC.
+	if code, _ := restCall(t, http.MethodGet, url+"/v1/admin/subscriptions/photos", token, ""); code != http.StatusForbidden {
+		t.Errorf("GET a subscription with its token: %d; want 403", code)
+	}
+	t.Setenv("CLICKSTREAM_ADMIN_TOKEN", subscriptionsToken)
+
+	// Rotated: the old token is refused, the new one reads.
+	out, err = runSubscriptions(t, "subscriptions", "rotate-token", "photos")
+	rotated := subscriptionTokenPattern.FindString(out)
+	if err != nil || rotated == "" || rotated == token {
+		t.Fatalf("rotate-token: %v\n%s", err, out)
+	}
+	if _, err := runSubscriptions(t, "subscriptions", "tail", "photos", "--max", "1", "--token", token); err == nil || connectCode(err) != "unauthenticated" {
+		t.Errorf("tail with the rotated-away token: %v; want unauthenticated", err)
+	}
+	if code, _ := restCall(t, http.MethodPost, url+"/v1/admin/subscriptions/photos:ack", rotated, "{}"); code != http.StatusOK {
+		t.Errorf("REST ack with the new token: %d", code)
+	}
 
 	// Acknowledged by tail: nothing left.
 	code, body = restCall(t, http.MethodGet, url+"/v1/admin/subscriptions/photos", subscriptionsToken, "")
