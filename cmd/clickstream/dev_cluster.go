@@ -51,7 +51,9 @@ type clusterInstance struct {
 
 func (i *clusterInstance) url() string { return "http://" + i.addr }
 
-// clusterPorts are the ports of every part of the local cluster.
+// clusterPorts are the ports of every part of the local cluster. With free ports (tests)
+// those of NATS and PostgreSQL are left empty for bus.StartLocalCluster and
+// postgres.StartCluster to pick.
 type clusterPorts struct {
 	nats, routes               []int
 	primary, replica           int
@@ -59,8 +61,9 @@ type clusterPorts struct {
 	ingestSecond, awardsSecond int
 }
 
-// pickClusterPorts uses the dev defaults (and the flags' ports), or free ports for
-// everything when the registry's port is 0 (tests).
+// pickClusterPorts uses the dev defaults (and the flags' ports), or free ports when the
+// registry's port is 0 (tests): it picks those of the instances, and leaves NATS and
+// PostgreSQL to pick their own.
 func pickClusterPorts(registryAddr, ingestAddr, awardsAddr string, postgresPort int) (clusterPorts, error) {
 	port := func(addr string) (int, error) {
 		_, p, err := net.SplitHostPort(addr)
@@ -74,7 +77,7 @@ func pickClusterPorts(registryAddr, ingestAddr, awardsAddr string, postgresPort 
 		return clusterPorts{}, err
 	}
 	if registry == 0 {
-		free := make([]int, 13)
+		free := make([]int, 5)
 		for i := range free {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -83,8 +86,7 @@ func pickClusterPorts(registryAddr, ingestAddr, awardsAddr string, postgresPort 
 			defer l.Close()
 			free[i] = l.Addr().(*net.TCPAddr).Port
 		}
-		return clusterPorts{nats: free[0:3], routes: free[3:6], primary: free[6], replica: free[7],
-			registry: free[8], ingest: free[9], awards: free[10], ingestSecond: free[11], awardsSecond: free[12]}, nil
+		return clusterPorts{registry: free[0], ingest: free[1], awards: free[2], ingestSecond: free[3], awardsSecond: free[4]}, nil
 	}
 	natsPort, _ := port(defaultNATSListen)
 	p := clusterPorts{registry: registry, primary: postgresPort, replica: postgresPort + 1}
@@ -155,7 +157,7 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 		return err
 	}
 	defer stopCluster(replica, "replica") // deferred last: stops before the primary
-	log.Info("PostgreSQL primary and streaming replica started", "primary_port", ports.primary, "replica_port", ports.replica)
+	log.Info("PostgreSQL primary and streaming replica started", "primary_port", primary.Port(), "replica_port", replica.Port())
 
 	bin, err := os.Executable()
 	if err != nil {
