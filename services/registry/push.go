@@ -167,16 +167,18 @@ func pushSchemas(ctx context.Context, store Store, req pushRequest) (PushResult,
 			return PushResult{}, err
 		}
 		res := PushResult{Revision: revs.Current, Unchanged: plan.unchanged}
-		if len(plan.violations) > 0 {
-			if req.behindIsFine && len(plan.added) == 0 && plan.onlyBehind() {
-				return res, nil
-			}
-			return PushResult{}, &RejectedError{Violations: plan.violations}
-		}
-		if req.behindIsFine && len(plan.added) == 0 {
-			// The set may be older than the pushes since: its
-			// documentation is not newer for differing.
+		if req.behindIsFine && len(plan.added) == 0 && plan.onlyBehind() {
+			// The set may be older than the pushes since: it stores
+			// nothing, and its documentation is not newer for differing,
+			// so it is not compared.
 			return res, nil
+		}
+		descriptors := registeredDescriptors{store: store, push: revs.Push}
+		if err := plan.compareDocs(ctx, descriptors); err != nil {
+			return PushResult{}, err
+		}
+		if len(plan.violations) > 0 {
+			return PushResult{}, &RejectedError{Violations: plan.violations}
 		}
 		for _, ev := range plan.added {
 			res.Added = append(res.Added, shortName(ev.MessageName))
@@ -219,6 +221,17 @@ type pushPlan struct {
 	documented []DocumentedVersion
 	unchanged  int
 	violations []schema.Violation
+	// same are the registered versions pushed with their shape, whose
+	// documentation compareDocs compares.
+	same []sameVersion
+}
+
+// sameVersion is a registered version pushed with its registered shape.
+type sameVersion struct {
+	pushed     schema.EventVersion
+	event      Event
+	registered EventVersion
+	next       uint32 // the version number a changed version would take
 }
 
 // onlyBehind reports whether every violation is what a set older than the
@@ -239,13 +252,13 @@ func (p pushPlan) onlyBehind() bool {
 //     message name, with the field-level changes;
 //   - version-deleted: a registered version missing from the push;
 //   - id-name-conflict: a new version whose id is registered under another
-//     event name, or whose event name is registered under another id;
-//   - required-tightened: a registered version, shape unchanged, with a
-//     field required that was optional.
+//     event name, or whose event name is registered under another id.
 //
-// A registered version whose shape is unchanged but whose documentation
-// (descriptions, pii, loosened required) differs is documented: stored as a
-// new documentation revision of the version.
+// The registered versions pushed with their shape unchanged are kept in
+// same: compareDocs adds what their documentation changes (a field made
+// required is a required-tightened violation; descriptions, pii and
+// loosened required document the version, stored as a new documentation
+// revision of it).
 //
 // New versions are last+1 of their event when the push passes: the push's
 // versions of each id go 1, 2, 3 … (Set.Events checks that) and hold every
@@ -277,29 +290,14 @@ func planPush(ctx context.Context, store Store, events []schema.EventVersion, sh
 	for _, e := range registered {
 		for _, v := range e.Versions {
 			ev, ok := pushed[versionKey{v.EventID, v.Version}]
-			same := ok && ev.Fingerprint == v.Fingerprint && ev.MessageName == v.MessageName
+			if ok && ev.Fingerprint == v.Fingerprint && ev.MessageName == v.MessageName {
+				plan.unchanged++
+				plan.same = append(plan.same, sameVersion{pushed: ev, event: e, registered: v, next: highest[e.ID] + 1})
+				continue
+			}
 			old, err := descriptors.message(ctx, v)
 			if err != nil {
 				return pushPlan{}, err
-			}
-			if same {
-				plan.unchanged++
-				if old == nil {
-					continue
-				}
-				changes := schema.DocChanges(old, ev.Descriptor)
-				if tightened := tightenedViolations(ev, e, changes, highest[e.ID]+1); len(tightened) > 0 {
-					plan.violations = append(plan.violations, tightened...)
-				} else if len(changes) > 0 {
-					plan.documented = append(plan.documented, DocumentedVersion{
-						EventID:     v.EventID,
-						Version:     v.Version,
-						MessageName: v.MessageName,
-						Description: strings.TrimSpace(ev.Description),
-						Changes:     changes,
-					})
-				}
-				continue
 			}
 			if ok {
 				plan.violations = append(plan.violations, changedViolation(ev, e, v, old, highest[e.ID]+1))
@@ -330,6 +328,39 @@ func planPush(ctx context.Context, store Store, events []schema.EventVersion, sh
 	}
 	schema.SortViolations(plan.violations)
 	return plan, nil
+}
+
+// compareDocs compares the documentation of the versions pushed with
+// their registered shape: a field made required is a required-tightened
+// violation, any other difference documents the version.
+func (p *pushPlan) compareDocs(ctx context.Context, descriptors registeredDescriptors) error {
+	n := len(p.violations)
+	for _, s := range p.same {
+		old, err := descriptors.message(ctx, s.registered)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			continue
+		}
+		v := s.registered
+		changes := schema.DocChanges(old, s.pushed.Descriptor)
+		if tightened := tightenedViolations(s.pushed, s.event, changes, s.next); len(tightened) > 0 {
+			p.violations = append(p.violations, tightened...)
+		} else if len(changes) > 0 {
+			p.documented = append(p.documented, DocumentedVersion{
+				EventID:     v.EventID,
+				Version:     v.Version,
+				MessageName: v.MessageName,
+				Description: strings.TrimSpace(s.pushed.Description),
+				Changes:     changes,
+			})
+		}
+	}
+	if len(p.violations) > n {
+		schema.SortViolations(p.violations)
+	}
+	return nil
 }
 
 // tightenedViolations reports each field of a registered version that the
