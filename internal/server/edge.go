@@ -76,12 +76,16 @@ func rejectBadInput(h http.Handler, toGateway func(*http.Request) bool) http.Han
 }
 
 // checkPath describes the problem with a decoded path, or returns "".
-func checkPath(path string) string {
-	if len(path) > maxPathBytes {
-		return fmt.Sprintf("path: longer than %d bytes", maxPathBytes)
+func checkPath(path string) string { return checkPathPart("path", path) }
+
+// checkPathPart describes the problem with s, the decoded path or a part of
+// it, prefixed by what names it, or returns "".
+func checkPathPart(name, s string) string {
+	if len(s) > maxPathBytes {
+		return fmt.Sprintf("%s: longer than %d bytes", name, maxPathBytes)
 	}
-	if problem := checkText(path); problem != "" {
-		return "path: " + problem
+	if problem := checkText(s); problem != "" {
+		return name + ": " + problem
 	}
 	return ""
 }
@@ -127,13 +131,8 @@ func rejectBadPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 		}
 		problem := info.pathProblem
 		for _, name := range slices.Sorted(maps.Keys(params)) {
-			value := params[name]
-			if len(value) > maxPathBytes {
-				problem = fmt.Sprintf("path parameter %q: longer than %d bytes", name, maxPathBytes)
-				break
-			}
-			if p := checkText(value); p != "" {
-				problem = fmt.Sprintf("path parameter %q: %s", name, p)
+			if p := checkPathPart(fmt.Sprintf("path parameter %q", name), params[name]); p != "" {
+				problem = p
 				break
 			}
 		}
