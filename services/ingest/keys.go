@@ -56,12 +56,17 @@ type KeyStore interface {
 }
 
 // NewKeySecret returns a fresh key id and its secret.
-func NewKeySecret() (id, secret string) {
+func NewKeySecret() (id, secret string) { return newSecret("ck_") }
+
+// newSecret returns a fresh id, prefix and 6 random bytes in hex, and its
+// secret "<id>_<32 random bytes in hex>", for API keys and subscription
+// tokens alike.
+func newSecret(prefix string) (id, secret string) {
 	var idb [6]byte
 	var sb [32]byte
 	_, _ = rand.Read(idb[:])
 	_, _ = rand.Read(sb[:])
-	id = "ck_" + hex.EncodeToString(idb[:])
+	id = prefix + hex.EncodeToString(idb[:])
 	return id, id + "_" + hex.EncodeToString(sb[:])
 }
 

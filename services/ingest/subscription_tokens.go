@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,11 +24,8 @@ const subscriptionTokenPrefix = "cs_"
 
 // NewSubscriptionToken returns a fresh subscription token.
 func NewSubscriptionToken() string {
-	var idb [6]byte
-	var sb [32]byte
-	_, _ = rand.Read(idb[:])
-	_, _ = rand.Read(sb[:])
-	return subscriptionTokenPrefix + hex.EncodeToString(idb[:]) + "_" + hex.EncodeToString(sb[:])
+	_, token := newSecret(subscriptionTokenPrefix)
+	return token
 }
 
 // subscriber is who calls Subscribe or AckEvents: the bearer token sent,
