@@ -2,7 +2,7 @@ package awards
 
 // The writer protocol, for tests that play a writer by hand.
 const (
-	SQLProgressBarrierShared = sqlProgressBarrierShared
+	SQLProgressBarrierShared = sqlXactLockShared
 	LockClassProgress        = lockClassProgress
 )
 

@@ -11,11 +11,10 @@ import (
 const achievementsCursor = "achievements"
 
 const (
-	sqlProgressBarrier = `SELECT pg_advisory_xact_lock($1::int4, 0)`
-	sqlSequenceValue   = `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM awards.progress_version_seq`
-	sqlEnsureCursor    = `INSERT INTO awards.worker_cursors (name) VALUES ($1) ON CONFLICT DO NOTHING`
-	sqlLockCursor      = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED`
-	sqlChanged         = `
+	sqlSequenceValue = `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM awards.progress_version_seq`
+	sqlEnsureCursor  = `INSERT INTO awards.worker_cursors (name) VALUES ($1) ON CONFLICT DO NOTHING`
+	sqlLockCursor    = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED`
+	sqlChanged       = `
 		SELECT uo.user_id, uo.objective_id, uo.version, coalesce(uo.backfill_id, 0), coalesce(b.notify, true)
 		FROM awards.user_objectives uo LEFT JOIN awards.backfills b ON b.id = uo.backfill_id
 		WHERE uo.version > $1 AND uo.version <= $2 ORDER BY uo.version LIMIT $3`
@@ -53,7 +52,7 @@ var errUnknownObjective = errors.New("changed user objective of an objective the
 // is committed (or rolled back) and every later one will be higher.
 func (s *PostgresStore) progressHorizon(ctx context.Context) (horizon int64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlProgressBarrier, int32(lockClassProgress)); err != nil {
+		if _, err := tx.Exec(ctx, sqlXactLock, int32(lockClassProgress)); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, sqlSequenceValue).Scan(&horizon)

@@ -186,7 +186,7 @@ func (e *Engine) RecomputeUser(ctx context.Context, userID string) (corrected, r
 	}
 	cfg := e.Config()
 	err = pgx.BeginFunc(ctx, e.store.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlProgressBarrierShared, int32(lockClassProgress)); err != nil {
+		if _, err := tx.Exec(ctx, sqlXactLockShared, int32(lockClassProgress)); err != nil {
 			return err
 		}
 		var locks []int32

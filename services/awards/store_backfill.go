@@ -9,11 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// lockClassBackfill is the advisory lock class of a running backfill (the
-// key is its id): one process replays a backfill at a time, and a process
-// that dies releases it with its connection.
-const lockClassBackfill = 0x41574231 // "AWB1"
-
 const (
 	backfillColumns = `id, achievement_id, from_time, state, total, done, skipped, error, notify, actor,
 		started_at, finished_at, sources, last_seq, position`

@@ -27,18 +27,7 @@ type StoredAchievement struct {
 	DisabledReason string
 }
 
-// lockClassConfig serialises the writers of one achievement's
-// configuration (keyed by a hash of its id). Row locks alone cannot: the
-// first save of an achievement finds no row to lock, so two instances
-// applying the same file at start both took version 1 and the second failed
-// on config_history_pkey. Under the advisory lock the second waits, then
-// reads what the first committed (each statement of a READ COMMITTED
-// transaction sees the commits made before it started) and finds the
-// configuration equal: it changes nothing.
-const lockClassConfig = 0x41574434 // "AWD4"
-
 const (
-	sqlLockConfig      = `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`
 	sqlLockAchievement = `
 		SELECT a.config_version, a.disabled_reason,
 		       coalesce((SELECT h.config = $2::jsonb FROM awards.config_history h
@@ -95,7 +84,7 @@ func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievem
 			disabled string
 			same     bool
 		)
-		if _, err := tx.Exec(ctx, sqlLockConfig, int32(lockClassConfig), c.ID); err != nil {
+		if _, err := tx.Exec(ctx, sqlXactLockName, int32(lockClassConfig), c.ID); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, sqlLockAchievement, c.ID, config).Scan(&version, &disabled, &same)
@@ -216,19 +205,10 @@ func wrapErr(err *error, op string) {
 	}
 }
 
-// lockClassSource fences the batches of a source (keyed by a hash of its
-// name) from its pausing: a consuming batch holds it shared for its
-// transaction, taken first; pausing takes it exclusively once the pause is
-// written, so it waits for the batches in flight on every instance, and
-// every later batch reads the pause and applies nothing.
-const lockClassSource = 0x41575331 // "AWS1"
-
 const (
 	sqlSetSourcePaused = `
 		INSERT INTO awards.sources (name, paused, actor) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, actor = excluded.actor, updated_at = now()`
-	sqlFenceSource    = `SELECT pg_advisory_xact_lock($1::int4, hashtext($2))`
-	sqlSourceShared   = `SELECT pg_advisory_xact_lock_shared($1::int4, hashtext($2))`
 	sqlSourceIsPaused = `SELECT coalesce((SELECT paused FROM awards.sources WHERE name = $1), false)`
 )
 
@@ -240,7 +220,7 @@ func (s *PostgresStore) SetSourcePaused(ctx context.Context, source string, paus
 		if _, err := tx.Exec(ctx, sqlSetSourcePaused, source, paused, actor); err != nil || !paused {
 			return err
 		}
-		_, err := tx.Exec(ctx, sqlFenceSource, int32(lockClassSource), source)
+		_, err := tx.Exec(ctx, sqlXactLockName, int32(lockClassSource), source)
 		return err
 	})
 	if err != nil {

@@ -67,12 +67,7 @@ type deliveryOutcome struct {
 	retryIn   time.Duration
 }
 
-// lockClassEnqueue is held (for its transaction) by the instance creating
-// deliveries.
-const lockClassEnqueue = 0x41574E31 // "AWN1"
-
 const (
-	sqlTryLockEnqueue = `SELECT pg_try_advisory_xact_lock($1::int4, 0)`
 	// sqlEnqueueDeliveries creates the deliveries of outbox rows that have
 	// none yet, for every configured channel at once. Outbox rows whose
 	// delivery has not finished keep delivered_at NULL, so the partial
@@ -179,7 +174,7 @@ func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string
 		// second enqueue at the same moment would read the same fresh rows
 		// and wait on their deliveries' keys only to insert nothing.
 		var mine bool
-		if err := tx.QueryRow(ctx, sqlTryLockEnqueue, int32(lockClassEnqueue)).Scan(&mine); err != nil || !mine {
+		if err := tx.QueryRow(ctx, sqlTryXactLock, int32(lockClassEnqueue)).Scan(&mine); err != nil || !mine {
 			return err
 		}
 		rows, err := tx.Query(ctx, sqlEnqueueDeliveries, channels, limit)

@@ -15,11 +15,6 @@ import (
 // partition per month, named processing_log_YYYY_MM, and a default
 // partition for rows of a month without one (see migration 00005).
 
-// lockClassLogPartitions serialises the processes creating and dropping
-// processing log partitions (the two-key advisory lock form, as the other
-// lock classes).
-const lockClassLogPartitions = 0x41574433 // "AWD3"
-
 // logPartitionLockTimeout bounds the wait for the table locks partition
 // DDL takes, so that maintenance never queues the engine's writers behind
 // a long reader; it tries again at its next round.
@@ -32,9 +27,8 @@ const (
 		SELECT c.relname FROM pg_catalog.pg_inherits i
 		JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'awards.processing_log'::regclass`
-	sqlLogPartitionLock = `SELECT pg_advisory_xact_lock($1::int4, 0)`
-	sqlLogLockTimeout   = `SET LOCAL lock_timeout = '` + logPartitionLockTimeout + `'`
-	logColumns          = `user_id, objective_id, record_id, outcome, filter, content_id, delta, counters, occurred_at, processed_at`
+	sqlLogLockTimeout = `SET LOCAL lock_timeout = '` + logPartitionLockTimeout + `'`
+	logColumns        = `user_id, objective_id, record_id, outcome, filter, content_id, delta, counters, occurred_at, processed_at`
 )
 
 // monthStart is the first instant of t's month in UTC.
@@ -120,7 +114,7 @@ func (s *PostgresStore) createLogPartition(ctx context.Context, month time.Time)
 	table := pgx.Identifier{"awards", name}.Sanitize()
 	from, to := month, month.AddDate(0, 1, 0)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlLogPartitionLock, int32(lockClassLogPartitions)); err != nil {
+		if _, err := tx.Exec(ctx, sqlXactLock, int32(lockClassLogPartitions)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, sqlLogLockTimeout); err != nil {
@@ -175,7 +169,7 @@ func (s *PostgresStore) DropLogPartitions(ctx context.Context, cutoff time.Time)
 			continue
 		}
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, sqlLogPartitionLock, int32(lockClassLogPartitions)); err != nil {
+			if _, err := tx.Exec(ctx, sqlXactLock, int32(lockClassLogPartitions)); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, sqlLogLockTimeout); err != nil {

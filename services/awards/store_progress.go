@@ -11,23 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Advisory lock classes (the two-key form of pg_advisory_*_lock, so they
-// cannot collide with single-key locks such as the migration lock).
 const (
-	// lockClassProgress guards the progress version sequence: every writer
-	// of user objectives holds it shared for its transaction; the
-	// achievements worker takes it exclusively for a moment to learn a
-	// sequence value below which nothing is still uncommitted.
-	lockClassProgress = 0x41574431 // "AWD1"
-	// lockClassUserObjective serialises writers of one user objective (a
-	// hash of user and objective), so that two sources feeding one
-	// objective cannot lose an update.
-	lockClassUserObjective = 0x41574432 // "AWD2"
-)
-
-const (
-	sqlProgressBarrierShared = `SELECT pg_advisory_xact_lock_shared($1::int4, 0)`
-	sqlLockUserObjectives    = `
+	sqlLockUserObjectives = `
 		SELECT count(pg_advisory_xact_lock($1::int4, h))
 		FROM (SELECT DISTINCT h FROM unnest($2::int4[]) AS h ORDER BY h) s`
 	sqlConfigGeneration = `SELECT generation FROM awards.config_generation`
@@ -129,10 +114,10 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		if source != "" {
 			// First, before any other lock: a batch waiting here behind a
 			// pause holds nothing another batch could wait for.
-			b.Queue(sqlSourceShared, int32(lockClassSource), source)
+			b.Queue(sqlXactLockNameShared, int32(lockClassSource), source)
 			b.Queue(sqlSourceIsPaused, source).QueryRow(func(row pgx.Row) error { return row.Scan(&paused) })
 		}
-		b.Queue(sqlProgressBarrierShared, int32(lockClassProgress))
+		b.Queue(sqlXactLockShared, int32(lockClassProgress))
 		b.Queue(sqlLockUserObjectives, int32(lockClassUserObjective), locks)
 		stored := generation
 		if generation >= 0 {
