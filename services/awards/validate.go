@@ -24,24 +24,16 @@ const (
 )
 
 // identifierProblem says what is wrong with an identifier from outside
-// (a user id, an achievement id, an actor): not valid UTF-8, a control
-// character (NUL included, which PostgreSQL text cannot hold), longer than
-// maxIdentifier bytes, or "." or "..". "" when it is acceptable; emptiness
-// is the caller's to check.
+// (a user id, an achievement id, an actor): what textProblem refuses with
+// no control character allowed (NUL included, which PostgreSQL text cannot
+// hold) and maxIdentifier bytes, or "." or "..". "" when it is acceptable;
+// emptiness is the caller's to check.
 func identifierProblem(value string) string {
-	switch {
-	case !utf8.ValidString(value):
-		return "is not valid UTF-8"
-	case len(value) > maxIdentifier:
-		return fmt.Sprintf("has %d bytes; at most %d are accepted", len(value), maxIdentifier)
-	case value == "." || value == "..":
+	if value == "." || value == ".." {
 		// A URL path cannot carry them: clients and servers resolve them.
 		return fmt.Sprintf("is %q, a path segment, not an id", value)
 	}
-	if i := strings.IndexFunc(value, unicode.IsControl); i >= 0 {
-		return fmt.Sprintf("holds the control character %U at byte %d", []rune(value[i:])[0], i)
-	}
-	return ""
+	return textProblem(value, maxIdentifier, false)
 }
 
 // checkIdentifiers returns InvalidArgument naming the first parameter
@@ -55,17 +47,20 @@ func checkIdentifiers(pairs ...string) error {
 	return nil
 }
 
-// textProblem says what is wrong with free text (a title, a description):
-// not valid UTF-8, a control character other than tab and line breaks, or
-// longer than max bytes; "" when it is acceptable.
-func textProblem(value string, max int) string {
+// textProblem says what is wrong with text from outside: not valid UTF-8,
+// longer than max bytes, or a control character (other than tab and line
+// breaks when prose, as in a title or a description); "" when it is
+// acceptable.
+func textProblem(value string, max int, prose bool) string {
 	switch {
 	case !utf8.ValidString(value):
 		return "is not valid UTF-8"
 	case len(value) > max:
 		return fmt.Sprintf("has %d bytes; at most %d are accepted", len(value), max)
 	}
-	i := strings.IndexFunc(value, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' })
+	i := strings.IndexFunc(value, func(r rune) bool {
+		return unicode.IsControl(r) && !(prose && (r == '\t' || r == '\n' || r == '\r'))
+	})
 	if i >= 0 {
 		return fmt.Sprintf("holds the control character %U at byte %d", []rune(value[i:])[0], i)
 	}
@@ -124,7 +119,7 @@ func configTextProblems(c AchievementConfig) []error {
 		name, value string
 		max         int
 	}{{"title", c.Title, maxTitle}, {"description", c.Description, maxDescription}, {"image_url", c.ImageURL, maxTitle}} {
-		if p := textProblem(f.value, f.max); p != "" {
+		if p := textProblem(f.value, f.max, true); p != "" {
 			errs = append(errs, fmt.Errorf("%s %s", f.name, p))
 		}
 	}
