@@ -53,27 +53,25 @@ type ClientConfig struct {
 // Handler serves the console under Prefix: the assets, config.json, and
 // the proxies to the REST gateways under Prefix+"api/<service>/".
 func Handler(cfg Config) (http.Handler, error) {
-	targets := map[string]string{"registry": cfg.RegistryURL, "ingest": cfg.IngestURL, "awards": cfg.AwardsURL}
 	client := ClientConfig{}
 	mux := http.NewServeMux()
-	for name, raw := range targets {
-		if raw == "" {
-			return nil, fmt.Errorf("console: the URL of %s is required", name)
+	for _, t := range []struct {
+		name, raw string
+		base      *string
+	}{
+		{"registry", cfg.RegistryURL, &client.Registry},
+		{"ingest", cfg.IngestURL, &client.Ingest},
+		{"awards", cfg.AwardsURL, &client.Awards},
+	} {
+		if t.raw == "" {
+			return nil, fmt.Errorf("console: the URL of %s is required", t.name)
 		}
-		target, err := url.Parse(raw)
+		target, err := url.Parse(t.raw)
 		if err != nil || target.Scheme == "" || target.Host == "" {
-			return nil, fmt.Errorf("console: URL of %s %q: want http(s)://host:port", name, raw)
+			return nil, fmt.Errorf("console: URL of %s %q: want http(s)://host:port", t.name, t.raw)
 		}
-		base := Prefix + "api/" + name
-		switch name {
-		case "registry":
-			client.Registry = base
-		case "ingest":
-			client.Ingest = base
-		case "awards":
-			client.Awards = base
-		}
-		mux.Handle(base+"/", http.StripPrefix(base, gatewayProxy(target)))
+		*t.base = Prefix + "api/" + t.name
+		mux.Handle(*t.base+"/", http.StripPrefix(*t.base, gatewayProxy(target)))
 	}
 	config, err := json.Marshal(client)
 	if err != nil {
