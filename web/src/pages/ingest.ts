@@ -2,6 +2,7 @@
 import { api, session, type D } from "../api";
 import { field, fill, h, select, short, table, when } from "../dom";
 import { barChart } from "../charts";
+import { environmentNames } from "./registry";
 import { notice, onSubmit, run, str, type Page } from "../app";
 
 const reasons = ["", "UNKNOWN_EVENT", "UNKNOWN_VERSION", "RETIRED", "NOT_ALLOWED", "MISSING_REQUIRED_FIELD", "WRONG_TYPE", "UNKNOWN_FIELD", "TOO_LARGE", "MALFORMED", "EMPTY"];
@@ -134,7 +135,7 @@ export const deadLetters: Page = async (main) => {
 };
 
 export const keys: Page = async (main) => {
-  const envs = ((await api("registry", "get", "/v1/environments")).environments ?? []).map((e) => e.name ?? "");
+  const envs = await environmentNames();
   const secret = h("div", { id: "secret", "aria-live": "polite" });
   const list = h("div", { id: "keys" });
   const form = h(

@@ -11,7 +11,8 @@ const statuses: [string, string][] = [
   ["LIFECYCLE_STATUS_RETIRED", "retired"],
 ];
 
-async function environmentNames(): Promise<string[]> {
+/** environmentNames lists the registry's environments by name. */
+export async function environmentNames(): Promise<string[]> {
   const r = await api("registry", "get", "/v1/environments");
   return (r.environments ?? []).map((e) => e.name ?? "");
 }
