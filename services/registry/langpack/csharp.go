@@ -206,15 +206,6 @@ func csharpClass(c *catalogue, md protoreflect.MessageDescriptor) string {
 		}
 		values[i] = v
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if v.write == "Raw" {
 			notes = append(notes, "The protobuf JSON of "+string(s.desc.Message().FullName())+", as JSON text.")
 		}
@@ -222,7 +213,7 @@ func csharpClass(c *catalogue, md protoreflect.MessageDescriptor) string {
 			notes = append(notes, "Setting it clears "+strings.Join(s.oneof, ", ")+".")
 		}
 		w.WriteString("\n")
-		csharpDoc(&w, "        ", strings.TrimSpace(s.doc+"\n\n"+strings.Join(notes, " ")))
+		csharpDoc(&w, "        ", s.docWith(notes...))
 		p := prop(s.name)
 		switch {
 		case s.isMap:

@@ -21,6 +21,9 @@ const (
 	kindJSON                     // any other well-known type: its JSON value as is
 )
 
+// timeJSONNote documents a kindTime field.
+const timeJSONNote = "Protobuf JSON string (RFC 3339 time or duration like \"1.5s\")."
+
 // valueKindOf classifies a singular value of fd (a map's value for a map).
 func valueKindOf(fd protoreflect.FieldDescriptor) valueKind {
 	switch fd.Kind() {

@@ -321,22 +321,13 @@ func javaClass(c *catalogue, md protoreflect.MessageDescriptor, header string) [
 		jv := values[i]
 		attr := "this." + prop(s)
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if jv.boxed == "byte[]" && s.kind == kindJSON {
 			notes = append(notes, "The encoded protobuf bytes of "+string(s.desc.Message().FullName())+".")
 		}
 		if len(s.oneof) > 0 {
 			notes = append(notes, "Setting it clears "+strings.Join(s.oneof, ", ")+".")
 		}
-		doc := javaText(strings.TrimSpace(s.doc + "\n\n" + strings.Join(notes, " ")))
+		doc := javaText(s.docWith(notes...))
 		accessor := camel(s.name)
 		if accessor == "Class" { // getClass() is Object's
 			accessor += "_"

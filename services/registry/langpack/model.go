@@ -48,6 +48,24 @@ type field struct {
 	pii      bool
 }
 
+// docWith is the field's documentation for every langpack: its description,
+// then the notes on what is required, personal or an example, then the
+// language's own notes.
+func (f field) docWith(notes ...string) string {
+	var all []string
+	if f.required {
+		all = append(all, "Required.")
+	}
+	if f.pii {
+		all = append(all, "Personal data: hashed by ingest.")
+	}
+	if f.example != "" {
+		all = append(all, "Example: "+f.example+".")
+	}
+	all = append(all, notes...)
+	return strings.TrimSpace(f.doc + "\n\n" + strings.Join(all, " "))
+}
+
 // wellKnown are the google.protobuf messages the dynamic languages map to
 // plain values rather than classes: their protobuf JSON form is a string or
 // any JSON value.

@@ -185,22 +185,13 @@ func phpClass(c *catalogue, md protoreflect.MessageDescriptor, header string) []
 		typ, check := phpValueType(s.kind, s.typeName)
 		attr := "$this->" + prop(s)
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if s.kind == kindTime {
-			notes = append(notes, "Protobuf JSON string (RFC 3339 time or duration like \"1.5s\").")
+			notes = append(notes, timeJSONNote)
 		}
 		if s.kind == kindBytes {
 			notes = append(notes, "Raw bytes.")
 		}
-		doc := strings.TrimSpace(s.doc + "\n\n" + strings.Join(notes, " "))
+		doc := s.docWith(notes...)
 		getter, setter := "get"+camel(s.name), "set"+camel(s.name)
 		w.WriteString("\n")
 		switch {

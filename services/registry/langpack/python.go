@@ -236,21 +236,11 @@ func pythonClass(w *strings.Builder, c *catalogue, md protoreflect.MessageDescri
 		name := pyName(s.name)
 		typ := pyType(s)
 		fmt.Fprintf(w, "\n    @property\n    def %s(self) -> %s:\n", name, typ)
-		doc := s.doc
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if s.kind == kindTime {
-			notes = append(notes, "Protobuf JSON string (RFC 3339 time or duration like \"1.5s\").")
+			notes = append(notes, timeJSONNote)
 		}
-		doc = strings.TrimSpace(doc + "\n\n" + strings.Join(notes, " "))
+		doc := s.docWith(notes...)
 		if doc != "" {
 			pyDoc(w, "        ", doc)
 		}

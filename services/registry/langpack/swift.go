@@ -233,15 +233,6 @@ func swiftClass(c *catalogue, md protoreflect.MessageDescriptor, header string) 
 			types[i], defaults[i] = v.typ, v.zero
 		}
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if s.kind == kindJSON {
 			notes = append(notes, "The encoded protobuf bytes of "+string(s.desc.Message().FullName())+".")
 		}
@@ -252,7 +243,7 @@ func swiftClass(c *catalogue, md protoreflect.MessageDescriptor, header string) 
 			notes = append(notes, "Setting it clears "+strings.Join(s.oneof, ", ")+".")
 		}
 		w.WriteString("\n")
-		swiftDoc(&w, "    ", strings.TrimSpace(s.doc+"\n\n"+strings.Join(notes, " ")))
+		swiftDoc(&w, "    ", s.docWith(notes...))
 		if len(s.oneof) > 0 {
 			fmt.Fprintf(&w, "    public var %s: %s {\n        didSet {\n            if %s != nil {\n", prop(s.name), types[i], prop(s.name))
 			for _, o := range s.oneof {

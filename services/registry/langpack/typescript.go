@@ -227,19 +227,10 @@ func typescriptClass(w *strings.Builder, c *catalogue, md protoreflect.MessageDe
 	for _, s := range slots {
 		get, set := tsTypes(s)
 		var notes []string
-		if s.required {
-			notes = append(notes, "Required.")
-		}
-		if s.pii {
-			notes = append(notes, "Personal data: hashed by ingest.")
-		}
-		if s.example != "" {
-			notes = append(notes, "Example: "+s.example+".")
-		}
 		if s.kind == kindTime {
-			notes = append(notes, "Protobuf JSON string (RFC 3339 time or duration like \"1.5s\").")
+			notes = append(notes, timeJSONNote)
 		}
-		doc := strings.TrimSpace(s.doc + "\n\n" + strings.Join(notes, " "))
+		doc := s.docWith(notes...)
 		attr := "this._" + s.json
 		w.WriteString("\n")
 		tsDoc(w, "  ", doc)
