@@ -310,13 +310,7 @@ func csharpReadme(c *catalogue) []byte {
 	fmt.Fprintf(&b, "```sh\nmcs -target:library -r:System.Net.Http.dll -out:%s.dll src/*.cs\n```\n\n", n.CSharpName)
 	b.WriteString("## Construct, send, handle verdicts\n\n```csharp\n")
 	fmt.Fprintf(&b, "using %s;\n\n", n.CSharpName)
-	ev := c.events[0]
-	for _, e := range c.events {
-		if !e.Deprecated {
-			ev = e
-			break
-		}
-	}
+	ev := c.exampleEvent()
 	fmt.Fprintf(&b, "var sender = new Sender(\"http://ingest:8082\", apiKey);\nvar ev = new %s { /* properties */ };\n", ev.class)
 	b.WriteString("ev.Validate();                           // throws ValidationException naming the missing field\n" +
 		"IList<Result> results = sender.Send(ev);  // or await sender.SendAsync(events): validates, batches, retries with the same idempotency keys\n" +
@@ -330,13 +324,7 @@ func csharpReadme(c *catalogue) []byte {
 	b.WriteString("Offline buffering (keeping events on disk while there is no network) is out of scope: events that could\n" +
 		"not be delivered come back as results with `Error` set, and the caller decides whether to keep them.\n\n")
 	b.WriteString("Events:\n\n")
-	for _, ev := range c.events {
-		dep := ""
-		if ev.Deprecated {
-			dep = " (deprecated)"
-		}
-		fmt.Fprintf(&b, "- `%s` — event %d v%d%s: %s\n", ev.class, ev.ID, ev.Version, dep, ev.Description)
-	}
+	c.writeEventList(&b)
 	return []byte(b.String())
 }
 

@@ -450,13 +450,7 @@ func javaReadme(c *catalogue) []byte {
 		"```sh\njavac -cp /usr/share/java/protobuf.jar -d classes $(find src -name '*.java')\n```\n\n")
 	b.WriteString("## Construct, send, handle verdicts\n\n```java\n")
 	fmt.Fprintf(&b, "import %s.*;\n\n", n.JavaPackage)
-	ev := c.events[0]
-	for _, e := range c.events {
-		if !e.Deprecated {
-			ev = e
-			break
-		}
-	}
+	ev := c.exampleEvent()
 	fmt.Fprintf(&b, "Sender sender = new Sender(\"http://ingest:8082\").apiKey(key);\n%s event = new %s() /* .setX(…) for each field */;\n", ev.class, ev.class)
 	b.WriteString("event.validate();                      // throws ValidationException naming the missing field\n" +
 		"List<Result> results = sender.send(event);   // validates, batches, retries with the same idempotency keys\n" +
@@ -470,13 +464,7 @@ func javaReadme(c *catalogue) []byte {
 	b.WriteString("Offline buffering (keeping events on disk while the device has no network) is out of scope: events\n" +
 		"that could not be delivered come back as results with `error()` set, and the app decides whether to keep them.\n\n")
 	b.WriteString("Events:\n\n")
-	for _, ev := range c.events {
-		dep := ""
-		if ev.Deprecated {
-			dep = " (deprecated)"
-		}
-		fmt.Fprintf(&b, "- `%s` — event %d v%d%s: %s\n", ev.class, ev.ID, ev.Version, dep, ev.Description)
-	}
+	c.writeEventList(&b)
 	return []byte(b.String())
 }
 

@@ -221,6 +221,29 @@ func (c *catalogue) messageDoc(md protoreflect.MessageDescriptor) string {
 	return leadingComment(md)
 }
 
+// exampleEvent is the event a README's example constructs: the first that
+// is not deprecated, else the first.
+func (c *catalogue) exampleEvent() eventType {
+	for _, e := range c.events {
+		if !e.Deprecated {
+			return e
+		}
+	}
+	return c.events[0]
+}
+
+// writeEventList writes a README's list of the pack's events, one line
+// each.
+func (c *catalogue) writeEventList(b *strings.Builder) {
+	for _, ev := range c.events {
+		dep := ""
+		if ev.Deprecated {
+			dep = " (deprecated)"
+		}
+		fmt.Fprintf(b, "- `%s` — event %d v%d%s: %s\n", ev.class, ev.ID, ev.Version, dep, ev.Description)
+	}
+}
+
 func leadingComment(d protoreflect.Descriptor) string {
 	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
 	return strings.TrimSpace(loc.LeadingComments)

@@ -528,12 +528,6 @@ func dynamicReadme(c *catalogue, lang Language) []byte {
 	}
 	fmt.Fprintf(&b, "# %s\n\nClickstream langpack for the %q environment (catalogue revision %d). Generated; do not edit.\n\n", name, c.in.Environment, c.in.Revision)
 	fmt.Fprintf(&b, "Install: `%s`. Events are validated before sending (a missing required field raises) and\nposted as JSON to the ingest REST gateway, `POST /v1/events:batch`, with `Authorization: Bearer <api key>`.\n\nEvents:\n\n", install)
-	for _, ev := range c.events {
-		dep := ""
-		if ev.Deprecated {
-			dep = " (deprecated)"
-		}
-		fmt.Fprintf(&b, "- `%s` — event %d v%d%s: %s\n", ev.class, ev.ID, ev.Version, dep, ev.Description)
-	}
+	c.writeEventList(&b)
 	return []byte(b.String())
 }

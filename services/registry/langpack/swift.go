@@ -348,13 +348,7 @@ func swiftReadme(c *catalogue) []byte {
 	fmt.Fprintf(&b, "## Install\n\nThe registry serves this package as a tarball. Unpack it and add it as a local package (Xcode: File >\nAdd Packages > Add Local…), or from another package:\n\n```swift\n.package(path: \"../%s\"),\n// target dependency: .product(name: \"%s\", package: \"%s\")\n```\n\n", m, m, m)
 	b.WriteString("## Construct, send, handle verdicts\n\n```swift\n")
 	fmt.Fprintf(&b, "import %s\n\n", m)
-	ev := c.events[0]
-	for _, e := range c.events {
-		if !e.Deprecated {
-			ev = e
-			break
-		}
-	}
+	ev := c.exampleEvent()
 	fmt.Fprintf(&b, "let sender = Sender(baseURL: URL(string: \"https://ingest.example.com\")!, apiKey: key)\nlet event = %s(/* fields */)\n", ev.class)
 	b.WriteString("try event.validate()                          // throws ValidationError naming the missing field\n" +
 		"let results = try await sender.send([event])   // or send(_:completion:); validates, batches, retries with the same idempotency keys\n" +
@@ -368,13 +362,7 @@ func swiftReadme(c *catalogue) []byte {
 	b.WriteString("Offline buffering (keeping events on disk while the device has no network) is out of scope: events\n" +
 		"that could not be delivered come back as results with `error` set, and the app decides whether to keep them.\n\n")
 	b.WriteString("Events:\n\n")
-	for _, ev := range c.events {
-		dep := ""
-		if ev.Deprecated {
-			dep = " (deprecated)"
-		}
-		fmt.Fprintf(&b, "- `%s` — event %d v%d%s: %s\n", ev.class, ev.ID, ev.Version, dep, ev.Description)
-	}
+	c.writeEventList(&b)
 	return []byte(b.String())
 }
 
