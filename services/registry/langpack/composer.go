@@ -54,14 +54,7 @@ func BuildComposerDist(names Names, files []File) (*ComposerDist, error) {
 
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	add := func(name string, data []byte) error {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipTime})
-		if err == nil {
-			_, err = w.Write(data)
-		}
-		return err
-	}
-	if err := add("composer.json", composerJSON); err != nil {
+	if err := addZipFile(zw, "composer.json", composerJSON); err != nil {
 		return nil, fmt.Errorf("build composer dist: %w", err)
 	}
 	src := 0
@@ -69,7 +62,7 @@ func BuildComposerDist(names Names, files []File) (*ComposerDist, error) {
 		if f.Path == "composer.json" || !(strings.HasPrefix(f.Path, "src/") || f.Path == "README.md" || f.Path == ManifestPath) {
 			continue
 		}
-		if err := add(f.Path, f.Data); err != nil {
+		if err := addZipFile(zw, f.Path, f.Data); err != nil {
 			return nil, fmt.Errorf("build composer dist: %w", err)
 		}
 		if strings.HasPrefix(f.Path, "src/") {

@@ -52,19 +52,12 @@ func BuildMavenArtifact(names Names, packageVersion string, files []File) (*Mave
 
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	add := func(name string, data []byte) error {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipTime})
-		if err == nil {
-			_, err = w.Write(data)
-		}
-		return err
-	}
 	manifest := "Manifest-Version: 1.0\r\nCreated-By: " + GeneratorVersion + "\r\n" +
 		"Implementation-Title: " + names.MavenGroup + ":" + names.MavenArtifact + "\r\nImplementation-Version: " + packageVersion + "\r\n\r\n"
-	if err := add("META-INF/MANIFEST.MF", []byte(manifest)); err != nil {
+	if err := addZipFile(zw, "META-INF/MANIFEST.MF", []byte(manifest)); err != nil {
 		return nil, err
 	}
-	if err := add("META-INF/maven/"+names.MavenGroup+"/"+names.MavenArtifact+"/pom.xml", pom); err != nil {
+	if err := addZipFile(zw, "META-INF/maven/"+names.MavenGroup+"/"+names.MavenArtifact+"/pom.xml", pom); err != nil {
 		return nil, err
 	}
 	sources := 0
@@ -78,7 +71,7 @@ func BuildMavenArtifact(names Names, packageVersion string, files []File) (*Mave
 		default:
 			continue
 		}
-		if err := add(rel, f.Data); err != nil {
+		if err := addZipFile(zw, rel, f.Data); err != nil {
 			return nil, err
 		}
 	}

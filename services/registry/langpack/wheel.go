@@ -15,6 +15,15 @@ import (
 // so equal files give equal bytes (zip cannot store times before 1980).
 var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// addZipFile adds a deflated file modified at zipTime to a zip built here.
+func addZipFile(zw *zip.Writer, name string, data []byte) error {
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipTime})
+	if err == nil {
+		_, err = w.Write(data)
+	}
+	return err
+}
+
 // Wheel is a pure-Python wheel (PEP 427) of a Python langpack.
 type Wheel struct {
 	// Filename is "<dist>-<version>-py3-none-any.whl" with the dist name's
@@ -51,11 +60,7 @@ func BuildWheel(names Names, packageVersion, summary string, files []File) (*Whe
 	)
 	zw := zip.NewWriter(&buf)
 	add := func(name string, data []byte) error {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: zipTime})
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
+		if err := addZipFile(zw, name, data); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(data)
@@ -96,10 +101,7 @@ func BuildWheel(names Names, packageVersion, summary string, files []File) (*Whe
 		return nil, fmt.Errorf("build wheel: %w", err)
 	}
 	record.WriteString(distInfo + "RECORD,,\n")
-	w, err := zw.CreateHeader(&zip.FileHeader{Name: distInfo + "RECORD", Method: zip.Deflate, Modified: zipTime})
-	if err == nil {
-		_, err = w.Write([]byte(record.String()))
-	}
+	err := addZipFile(zw, distInfo+"RECORD", []byte(record.String()))
 	if err == nil {
 		err = zw.Close()
 	}
