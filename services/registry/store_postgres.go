@@ -113,11 +113,10 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 		if len(problems) > 0 {
 			return &ConflictError{Problems: problems}
 		}
-		documented, problems := documentedVersions(r.Documented, known)
-		if len(problems) > 0 {
+		if problems := undocumentable(r.Documented, known); len(problems) > 0 {
 			return &ConflictError{Problems: problems}
 		}
-		if len(fresh) == 0 && len(documented) == 0 {
+		if len(fresh) == 0 && len(r.Documented) == 0 {
 			res.Revision = revs.Current
 			return nil
 		}
@@ -130,7 +129,7 @@ func (s *PostgresStore) Register(ctx context.Context, r Registration) (res Regis
 			batch.Queue(sqlInsertVersion, v.EventID, v.Version, v.MessageName, v.Description, v.Fingerprint, res.Revision)
 			res.Added = append(res.Added, shortName(v.MessageName))
 		}
-		for _, d := range documented {
+		for _, d := range r.Documented {
 			batch.Queue(sqlDocumentVersion, d.EventID, d.Version, d.Description, res.Revision)
 			before, after := docStates(d.Changes)
 			if err := queueAudit(batch, r.Author, actionDocument, versionEntity(d.EventID, d.Version), before, after); err != nil {
@@ -183,10 +182,10 @@ func queueAudit(batch *pgx.Batch, actor, action, entity string, before, after an
 	return nil
 }
 
-// documentedVersions keeps the documented versions that are registered
-// with the same shape, in order; any other is a problem: documentation
-// changes only apply to registered versions whose shape did not change.
-func documentedVersions(in []DocumentedVersion, known map[versionKey]NewVersion) ([]DocumentedVersion, []string) {
+// undocumentable lists a problem for each documented version that is not
+// registered under its name: documentation changes only apply to
+// registered versions whose shape did not change.
+func undocumentable(in []DocumentedVersion, known map[versionKey]NewVersion) []string {
 	var problems []string
 	for _, d := range in {
 		old, ok := known[versionKey{d.EventID, d.Version}]
@@ -196,10 +195,7 @@ func documentedVersions(in []DocumentedVersion, known map[versionKey]NewVersion)
 				shortName(d.MessageName), d.EventID, d.Version))
 		}
 	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	return in, nil
+	return problems
 }
 
 // newVersions picks the versions not yet registered and lists every reason
