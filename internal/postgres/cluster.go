@@ -155,26 +155,26 @@ func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Clust
 // URL returns the connection URL of database on this cluster, with the password when
 // the cluster has one.
 func (c *Cluster) URL(database string) string {
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.User("postgres"),
-		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
-		Path:     "/" + database,
-		RawQuery: "sslmode=disable",
-	}
 	if c.password != "" {
-		u.User = url.UserPassword("postgres", c.password)
+		return c.tcpURL(database, url.UserPassword("postgres", c.password))
 	}
-	return u.String()
+	return c.RedactedURL(database)
 }
 
 // RedactedURL is URL without the password, for logs and banners.
 func (c *Cluster) RedactedURL(database string) string {
-	u, err := url.Parse(c.URL(database))
-	if err != nil {
-		return ""
+	return c.tcpURL(database, url.User("postgres"))
+}
+
+// tcpURL is the connection URL of database over TCP as user.
+func (c *Cluster) tcpURL(database string, user *url.Userinfo) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     user,
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/" + database,
+		RawQuery: "sslmode=disable",
 	}
-	u.User = url.User("postgres")
 	return u.String()
 }
 
