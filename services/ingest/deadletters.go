@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -153,7 +154,7 @@ func deadLetterOf(m *jetstream.RawStreamMsg, payload bool) *ingestv1.DeadLetter 
 		EventKey:    strings.TrimPrefix(h.Get(jetstream.MsgIDHeader), deadLetterIDPrefix),
 		Environment: h.Get(HeaderEnvironment),
 		KeyId:       h.Get(HeaderKeyID),
-		Reason:      ingestv1.RejectReason(ingestv1.RejectReason_value[h.Get(HeaderReason)]),
+		Reason:      deadLetterReason(h),
 		FieldPath:   h.Get(HeaderFieldPath),
 		Message:     h.Get(HeaderMessage),
 		EventName:   h.Get(HeaderEvent),
@@ -169,6 +170,11 @@ func deadLetterOf(m *jetstream.RawStreamMsg, payload bool) *ingestv1.DeadLetter 
 		dl.Payload = m.Data
 	}
 	return dl
+}
+
+// deadLetterReason is the reason a dead letter's headers name.
+func deadLetterReason(h nats.Header) ingestv1.RejectReason {
+	return ingestv1.RejectReason(ingestv1.RejectReason_value[h.Get(HeaderReason)])
 }
 
 // eventOfDeadLetter rebuilds the event as the client sent it from a dead
@@ -321,6 +327,24 @@ func subjectMatches(filter, subject string) bool {
 	return true
 }
 
+// unreplayable is the verdict on a dead letter that no catalogue lets
+// through, nil for the others: one that keeps only the start of its event,
+// and one whose idempotency key was at fault (which no catalogue changes;
+// published under the derived id, it would double the event its client
+// sends again with a valid key).
+func unreplayable(m *jetstream.RawStreamMsg) *ingestv1.Rejection {
+	reason := deadLetterReason(m.Header)
+	if size := m.Header.Get(HeaderPayloadTruncated); size != "" {
+		return reject(reason, m.Header.Get(HeaderFieldPath),
+			"%s (the dead letter keeps only the first %d of its %s bytes, so it cannot be sent again)", m.Header.Get(HeaderMessage), len(m.Data), size)
+	}
+	if m.Header.Get(HeaderRejectedKey) != "" {
+		return reject(reason, idempotencyKeyPath,
+			"%s (the key stays invalid: the client sends the event again with a valid key)", m.Header.Get(HeaderMessage))
+	}
+	return nil
+}
+
 // replay validates msgs again, publishes the accepted ones and deletes
 // those JetStream acknowledged from the dead-letter stream, adding the
 // verdicts to resp.
@@ -337,18 +361,7 @@ func (a *AdminService) replay(ctx context.Context, stream jetstream.Stream, msgs
 	)
 	for _, m := range msgs {
 		res := &ingestv1.ReplayResult{Sequence: m.Sequence, Status: ingestv1.EventStatus_EVENT_STATUS_REJECTED}
-		if size := m.Header.Get(HeaderPayloadTruncated); size != "" {
-			res.Rejection = reject(ingestv1.RejectReason(ingestv1.RejectReason_value[m.Header.Get(HeaderReason)]), m.Header.Get(HeaderFieldPath),
-				"%s (the dead letter keeps only the first %d of its %s bytes, so it cannot be sent again)", m.Header.Get(HeaderMessage), len(m.Data), size)
-			results = append(results, res)
-			continue
-		}
-		if m.Header.Get(HeaderRejectedKey) != "" {
-			// Its idempotency key was at fault, which no catalogue
-			// changes; published under the derived id, it would double
-			// the event its client sends again with a valid key.
-			res.Rejection = reject(ingestv1.RejectReason(ingestv1.RejectReason_value[m.Header.Get(HeaderReason)]), idempotencyKeyPath,
-				"%s (the key stays invalid: the client sends the event again with a valid key)", m.Header.Get(HeaderMessage))
+		if res.Rejection = unreplayable(m); res.Rejection != nil {
 			results = append(results, res)
 			continue
 		}
