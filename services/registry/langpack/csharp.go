@@ -259,7 +259,7 @@ func csharpClass(c *catalogue, md protoreflect.MessageDescriptor) string {
 			}
 			fmt.Fprintf(&w, "            if (%s)\n            {\n                throw new ValidationException(evt, eventId, version, path + %s);\n            }\n", unset, csharpString(s.name))
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		switch {

@@ -100,6 +100,13 @@ func (c *catalogue) slots(md protoreflect.MessageDescriptor) []slot {
 	return out
 }
 
+// checksNested reports whether the generated check of a message slot
+// walks into its values: they have required fields, or messages below them
+// do.
+func (c *catalogue) checksNested(s slot) bool {
+	return s.kind == kindMessage && hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{})
+}
+
 // enumValues returns the value names and numbers of an enum, first
 // occurrence of each number only (aliases left out).
 func enumValues(ed protoreflect.EnumDescriptor) []protoreflect.EnumValueDescriptor {

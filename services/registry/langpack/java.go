@@ -377,7 +377,7 @@ func javaClass(c *catalogue, md protoreflect.MessageDescriptor, header string) [
 		if s.required {
 			fmt.Fprintf(&w, "        if (%s) {\n            throw new ValidationException(event, eventId, version, path + %s);\n        }\n", javaUnset(s, values[i], attr), javaString(s.name))
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		switch {

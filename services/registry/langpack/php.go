@@ -238,7 +238,7 @@ func phpClass(c *catalogue, md protoreflect.MessageDescriptor, header string) []
 		if s.required {
 			fmt.Fprintf(&w, "        if (%s) {\n            throw new ValidationError($event, $eventId, $version, $path . %s);\n        }\n", phpUnset(s, attr), phpString(s.name))
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		switch {

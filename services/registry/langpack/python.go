@@ -272,7 +272,7 @@ func pythonClass(w *strings.Builder, c *catalogue, md protoreflect.MessageDescri
 			fmt.Fprintf(w, "        if %s:\n            raise ValidationError(event, event_id, version, path + %q)\n", pyUnset(s, attr), s.name)
 			n++
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		n++

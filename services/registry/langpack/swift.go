@@ -292,7 +292,7 @@ func swiftClass(c *catalogue, md protoreflect.MessageDescriptor, header string) 
 			}
 			fmt.Fprintf(&w, "        if %s {\n            throw ValidationError(event: event, eventId: eventId, version: version, field: path + %s)\n        }\n", unset, swiftString(s.name))
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		switch {

@@ -272,7 +272,7 @@ func typescriptClass(w *strings.Builder, c *catalogue, md protoreflect.MessageDe
 		if s.required {
 			fmt.Fprintf(w, "    if (%s) throw new ValidationError(event, eventId, version, path + %q);\n", tsUnset(s, attr), s.name)
 		}
-		if s.kind != kindMessage || !hasRequired(c, c.messageByClass(s), map[protoreflect.FullName]bool{}) {
+		if !c.checksNested(s) {
 			continue
 		}
 		switch {
