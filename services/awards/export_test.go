@@ -21,3 +21,9 @@ var (
 	IdentifierProblem = identifierProblem
 	JSONProblem       = jsonProblem
 )
+
+// SetHooks makes the store call afterHorizon when an achievements cycle has
+// read its horizon and beforeCommit before a batch of events commits.
+func (s *PostgresStore) SetHooks(afterHorizon, beforeCommit func()) {
+	s.hooks = storeHooks{afterHorizon: afterHorizon, beforeCommit: beforeCommit}
+}

@@ -23,7 +23,7 @@ const (
 		FROM unnest($1::text[], $2::int8[]) AS k(u, o)
 		JOIN awards.user_objectives uo ON uo.user_id = k.u AND uo.objective_id = k.o`
 	sqlAchievementStates = `
-		SELECT ua.user_id, ua.achievement_id, ua.progress, ua.completed_at IS NOT NULL, ua.version
+		SELECT ua.user_id, ua.achievement_id, ua.progress, ua.goal, ua.completed_at IS NOT NULL, ua.version
 		FROM unnest($1::text[], $2::text[]) AS k(u, a)
 		JOIN awards.user_achievements ua ON ua.user_id = k.u AND ua.achievement_id = k.a`
 	sqlInsertUserAchievements = `
@@ -78,6 +78,9 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 	horizon, err := s.progressHorizon(ctx)
 	if err != nil {
 		return res, err
+	}
+	if s.hooks.afterHorizon != nil {
+		s.hooks.afterHorizon()
 	}
 	if _, err := s.pool.Exec(ctx, sqlEnsureCursor, achievementsCursor); err != nil {
 		return res, err
@@ -149,7 +152,7 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 			res.To = horizon
 		}
 		if len(todo) > 0 {
-			if err := s.recompute(ctx, tx, todo, &res); err != nil {
+			if err := s.recompute(ctx, tx, todo, horizon, &res); err != nil {
 				return err
 			}
 		}
@@ -161,7 +164,12 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 
 // recompute folds the objectives of each user achievement in todo and
 // writes the results, grants and revocations (with outbox rows).
-func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []*recomputation, res *CycleResult) error {
+//
+// Objective rows may be newer than horizon (committed after it was read);
+// their progress is folded in, but the version stored stays at most
+// horizon: the next cycle reads those rows again and folds whatever
+// committed meanwhile.
+func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []*recomputation, horizon int64, res *CycleResult) error {
 	var (
 		ou []string
 		oo []int64
@@ -197,7 +205,7 @@ func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []*recomp
 			u, a string
 			st   userAchievementState
 		)
-		_, err := pgx.ForEachRow(rows, []any{&u, &a, &st.progress, &st.completed, &st.version}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&u, &a, &st.progress, &st.goal, &st.completed, &st.version}, func() error {
 			v := st
 			achievements[[2]string{u, a}] = &v
 			return nil
@@ -221,7 +229,7 @@ func (s *PostgresStore) recompute(ctx context.Context, tx pgx.Tx, todo []*recomp
 		for _, o := range r.achievement.Objectives {
 			st := objectives[progressKey{r.user, o.ID}]
 			progress[o.Key] = st.progress
-			version = max(version, st.version)
+			version = max(version, min(st.version, horizon))
 		}
 		prev := achievements[[2]string{r.user, r.achievement.Config.ID}]
 		w, kind, changed := fold(r.achievement, progress, version, prev)

@@ -13,7 +13,20 @@ import (
 
 // PostgresStore is the Store on PostgreSQL (schema "awards").
 type PostgresStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	hooks storeHooks
+}
+
+// storeHooks let tests stop the store between the steps of its protocols,
+// to make concurrent transactions interleave in a chosen order. Nil in
+// production.
+type storeHooks struct {
+	// afterHorizon runs when an achievements cycle has read its horizon,
+	// before it reads the changed rows.
+	afterHorizon func()
+	// beforeCommit runs when a batch of events has written its progress,
+	// before its transaction commits.
+	beforeCommit func()
 }
 
 var _ Store = (*PostgresStore)(nil)

@@ -221,7 +221,13 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		ledgerChanged := map[ledgerKey]bool{}
 		entries := applyInMemory(kept, ledger, counters, ledgerChanged)
 		res.Applied += len(entries)
-		return s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, ledgerStored, counters, backfillID, res)
+		if err := s.writeProgress(ctx, tx, entries, ledger, ledgerChanged, ledgerStored, counters, backfillID, res); err != nil {
+			return err
+		}
+		if s.hooks.beforeCommit != nil {
+			s.hooks.beforeCommit()
+		}
+		return nil
 	})
 }
 

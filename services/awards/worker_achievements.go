@@ -125,9 +125,9 @@ type recomputation struct {
 
 // userAchievementState is a stored user achievement.
 type userAchievementState struct {
-	progress  float64
-	completed bool
-	version   int64
+	progress, goal float64
+	completed      bool
+	version        int64
 }
 
 // userAchievementWrite is a user achievement to write.
@@ -139,17 +139,28 @@ type userAchievementWrite struct {
 }
 
 // fold computes a user achievement from its objectives' progress and
-// versions and decides the grant or revocation. ok is false when the
-// stored state already includes every objective version.
+// decides the grant or revocation. version is the highest objective version
+// the cycle may vouch for (at most its horizon). ok is false when the
+// stored row already says all of it.
+//
+// The decision compares values, never versions alone. A cycle reads its
+// objectives' progress after its horizon, so it may see a row another
+// source committed later (version above the horizon) while a row of a
+// third source with a version between the two is still uncommitted. Had
+// the row stored that newer version and later cycles skipped every row
+// whose version it covered, the slower row would never be folded in: the
+// progress stayed stale with nothing to report it. Folding every changed
+// row again costs one evaluation; the write happens only when something
+// differs.
 func fold(a *CompiledAchievement, progress map[string]float64, version int64, prev *userAchievementState) (w userAchievementWrite, kind string, ok bool) {
-	if prev != nil && prev.version >= version {
-		return w, "", false
-	}
 	value, _ := a.Strategy.Evaluate(progress)
 	// Normalisation factors such as 0.001 are not exact in binary; round
 	// away the noise so that 10,000 m make exactly 10 km.
-	value = math.Round(value*1e9) / 1e9
+	value = roundProgress(value)
 	goal := a.Strategy.Goal()
+	if prev != nil {
+		version = max(version, prev.version)
+	}
 	w = userAchievementWrite{achievement: a.Config.ID, progress: value, goal: goal, version: version}
 	completed := prev != nil && prev.completed
 	switch {
@@ -158,5 +169,12 @@ func fold(a *CompiledAchievement, progress map[string]float64, version int64, pr
 	case value < goal && completed && a.Policy() == PolicyRevocable:
 		w.revoke, kind = true, "revoked"
 	}
+	if prev != nil && kind == "" && prev.progress == value && prev.goal == goal && prev.version == version {
+		return w, "", false
+	}
 	return w, kind, true
 }
+
+// roundProgress rounds a folded progress to 1e-9, the precision progress is
+// kept at.
+func roundProgress(v float64) float64 { return math.Round(v*1e9) / 1e9 }

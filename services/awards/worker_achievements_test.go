@@ -139,3 +139,49 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStaleProgressFromAnotherSourcesLateCommit is the commit order that
+// left an achievement stale: a cycle reads its horizon; then source A takes
+// a version and stays open while source B takes a higher one and commits;
+// the cycle folds what it sees (B, not A); A commits. Every later cycle
+// must fold A in: the achievement ends equal to its objectives.
+func TestStaleProgressFromAnotherSourcesLateCommit(t *testing.T) {
+	env := newEngineEnv(t)
+	tx0, v0 := writeObjective(t, env, "u1", "local-guide", "photo", 1)
+	if err := tx0.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		txA    pgx.Tx
+		va, vb int64
+		once   bool
+	)
+	env.store.SetHooks(func() {
+		if once {
+			return
+		}
+		once = true
+		txA, va = writeObjective(t, env, "u1", "local-guide", "reviews", 2)
+		var txB pgx.Tx
+		txB, vb = writeObjective(t, env, "u1", "local-guide", "navi", 3000)
+		if err := txB.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}, nil)
+	res, err := env.worker.Cycle(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(v0 < va && va < vb) || res.To != v0 {
+		t.Fatalf("versions photo %d, reviews %d, navi %d; cycle %+v: want the cycle's horizon at the photo's version", v0, va, vb, res)
+	}
+	// The cycle saw the photo and B's kilometres, not A's reviews.
+	env.wantAchievement(t, "u1", "local-guide", 1+3, false)
+	if err := txA.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env.cycle(t)
+	// min(photo 1 + reviews 2, 5) + min(3000 m × 0.001, 10)
+	env.wantAchievement(t, "u1", "local-guide", 3+3, false)
+	t.Logf("versions: photo %d (horizon), reviews %d (committed last), navi %d; local-guide after the cycles: 6", v0, va, vb)
+}
