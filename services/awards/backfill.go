@@ -332,6 +332,7 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 		}
 		finished := false
 		records := make([]*busv1.EventRecord, 0, len(msgs))
+		seqs := make([]uint64, 0, len(msgs))
 		var read uint64
 		last := row.position
 		for _, m := range msgs {
@@ -354,6 +355,7 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 				continue
 			}
 			records = append(records, rec)
+			seqs = append(seqs, last)
 		}
 		if len(msgs) == 0 {
 			// Nothing within the wait: done unless messages are pending.
@@ -364,7 +366,7 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 			finished = info.NumPending == 0
 		}
 		if read > 0 {
-			skipped, err := b.apply(ctx, row, records, only)
+			skipped, err := b.apply(ctx, row, records, seqs, only)
 			if err != nil {
 				return err
 			}
@@ -390,11 +392,11 @@ func (b *Backfills) replay(ctx context.Context, row *backfillRow) error {
 // apply applies one batch for the backfill and returns how many of its
 // records were skipped (every pair already logged). A failing batch is
 // retried a few times before the backfill fails.
-func (b *Backfills) apply(ctx context.Context, row *backfillRow, records []*busv1.EventRecord, only func(*CompiledObjective) bool) (uint64, error) {
+func (b *Backfills) apply(ctx context.Context, row *backfillRow, records []*busv1.EventRecord, seqs []uint64, only func(*CompiledObjective) bool) (uint64, error) {
 	var err error
 	for attempt := 1; attempt <= 5 && ctx.Err() == nil; attempt++ {
 		var res BatchResult
-		if res, err = b.engine.ApplyBatchWith(ctx, records, ApplyOptions{BackfillID: row.ID, Only: only}); err == nil {
+		if res, err = b.engine.ApplyBatchWith(ctx, records, ApplyOptions{BackfillID: row.ID, Only: only, Sequences: seqs}); err == nil {
 			return uint64(res.Skipped), nil
 		}
 		b.log.Warn("apply backfill batch, will retry", "backfill", row.ID, "events", len(records), "attempt", attempt, "err", err)

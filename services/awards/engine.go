@@ -207,7 +207,7 @@ type BatchResult struct {
 	Duplicates  int // (event, objective) pairs already in the processing log
 	Skipped     int // events whose every pair was a duplicate: they changed nothing
 	NoUser      int // events without an authenticated user
-	Inactive    int // events of banned or deleted users
+	Inactive    int // events of banned or deleted users (applied, never granted)
 	Undecodable int // events whose payload could not be decoded
 }
 
@@ -216,9 +216,11 @@ type BatchResult struct {
 var ErrUnknownEvent = errors.New("unknown event message")
 
 // ApplyBatch applies records, in order, to the ledger and counters in one
-// PostgreSQL transaction. Records of no active objective, without a user,
-// or of banned or deleted users move nothing; a record already applied
-// (redelivery) changes nothing.
+// PostgreSQL transaction. Records of no active objective or without a user
+// move nothing; a record already applied (redelivery) changes nothing.
+// Records of banned or deleted users update their ledger and counters, but
+// the achievements worker folds nothing for them until they are active
+// again.
 func (e *Engine) ApplyBatch(ctx context.Context, records []*busv1.EventRecord) (BatchResult, error) {
 	return e.ApplyBatchWith(ctx, records, ApplyOptions{})
 }
@@ -236,6 +238,10 @@ type ApplyOptions struct {
 	// batch applies nothing and fails with ErrSourcePaused when an operator
 	// paused it meanwhile (on any instance).
 	Source string
+	// Sequences are the records' positions on the EVENTS stream, one per
+	// record in order (or none): the bus order that orders a content
+	// item's status changes when event times do not.
+	Sequences []uint64
 }
 
 // ErrSourcePaused is returned for a consuming worker's batch of a source
@@ -281,7 +287,10 @@ func (e *Engine) applyBatch(ctx context.Context, cfg *Config, records []*busv1.E
 	res := BatchResult{Events: len(records)}
 	refreshed := false
 	var work []pendingEvent
-	for _, rec := range records {
+	if len(opts.Sequences) != 0 && len(opts.Sequences) != len(records) {
+		return res, fmt.Errorf("%d stream sequences for %d records", len(opts.Sequences), len(records))
+	}
+	for i, rec := range records {
 		objectives := cfg.bySubject[eventSubject(rec.GetEventName())]
 		if opts.Only != nil {
 			var only []*CompiledObjective
@@ -309,6 +318,9 @@ func (e *Engine) applyBatch(ctx context.Context, cfg *Config, records []*busv1.E
 				}
 				ev, err = e.decode(rec)
 			}
+		}
+		if len(opts.Sequences) != 0 {
+			ev.Sequence = opts.Sequences[i]
 		}
 		if err != nil {
 			res.Undecodable++
@@ -423,7 +435,7 @@ func applyInMemory(work []pendingEvent, ledger map[ledgerKey]*Contribution, coun
 				uo = &userObjective{counters: Deltas{}}
 				counters[pk] = uo
 			}
-			if prev := ledger[lk]; (prev == nil && next.Status != "") || (prev != nil && *prev != next) {
+			if prev := ledger[lk]; (prev == nil && next.Status != "") || (prev != nil && !equalContributions(*prev, next)) {
 				ledger[lk] = &next
 				ledgerChanged[lk] = true
 			}

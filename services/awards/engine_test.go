@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func (env *engineEnv) cycle(t testing.TB) awards.CycleResult {
 		total.Recomputed += res.Recomputed
 		total.Granted += res.Granted
 		total.Revoked += res.Revoked
+		total.Held += res.Held
 		if res.Changed == 0 {
 			return total
 		}
@@ -263,24 +265,121 @@ func TestOneReviewPerPlaceLongerThan100(t *testing.T) {
 	}
 }
 
-func TestBannedAndAnonymousEventsMoveNothing(t *testing.T) {
+func TestAnonymousEventsMoveNothing(t *testing.T) {
 	env := newEngineEnv(t)
-	if _, err := env.pool.Exec(t.Context(), `INSERT INTO awards.users (user_id, status) VALUES ('banned', 'banned'), ('gone', 'deleted')`); err != nil {
-		t.Fatal(err)
-	}
 	res := env.apply(t,
-		photoRecord("banned", "p1", active),
-		photoRecord("gone", "p2", active),
 		photoRecord("", "p3", active),
 		tripRecord("", "t1", 10000),
 	)
-	if res.Inactive != 2 || res.NoUser != 2 || res.Applied != 0 {
-		t.Errorf("result = %+v, want 2 inactive, 2 without user, nothing applied", res)
+	if res.NoUser != 2 || res.Applied != 0 {
+		t.Errorf("result = %+v, want 2 without user, nothing applied", res)
 	}
 	for _, table := range []string{"user_objectives", "contributions", "processing_log", "user_achievements"} {
 		if n := count(t, env.pool, "SELECT count(*) FROM awards."+table); n != 0 {
 			t.Errorf("%d rows in %s, want none", n, table)
 		}
+	}
+}
+
+// TestBannedUsersEventsCountOnReturn: while a user is banned or deleted
+// their events update the ledger and counters, but nothing is granted or
+// revoked; on their return their achievements are what the events say.
+func TestBannedUsersEventsCountOnReturn(t *testing.T) {
+	for _, status := range []string{"banned", "deleted"} {
+		t.Run(status, func(t *testing.T) {
+			env := newEngineEnv(t)
+			ctx := t.Context()
+			// Before the ban: 5 photos and 10 km make local-guide (15,
+			// revocable) and navigator-10km.
+			recs := []*busv1.EventRecord{tripRecord("u1", "t1", 10000)}
+			for i := range 5 {
+				recs = append(recs, photoRecord("u1", fmt.Sprintf("p%d", i), active))
+			}
+			env.apply(t, recs...)
+			env.wantAchievement(t, "u1", "local-guide", 15, true)
+			before := env.outbox(t)
+			if _, err := env.store.SetUserStatus(ctx, "u1", status); err != nil {
+				t.Fatal(err)
+			}
+
+			// During the ban: a photo is blocked by moderation, and the
+			// user sends three reviews.
+			res, err := env.engine.ApplyBatch(ctx, []*busv1.EventRecord{
+				photoRecord("u1", "p0", blocked),
+				reviewRecord("u1", "r1", "place-1", active, 150),
+				reviewRecord("u1", "r2", "place-2", active, 150),
+				reviewRecord("u1", "r3", "place-3", active, 150),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Inactive != 4 || res.Applied == 0 {
+				t.Errorf("batch during the ban = %+v, want 4 events of an inactive user, applied to the ledger", res)
+			}
+			if cyc := env.cycle(t); cyc.Held == 0 || cyc.Recomputed != 0 {
+				t.Errorf("cycle during the ban = %+v, want the changes held and nothing recomputed", cyc)
+			}
+			var photos float64
+			if err := env.pool.QueryRow(ctx, `
+				SELECT uo.progress FROM awards.user_objectives uo JOIN awards.objectives o ON o.id = uo.objective_id
+				WHERE uo.user_id = 'u1' AND o.achievement_id = 'local-guide' AND o.key = 'photo'`).Scan(&photos); err != nil {
+				t.Fatal(err)
+			}
+			if photos != 4 {
+				t.Errorf("photo objective during the ban = %v, want 4 (the blocked photo no longer counts)", photos)
+			}
+			// Nothing shown or granted meanwhile: the stored achievements
+			// are as before the ban.
+			env.wantAchievement(t, "u1", "local-guide", 15, true)
+			env.wantAchievement(t, "u1", "photos-and-reviews", 5, false)
+			if got := env.outbox(t); !slices.Equal(got, before) {
+				t.Errorf("outbox during the ban = %v, want only the grants from before it %v", got, before)
+			}
+
+			// Back: local-guide is 4+3 capped at 5, plus 10 = 15, still
+			// met; photos-and-reviews (5 photos and 5 reviews) is 4 + 3 = 7.
+			if _, err := env.store.SetUserStatus(ctx, "u1", "active"); err != nil {
+				t.Fatal(err)
+			}
+			res2 := env.cycle(t)
+			env.wantAchievement(t, "u1", "local-guide", 15, true)
+			env.wantAchievement(t, "u1", "photos-and-reviews", 7, false)
+			if res2.Recomputed == 0 {
+				t.Errorf("cycle after the return = %+v, want the user's achievements recomputed", res2)
+			}
+			t.Logf("%s: batch during the ban %+v; cycle after the return %+v; outbox %v", status, res, res2, env.outbox(t))
+		})
+	}
+}
+
+// TestRevocableAchievementRevokedAfterABan: a revocable achievement whose
+// goal stopped being met during a ban is revoked when the user returns.
+func TestRevocableAchievementRevokedAfterABan(t *testing.T) {
+	env := newEngineEnv(t)
+	ctx := t.Context()
+	recs := []*busv1.EventRecord{tripRecord("u1", "t1", 10000)}
+	for i := range 5 {
+		recs = append(recs, photoRecord("u1", fmt.Sprintf("p%d", i), active))
+	}
+	env.apply(t, recs...)
+	env.wantAchievement(t, "u1", "local-guide", 15, true)
+	before := env.outbox(t)
+	if _, err := env.store.SetUserStatus(ctx, "u1", "banned"); err != nil {
+		t.Fatal(err)
+	}
+	env.apply(t, photoRecord("u1", "p0", blocked), photoRecord("u1", "p1", deleted))
+	env.wantAchievement(t, "u1", "local-guide", 15, true) // frozen during the ban
+	if _, err := env.store.SetUserStatus(ctx, "u1", "active"); err != nil {
+		t.Fatal(err)
+	}
+	res := env.cycle(t)
+	env.wantAchievement(t, "u1", "local-guide", 13, false)
+	if res.Revoked != 1 {
+		t.Errorf("cycle after the return = %+v, want local-guide revoked", res)
+	}
+	want := append(before, "revoked u1 local-guide")
+	if got := env.outbox(t); !slices.Equal(got, want) {
+		t.Errorf("outbox = %v, want %v", got, want)
 	}
 }
 

@@ -31,6 +31,10 @@ type Event struct {
 	UserID string
 	// OccurredAt is when the event happened on the client.
 	OccurredAt time.Time
+	// Sequence is the event's position on the EVENTS stream, 0 when it is
+	// not known (an event applied without its bus metadata). It orders
+	// status changes that event times do not (see follows).
+	Sequence uint64
 	// Payload is the decoded typed event message.
 	Payload protoreflect.Message
 }

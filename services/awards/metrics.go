@@ -16,7 +16,7 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "clickstream", Subsystem: "awards", Name: "events_total",
-			Help: "Events read by the consuming workers, by what became of them: applied (per objective), duplicate, no_user, inactive_user, undecodable.",
+			Help: "Events read by the consuming workers, by what became of them: applied (per objective), duplicate, no_user, inactive_user (of a banned or deleted user: applied to the ledger, nothing granted), undecodable.",
 		}, []string{"outcome"}),
 		brokenAchievements: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "clickstream", Subsystem: "awards", Name: "broken_achievements",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,11 +26,34 @@ type Contribution struct {
 	Status string
 	// Value is the counted value: 1 for a counted item, metres for a sum.
 	Value float64
-	// OccurredAt and RecordID identify the event that set the entry; an
-	// older event for the same content changes nothing, so reordering is
-	// harmless.
+	// OccurredAt, Sequence and RecordID identify the event that set the
+	// entry; an older event for the same content changes nothing (see
+	// follows), so redelivery and reordering are harmless.
 	OccurredAt time.Time
+	Sequence   uint64
 	RecordID   string
+	// Items are the states of every item of the content under
+	// UniqueByObjectRule (the reviews of one map object); nil for the
+	// other rules.
+	Items map[string]ItemState
+}
+
+// ItemState is the last known status of one item of a ledger entry, and
+// the event that set it.
+type ItemState struct {
+	Status     string    `json:"status"`
+	OccurredAt time.Time `json:"occurred_at,omitzero"`
+	Sequence   uint64    `json:"seq,omitempty"`
+	RecordID   string    `json:"record_id"`
+}
+
+// equalContributions reports whether two ledger entries are the same.
+func equalContributions(a, b Contribution) bool {
+	return a.ContentID == b.ContentID && a.ItemID == b.ItemID && a.Status == b.Status && a.Value == b.Value &&
+		a.OccurredAt.Equal(b.OccurredAt) && a.Sequence == b.Sequence && a.RecordID == b.RecordID &&
+		maps.EqualFunc(a.Items, b.Items, func(x, y ItemState) bool {
+			return x.Status == y.Status && x.OccurredAt.Equal(y.OccurredAt) && x.Sequence == y.Sequence && x.RecordID == y.RecordID
+		})
 }
 
 // Deltas maps a counter name to the amount it changes by. Counters that do
@@ -119,17 +143,41 @@ func diff(counters counterFunc, prev *Contribution, next Contribution) Deltas {
 	return d
 }
 
-// newer reports whether ev comes after the event that set prev: a later
-// occurred_at, or the same instant and a greater record id, so that every
-// delivery order ends in the same entry.
+// follows reports whether ev comes after the event that set a piece of
+// content's state (at, seq, record), so that its status change applies.
+// The order of one content item's status changes is:
+//
+//  1. event time, when both events carry one and the times differ (at
+//     the microsecond precision they are stored with);
+//  2. otherwise the order on the bus: the EVENTS stream sequence. A master
+//     system publishes the status changes of its content in order, so the
+//     bus order is the truth when times do not decide;
+//  3. when either stream sequence is unknown (an event applied without
+//     its bus position), the order of application: the event applied now
+//     is the later one.
+//
+// Never the idempotency key or record id: they say which event it is, not
+// when it happened. The same record is never after itself, so a
+// redelivery changes nothing.
+func follows(ev Event, at time.Time, seq uint64, record string) bool {
+	if record != "" && ev.RecordID == record {
+		return false
+	}
+	if !ev.OccurredAt.IsZero() && !at.IsZero() {
+		if c := ev.OccurredAt.Truncate(time.Microsecond).Compare(at.Truncate(time.Microsecond)); c != 0 {
+			return c > 0
+		}
+	}
+	if ev.Sequence != 0 && seq != 0 {
+		return ev.Sequence > seq
+	}
+	return true
+}
+
+// newer reports whether ev comes after the event that set prev (see
+// follows); any event comes after no entry.
 func newer(ev Event, prev *Contribution) bool {
-	if prev == nil {
-		return true
-	}
-	if c := ev.OccurredAt.Compare(prev.OccurredAt); c != 0 {
-		return c > 0
-	}
-	return ev.RecordID > prev.RecordID
+	return prev == nil || follows(ev, prev.OccurredAt, prev.Sequence, prev.RecordID)
 }
 
 func statusFieldCheck(fd protoreflect.FieldDescriptor) error {
@@ -223,7 +271,7 @@ func (r *statusCounterRule) Apply(prev *Contribution, ev Event) (Contribution, D
 	if !ok || !newer(ev, prev) {
 		return keep(prev, id), nil, true
 	}
-	next := Contribution{ContentID: id, Status: status, Value: 1, OccurredAt: ev.OccurredAt, RecordID: ev.RecordID}
+	next := Contribution{ContentID: id, Status: status, Value: 1, OccurredAt: ev.OccurredAt, Sequence: ev.Sequence, RecordID: ev.RecordID}
 	return next, diff(r.Counters, prev, next), true
 }
 
@@ -235,12 +283,13 @@ func keep(prev *Contribution, id string) Contribution {
 	return *prev
 }
 
-// uniqueByObjectRule counts one item per map object: the ledger key is the
-// object id and the entry holds the first item seen for it, which counts
-// while its status is one of counted. The holder's later status changes
-// move it (a review blocked or deleted stops counting); other items of the
-// same object never count. Keeping the first holder for good is what makes
-// redelivery and reordering of other items' events harmless.
+// uniqueByObjectRule counts one item per map object: a place counts while
+// the user has at least one counted item of it (e.g. one published review,
+// however many they wrote). The ledger key is the object id; the entry
+// keeps the last status of each of the user's items of the object, each
+// ordered on its own (see follows), so a blocked or deleted item hands the
+// place to another counted item, and a rejected item rewritten counts.
+// Every delivery order of the same events ends in the same entry.
 // Config: {"object":"object_id","item":"review_id","status":"status",
 // "counted":["active"]}; ReviewUniqueByObjectRule defaults item to
 // "review_id". The counter is "count".
@@ -312,13 +361,35 @@ func (r *uniqueByObjectRule) Apply(prev *Contribution, ev Event) (Contribution, 
 	if !ok || !hasStatus {
 		return keep(prev, id), nil, true
 	}
-	if prev != nil && (prev.ItemID != item || !newer(ev, prev)) {
-		// Another item holds the object, or this is an older event of the
-		// holder: nothing changes.
-		return *prev, nil, true
+	items := map[string]ItemState{}
+	if prev != nil {
+		maps.Copy(items, prev.Items)
+		if len(prev.Items) == 0 && prev.ItemID != "" {
+			// An entry written before items were kept: its holder.
+			items[prev.ItemID] = ItemState{Status: prev.Status, OccurredAt: prev.OccurredAt, Sequence: prev.Sequence, RecordID: prev.RecordID}
+		}
 	}
-	next := Contribution{ContentID: id, ItemID: item, Status: status, Value: 1, OccurredAt: ev.OccurredAt, RecordID: ev.RecordID}
+	if st, seen := items[item]; seen && !follows(ev, st.OccurredAt, st.Sequence, st.RecordID) {
+		return *prev, nil, true // an older event of this item
+	}
+	items[item] = ItemState{Status: status, OccurredAt: ev.OccurredAt, Sequence: ev.Sequence, RecordID: ev.RecordID}
+	next := Contribution{ContentID: id, Value: 1, OccurredAt: ev.OccurredAt, Sequence: ev.Sequence, RecordID: ev.RecordID, Items: items}
+	next.ItemID, next.Status = r.holder(items)
 	return next, diff(r.Counters, prev, next), true
+}
+
+// holder is the item an entry shows: the first counted item by id, or,
+// when none counts, the first item by id; and its status.
+func (r *uniqueByObjectRule) holder(items map[string]ItemState) (item, status string) {
+	for _, id := range slices.Sorted(maps.Keys(items)) {
+		if r.counted[items[id].Status] {
+			return id, items[id].Status
+		}
+		if item == "" {
+			item, status = id, items[id].Status
+		}
+	}
+	return item, status
 }
 
 // sumRule sums a numeric field of events that cannot be undone, e.g.
@@ -365,7 +436,7 @@ func applyOnce(prev *Contribution, ev Event, id string, value float64, counter s
 	if prev != nil {
 		return *prev, nil, true
 	}
-	next := Contribution{ContentID: id, Status: "counted", Value: value, OccurredAt: ev.OccurredAt, RecordID: ev.RecordID}
+	next := Contribution{ContentID: id, Status: "counted", Value: value, OccurredAt: ev.OccurredAt, Sequence: ev.Sequence, RecordID: ev.RecordID}
 	return next, diff(onceCounters(counter), nil, next), true
 }
 

@@ -121,18 +121,38 @@ func TestRules(t *testing.T) {
 			},
 		},
 		{
-			name:   "unique by object: the counted review blocked or deleted is removed",
+			name:   "unique by object: a place counts while one of its reviews is counted",
 			config: `{"name":"ReviewUniqueByObjectRule","config":{}}`,
 			steps: []step{
 				{event("e1", at(1), review("r1", "place-1", moderation, 150)), nil, 0},
 				{event("e2", at(2), review("r1", "place-1", active, 150)), awards.Deltas{"count": 1}, 1},
 				{event("e3", at(3), review("r2", "place-1", active, 150)), nil, 1},
-				{event("e4", at(4), review("r1", "place-1", blocked, 150)), awards.Deltas{"count": -1}, 0},
-				{event("e5", at(5), review("r1", "place-1", deleted, 150)), nil, 0},
-				{event("e6", at(6), review("r2", "place-1", active, 150)), nil, 0}, // r1 holds the place
-				{event("e7", at(7), review("r1", "place-1", active, 150)), awards.Deltas{"count": 1}, 1},
-				{event("e4", at(4), review("r1", "place-1", blocked, 150)), nil, 1}, // redelivered, older
-				{event("e8", at(8), review("r2", "place-1", deleted, 150)), nil, 1},
+				{event("e4", at(4), review("r1", "place-1", blocked, 150)), nil, 1}, // r2 holds the place now
+				{event("e5", at(5), review("r1", "place-1", deleted, 150)), nil, 1},
+				{event("e6", at(6), review("r2", "place-1", deleted, 150)), awards.Deltas{"count": -1}, 0},
+				{event("e7", at(7), review("r1", "place-1", active, 150)), awards.Deltas{"count": 1}, 1}, // restored
+				{event("e4", at(4), review("r1", "place-1", blocked, 150)), nil, 1},                      // redelivered, older
+				{event("e8", at(8), review("r1", "place-1", deleted, 150)), awards.Deltas{"count": -1}, 0},
+			},
+		},
+		{
+			name:   "unique by object: a review rejected by moderation and rewritten counts",
+			config: `{"name":"ReviewUniqueByObjectRule","config":{}}`,
+			steps: []step{
+				{event("e1", at(1), review("r1", "place-1", moderation, 150)), nil, 0},
+				{event("e2", at(2), review("r1", "place-1", blocked, 150)), nil, 0}, // rejected
+				{event("e3", at(3), review("r2", "place-1", moderation, 150)), nil, 0},
+				{event("e4", at(4), review("r2", "place-1", active, 150)), awards.Deltas{"count": 1}, 1},
+			},
+		},
+		{
+			name:   "unique by object: deleting the counted review hands the place to another active one",
+			config: `{"name":"ReviewUniqueByObjectRule","config":{}}`,
+			steps: []step{
+				{event("e1", at(1), review("r1", "place-1", active, 150)), awards.Deltas{"count": 1}, 1},
+				{event("e2", at(2), review("r2", "place-1", active, 150)), nil, 1},
+				{event("e3", at(3), review("r1", "place-1", deleted, 150)), nil, 1},
+				{event("e4", at(4), review("r3", "place-2", active, 150)), awards.Deltas{"count": 1}, 2},
 			},
 		},
 		{
@@ -142,7 +162,8 @@ func TestRules(t *testing.T) {
 				{event("e1", at(1), photo("p1", moderation)), awards.Deltas{"count": 1}, 1},
 				{event("e2", at(2), photo("p2", active)), nil, 1},
 				{event("e3", at(3), photo("p1", active)), nil, 1},
-				{event("e4", at(4), photo("p1", deleted)), awards.Deltas{"count": -1}, 0},
+				{event("e4", at(4), photo("p1", deleted)), nil, 1}, // p2 still counts
+				{event("e5", at(5), photo("p2", blocked)), awards.Deltas{"count": -1}, 0},
 			},
 		},
 		{
@@ -224,7 +245,8 @@ func TestReviewsObjective(t *testing.T) {
 // TestRulesIdempotent: for random sequences of status events with
 // duplicates, delivered in any order, the counters equal those of the
 // ledger built from the events in order, and equal what the final ledger
-// entries add up to.
+// entries add up to. Events carry times and stream sequences, or stream
+// sequences only.
 func TestRulesIdempotent(t *testing.T) {
 	statuses := []eventsv1.ContentStatus{moderation, active, blocked, eventsv1.ContentStatus_CONTENT_STATUS_HIDDEN, deleted}
 	configs := []string{
@@ -238,10 +260,18 @@ func TestRulesIdempotent(t *testing.T) {
 			for seed := range uint64(200) {
 				rng := rand.New(rand.NewPCG(seed, 1))
 				var events []awards.Event
+				// Half the sequences carry event times; the other half only
+				// their position on the bus, which then orders them.
+				timed := seed%2 == 0
 				for i := range 2 + rng.IntN(12) {
 					p := photo([]string{"p1", "p2", "p3"}[rng.IntN(3)], statuses[rng.IntN(len(statuses))])
 					p.ObjectId = []string{"o1", "o2"}[rng.IntN(2)]
-					events = append(events, event(string(rune('a'+i)), t0.Add(time.Duration(i)*time.Second), p))
+					ev := event(string(rune('a'+i)), t0.Add(time.Duration(i)*time.Second), p)
+					ev.Sequence = uint64(100 + i)
+					if !timed {
+						ev.OccurredAt = time.Time{}
+					}
+					events = append(events, ev)
 				}
 				// The same object's photos keep one object: make object_id a
 				// function of photo_id so every event of a photo agrees.
@@ -263,9 +293,7 @@ func TestRulesIdempotent(t *testing.T) {
 				for _, ev := range delivered {
 					shuffled.apply(ev)
 				}
-				// Under UniqueByObjectRule which photo holds an object depends
-				// on the order, so only the invariants below hold.
-				if !strings.Contains(config, "UniqueByObject") && !maps.Equal(inOrder.counters, shuffled.counters) {
+				if !maps.Equal(inOrder.counters, shuffled.counters) {
 					t.Fatalf("seed %d: in order %v, shuffled with duplicates %v", seed, inOrder.counters, shuffled.counters)
 				}
 				for _, l := range []*ledger{inOrder, shuffled} {
@@ -416,4 +444,56 @@ func FuzzRuleConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStatusOrder: the status changes of one item are ordered by event
+// time when both carry one and they differ, otherwise by their position
+// on the bus, never by idempotency key.
+func TestStatusOrder(t *testing.T) {
+	noTime := time.Time{}
+	ev := func(key string, at time.Time, seq uint64, status eventsv1.ContentStatus) awards.Event {
+		e := event(key, at, photo("p1", status))
+		e.Sequence = seq
+		return e
+	}
+	tests := []struct {
+		name   string
+		events []awards.Event
+		want   float64 // active photos at the end
+	}{
+		{"no times: bus order, although key v9 sorts after v10",
+			[]awards.Event{ev("photo-1-v9", noTime, 9, active), ev("photo-1-v10", noTime, 10, blocked)}, 0},
+		{"no times: the reverse, blocked then active",
+			[]awards.Event{ev("photo-1-v9", noTime, 9, blocked), ev("photo-1-v10", noTime, 10, active)}, 1},
+		{"no times: an older one redelivered after changes nothing",
+			[]awards.Event{ev("k-b", noTime, 9, active), ev("k-a", noTime, 10, blocked), ev("k-b", noTime, 9, active)}, 0},
+		{"equal times: bus order, not the larger key",
+			[]awards.Event{ev("k-a", t0, 20, active), ev("k-b", t0, 21, blocked)}, 0},
+		{"equal times, larger key first: still bus order",
+			[]awards.Event{ev("k-b", t0, 20, active), ev("k-a", t0, 21, blocked)}, 0},
+		{"differing times arriving in reverse: the later time wins",
+			[]awards.Event{ev("k-1", t0.Add(time.Minute), 30, blocked), ev("k-2", t0, 31, active)}, 0},
+		{"times differing by a millisecond decide",
+			[]awards.Event{ev("k-1", t0.Add(time.Millisecond), 40, active), ev("k-2", t0, 41, blocked)}, 1},
+		{"one event without a time: bus order",
+			[]awards.Event{ev("k-1", t0.Add(time.Hour), 50, active), ev("k-2", noTime, 51, blocked)}, 0},
+		{"bus position unknown: the order of application",
+			[]awards.Event{ev("k-b", noTime, 0, active), ev("k-a", noTime, 0, blocked)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, config := range []string{
+				`{"name":"StatusCounterRule","config":{"content_id":"photo_id"}}`,
+				`{"name":"UniqueByObjectRule","config":{"object":"object_id","item":"photo_id"}}`,
+			} {
+				l := newLedger(t, config)
+				for _, e := range tt.events {
+					l.apply(e)
+				}
+				if got := l.progress(); got != tt.want {
+					t.Errorf("%s: progress %v, want %v", config, got, tt.want)
+				}
+			}
+		})
+	}
 }

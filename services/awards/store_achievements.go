@@ -15,8 +15,10 @@ const (
 	sqlEnsureCursor  = `INSERT INTO awards.worker_cursors (name) VALUES ($1) ON CONFLICT DO NOTHING`
 	sqlLockCursor    = `SELECT position FROM awards.worker_cursors WHERE name = $1 FOR UPDATE SKIP LOCKED`
 	sqlChanged       = `
-		SELECT uo.user_id, uo.objective_id, uo.version, coalesce(uo.backfill_id, 0), coalesce(b.notify, true)
+		SELECT uo.user_id, uo.objective_id, uo.version, coalesce(uo.backfill_id, 0), coalesce(b.notify, true),
+			coalesce(us.status, 'active') = 'active'
 		FROM awards.user_objectives uo LEFT JOIN awards.backfills b ON b.id = uo.backfill_id
+		LEFT JOIN awards.users us ON us.user_id = uo.user_id
 		WHERE uo.version > $1 AND uo.version <= $2 ORDER BY uo.version LIMIT $3`
 	sqlObjectiveStates = `
 		SELECT uo.user_id, uo.objective_id, uo.progress, uo.version
@@ -118,12 +120,20 @@ func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit
 			version  int64
 			backfill int64
 			notify   bool
+			active   bool
 			todo     []*recomputation
 			seen     = map[[2]string]*recomputation{}
 		)
-		_, err = pgx.ForEachRow(rows, []any{&user, &objID, &version, &backfill, &notify}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&user, &objID, &version, &backfill, &notify, &active}, func() error {
 			res.Changed++
 			res.To = version
+			if !active {
+				// A banned or deleted user: nothing is granted or shown.
+				// Their return gives every objective of theirs a new
+				// version, and the cycle then folds what their events say.
+				res.Held++
+				return nil
+			}
 			o := cfg.objectives[objID]
 			if o == nil {
 				if strict {

@@ -39,6 +39,9 @@ const (
 		INSERT INTO awards.users (user_id, status) VALUES ($1, $2)
 		ON CONFLICT (user_id) DO UPDATE SET status = excluded.status, updated_at = now()
 		RETURNING coalesce((SELECT status FROM prev), 'active')`
+	sqlRefreshUserObjectives = `
+		UPDATE awards.user_objectives SET version = nextval('awards.progress_version_seq'), backfill_id = NULL, updated_at = now()
+		WHERE user_id = $1`
 	sqlProcessingLog = `
 		SELECT record_id, objective_id, outcome, filter, content_id, delta, counters, occurred_at, processed_at
 		FROM awards.processing_log
@@ -102,17 +105,36 @@ func (s *PostgresStore) ConfigHistory(ctx context.Context, id string) (out []Con
 }
 
 // SetUserStatus sets a user's status and returns the previous one.
-func (s *PostgresStore) SetUserStatus(ctx context.Context, userID, status string) (string, error) {
+//
+// A banned or deleted user's events keep updating their ledger and
+// counters, but the achievements worker folds nothing for them. When such
+// a user becomes active again, every objective of theirs takes a new
+// progress version in the same transaction, so the worker's next cycle
+// folds all their achievements from what their events say: goals met
+// during the ban are granted, and revocable achievements whose goal is no
+// longer met are revoked.
+func (s *PostgresStore) SetUserStatus(ctx context.Context, userID, status string) (prev string, err error) {
 	switch status {
 	case "active", "deleted", "banned":
 	default:
 		return "", fmt.Errorf("status %q is not valid; use active, deleted or banned", status)
 	}
-	var prev string
-	if err := s.pool.QueryRow(ctx, sqlSetUserStatus, userID, status).Scan(&prev); err != nil {
-		return "", fmt.Errorf("set status of user %q: %w", userID, err)
-	}
-	return prev, nil
+	defer wrapErr(&err, fmt.Sprintf("set status of user %q to %s", userID, status))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A writer of progress versions, like a consuming batch.
+		if _, err := tx.Exec(ctx, sqlXactLockShared, int32(lockClassProgress)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, sqlSetUserStatus, userID, status).Scan(&prev); err != nil {
+			return err
+		}
+		if prev == "active" || status != "active" {
+			return nil
+		}
+		_, err := tx.Exec(ctx, sqlRefreshUserObjectives, userID)
+		return err
+	})
+	return prev, err
 }
 
 // LogEntry is one row of the processing log.

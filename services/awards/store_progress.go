@@ -23,7 +23,8 @@ const (
 		FROM unnest($1::text[], $2::int8[], $3::text[]) AS k(u, o, r)
 		JOIN awards.processing_log l ON l.user_id = k.u AND l.objective_id = k.o AND l.record_id = k.r`
 	sqlLoadLedger = `
-		SELECT c.user_id, c.objective_id, c.content_id, c.item_id, c.status, c.value, c.occurred_at, c.record_id
+		SELECT c.user_id, c.objective_id, c.content_id, c.item_id, c.status, c.value, c.occurred_at, c.record_id,
+			coalesce(c.seq, 0), c.items
 		FROM unnest($1::text[], $2::int8[], $3::text[]) AS k(u, o, c)
 		JOIN awards.contributions c ON c.user_id = k.u AND c.objective_id = k.o AND c.content_id = k.c`
 	sqlLoadUserObjectives = `
@@ -32,9 +33,10 @@ const (
 		JOIN awards.user_objectives uo ON uo.user_id = k.u AND uo.objective_id = k.o`
 	sqlUpdateLedger = `
 		UPDATE awards.contributions c SET item_id = k.i, status = k.s, value = k.v, occurred_at = k.t,
-			record_id = k.r, updated_at = now()
-		FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::timestamptz[], $8::text[])
-			AS k(u, o, c, i, s, v, t, r)
+			record_id = k.r, seq = nullif(k.q, 0), items = k.x, updated_at = now()
+		FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::timestamptz[], $8::text[],
+			$9::int8[], $10::jsonb[])
+			AS k(u, o, c, i, s, v, t, r, q, x)
 		WHERE c.user_id = k.u AND c.objective_id = k.o AND c.content_id = k.c`
 	sqlUpdateUserObjectives = `
 		UPDATE awards.user_objectives uo SET counters = k.c, progress = k.p, backfill_id = $5,
@@ -145,15 +147,22 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 		ledger := map[ledgerKey]*Contribution{}
 		b.Queue(sqlLoadLedger, lUsers, lObjectives, lContent).Query(func(rows pgx.Rows) error {
 			var (
-				k  ledgerKey
-				c  Contribution
-				at *time.Time
+				k     ledgerKey
+				c     Contribution
+				at    *time.Time
+				seq   int64
+				items []byte
 			)
-			_, err := pgx.ForEachRow(rows, []any{&k.user, &k.objective, &k.content, &c.ItemID, &c.Status, &c.Value, &at, &c.RecordID}, func() error {
+			_, err := pgx.ForEachRow(rows, []any{&k.user, &k.objective, &k.content, &c.ItemID, &c.Status, &c.Value, &at, &c.RecordID, &seq, &items}, func() error {
 				entry := c
-				entry.ContentID = k.content
+				entry.ContentID, entry.Sequence, entry.Items = k.content, uint64(seq), nil
 				if at != nil {
 					entry.OccurredAt = *at
+				}
+				if len(items) > 0 {
+					if err := json.Unmarshal(items, &entry.Items); err != nil {
+						return fmt.Errorf("items of ledger entry %q (user %q, objective %d): %w", k.content, k.user, k.objective, err)
+					}
 				}
 				ledger[k] = &entry
 				return nil
@@ -189,13 +198,16 @@ func (s *PostgresStore) applyEvents(ctx context.Context, work []pendingEvent, ba
 			return fmt.Errorf("%w (generation %d, stored %d)", errConfigChanged, generation, stored)
 		}
 
-		// Drop what must not move anything: inactive users' events and
-		// (event, objective) pairs already applied.
+		// Drop what must not move anything: (event, objective) pairs
+		// already applied. Banned and deleted users' events still update
+		// their ledger and counters (the achievements worker grants them
+		// nothing and the public API shows nothing), so that on an unban
+		// their state is what their events say: a photo blocked during
+		// the ban no longer counts.
 		kept := make([]pendingEvent, 0, len(work))
 		for _, w := range work {
 			if inactive[w.ev.UserID] {
 				res.Inactive++
-				continue
 			}
 			var matches []match
 			for _, m := range w.matches {
@@ -246,7 +258,9 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 	var upd ledgerColumns
 	for k := range ledgerChanged {
 		if ledgerStored[k] {
-			upd.add(k, ledger[k])
+			if err := upd.add(k, ledger[k]); err != nil {
+				return err
+			}
 		} else {
 			newLedger = append(newLedger, k)
 		}
@@ -276,7 +290,8 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 	}
 	b := &pgx.Batch{}
 	if len(upd.users) > 0 {
-		b.Queue(sqlUpdateLedger, upd.users, upd.objectives, upd.contents, upd.items, upd.statuses, upd.values, upd.times, upd.records)
+		b.Queue(sqlUpdateLedger, upd.users, upd.objectives, upd.contents, upd.items, upd.statuses, upd.values, upd.times, upd.records,
+			upd.seqs, upd.itemStates)
 	}
 	if len(pu) > 0 {
 		b.Queue(sqlUpdateUserObjectives, pu, po, pc, pp, backfill)
@@ -290,7 +305,8 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"awards", "contributions"}, ledgerColumnNames, pgx.CopyFromSlice(len(newLedger), func(i int) ([]any, error) {
 			k := newLedger[i]
 			c := ledger[k]
-			return []any{k.user, k.objective, k.content, c.ItemID, c.Status, c.Value, timeOrNil(c.OccurredAt), c.RecordID}, nil
+			items, err := itemsJSON(c.Items)
+			return []any{k.user, k.objective, k.content, c.ItemID, c.Status, c.Value, timeOrNil(c.OccurredAt), c.RecordID, seqOrNil(c.Sequence), items}, err
 		}))
 		if err != nil {
 			return fmt.Errorf("insert ledger entries: %w", err)
@@ -324,21 +340,49 @@ func (s *PostgresStore) writeProgress(ctx context.Context, tx pgx.Tx, entries []
 
 var (
 	processingLogColumns = []string{"user_id", "objective_id", "record_id", "outcome", "filter", "content_id", "delta", "counters", "occurred_at"}
-	ledgerColumnNames    = []string{"user_id", "objective_id", "content_id", "item_id", "status", "value", "occurred_at", "record_id"}
+	ledgerColumnNames    = []string{"user_id", "objective_id", "content_id", "item_id", "status", "value", "occurred_at", "record_id", "seq", "items"}
 )
 
 // ledgerColumns are ledger entries as column arrays.
 type ledgerColumns struct {
 	users, contents, items, statuses, records []string
-	objectives                                []int64
+	objectives, seqs                          []int64
 	values                                    []float64
 	times                                     []*time.Time
+	itemStates                                []*string
 }
 
-func (c *ledgerColumns) add(k ledgerKey, e *Contribution) {
+func (c *ledgerColumns) add(k ledgerKey, e *Contribution) error {
+	items, err := itemsJSON(e.Items)
+	if err != nil {
+		return err
+	}
 	c.users, c.objectives, c.contents = append(c.users, k.user), append(c.objectives, k.objective), append(c.contents, k.content)
 	c.items, c.statuses, c.values, c.records = append(c.items, e.ItemID), append(c.statuses, e.Status), append(c.values, e.Value), append(c.records, e.RecordID)
-	c.times = append(c.times, timeOrNil(e.OccurredAt))
+	c.times, c.seqs, c.itemStates = append(c.times, timeOrNil(e.OccurredAt)), append(c.seqs, int64(e.Sequence)), append(c.itemStates, items)
+	return nil
+}
+
+// itemsJSON is a ledger entry's items as stored (NULL when it has none).
+func itemsJSON(items map[string]ItemState) (*string, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	js, err := json.Marshal(items)
+	if err != nil {
+		return nil, fmt.Errorf("encode ledger items: %w", err)
+	}
+	s := string(js)
+	return &s, nil
+}
+
+// seqOrNil is a stream sequence as stored (NULL when unknown).
+func seqOrNil(seq uint64) *int64 {
+	if seq == 0 {
+		return nil
+	}
+	v := int64(seq)
+	return &v
 }
 
 func timeOrNil(t time.Time) *time.Time {

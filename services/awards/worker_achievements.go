@@ -69,6 +69,9 @@ type CycleResult struct {
 	Recomputed int   // user achievements written
 	Granted    int
 	Revoked    int
+	// Held counts changed user objectives of banned or deleted users: not
+	// folded until the user is active again.
+	Held int
 	// Busy is set when another instance held the cursor: this cycle did
 	// nothing.
 	Busy bool

@@ -328,6 +328,7 @@ func (w *sourceWorker) run(ctx context.Context) {
 			continue
 		}
 		records := make([]*busv1.EventRecord, 0, len(msgs))
+		seqs := make([]uint64, 0, len(msgs))
 		for _, m := range msgs {
 			rec := &busv1.EventRecord{}
 			if err := proto.Unmarshal(m.Data(), rec); err != nil {
@@ -335,12 +336,19 @@ func (w *sourceWorker) run(ctx context.Context) {
 				w.log.Error("event record skipped: not an EventRecord", "subject", m.Subject(), "err", err)
 				continue
 			}
+			meta, err := m.Metadata()
+			if err != nil {
+				// Not a JetStream message: applied in delivery order.
+				w.log.Warn("event without stream metadata: ordered by delivery", "subject", m.Subject(), "err", err)
+				meta = &jetstream.MsgMetadata{}
+			}
 			records = append(records, rec)
+			seqs = append(seqs, meta.Sequence.Stream)
 		}
 		// Apply until it commits: the batch is acknowledged only then.
 		applied, paused := false, false
 		for attempt := time.Duration(1); ctx.Err() == nil; attempt++ {
-			if _, err = w.engine.ApplyBatchWith(ctx, records, ApplyOptions{Source: w.subject}); err == nil {
+			if _, err = w.engine.ApplyBatchWith(ctx, records, ApplyOptions{Source: w.subject, Sequences: seqs}); err == nil {
 				applied = true
 				break
 			}

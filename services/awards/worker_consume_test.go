@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
@@ -219,4 +220,47 @@ func TestConsumersReadyOnlyWithEveryConsumer(t *testing.T) {
 	if got := c.Sources(); !slices.Equal(got, sources) {
 		t.Errorf("ready with workers for %v, want %v", got, sources)
 	}
+}
+
+// TestStatusOrderFollowsTheBus: status changes without event times (as
+// the web examples send them) are ordered by their position on EVENTS, not
+// by idempotency key: ACTIVE sent with key …-v9 and then BLOCKED with key
+// …-v10 leave the photo blocked, although "-v9" sorts after "-v10"; with
+// equal times, the later event on the bus wins over the larger key.
+func TestStatusOrderFollowsTheBus(t *testing.T) {
+	env := newEngineEnv(t)
+	b := bustest.New(t)
+	c, _ := startConsumers(t, env, b)
+	untimed := func(rec *busv1.EventRecord, key string) *busv1.EventRecord {
+		rec.Id, rec.OccurredAt = key, nil
+		return rec
+	}
+	sameTime := func(rec *busv1.EventRecord, key string) *busv1.EventRecord {
+		rec.Id, rec.OccurredAt = key, timestamppb.New(baseTime)
+		return rec
+	}
+	// Each change in its own publish, in order, as a master system sends.
+	for _, rec := range []*busv1.EventRecord{
+		untimed(photoRecord("u1", "p1", active), "photo-p1-v9"),
+		untimed(photoRecord("u1", "p1", blocked), "photo-p1-v10"),
+		untimed(photoRecord("u2", "p1", blocked), "photo-u2-p1-v9"),
+		untimed(photoRecord("u2", "p1", active), "photo-u2-p1-v10"),
+		sameTime(photoRecord("u3", "p1", active), "photo-u3-p1-b"),
+		sameTime(photoRecord("u3", "p1", blocked), "photo-u3-p1-a"),
+	} {
+		publish(t, b, []*busv1.EventRecord{rec})
+	}
+	waitFor(t, func() bool { return drained(t, b, c, sources) })
+	env.cycle(t)
+	for user, want := range map[string]float64{"u1": 0, "u2": 1, "u3": 0} {
+		env.wantAchievement(t, user, "reviews-or-photos", want, false)
+	}
+	var seqs int
+	if err := env.pool.QueryRow(t.Context(), `SELECT count(*) FROM awards.contributions WHERE seq IS NOT NULL`).Scan(&seqs); err != nil {
+		t.Fatal(err)
+	}
+	if seqs == 0 {
+		t.Error("no ledger entry holds its stream sequence")
+	}
+	t.Logf("3 users × 2 status changes in bus order; %d ledger entries carry their stream sequence", seqs)
 }
