@@ -42,6 +42,9 @@ const (
 	// reviews of one user share a place.
 	loadPlaces = 6
 	loadEvents = loadUsers * (loadPhotoChanges + loadReviewChanges + loadTrips)
+	// settleQuiet is how long nothing may move before a run's progress is
+	// read as final: several cycles of the achievements worker (200 ms).
+	settleQuiet = 1500 * time.Millisecond
 )
 
 // timing says which event times the status changes of one item carry.
@@ -501,11 +504,14 @@ func metric(ctx context.Context, base, name string) (float64, error) {
 // settle waits until awards has applied every event on the bus and the
 // achievements worker has stopped changing anything: no pending events,
 // and neither the recompute counter nor any user's public progress moved
-// for settleQuiet. It returns the last snapshot.
-func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, users []string) map[string]map[string]*awardsv1.UserAchievement {
+// for settleQuiet, within two minutes. It returns the last snapshot and
+// how long the consumers took to apply everything.
+func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, users []string) (snap map[string]map[string]*awardsv1.UserAchievement, drained time.Duration) {
 	t.Helper()
-	const settleQuiet = 1500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	var (
+		begin      = time.Now()
 		lastPrint  string
 		lastMetric = -1.0
 		since      time.Time
@@ -520,12 +526,15 @@ func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, 
 			last = fmt.Sprintf("%d events pending", pending)
 			lastPrint, lastMetric = "", -1
 		default:
+			if drained == 0 {
+				drained = time.Since(begin)
+			}
 			m, err := metric(ctx, awardsURL, "clickstream_awards_achievements_recomputed_total")
 			if err != nil {
 				last = err.Error()
 				break
 			}
-			snap, err := publicProgress(ctx, a, users)
+			snap, err = publicProgress(ctx, a, users)
 			if err != nil {
 				last = err.Error()
 				break
@@ -537,7 +546,7 @@ func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, 
 				break
 			}
 			if time.Since(since) >= settleQuiet {
-				return snap
+				return snap, drained
 			}
 		}
 		select {
@@ -549,10 +558,11 @@ func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, 
 }
 
 // assertNoDrift fails the test for every drift reconcile reports and
-// returns how many it reported. It is the one place that reads a
-// ReconcileResponse, so that a response reporting more levels is checked
-// by changing this function alone.
-func assertNoDrift(t *testing.T, resp *awardsv1.ReconcileResponse) int {
+// returns what it found, for the run's summary. It is the one place that
+// reads a ReconcileResponse, so that a response reporting more (drifts per
+// level, users checked, achievements not yet folded) is checked by changing
+// this function alone.
+func assertNoDrift(t *testing.T, resp *awardsv1.ReconcileResponse) string {
 	t.Helper()
 	drifts := resp.GetDrifts()
 	for i, dr := range drifts {
@@ -562,7 +572,7 @@ func assertNoDrift(t *testing.T, resp *awardsv1.ReconcileResponse) int {
 		}
 		t.Errorf("drift: %s %s/%s stored %v, recomputed %v", dr.GetUserId(), dr.GetAchievementId(), dr.GetObjectiveKey(), dr.GetStored(), dr.GetRecomputed())
 	}
-	return len(drifts)
+	return fmt.Sprintf("%d drifts", len(drifts))
 }
 
 // TestAwardsExactUnderLoad: one `clickstream dev` with the starter
@@ -608,7 +618,7 @@ func TestAwardsExactUnderLoad(t *testing.T) {
 			}
 		}
 
-		snap := settle(ctx, t, awards, d.awardsURL(), w.users)
+		snap, drained := settle(ctx, t, awards, d.awardsURL(), w.users)
 		settleTime := time.Since(begin) - sendTime
 
 		resp, err := awards.admin.Reconcile(ctx, &awardsv1.ReconcileRequest{})
@@ -617,45 +627,7 @@ func TestAwardsExactUnderLoad(t *testing.T) {
 		}
 		drifts := assertNoDrift(t, resp)
 
-		want := w.expected()
-		compared, comparedObjectives, wrong := 0, 0, map[string]int{}
-		var examples []string
-		report := func(what, format string, args ...any) {
-			wrong[what]++
-			if len(examples) < 15 {
-				examples = append(examples, fmt.Sprintf(format, args...))
-			}
-		}
-		for _, u := range w.users {
-			e := want[u]
-			objectives := starterObjectives(e)
-			for id, g := range starterGoals {
-				ua := snap[u][id]
-				if ua == nil {
-					report(id, "%s: %s missing from the public profile", u, id)
-					continue
-				}
-				compared++
-				if got := ua.GetProgress(); math.Abs(got-e.progress[id]) > 1e-9 {
-					report(id, "%s %s: progress %v, want %v (photo %v, reviews %v, navi %v m, places %v)",
-						u, id, got, e.progress[id], e.photo, e.reviews, e.navi, e.places)
-				}
-				reached := e.progress[id] >= g.goal
-				if ua.GetCompleted() != reached && (g.exact || reached) {
-					report(id+" completion", "%s %s: completed %v with progress %v of %v", u, id, ua.GetCompleted(), e.progress[id], g.goal)
-				}
-				for _, o := range ua.GetObjectives() {
-					wo, ok := objectives[id][o.GetKey()]
-					if !ok {
-						continue
-					}
-					comparedObjectives++
-					if math.Abs(o.GetProgress()-wo) > 1e-9 {
-						report(id+"/"+o.GetKey(), "%s %s/%s: objective progress %v, want %v", u, id, o.GetKey(), o.GetProgress(), wo)
-					}
-				}
-			}
-		}
+		c := compareProgress(w.users, w.expected(), snap)
 		var byTiming [timings]int
 		longKeys := 0
 		for _, it := range w.items {
@@ -664,25 +636,93 @@ func TestAwardsExactUnderLoad(t *testing.T) {
 				longKeys++
 			}
 		}
-		t.Logf("run %d: sent %d PhotoStatusChanged, %d ReviewStatusChanged, %d NavigationTripFinished in %d batches by %d senders (%d accepted, %d duplicate) in %v; "+
-			"%d items (untimed %d, same-time %d, increasing %d, decreasing %d; %d ordered by the bus with 10+ changes); settled after %v more; "+
-			"%d users checked, %d user achievements and %d user objectives compared, %d wrong; reconcile: %d drifts; %v in all",
+		t.Logf("run %d: sent %d PhotoStatusChanged, %d ReviewStatusChanged, %d NavigationTripFinished in %d batches by %d senders in %v: %d accepted, %d duplicate; "+
+			"%d photos and reviews (untimed %d, same-time %d, increasing %d, decreasing %d times; %d ordered by the bus with 10+ changes)",
 			run, s.bySubject["PhotoStatusChanged"], s.bySubject["ReviewStatusChanged"], s.bySubject["NavigationTripFinished"], s.batches, loadSenders,
-			s.accepted, s.duplicate, sendTime.Round(time.Millisecond),
-			len(w.items), byTiming[untimed], byTiming[sameTime], byTiming[increasing], byTiming[decreasing], longKeys, settleTime.Round(time.Millisecond),
-			len(snap), compared, comparedObjectives, sumCounts(wrong), drifts, time.Since(begin).Round(time.Millisecond))
-		if len(wrong) > 0 {
-			t.Errorf("run %d: public progress differs from what was sent: %v, e.g.:\n%s", run, wrong, strings.Join(examples, "\n"))
+			sendTime.Round(time.Millisecond), s.accepted, s.duplicate,
+			len(w.items), byTiming[untimed], byTiming[sameTime], byTiming[increasing], byTiming[decreasing], longKeys)
+		t.Logf("run %d: every event applied %v after the last send, nothing moved for %v after %v; %d users checked, %d user achievements and %d user objectives compared, %d wrong; reconcile: %s; %v in all",
+			run, drained.Round(time.Millisecond), settleQuiet, settleTime.Round(time.Millisecond),
+			len(snap), c.achievements, c.objectives, sumCounts(c.wrong), drifts, time.Since(begin).Round(time.Millisecond))
+		if len(c.wrong) > 0 {
+			t.Errorf("run %d: public progress differs from what was sent: %v, e.g.:\n%s", run, c.wrong, strings.Join(c.examples, "\n"))
 		}
 		wantObjectives := 0
 		for _, o := range starterObjectives(&expected{}) {
 			wantObjectives += loadUsers * len(o)
 		}
-		if compared != loadUsers*len(starterGoals) || comparedObjectives != wantObjectives {
+		if c.achievements != loadUsers*len(starterGoals) || c.objectives != wantObjectives {
 			t.Errorf("run %d: compared %d user achievements and %d user objectives, want %d and %d",
-				run, compared, comparedObjectives, loadUsers*len(starterGoals), wantObjectives)
+				run, c.achievements, c.objectives, loadUsers*len(starterGoals), wantObjectives)
 		}
 	}
+}
+
+// comparison is what compareProgress found: how many user achievements
+// and user objectives it compared, and the wrong ones by achievement (or
+// achievement/objective), with a few examples.
+type comparison struct {
+	achievements, objectives int
+	wrong                    map[string]int
+	examples                 []string
+}
+
+// compareProgress compares every user's public progress with want, exactly
+// (to 1e-9): each objective's progress, each achievement's progress and its
+// completion. An achievement whose progress is wrong while each of its
+// objectives is right is counted as "stale" (the achievements worker folded
+// old objective values and never again).
+func compareProgress(users []string, want map[string]*expected, snap map[string]map[string]*awardsv1.UserAchievement) comparison {
+	c := comparison{wrong: map[string]int{}}
+	report := func(what, format string, args ...any) {
+		c.wrong[what]++
+		if len(c.examples) < 15 {
+			c.examples = append(c.examples, fmt.Sprintf(format, args...))
+		}
+	}
+	ids := make([]string, 0, len(starterGoals))
+	for id := range starterGoals {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, u := range users {
+		e := want[u]
+		objectives := starterObjectives(e)
+		for _, id := range ids {
+			g := starterGoals[id]
+			ua := snap[u][id]
+			if ua == nil {
+				report(id+" missing", "%s: %s missing from the public profile", u, id)
+				continue
+			}
+			c.achievements++
+			objectivesRight := true
+			for _, o := range ua.GetObjectives() {
+				wo, ok := objectives[id][o.GetKey()]
+				if !ok {
+					continue
+				}
+				c.objectives++
+				if math.Abs(o.GetProgress()-wo) > 1e-9 {
+					objectivesRight = false
+					report(id+"/"+o.GetKey(), "%s %s/%s: objective progress %v, want %v", u, id, o.GetKey(), o.GetProgress(), wo)
+				}
+			}
+			if got := ua.GetProgress(); math.Abs(got-e.progress[id]) > 1e-9 {
+				what := id
+				if objectivesRight {
+					what += " stale"
+				}
+				report(what, "%s %s: progress %v, want %v (photo %v, reviews %v, navi %v m, places %v)",
+					u, id, got, e.progress[id], e.photo, e.reviews, e.navi, e.places)
+			}
+			reached := e.progress[id] >= g.goal
+			if ua.GetCompleted() != reached && (g.exact || reached) {
+				report(id+" completion", "%s %s: completed %v with progress %v of %v", u, id, ua.GetCompleted(), e.progress[id], g.goal)
+			}
+		}
+	}
+	return c
 }
 
 func sumCounts(m map[string]int) int {
