@@ -64,11 +64,24 @@ func (a *Audit) Round(ctx context.Context) (AuditRound, error) {
 	if err != nil {
 		return AuditRound{}, err
 	}
-	if len(users) < a.sample {
-		a.after = "" // the end: the next round starts again from the first user
-	} else {
-		a.after = users[len(users)-1]
+	next := "" // where the next round starts; "" is the first user
+	if len(users) == a.sample {
+		next = users[len(users)-1]
+	} else if a.after != "" {
+		// The end: fill the sample from the first users on, up to where
+		// this round started.
+		more, err := a.engine.store.reconcileUsers(ctx, "", a.sample-len(users))
+		if err != nil {
+			return AuditRound{}, err
+		}
+		for _, u := range more {
+			if u > a.after {
+				break
+			}
+			users, next = append(users, u), u
+		}
 	}
+	a.after = next
 	if len(users) == 0 {
 		return AuditRound{}, nil
 	}
@@ -83,9 +96,10 @@ func (a *Audit) Round(ctx context.Context) (AuditRound, error) {
 	return AuditRound{Users: rep.Users, Found: rep.Found, Pending: rep.Pending}, nil
 }
 
-// driftAttrs are a drift's log fields.
+// driftAttrs are a drift's log fields; the level is "drift" (slog's
+// "level" is the record's).
 func driftAttrs(d Drift) []any {
-	attrs := []any{"level", string(d.Level), "user", d.UserID, "achievement", d.AchievementID}
+	attrs := []any{"drift", string(d.Level), "user", d.UserID, "achievement", d.AchievementID}
 	switch d.Level {
 	case LevelCounters:
 		attrs = append(attrs, "objective", d.ObjectiveKey, "stored", d.Stored, "expected", d.Recomputed)
