@@ -384,6 +384,9 @@ func (c *awardsCLI) recomputeCommand() *cobra.Command {
 			}
 			fmt.Fprintf(out, "user %s: %d corrected (%s); %d user objectives refreshed, their achievements are refolded by the achievements worker\n",
 				user, resp.GetCorrected(), driftCountsLine(resp.GetRepaired()), resp.GetRecomputed())
+			if n := resp.GetPending(); n > 0 {
+				fmt.Fprintf(out, "%d user achievements were not compared: the achievements worker had not folded their latest changes yet (it refolds them now)\n", n)
+			}
 			return nil
 		},
 	}
