@@ -401,3 +401,21 @@ func TestRecomputeUserReportsWhatItChanged(t *testing.T) {
 		t.Errorf("second recompute: %+v %v", rep, err)
 	}
 }
+
+// TestReconcileReadsEveryoneInPages: reconcile of everyone reads users a
+// page at a time and reaches the last one.
+func TestReconcileReadsEveryoneInPages(t *testing.T) {
+	env := newEngineEnv(t)
+	var recs []*busv1.EventRecord
+	for i := range 450 {
+		recs = append(recs, photoRecord(fmt.Sprintf("user-%03d", i), fmt.Sprintf("p%d", i), active))
+	}
+	env.apply(t, recs...)
+	exec(t, env, `UPDATE awards.user_achievements SET progress = 0 WHERE user_id = 'user-449' AND achievement_id = 'photos-and-reviews'`)
+	exec(t, env, `UPDATE awards.user_achievements SET progress = 0 WHERE user_id = 'user-000' AND achievement_id = 'photos-and-reviews'`)
+	rep := reconcileWith(t, env, awards.ReconcileOptions{})
+	t.Logf("%d users checked, %d drifts", rep.Users, len(rep.Drifts))
+	if rep.Users != 450 || len(rep.Drifts) != 2 || rep.Drifts[0].UserID != "user-000" || rep.Drifts[1].UserID != "user-449" {
+		t.Errorf("%d users, drifts %+v; want 450 users and the first and last user's drift", rep.Users, rep.Drifts)
+	}
+}
