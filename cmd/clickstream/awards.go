@@ -33,10 +33,10 @@ func newAwardsCommand() *cobra.Command {
 	c := &awardsCLI{}
 	cmd := &cobra.Command{
 		Use:   "awards",
-		Short: "Operate awards: achievements as configuration, explain progress, backfill",
+		Short: "Operate awards: achievements as configuration, explain progress, backfill, reconcile",
 		Long: `Operate a running awards service through its admin API: apply achievements
-from a YAML or JSON file (a diff is printed first), export them, and explain a
-user's progress in an achievement.
+from a YAML or JSON file (a diff is printed first), export them, explain a
+user's progress in an achievement, and reconcile or recompute what is stored.
 
 The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 ` + devAdminTokenFile + ` (what clickstream dev writes).`,
@@ -44,7 +44,8 @@ The admin token comes from --admin-token ($CLICKSTREAM_ADMIN_TOKEN), else from
 	f := cmd.PersistentFlags()
 	f.StringVar(&c.url, "awards", "http://"+defaultAwardsAddr, "base URL of the awards service")
 	f.StringVar(&c.adminToken, "admin-token", "", "token of awards' admin API (default: the one in "+devAdminTokenFile+")")
-	cmd.AddCommand(c.applyCommand(), c.exportCommand(), c.explainCommand(), c.backfillCommand(), newAwardsTokenCommand())
+	cmd.AddCommand(c.applyCommand(), c.exportCommand(), c.explainCommand(), c.backfillCommand(), c.reconcileCommand(),
+		c.recomputeCommand(), newAwardsTokenCommand())
 	return cmd
 }
 
@@ -300,4 +301,150 @@ func printExplanation(w io.Writer, x *awardsv1.ExplainResponse) {
 
 func num(v float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", v), "0"), ".")
+}
+
+func (c *awardsCLI) reconcileCommand() *cobra.Command {
+	var (
+		user   string
+		repair bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reconcile [--user USER] [--repair]",
+		Short: "Check every level (ledger, counters, objective progress, achievement progress, completion) and print each drift",
+		Long: `Check what awards stores against the contribution ledger, level by level:
+each user objective's counters against the sum over its ledger entries, its
+progress against the rule's progress counter, each user achievement's
+progress and goal against the strategy over its objectives, and its
+completion against the goal and policy (a sticky achievement once granted
+stays). Each drift is printed with the stored and the expected value.
+
+With --repair the expected values are written: counters and progress (the
+achievements worker then refolds), user achievements' progress and completion
+(a grant or revocation is notified as the worker would).
+
+Exit status 1 when drifts were found and not repaired.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.Reconcile(cmd.Context(), &awardsv1.ReconcileRequest{UserId: user, Repair: repair})
+			if err != nil {
+				return c.failed("reconcile", err)
+			}
+			out := cmd.OutOrStdout()
+			for _, d := range resp.GetDrifts() {
+				fmt.Fprintln(out, driftLine(d))
+			}
+			found, repaired := resp.GetFound(), resp.GetRepaired()
+			fmt.Fprintf(out, "%d users checked: %d drifts (%s)", resp.GetUsers(), driftTotal(found), driftCountsLine(found))
+			if repair {
+				fmt.Fprintf(out, ", %d repaired (%s)", driftTotal(repaired), driftCountsLine(repaired))
+			}
+			fmt.Fprintln(out)
+			if n := resp.GetPending(); n > 0 {
+				fmt.Fprintf(out, "%d user achievements not compared: the achievements worker has not folded their latest changes yet\n", n)
+			}
+			if n := resp.GetInactiveUsers(); n > 0 {
+				fmt.Fprintf(out, "%d inactive users checked at the counters and objective progress levels only\n", n)
+			}
+			if left := driftTotal(found) - driftTotal(repaired); left > 0 {
+				return fmt.Errorf("%d drifts found and not repaired; run clickstream awards reconcile --repair to write the expected values", left)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "", "only this user (default: everyone)")
+	cmd.Flags().BoolVar(&repair, "repair", false, "write the expected value of every drift found")
+	return cmd
+}
+
+func (c *awardsCLI) recomputeCommand() *cobra.Command {
+	var user string
+	cmd := &cobra.Command{
+		Use:   "recompute --user USER",
+		Short: "Repair every drift of a user and have the achievements worker refold all their achievements",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if user == "" {
+				return usageError{errors.New("--user is required")}
+			}
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
+			resp, err := client.RecomputeUser(cmd.Context(), &awardsv1.RecomputeUserRequest{UserId: user})
+			if err != nil {
+				return c.failed("recompute", err)
+			}
+			out := cmd.OutOrStdout()
+			for _, d := range resp.GetDrifts() {
+				fmt.Fprintln(out, driftLine(d))
+			}
+			fmt.Fprintf(out, "user %s: %d corrected (%s); %d user objectives refreshed, their achievements are refolded by the achievements worker\n",
+				user, resp.GetCorrected(), driftCountsLine(resp.GetRepaired()), resp.GetRecomputed())
+			if n := resp.GetPending(); n > 0 {
+				fmt.Fprintf(out, "%d user achievements were not compared: the achievements worker had not folded their latest changes yet (it refolds them now)\n", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "", "user id")
+	return cmd
+}
+
+// driftLine prints a drift as "level user achievement[/objective]: stored
+// X, expected Y".
+func driftLine(d *awardsv1.Drift) string {
+	where := d.GetAchievementId()
+	if d.GetObjectiveKey() != "" {
+		where += "/" + d.GetObjectiveKey()
+	}
+	var stored, expected string
+	switch d.GetLevel() {
+	case "counters":
+		stored, expected = countersText(d.GetStored()), countersText(d.GetRecomputed())
+	case "completion":
+		stored, expected = completedText(d.GetStoredCompleted()), completedText(d.GetExpectedCompleted())
+	default:
+		stored, expected = num(d.GetStoredProgress()), num(d.GetExpectedProgress())
+		if d.GetLevel() == "achievement_progress" && d.GetStoredGoal() != d.GetExpectedGoal() {
+			stored += " of " + num(d.GetStoredGoal())
+			expected += " of " + num(d.GetExpectedGoal())
+		}
+	}
+	if d.GetMissing() {
+		stored = "missing"
+	}
+	line := fmt.Sprintf("%s %s %s: stored %s, expected %s", d.GetLevel(), d.GetUserId(), where, stored, expected)
+	if d.GetRepaired() {
+		line += " (repaired)"
+	}
+	return line
+}
+
+func countersText(c map[string]float64) string {
+	var parts []string
+	for k, v := range c {
+		parts = append(parts, k+"="+num(v))
+	}
+	slices.Sort(parts)
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func completedText(done bool) string {
+	if done {
+		return "completed"
+	}
+	return "not completed"
+}
+
+func driftTotal(c *awardsv1.DriftCounts) int32 {
+	return c.GetCounters() + c.GetObjectiveProgress() + c.GetAchievementProgress() + c.GetCompletion()
+}
+
+func driftCountsLine(c *awardsv1.DriftCounts) string {
+	return fmt.Sprintf("counters %d, objective progress %d, achievement progress %d, completion %d",
+		c.GetCounters(), c.GetObjectiveProgress(), c.GetAchievementProgress(), c.GetCompletion())
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/clickstream-dev/clickstream/internal/stack"
 )
 
@@ -94,6 +96,8 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	checkReconcileCLI(t, s, cli)
+
 	// A new achievement applied with --backfill-from counts the trip sent
 	// before it existed.
 	newFile := filepath.Join(t.TempDir(), "new.yaml")
@@ -128,5 +132,79 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, "awards", "export", "--awards", awardsURL, "--admin-token", "wrong"); err == nil || !strings.Contains(err.Error(), "--admin-token") {
 		t.Errorf("a wrong admin token: %v", err)
+	}
+}
+
+// checkReconcileCLI plants a stale achievement (u-cli's navigator-10km,
+// 4 km driven) in the database and checks that reconcile prints it and
+// fails, that --repair writes it and that recompute reports what it
+// changed.
+func checkReconcileCLI(t *testing.T, s *stack.Stack, cli func(args ...string) string) {
+	t.Helper()
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, s.DatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Wait for the achievements worker to fold the trip.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var progress float64
+		err := pool.QueryRow(ctx, `SELECT progress FROM awards.user_achievements WHERE user_id = 'u-cli' AND achievement_id = 'navigator-10km'`).Scan(&progress)
+		if err == nil && progress == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trip was not folded into navigator-10km: %v %v", progress, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := cli("reconcile"); !strings.Contains(out, "users checked: 0 drifts (counters 0, objective progress 0, achievement progress 0, completion 0)") {
+		t.Errorf("reconcile before the corruption:\n%s", out)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE awards.user_achievements SET progress = 1.5 WHERE user_id = 'u-cli' AND achievement_id = 'navigator-10km'`); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"awards", "reconcile", "--user", "u-cli", "--awards", s.URL(stack.Awards), "--admin-token", awardsTestToken}
+	out, _, err := runCLI(t, args...)
+	t.Logf("reconcile:\n%s%v", out, err)
+	if !strings.Contains(out, "achievement_progress u-cli navigator-10km: stored 1.5, expected 4\n") ||
+		!strings.Contains(out, "1 users checked: 1 drifts (counters 0, objective progress 0, achievement progress 1, completion 0)") {
+		t.Errorf("reconcile does not print the drift:\n%s", out)
+	}
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "1 drifts found and not repaired") {
+		t.Errorf("reconcile with a drift: %v, want exit status 1", err)
+	}
+	out = cli("reconcile", "--user", "u-cli", "--repair")
+	if !strings.Contains(out, "achievement_progress u-cli navigator-10km: stored 1.5, expected 4 (repaired)") ||
+		!strings.Contains(out, "1 repaired (counters 0, objective progress 0, achievement progress 1, completion 0)") {
+		t.Errorf("reconcile --repair:\n%s", out)
+	}
+	// The repair gave the objectives new versions: the user achievement is
+	// pending until the worker's next cycle, then compared again.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out := cli("reconcile", "--user", "u-cli")
+		if !strings.Contains(out, "1 users checked: 0 drifts") {
+			t.Fatalf("reconcile after the repair:\n%s", out)
+		}
+		if !strings.Contains(out, "not compared") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the achievements worker never caught up:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE awards.user_achievements SET progress = 2 WHERE user_id = 'u-cli' AND achievement_id = 'navigator-10km'`); err != nil {
+		t.Fatal(err)
+	}
+	out = cli("recompute", "--user", "u-cli")
+	t.Logf("recompute:\n%s", out)
+	if !strings.Contains(out, "achievement_progress u-cli navigator-10km: stored 2, expected 4 (repaired)") ||
+		!strings.Contains(out, "user u-cli: 1 corrected (counters 0, objective progress 0, achievement progress 1, completion 0)") {
+		t.Errorf("recompute:\n%s", out)
+	}
+	if _, _, err := runCLI(t, "awards", "recompute", "--awards", s.URL(stack.Awards), "--admin-token", awardsTestToken); exitCode(err) != 2 {
+		t.Errorf("recompute without --user: %v, want a usage error", err)
 	}
 }

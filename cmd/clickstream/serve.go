@@ -78,6 +78,10 @@ func newServeCommand() *cobra.Command {
 	addHTTPFlags(f, &cfg)
 	f.DurationVar(&cfg.Awards.ProcessingLogRetention, "awards-processing-log-retention", awards.DefaultProcessingLogRetention,
 		"how long awards keeps its processing log (monthly partitions; whole months older are dropped; negative keeps everything) (awards)")
+	f.DurationVar(&cfg.Awards.AuditInterval, "awards-audit-interval", awards.DefaultAuditInterval,
+		"pause between rounds of the background audit, which reconciles a sample of users and counts drifts in clickstream_awards_drift_total; 0 disables it (awards)")
+	f.IntVar(&cfg.Awards.AuditSample, "awards-audit-sample", awards.DefaultAuditSample,
+		"users the background audit reconciles per round, in turn; 0 disables it (awards)")
 	return cmd
 }
 

@@ -43,6 +43,11 @@ type AwardsConfig struct {
 	// awards.DefaultProcessingLogRetention (90 days), negative keeps every
 	// month.
 	ProcessingLogRetention time.Duration
+	// AuditInterval and AuditSample make the background audit reconcile
+	// AuditSample users every AuditInterval (clickstream_awards_drift_total);
+	// either 0 disables it.
+	AuditInterval time.Duration
+	AuditSample   int
 }
 
 // startAwards builds awards: the public API (reading from reads, the read
@@ -98,6 +103,9 @@ func (s *Stack) startAwards(pool, reads *pgxpool.Pool, checks []server.Check) (s
 		g.Go(func() error { return followConfiguration(ctx, engine, schemas, log) })
 		g.Go(func() error { return backfills.Run(ctx) })
 		g.Go(func() error { return notifier.Run(ctx) })
+		g.Go(func() error {
+			return awards.NewAudit(engine, awards.AuditConfig{Interval: s.cfg.Awards.AuditInterval, Sample: s.cfg.Awards.AuditSample}).Run(ctx)
+		})
 		return g.Wait()
 	})
 	verifier, err := awards.LoadJWTVerifier(s.cfg.Awards.JWTSecret, s.cfg.Awards.JWTPublicKeyFile, s.cfg.Awards.JWTIssuer, s.cfg.Awards.JWTAudience)

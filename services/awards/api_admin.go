@@ -349,12 +349,13 @@ func (a *AdminAPI) RecomputeUser(ctx context.Context, req *awardsv1.RecomputeUse
 	if err := checkIdentifiers("user_id", req.GetUserId()); err != nil {
 		return nil, err
 	}
-	corrected, refreshed, err := a.engine.RecomputeUser(ctx, req.GetUserId())
+	rep, err := a.engine.RecomputeUser(ctx, req.GetUserId())
 	if err != nil {
 		return nil, apiError(err)
 	}
-	a.log.Info("user recomputed", "user", req.GetUserId(), "corrected", corrected, "refreshed", refreshed)
-	return &awardsv1.RecomputeUserResponse{Corrected: int32(corrected), Recomputed: int32(refreshed)}, nil
+	a.log.Info("user recomputed", "user", req.GetUserId(), "corrected", rep.Repaired.Total(), "refreshed", rep.Refreshed)
+	return &awardsv1.RecomputeUserResponse{Corrected: int32(rep.Repaired.Total()), Recomputed: int32(rep.Refreshed),
+		Drifts: driftsToProto(rep.Drifts), Repaired: driftCountsToProto(rep.Repaired), Pending: int32(rep.Pending)}, nil
 }
 
 // SetUserStatus implements AwardsAdminService.SetUserStatus.
@@ -452,16 +453,35 @@ func (a *AdminAPI) Reconcile(ctx context.Context, req *awardsv1.ReconcileRequest
 	if err := checkIdentifiers("user_id", req.GetUserId()); err != nil {
 		return nil, err
 	}
-	drifts, err := a.engine.Reconcile(ctx, req.GetUserId())
+	rep, err := a.engine.ReconcileWith(ctx, ReconcileOptions{UserID: req.GetUserId(), Repair: req.GetRepair()})
 	if err != nil {
 		return nil, apiError(err)
 	}
-	resp := &awardsv1.ReconcileResponse{}
-	for _, d := range drifts {
-		resp.Drifts = append(resp.Drifts, &awardsv1.Drift{UserId: d.UserID, AchievementId: d.AchievementID, ObjectiveKey: d.ObjectiveKey,
-			Stored: d.Stored, Recomputed: d.Recomputed})
+	if req.GetRepair() && rep.Repaired.Total() > 0 {
+		a.log.Warn("reconcile repaired drifts", "user", req.GetUserId(), "repaired", rep.Repaired.Total(),
+			"counters", rep.Repaired.Counters, "objective_progress", rep.Repaired.ObjectiveProgress,
+			"achievement_progress", rep.Repaired.AchievementProgress, "completion", rep.Repaired.Completion)
 	}
-	return resp, nil
+	return &awardsv1.ReconcileResponse{Drifts: driftsToProto(rep.Drifts), Found: driftCountsToProto(rep.Found),
+		Repaired: driftCountsToProto(rep.Repaired), Users: int32(rep.Users), Pending: int32(rep.Pending),
+		InactiveUsers: int32(rep.InactiveUsers)}, nil
+}
+
+func driftsToProto(drifts []Drift) []*awardsv1.Drift {
+	out := make([]*awardsv1.Drift, len(drifts))
+	for i, d := range drifts {
+		out[i] = &awardsv1.Drift{UserId: d.UserID, AchievementId: d.AchievementID, ObjectiveKey: d.ObjectiveKey,
+			Stored: d.Stored, Recomputed: d.Recomputed, Level: string(d.Level),
+			StoredProgress: d.StoredProgress, ExpectedProgress: d.ExpectedProgress,
+			StoredCompleted: d.StoredCompleted, ExpectedCompleted: d.ExpectedCompleted,
+			StoredGoal: d.StoredGoal, ExpectedGoal: d.ExpectedGoal, Missing: d.Missing, Repaired: d.Repaired}
+	}
+	return out
+}
+
+func driftCountsToProto(c DriftCounts) *awardsv1.DriftCounts {
+	return &awardsv1.DriftCounts{Counters: int32(c.Counters), ObjectiveProgress: int32(c.ObjectiveProgress),
+		AchievementProgress: int32(c.AchievementProgress), Completion: int32(c.Completion)}
 }
 
 // ConfigToProto converts a configuration for the API.

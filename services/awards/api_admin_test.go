@@ -269,23 +269,48 @@ func TestReconcileAndRecomputeUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err = env.client.Reconcile(t.Context(), &awardsv1.ReconcileRequest{})
-	if err != nil || len(r.GetDrifts()) != 1 {
+	if err != nil || len(r.GetDrifts()) != 2 {
 		t.Fatalf("reconcile after corruption: %v %v", r, err)
 	}
 	d := r.GetDrifts()[0]
-	if d.GetUserId() != "u1" || d.GetAchievementId() != "photos-and-reviews" || d.GetObjectiveKey() != "photo" ||
+	if d.GetLevel() != "counters" || d.GetUserId() != "u1" || d.GetAchievementId() != "photos-and-reviews" || d.GetObjectiveKey() != "photo" ||
 		d.GetStored()["active"] != 5 || d.GetRecomputed()["active"] != 2 {
 		t.Errorf("drift = %v", d)
 	}
+	if d := r.GetDrifts()[1]; d.GetLevel() != "objective_progress" || d.GetStoredProgress() != 5 || d.GetExpectedProgress() != 2 {
+		t.Errorf("drift = %v", d)
+	}
+	if f := r.GetFound(); f.GetCounters() != 1 || f.GetObjectiveProgress() != 1 || r.GetUsers() != 2 {
+		t.Errorf("found %v over %d users", f, r.GetUsers())
+	}
+	// A stale achievement too: recompute reports both.
+	if _, err := env.pool.Exec(t.Context(), `UPDATE awards.user_achievements SET progress = 0.5 WHERE user_id = 'u1' AND achievement_id = 'local-guide'`); err != nil {
+		t.Fatal(err)
+	}
 	rec, err := env.client.RecomputeUser(t.Context(), &awardsv1.RecomputeUserRequest{UserId: "u1"})
-	if err != nil || rec.GetCorrected() != 1 {
+	if err != nil || rec.GetCorrected() != 3 || len(rec.GetDrifts()) != 3 || rec.GetRepaired().GetAchievementProgress() != 1 || rec.GetRecomputed() == 0 {
 		t.Fatalf("recompute: %v %v", rec, err)
 	}
 	env.cycle(t)
 	env.wantAchievement(t, "u1", "photos-and-reviews", 2, false)
+	env.wantAchievement(t, "u1", "local-guide", 2, false)
 	if r, _ := env.client.Reconcile(t.Context(), &awardsv1.ReconcileRequest{}); len(r.GetDrifts()) != 0 {
 		t.Errorf("drifts after recompute: %v", r.GetDrifts())
 	}
+	// Repair through the API, with the REST route.
+	if _, err := env.pool.Exec(t.Context(), `UPDATE awards.user_achievements SET completed_at = now() WHERE user_id = 'u2' AND achievement_id = 'local-guide'`); err != nil {
+		t.Fatal(err)
+	}
+	code, body := rest(t, http.MethodPost, env.url+"/v1/admin/reconcile", adminToken, `{"repair": true}`)
+	var got awardsv1.ReconcileResponse
+	if err := protojson.Unmarshal([]byte(body), &got); err != nil || code != http.StatusOK {
+		t.Fatalf("REST reconcile with repair: %d %s", code, body)
+	}
+	if len(got.GetDrifts()) != 1 || got.GetDrifts()[0].GetLevel() != "completion" || !got.GetDrifts()[0].GetRepaired() ||
+		got.GetRepaired().GetCompletion() != 1 || got.GetFound().GetCompletion() != 1 {
+		t.Errorf("REST reconcile with repair: %s", body)
+	}
+	env.wantAchievement(t, "u2", "local-guide", 1, false)
 }
 
 // TestPauseAndResumeSourceLosesNothing: events keep arriving while a source

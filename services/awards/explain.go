@@ -2,13 +2,8 @@ package awards
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Explanation answers "why didn't I get it?": an achievement's strategy
@@ -31,15 +26,6 @@ type ObjectiveExplanation struct {
 	Contributions []Contribution
 }
 
-const (
-	sqlExplainObjectives   = `SELECT objective_id, counters, progress FROM awards.user_objectives WHERE user_id = $1 AND objective_id = ANY($2)`
-	sqlExplainContribution = `
-		SELECT objective_id, content_id, item_id, status, value, occurred_at, record_id
-		FROM awards.contributions WHERE user_id = $1 AND objective_id = ANY($2)
-		ORDER BY objective_id, occurred_at, content_id`
-	sqlExplainCompleted = `SELECT completed_at IS NOT NULL FROM awards.user_achievements WHERE user_id = $1 AND achievement_id = $2`
-)
-
 // Explain evaluates achievementID's strategy for userID from the stored
 // counters.
 func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x Explanation, err error) {
@@ -48,62 +34,25 @@ func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x E
 	if err != nil {
 		return x, err
 	}
-	status, err := e.store.UserStatus(ctx, userID)
+	ids := make([]int64, len(a.Objectives))
+	for i, o := range a.Objectives {
+		ids[i] = o.ID
+	}
+	rows, err := e.store.explainRows(ctx, userID, achievementID, ids)
 	if err != nil {
 		return x, err
 	}
-	x = Explanation{UserID: userID, AchievementID: achievementID, Goal: a.Strategy.Goal(), UserStatus: status}
-	ids := make([]int64, len(a.Objectives))
-	byID := map[int64]*ObjectiveExplanation{}
+	x = Explanation{UserID: userID, AchievementID: achievementID, Goal: a.Strategy.Goal(), UserStatus: rows.status, Completed: rows.completed}
 	x.Objectives = make([]ObjectiveExplanation, len(a.Objectives))
-	for i, o := range a.Objectives {
-		ids[i] = o.ID
-		x.Objectives[i] = ObjectiveExplanation{Key: o.Key, Counters: Deltas{}}
-		byID[o.ID] = &x.Objectives[i]
-	}
-	pool := e.store.pool
-	b := &pgx.Batch{}
-	b.Queue(sqlExplainObjectives, userID, ids).Query(func(rows pgx.Rows) error {
-		var (
-			id       int64
-			raw      []byte
-			progress float64
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &raw, &progress}, func() error {
-			o := byID[id]
-			o.Progress = progress
-			return json.Unmarshal(raw, &o.Counters)
-		})
-		return err
-	})
-	b.Queue(sqlExplainContribution, userID, ids).Query(func(rows pgx.Rows) error {
-		var (
-			id int64
-			c  Contribution
-			at *time.Time
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &c.ContentID, &c.ItemID, &c.Status, &c.Value, &at, &c.RecordID}, func() error {
-			entry := c
-			if at != nil {
-				entry.OccurredAt = *at
-			}
-			byID[id].Contributions = append(byID[id].Contributions, entry)
-			return nil
-		})
-		return err
-	})
-	b.Queue(sqlExplainCompleted, userID, achievementID).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&x.Completed); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		return nil
-	})
-	if err := pool.SendBatch(ctx, b).Close(); err != nil {
-		return x, err
-	}
 	progress := map[string]float64{}
-	for _, o := range x.Objectives {
-		progress[o.Key] = o.Progress
+	for i, o := range a.Objectives {
+		stored := rows.objectives[o.ID]
+		counters := stored.counters
+		if counters == nil {
+			counters = Deltas{}
+		}
+		x.Objectives[i] = ObjectiveExplanation{Key: o.Key, Progress: stored.progress, Counters: counters, Contributions: rows.ledger[o.ID]}
+		progress[o.Key] = stored.progress
 	}
 	x.Progress, x.Nodes = a.Strategy.Evaluate(progress)
 	x.Progress = math.Round(x.Progress*1e9) / 1e9

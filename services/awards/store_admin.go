@@ -195,51 +195,5 @@ func (s *PostgresStore) ProcessingLog(ctx context.Context, userID string, object
 	return out, err
 }
 
-// RecomputeUser sets a user's counters to a full recomputation from the
-// ledger and gives each of the user's objectives a new version, so the
-// achievements worker recomputes all the user's achievements. It returns
-// the number of corrected user objectives and of user objectives
-// refreshed.
-func (e *Engine) RecomputeUser(ctx context.Context, userID string) (corrected, refreshed int, err error) {
-	defer wrapErr(&err, fmt.Sprintf("recompute user %q", userID))
-	drifts, err := e.Reconcile(ctx, userID)
-	if err != nil {
-		return 0, 0, err
-	}
-	cfg := e.Config()
-	err = pgx.BeginFunc(ctx, e.store.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlXactLockShared, int32(lockClassProgress)); err != nil {
-			return err
-		}
-		var locks []int32
-		for id := range cfg.objectives {
-			locks = append(locks, userObjectiveLock(progressKey{userID, id}))
-		}
-		if _, err := tx.Exec(ctx, sqlLockUserObjectives, int32(lockClassUserObjective), locks); err != nil {
-			return err
-		}
-		for _, d := range drifts {
-			o := cfg.Achievements[d.AchievementID].Objective(d.ObjectiveKey)
-			js, err := json.Marshal(d.Recomputed)
-			if err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `
-				INSERT INTO awards.user_objectives (user_id, objective_id, counters, progress) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (user_id, objective_id) DO UPDATE SET counters = excluded.counters, progress = excluded.progress`,
-				userID, o.ID, string(js), d.Recomputed[o.Rule.ProgressCounter()])
-			if err != nil {
-				return err
-			}
-		}
-		tag, err := tx.Exec(ctx, `
-			UPDATE awards.user_objectives SET version = nextval('awards.progress_version_seq'), backfill_id = NULL, updated_at = now()
-			WHERE user_id = $1`, userID)
-		refreshed = int(tag.RowsAffected())
-		return err
-	})
-	return len(drifts), refreshed, err
-}
-
 // isNotFound reports whether err means something does not exist.
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

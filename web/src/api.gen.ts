@@ -1844,16 +1844,58 @@ export interface definitions {
     /** @description One line per difference, e.g. `field 6 "previous_status" added (clickstream.events.v1.ContentStatus)`. */
     changes?: string[];
   };
-  /**
-   * @description Drift is a user objective whose counters differ from a recomputation
-   * from the ledger.
-   */
+  /** @description Drift is a stored value that differs from what the level below gives. */
   v1Drift: {
     userId?: string;
     achievementId?: string;
+    /** @description Set for the counters and objective_progress levels. */
     objectiveKey?: string;
+    /**
+     * @description The counters level: the stored counters and their recomputation from
+     * the ledger.
+     */
     stored?: { [key: string]: number };
     recomputed?: { [key: string]: number };
+    /**
+     * @description counters (user objective counters = the sum over its ledger entries),
+     * objective_progress (= the rule's progress counter of those counters),
+     * achievement_progress (user achievement progress and goal = the
+     * strategy over its objectives' progress) or completion (completed iff
+     * progress reaches the goal; a sticky achievement once granted stays).
+     */
+    level?: string;
+    /**
+     * Format: double
+     * @description The objective_progress and achievement_progress levels.
+     */
+    storedProgress?: number;
+    /** Format: double */
+    expectedProgress?: number;
+    /** @description The completion level. */
+    storedCompleted?: boolean;
+    expectedCompleted?: boolean;
+    /**
+     * Format: double
+     * @description The achievement_progress level.
+     */
+    storedGoal?: number;
+    /** Format: double */
+    expectedGoal?: number;
+    /** @description No row is stored where the level below gives a value. */
+    missing?: boolean;
+    /** @description The drift was repaired (ReconcileRequest.repair, RecomputeUser). */
+    repaired?: boolean;
+  };
+  /** @description DriftCounts counts drifts per level. */
+  v1DriftCounts: {
+    /** Format: int32 */
+    counters?: number;
+    /** Format: int32 */
+    objectiveProgress?: number;
+    /** Format: int32 */
+    achievementProgress?: number;
+    /** Format: int32 */
+    completion?: number;
   };
   /** @description Environment is a sending context: an app, a site, a backend, a partner. */
   v1Environment: {
@@ -2335,21 +2377,67 @@ export interface definitions {
   v1RecomputeUserResponse: {
     /**
      * Format: int32
-     * @description User objectives whose counters were corrected.
+     * @description Rows corrected at every level: user objectives (counters, progress)
+     * and user achievements (progress, completion). The sum of repaired.
      */
     corrected?: number;
     /**
      * Format: int32
-     * @description User achievements recomputed.
+     * @description User objectives given a new version, so the achievements worker
+     * refolds every achievement of the user.
      */
     recomputed?: number;
+    /**
+     * @description What was corrected: each drift repaired, its stored value being the
+     * value before and its expected value the value after.
+     */
+    drifts?: definitions["v1Drift"][];
+    /** @description Drifts repaired, per level. */
+    repaired?: definitions["v1DriftCounts"];
+    /**
+     * Format: int32
+     * @description User achievements not compared because the achievements worker had not
+     * folded their latest objective changes yet (it refolds them, as it
+     * does every achievement of the user after the new versions).
+     */
+    pending?: number;
   };
   v1ReconcileRequest: {
     /** @description Only this user; everyone when empty. */
     userId?: string;
+    /**
+     * @description Write the expected values: counters and progress of user objectives
+     * (with a new version, so the achievements worker refolds), and user
+     * achievements' progress and completion (a grant or revocation is
+     * notified as the achievements worker would).
+     */
+    repair?: boolean;
   };
   v1ReconcileResponse: {
+    /** @description Every drift found, ordered by user, achievement, objective and level. */
     drifts?: definitions["v1Drift"][];
+    /** @description Drifts found, per level. */
+    found?: definitions["v1DriftCounts"];
+    /** @description Drifts repaired, per level (with repair). */
+    repaired?: definitions["v1DriftCounts"];
+    /**
+     * Format: int32
+     * @description Users checked.
+     */
+    users?: number;
+    /**
+     * Format: int32
+     * @description User achievements not compared because the achievements worker had not
+     * folded their latest objective changes yet: normal lag, not drift.
+     */
+    pending?: number;
+    /**
+     * Format: int32
+     * @description Users checked at the counters and objective progress levels only,
+     * because they are not active (banned or deleted users have no
+     * achievements).
+     */
+    inactiveUsers?: number;
   };
   /**
    * @description RejectReason is a machine-readable reason code.

@@ -1716,10 +1716,21 @@ func (x *RecomputeUserRequest) GetUserId() string {
 
 type RecomputeUserResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// User objectives whose counters were corrected.
+	// Rows corrected at every level: user objectives (counters, progress)
+	// and user achievements (progress, completion). The sum of repaired.
 	Corrected int32 `protobuf:"varint,1,opt,name=corrected,proto3" json:"corrected,omitempty"`
-	// User achievements recomputed.
-	Recomputed    int32 `protobuf:"varint,2,opt,name=recomputed,proto3" json:"recomputed,omitempty"`
+	// User objectives given a new version, so the achievements worker
+	// refolds every achievement of the user.
+	Recomputed int32 `protobuf:"varint,2,opt,name=recomputed,proto3" json:"recomputed,omitempty"`
+	// What was corrected: each drift repaired, its stored value being the
+	// value before and its expected value the value after.
+	Drifts []*Drift `protobuf:"bytes,3,rep,name=drifts,proto3" json:"drifts,omitempty"`
+	// Drifts repaired, per level.
+	Repaired *DriftCounts `protobuf:"bytes,4,opt,name=repaired,proto3" json:"repaired,omitempty"`
+	// User achievements not compared because the achievements worker had not
+	// folded their latest objective changes yet (it refolds them, as it
+	// does every achievement of the user after the new versions).
+	Pending       int32 `protobuf:"varint,5,opt,name=pending,proto3" json:"pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1764,6 +1775,27 @@ func (x *RecomputeUserResponse) GetCorrected() int32 {
 func (x *RecomputeUserResponse) GetRecomputed() int32 {
 	if x != nil {
 		return x.Recomputed
+	}
+	return 0
+}
+
+func (x *RecomputeUserResponse) GetDrifts() []*Drift {
+	if x != nil {
+		return x.Drifts
+	}
+	return nil
+}
+
+func (x *RecomputeUserResponse) GetRepaired() *DriftCounts {
+	if x != nil {
+		return x.Repaired
+	}
+	return nil
+}
+
+func (x *RecomputeUserResponse) GetPending() int32 {
+	if x != nil {
+		return x.Pending
 	}
 	return 0
 }
@@ -2213,7 +2245,12 @@ func (*ResumeSourceResponse) Descriptor() ([]byte, []int) {
 type ReconcileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this user; everyone when empty.
-	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Write the expected values: counters and progress of user objectives
+	// (with a new version, so the achievements worker refolds), and user
+	// achievements' progress and completion (a grant or revocation is
+	// notified as the achievements worker would).
+	Repair        bool `protobuf:"varint,2,opt,name=repair,proto3" json:"repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2255,9 +2292,30 @@ func (x *ReconcileRequest) GetUserId() string {
 	return ""
 }
 
+func (x *ReconcileRequest) GetRepair() bool {
+	if x != nil {
+		return x.Repair
+	}
+	return false
+}
+
 type ReconcileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Drifts        []*Drift               `protobuf:"bytes,1,rep,name=drifts,proto3" json:"drifts,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every drift found, ordered by user, achievement, objective and level.
+	Drifts []*Drift `protobuf:"bytes,1,rep,name=drifts,proto3" json:"drifts,omitempty"`
+	// Drifts found, per level.
+	Found *DriftCounts `protobuf:"bytes,2,opt,name=found,proto3" json:"found,omitempty"`
+	// Drifts repaired, per level (with repair).
+	Repaired *DriftCounts `protobuf:"bytes,3,opt,name=repaired,proto3" json:"repaired,omitempty"`
+	// Users checked.
+	Users int32 `protobuf:"varint,4,opt,name=users,proto3" json:"users,omitempty"`
+	// User achievements not compared because the achievements worker had not
+	// folded their latest objective changes yet: normal lag, not drift.
+	Pending int32 `protobuf:"varint,5,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Users checked at the counters and objective progress levels only,
+	// because they are not active (banned or deleted users have no
+	// achievements).
+	InactiveUsers int32 `protobuf:"varint,6,opt,name=inactive_users,json=inactiveUsers,proto3" json:"inactive_users,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2299,22 +2357,147 @@ func (x *ReconcileResponse) GetDrifts() []*Drift {
 	return nil
 }
 
-// Drift is a user objective whose counters differ from a recomputation
-// from the ledger.
+func (x *ReconcileResponse) GetFound() *DriftCounts {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetRepaired() *DriftCounts {
+	if x != nil {
+		return x.Repaired
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetUsers() int32 {
+	if x != nil {
+		return x.Users
+	}
+	return 0
+}
+
+func (x *ReconcileResponse) GetPending() int32 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *ReconcileResponse) GetInactiveUsers() int32 {
+	if x != nil {
+		return x.InactiveUsers
+	}
+	return 0
+}
+
+// DriftCounts counts drifts per level.
+type DriftCounts struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Counters            int32                  `protobuf:"varint,1,opt,name=counters,proto3" json:"counters,omitempty"`
+	ObjectiveProgress   int32                  `protobuf:"varint,2,opt,name=objective_progress,json=objectiveProgress,proto3" json:"objective_progress,omitempty"`
+	AchievementProgress int32                  `protobuf:"varint,3,opt,name=achievement_progress,json=achievementProgress,proto3" json:"achievement_progress,omitempty"`
+	Completion          int32                  `protobuf:"varint,4,opt,name=completion,proto3" json:"completion,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *DriftCounts) Reset() {
+	*x = DriftCounts{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriftCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriftCounts) ProtoMessage() {}
+
+func (x *DriftCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriftCounts.ProtoReflect.Descriptor instead.
+func (*DriftCounts) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DriftCounts) GetCounters() int32 {
+	if x != nil {
+		return x.Counters
+	}
+	return 0
+}
+
+func (x *DriftCounts) GetObjectiveProgress() int32 {
+	if x != nil {
+		return x.ObjectiveProgress
+	}
+	return 0
+}
+
+func (x *DriftCounts) GetAchievementProgress() int32 {
+	if x != nil {
+		return x.AchievementProgress
+	}
+	return 0
+}
+
+func (x *DriftCounts) GetCompletion() int32 {
+	if x != nil {
+		return x.Completion
+	}
+	return 0
+}
+
+// Drift is a stored value that differs from what the level below gives.
 type Drift struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	AchievementId string                 `protobuf:"bytes,2,opt,name=achievement_id,json=achievementId,proto3" json:"achievement_id,omitempty"`
-	ObjectiveKey  string                 `protobuf:"bytes,3,opt,name=objective_key,json=objectiveKey,proto3" json:"objective_key,omitempty"`
-	Stored        map[string]float64     `protobuf:"bytes,4,rep,name=stored,proto3" json:"stored,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	Recomputed    map[string]float64     `protobuf:"bytes,5,rep,name=recomputed,proto3" json:"recomputed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// Set for the counters and objective_progress levels.
+	ObjectiveKey string `protobuf:"bytes,3,opt,name=objective_key,json=objectiveKey,proto3" json:"objective_key,omitempty"`
+	// The counters level: the stored counters and their recomputation from
+	// the ledger.
+	Stored     map[string]float64 `protobuf:"bytes,4,rep,name=stored,proto3" json:"stored,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Recomputed map[string]float64 `protobuf:"bytes,5,rep,name=recomputed,proto3" json:"recomputed,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// counters (user objective counters = the sum over its ledger entries),
+	// objective_progress (= the rule's progress counter of those counters),
+	// achievement_progress (user achievement progress and goal = the
+	// strategy over its objectives' progress) or completion (completed iff
+	// progress reaches the goal; a sticky achievement once granted stays).
+	Level string `protobuf:"bytes,6,opt,name=level,proto3" json:"level,omitempty"`
+	// The objective_progress and achievement_progress levels.
+	StoredProgress   float64 `protobuf:"fixed64,7,opt,name=stored_progress,json=storedProgress,proto3" json:"stored_progress,omitempty"`
+	ExpectedProgress float64 `protobuf:"fixed64,8,opt,name=expected_progress,json=expectedProgress,proto3" json:"expected_progress,omitempty"`
+	// The completion level.
+	StoredCompleted   bool `protobuf:"varint,9,opt,name=stored_completed,json=storedCompleted,proto3" json:"stored_completed,omitempty"`
+	ExpectedCompleted bool `protobuf:"varint,10,opt,name=expected_completed,json=expectedCompleted,proto3" json:"expected_completed,omitempty"`
+	// The achievement_progress level.
+	StoredGoal   float64 `protobuf:"fixed64,11,opt,name=stored_goal,json=storedGoal,proto3" json:"stored_goal,omitempty"`
+	ExpectedGoal float64 `protobuf:"fixed64,12,opt,name=expected_goal,json=expectedGoal,proto3" json:"expected_goal,omitempty"`
+	// No row is stored where the level below gives a value.
+	Missing bool `protobuf:"varint,13,opt,name=missing,proto3" json:"missing,omitempty"`
+	// The drift was repaired (ReconcileRequest.repair, RecomputeUser).
+	Repaired      bool `protobuf:"varint,14,opt,name=repaired,proto3" json:"repaired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Drift) Reset() {
 	*x = Drift{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[39]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2509,7 @@ func (x *Drift) String() string {
 func (*Drift) ProtoMessage() {}
 
 func (x *Drift) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[39]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2522,7 @@ func (x *Drift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drift.ProtoReflect.Descriptor instead.
 func (*Drift) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Drift) GetUserId() string {
@@ -2377,6 +2560,69 @@ func (x *Drift) GetRecomputed() map[string]float64 {
 	return nil
 }
 
+func (x *Drift) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Drift) GetStoredProgress() float64 {
+	if x != nil {
+		return x.StoredProgress
+	}
+	return 0
+}
+
+func (x *Drift) GetExpectedProgress() float64 {
+	if x != nil {
+		return x.ExpectedProgress
+	}
+	return 0
+}
+
+func (x *Drift) GetStoredCompleted() bool {
+	if x != nil {
+		return x.StoredCompleted
+	}
+	return false
+}
+
+func (x *Drift) GetExpectedCompleted() bool {
+	if x != nil {
+		return x.ExpectedCompleted
+	}
+	return false
+}
+
+func (x *Drift) GetStoredGoal() float64 {
+	if x != nil {
+		return x.StoredGoal
+	}
+	return 0
+}
+
+func (x *Drift) GetExpectedGoal() float64 {
+	if x != nil {
+		return x.ExpectedGoal
+	}
+	return 0
+}
+
+func (x *Drift) GetMissing() bool {
+	if x != nil {
+		return x.Missing
+	}
+	return false
+}
+
+func (x *Drift) GetRepaired() bool {
+	if x != nil {
+		return x.Repaired
+	}
+	return false
+}
+
 type StartBackfillRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this achievement's objectives; every achievement when empty.
@@ -2393,7 +2639,7 @@ type StartBackfillRequest struct {
 
 func (x *StartBackfillRequest) Reset() {
 	*x = StartBackfillRequest{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[40]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2651,7 @@ func (x *StartBackfillRequest) String() string {
 func (*StartBackfillRequest) ProtoMessage() {}
 
 func (x *StartBackfillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[40]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2664,7 @@ func (x *StartBackfillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartBackfillRequest.ProtoReflect.Descriptor instead.
 func (*StartBackfillRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StartBackfillRequest) GetAchievementId() string {
@@ -2458,7 +2704,7 @@ type StartBackfillResponse struct {
 
 func (x *StartBackfillResponse) Reset() {
 	*x = StartBackfillResponse{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[41]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2716,7 @@ func (x *StartBackfillResponse) String() string {
 func (*StartBackfillResponse) ProtoMessage() {}
 
 func (x *StartBackfillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[41]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2729,7 @@ func (x *StartBackfillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartBackfillResponse.ProtoReflect.Descriptor instead.
 func (*StartBackfillResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StartBackfillResponse) GetBackfill() *Backfill {
@@ -2502,7 +2748,7 @@ type GetBackfillRequest struct {
 
 func (x *GetBackfillRequest) Reset() {
 	*x = GetBackfillRequest{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[42]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2760,7 @@ func (x *GetBackfillRequest) String() string {
 func (*GetBackfillRequest) ProtoMessage() {}
 
 func (x *GetBackfillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[42]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2773,7 @@ func (x *GetBackfillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBackfillRequest.ProtoReflect.Descriptor instead.
 func (*GetBackfillRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetBackfillRequest) GetId() int64 {
@@ -2546,7 +2792,7 @@ type GetBackfillResponse struct {
 
 func (x *GetBackfillResponse) Reset() {
 	*x = GetBackfillResponse{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[43]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2804,7 @@ func (x *GetBackfillResponse) String() string {
 func (*GetBackfillResponse) ProtoMessage() {}
 
 func (x *GetBackfillResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[43]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2817,7 @@ func (x *GetBackfillResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBackfillResponse.ProtoReflect.Descriptor instead.
 func (*GetBackfillResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetBackfillResponse) GetBackfill() *Backfill {
@@ -2589,7 +2835,7 @@ type ListBackfillsRequest struct {
 
 func (x *ListBackfillsRequest) Reset() {
 	*x = ListBackfillsRequest{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[44]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2847,7 @@ func (x *ListBackfillsRequest) String() string {
 func (*ListBackfillsRequest) ProtoMessage() {}
 
 func (x *ListBackfillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[44]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2860,7 @@ func (x *ListBackfillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackfillsRequest.ProtoReflect.Descriptor instead.
 func (*ListBackfillsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 type ListBackfillsResponse struct {
@@ -2626,7 +2872,7 @@ type ListBackfillsResponse struct {
 
 func (x *ListBackfillsResponse) Reset() {
 	*x = ListBackfillsResponse{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[45]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2638,7 +2884,7 @@ func (x *ListBackfillsResponse) String() string {
 func (*ListBackfillsResponse) ProtoMessage() {}
 
 func (x *ListBackfillsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[45]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2651,7 +2897,7 @@ func (x *ListBackfillsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackfillsResponse.ProtoReflect.Descriptor instead.
 func (*ListBackfillsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListBackfillsResponse) GetBackfills() []*Backfill {
@@ -2686,7 +2932,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[46]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2698,7 +2944,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[46]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2711,7 +2957,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Backfill) GetId() int64 {
@@ -2810,7 +3056,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[47]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +3068,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[47]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +3081,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListNotificationsRequest) GetState() string {
@@ -2869,7 +3115,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[48]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2881,7 +3127,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[48]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2894,7 +3140,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*Notification {
@@ -2935,7 +3181,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[49]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2947,7 +3193,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[49]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2960,7 +3206,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Notification) GetId() int64 {
@@ -3058,7 +3304,7 @@ type RetryNotificationsRequest struct {
 
 func (x *RetryNotificationsRequest) Reset() {
 	*x = RetryNotificationsRequest{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3316,7 @@ func (x *RetryNotificationsRequest) String() string {
 func (*RetryNotificationsRequest) ProtoMessage() {}
 
 func (x *RetryNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[50]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3329,7 @@ func (x *RetryNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*RetryNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RetryNotificationsRequest) GetIds() []int64 {
@@ -3110,7 +3356,7 @@ type RetryNotificationsResponse struct {
 
 func (x *RetryNotificationsResponse) Reset() {
 	*x = RetryNotificationsResponse{}
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3368,7 @@ func (x *RetryNotificationsResponse) String() string {
 func (*RetryNotificationsResponse) ProtoMessage() {}
 
 func (x *RetryNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[51]
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3381,7 @@ func (x *RetryNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*RetryNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RetryNotificationsResponse) GetRetried() int32 {
@@ -3282,12 +3528,15 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"/\n" +
 	"\x14RecomputeUserRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"U\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\xe5\x01\n" +
 	"\x15RecomputeUserResponse\x12\x1c\n" +
 	"\tcorrected\x18\x01 \x01(\x05R\tcorrected\x12\x1e\n" +
 	"\n" +
 	"recomputed\x18\x02 \x01(\x05R\n" +
-	"recomputed\"]\n" +
+	"recomputed\x124\n" +
+	"\x06drifts\x18\x03 \x03(\v2\x1c.clickstream.awards.v1.DriftR\x06drifts\x12>\n" +
+	"\brepaired\x18\x04 \x01(\v2\".clickstream.awards.v1.DriftCountsR\brepaired\x12\x18\n" +
+	"\apending\x18\x05 \x01(\x05R\apending\"]\n" +
 	"\x14SetUserStatusRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x14\n" +
@@ -3312,11 +3561,24 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\x13ResumeSourceRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\"\x16\n" +
-	"\x14ResumeSourceResponse\"+\n" +
+	"\x14ResumeSourceResponse\"C\n" +
 	"\x10ReconcileRequest\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\"I\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06repair\x18\x02 \x01(\bR\x06repair\"\x9a\x02\n" +
 	"\x11ReconcileResponse\x124\n" +
-	"\x06drifts\x18\x01 \x03(\v2\x1c.clickstream.awards.v1.DriftR\x06drifts\"\xf6\x02\n" +
+	"\x06drifts\x18\x01 \x03(\v2\x1c.clickstream.awards.v1.DriftR\x06drifts\x128\n" +
+	"\x05found\x18\x02 \x01(\v2\".clickstream.awards.v1.DriftCountsR\x05found\x12>\n" +
+	"\brepaired\x18\x03 \x01(\v2\".clickstream.awards.v1.DriftCountsR\brepaired\x12\x14\n" +
+	"\x05users\x18\x04 \x01(\x05R\x05users\x12\x18\n" +
+	"\apending\x18\x05 \x01(\x05R\apending\x12%\n" +
+	"\x0einactive_users\x18\x06 \x01(\x05R\rinactiveUsers\"\xab\x01\n" +
+	"\vDriftCounts\x12\x1a\n" +
+	"\bcounters\x18\x01 \x01(\x05R\bcounters\x12-\n" +
+	"\x12objective_progress\x18\x02 \x01(\x05R\x11objectiveProgress\x121\n" +
+	"\x14achievement_progress\x18\x03 \x01(\x05R\x13achievementProgress\x12\x1e\n" +
+	"\n" +
+	"completion\x18\x04 \x01(\x05R\n" +
+	"completion\"\xb8\x05\n" +
 	"\x05Drift\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12%\n" +
 	"\x0eachievement_id\x18\x02 \x01(\tR\rachievementId\x12#\n" +
@@ -3324,7 +3586,18 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\x06stored\x18\x04 \x03(\v2(.clickstream.awards.v1.Drift.StoredEntryR\x06stored\x12L\n" +
 	"\n" +
 	"recomputed\x18\x05 \x03(\v2,.clickstream.awards.v1.Drift.RecomputedEntryR\n" +
-	"recomputed\x1a9\n" +
+	"recomputed\x12\x14\n" +
+	"\x05level\x18\x06 \x01(\tR\x05level\x12'\n" +
+	"\x0fstored_progress\x18\a \x01(\x01R\x0estoredProgress\x12+\n" +
+	"\x11expected_progress\x18\b \x01(\x01R\x10expectedProgress\x12)\n" +
+	"\x10stored_completed\x18\t \x01(\bR\x0fstoredCompleted\x12-\n" +
+	"\x12expected_completed\x18\n" +
+	" \x01(\bR\x11expectedCompleted\x12\x1f\n" +
+	"\vstored_goal\x18\v \x01(\x01R\n" +
+	"storedGoal\x12#\n" +
+	"\rexpected_goal\x18\f \x01(\x01R\fexpectedGoal\x12\x18\n" +
+	"\amissing\x18\r \x01(\bR\amissing\x12\x1a\n" +
+	"\brepaired\x18\x0e \x01(\bR\brepaired\x1a9\n" +
 	"\vStoredEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a=\n" +
@@ -3425,7 +3698,7 @@ func file_clickstream_awards_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_awards_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_clickstream_awards_v1_admin_proto_goTypes = []any{
 	(*AchievementConfig)(nil),              // 0: clickstream.awards.v1.AchievementConfig
 	(*ObjectiveConfig)(nil),                // 1: clickstream.awards.v1.ObjectiveConfig
@@ -3466,113 +3739,118 @@ var file_clickstream_awards_v1_admin_proto_goTypes = []any{
 	(*ResumeSourceResponse)(nil),           // 36: clickstream.awards.v1.ResumeSourceResponse
 	(*ReconcileRequest)(nil),               // 37: clickstream.awards.v1.ReconcileRequest
 	(*ReconcileResponse)(nil),              // 38: clickstream.awards.v1.ReconcileResponse
-	(*Drift)(nil),                          // 39: clickstream.awards.v1.Drift
-	(*StartBackfillRequest)(nil),           // 40: clickstream.awards.v1.StartBackfillRequest
-	(*StartBackfillResponse)(nil),          // 41: clickstream.awards.v1.StartBackfillResponse
-	(*GetBackfillRequest)(nil),             // 42: clickstream.awards.v1.GetBackfillRequest
-	(*GetBackfillResponse)(nil),            // 43: clickstream.awards.v1.GetBackfillResponse
-	(*ListBackfillsRequest)(nil),           // 44: clickstream.awards.v1.ListBackfillsRequest
-	(*ListBackfillsResponse)(nil),          // 45: clickstream.awards.v1.ListBackfillsResponse
-	(*Backfill)(nil),                       // 46: clickstream.awards.v1.Backfill
-	(*ListNotificationsRequest)(nil),       // 47: clickstream.awards.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil),      // 48: clickstream.awards.v1.ListNotificationsResponse
-	(*Notification)(nil),                   // 49: clickstream.awards.v1.Notification
-	(*RetryNotificationsRequest)(nil),      // 50: clickstream.awards.v1.RetryNotificationsRequest
-	(*RetryNotificationsResponse)(nil),     // 51: clickstream.awards.v1.RetryNotificationsResponse
-	nil,                                    // 52: clickstream.awards.v1.ExplainObjective.CountersEntry
-	nil,                                    // 53: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	nil,                                    // 54: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	nil,                                    // 55: clickstream.awards.v1.Drift.StoredEntry
-	nil,                                    // 56: clickstream.awards.v1.Drift.RecomputedEntry
-	(*timestamppb.Timestamp)(nil),          // 57: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                // 58: google.protobuf.Struct
-	(*structpb.ListValue)(nil),             // 59: google.protobuf.ListValue
+	(*DriftCounts)(nil),                    // 39: clickstream.awards.v1.DriftCounts
+	(*Drift)(nil),                          // 40: clickstream.awards.v1.Drift
+	(*StartBackfillRequest)(nil),           // 41: clickstream.awards.v1.StartBackfillRequest
+	(*StartBackfillResponse)(nil),          // 42: clickstream.awards.v1.StartBackfillResponse
+	(*GetBackfillRequest)(nil),             // 43: clickstream.awards.v1.GetBackfillRequest
+	(*GetBackfillResponse)(nil),            // 44: clickstream.awards.v1.GetBackfillResponse
+	(*ListBackfillsRequest)(nil),           // 45: clickstream.awards.v1.ListBackfillsRequest
+	(*ListBackfillsResponse)(nil),          // 46: clickstream.awards.v1.ListBackfillsResponse
+	(*Backfill)(nil),                       // 47: clickstream.awards.v1.Backfill
+	(*ListNotificationsRequest)(nil),       // 48: clickstream.awards.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil),      // 49: clickstream.awards.v1.ListNotificationsResponse
+	(*Notification)(nil),                   // 50: clickstream.awards.v1.Notification
+	(*RetryNotificationsRequest)(nil),      // 51: clickstream.awards.v1.RetryNotificationsRequest
+	(*RetryNotificationsResponse)(nil),     // 52: clickstream.awards.v1.RetryNotificationsResponse
+	nil,                                    // 53: clickstream.awards.v1.ExplainObjective.CountersEntry
+	nil,                                    // 54: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	nil,                                    // 55: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	nil,                                    // 56: clickstream.awards.v1.Drift.StoredEntry
+	nil,                                    // 57: clickstream.awards.v1.Drift.RecomputedEntry
+	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                // 59: google.protobuf.Struct
+	(*structpb.ListValue)(nil),             // 60: google.protobuf.ListValue
 }
 var file_clickstream_awards_v1_admin_proto_depIdxs = []int32{
-	57, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
-	57, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
+	58, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
+	58, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: clickstream.awards.v1.AchievementConfig.objectives:type_name -> clickstream.awards.v1.ObjectiveConfig
-	58, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
-	59, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
-	58, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
+	59, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
+	60, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
+	59, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
 	0,  // 6: clickstream.awards.v1.SaveAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	0,  // 7: clickstream.awards.v1.ValidateAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 8: clickstream.awards.v1.GetAchievementConfigResponse.achievement:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	0,  // 9: clickstream.awards.v1.StoredAchievementConfig.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 10: clickstream.awards.v1.ListAchievementConfigsResponse.achievements:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	13, // 11: clickstream.awards.v1.ListConfigHistoryResponse.versions:type_name -> clickstream.awards.v1.ConfigVersion
-	57, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
+	58, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
 	0,  // 13: clickstream.awards.v1.ConfigVersion.config:type_name -> clickstream.awards.v1.AchievementConfig
 	16, // 14: clickstream.awards.v1.ListComponentsResponse.filters:type_name -> clickstream.awards.v1.Component
 	16, // 15: clickstream.awards.v1.ListComponentsResponse.rules:type_name -> clickstream.awards.v1.Component
 	17, // 16: clickstream.awards.v1.Component.settings:type_name -> clickstream.awards.v1.ComponentSetting
 	20, // 17: clickstream.awards.v1.ExplainResponse.nodes:type_name -> clickstream.awards.v1.ExplainNode
 	21, // 18: clickstream.awards.v1.ExplainResponse.objectives:type_name -> clickstream.awards.v1.ExplainObjective
-	52, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
+	53, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
 	22, // 20: clickstream.awards.v1.ExplainObjective.contributions:type_name -> clickstream.awards.v1.Contribution
-	57, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
+	58, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
 	25, // 22: clickstream.awards.v1.ListProcessingLogResponse.entries:type_name -> clickstream.awards.v1.ProcessingLogEntry
-	53, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	54, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	57, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	57, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
-	32, // 27: clickstream.awards.v1.ListSourcesResponse.sources:type_name -> clickstream.awards.v1.Source
-	39, // 28: clickstream.awards.v1.ReconcileResponse.drifts:type_name -> clickstream.awards.v1.Drift
-	55, // 29: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
-	56, // 30: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
-	57, // 31: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
-	46, // 32: clickstream.awards.v1.StartBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
-	46, // 33: clickstream.awards.v1.GetBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
-	46, // 34: clickstream.awards.v1.ListBackfillsResponse.backfills:type_name -> clickstream.awards.v1.Backfill
-	57, // 35: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
-	57, // 36: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
-	57, // 37: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
-	49, // 38: clickstream.awards.v1.ListNotificationsResponse.notifications:type_name -> clickstream.awards.v1.Notification
-	57, // 39: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	57, // 40: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
-	2,  // 41: clickstream.awards.v1.AwardsAdminService.SaveAchievement:input_type -> clickstream.awards.v1.SaveAchievementRequest
-	4,  // 42: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:input_type -> clickstream.awards.v1.ValidateAchievementRequest
-	6,  // 43: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:input_type -> clickstream.awards.v1.GetAchievementConfigRequest
-	9,  // 44: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:input_type -> clickstream.awards.v1.ListAchievementConfigsRequest
-	11, // 45: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:input_type -> clickstream.awards.v1.ListConfigHistoryRequest
-	14, // 46: clickstream.awards.v1.AwardsAdminService.ListComponents:input_type -> clickstream.awards.v1.ListComponentsRequest
-	18, // 47: clickstream.awards.v1.AwardsAdminService.Explain:input_type -> clickstream.awards.v1.ExplainRequest
-	23, // 48: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:input_type -> clickstream.awards.v1.ListProcessingLogRequest
-	26, // 49: clickstream.awards.v1.AwardsAdminService.RecomputeUser:input_type -> clickstream.awards.v1.RecomputeUserRequest
-	28, // 50: clickstream.awards.v1.AwardsAdminService.SetUserStatus:input_type -> clickstream.awards.v1.SetUserStatusRequest
-	30, // 51: clickstream.awards.v1.AwardsAdminService.ListSources:input_type -> clickstream.awards.v1.ListSourcesRequest
-	33, // 52: clickstream.awards.v1.AwardsAdminService.PauseSource:input_type -> clickstream.awards.v1.PauseSourceRequest
-	35, // 53: clickstream.awards.v1.AwardsAdminService.ResumeSource:input_type -> clickstream.awards.v1.ResumeSourceRequest
-	37, // 54: clickstream.awards.v1.AwardsAdminService.Reconcile:input_type -> clickstream.awards.v1.ReconcileRequest
-	40, // 55: clickstream.awards.v1.AwardsAdminService.StartBackfill:input_type -> clickstream.awards.v1.StartBackfillRequest
-	42, // 56: clickstream.awards.v1.AwardsAdminService.GetBackfill:input_type -> clickstream.awards.v1.GetBackfillRequest
-	44, // 57: clickstream.awards.v1.AwardsAdminService.ListBackfills:input_type -> clickstream.awards.v1.ListBackfillsRequest
-	47, // 58: clickstream.awards.v1.AwardsAdminService.ListNotifications:input_type -> clickstream.awards.v1.ListNotificationsRequest
-	50, // 59: clickstream.awards.v1.AwardsAdminService.RetryNotifications:input_type -> clickstream.awards.v1.RetryNotificationsRequest
-	3,  // 60: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
-	5,  // 61: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
-	7,  // 62: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
-	10, // 63: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
-	12, // 64: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
-	15, // 65: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
-	19, // 66: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
-	24, // 67: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
-	27, // 68: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
-	29, // 69: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
-	31, // 70: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
-	34, // 71: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
-	36, // 72: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
-	38, // 73: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
-	41, // 74: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
-	43, // 75: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
-	45, // 76: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
-	48, // 77: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
-	51, // 78: clickstream.awards.v1.AwardsAdminService.RetryNotifications:output_type -> clickstream.awards.v1.RetryNotificationsResponse
-	60, // [60:79] is the sub-list for method output_type
-	41, // [41:60] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	54, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	55, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	58, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	58, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
+	40, // 27: clickstream.awards.v1.RecomputeUserResponse.drifts:type_name -> clickstream.awards.v1.Drift
+	39, // 28: clickstream.awards.v1.RecomputeUserResponse.repaired:type_name -> clickstream.awards.v1.DriftCounts
+	32, // 29: clickstream.awards.v1.ListSourcesResponse.sources:type_name -> clickstream.awards.v1.Source
+	40, // 30: clickstream.awards.v1.ReconcileResponse.drifts:type_name -> clickstream.awards.v1.Drift
+	39, // 31: clickstream.awards.v1.ReconcileResponse.found:type_name -> clickstream.awards.v1.DriftCounts
+	39, // 32: clickstream.awards.v1.ReconcileResponse.repaired:type_name -> clickstream.awards.v1.DriftCounts
+	56, // 33: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
+	57, // 34: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
+	58, // 35: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
+	47, // 36: clickstream.awards.v1.StartBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
+	47, // 37: clickstream.awards.v1.GetBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
+	47, // 38: clickstream.awards.v1.ListBackfillsResponse.backfills:type_name -> clickstream.awards.v1.Backfill
+	58, // 39: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
+	58, // 40: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
+	58, // 41: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
+	50, // 42: clickstream.awards.v1.ListNotificationsResponse.notifications:type_name -> clickstream.awards.v1.Notification
+	58, // 43: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	58, // 44: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
+	2,  // 45: clickstream.awards.v1.AwardsAdminService.SaveAchievement:input_type -> clickstream.awards.v1.SaveAchievementRequest
+	4,  // 46: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:input_type -> clickstream.awards.v1.ValidateAchievementRequest
+	6,  // 47: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:input_type -> clickstream.awards.v1.GetAchievementConfigRequest
+	9,  // 48: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:input_type -> clickstream.awards.v1.ListAchievementConfigsRequest
+	11, // 49: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:input_type -> clickstream.awards.v1.ListConfigHistoryRequest
+	14, // 50: clickstream.awards.v1.AwardsAdminService.ListComponents:input_type -> clickstream.awards.v1.ListComponentsRequest
+	18, // 51: clickstream.awards.v1.AwardsAdminService.Explain:input_type -> clickstream.awards.v1.ExplainRequest
+	23, // 52: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:input_type -> clickstream.awards.v1.ListProcessingLogRequest
+	26, // 53: clickstream.awards.v1.AwardsAdminService.RecomputeUser:input_type -> clickstream.awards.v1.RecomputeUserRequest
+	28, // 54: clickstream.awards.v1.AwardsAdminService.SetUserStatus:input_type -> clickstream.awards.v1.SetUserStatusRequest
+	30, // 55: clickstream.awards.v1.AwardsAdminService.ListSources:input_type -> clickstream.awards.v1.ListSourcesRequest
+	33, // 56: clickstream.awards.v1.AwardsAdminService.PauseSource:input_type -> clickstream.awards.v1.PauseSourceRequest
+	35, // 57: clickstream.awards.v1.AwardsAdminService.ResumeSource:input_type -> clickstream.awards.v1.ResumeSourceRequest
+	37, // 58: clickstream.awards.v1.AwardsAdminService.Reconcile:input_type -> clickstream.awards.v1.ReconcileRequest
+	41, // 59: clickstream.awards.v1.AwardsAdminService.StartBackfill:input_type -> clickstream.awards.v1.StartBackfillRequest
+	43, // 60: clickstream.awards.v1.AwardsAdminService.GetBackfill:input_type -> clickstream.awards.v1.GetBackfillRequest
+	45, // 61: clickstream.awards.v1.AwardsAdminService.ListBackfills:input_type -> clickstream.awards.v1.ListBackfillsRequest
+	48, // 62: clickstream.awards.v1.AwardsAdminService.ListNotifications:input_type -> clickstream.awards.v1.ListNotificationsRequest
+	51, // 63: clickstream.awards.v1.AwardsAdminService.RetryNotifications:input_type -> clickstream.awards.v1.RetryNotificationsRequest
+	3,  // 64: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
+	5,  // 65: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
+	7,  // 66: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
+	10, // 67: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
+	12, // 68: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
+	15, // 69: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
+	19, // 70: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
+	24, // 71: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
+	27, // 72: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
+	29, // 73: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
+	31, // 74: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
+	34, // 75: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
+	36, // 76: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
+	38, // 77: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
+	42, // 78: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
+	44, // 79: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
+	46, // 80: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
+	49, // 81: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
+	52, // 82: clickstream.awards.v1.AwardsAdminService.RetryNotifications:output_type -> clickstream.awards.v1.RetryNotificationsResponse
+	64, // [64:83] is the sub-list for method output_type
+	45, // [45:64] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_awards_v1_admin_proto_init() }
@@ -3586,7 +3864,7 @@ func file_clickstream_awards_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_awards_v1_admin_proto_rawDesc), len(file_clickstream_awards_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -78,8 +78,11 @@ type AwardsAdminServiceClient interface {
 	// achievement's objectives, newest first.
 	// REST: GET /v1/admin/users/{user_id}/processing-log.
 	ListProcessingLog(ctx context.Context, in *ListProcessingLogRequest, opts ...grpc.CallOption) (*ListProcessingLogResponse, error)
-	// RecomputeUser recomputes a user's counters from the ledger and their
-	// achievements from the counters. REST: POST /v1/admin/users/{user_id}:recompute.
+	// RecomputeUser repairs every drift of a user (as Reconcile with repair
+	// does) and gives each of the user's objectives a new version, so the
+	// achievements worker refolds all their achievements. It reports what it
+	// changed, with the values before and after.
+	// REST: POST /v1/admin/users/{user_id}:recompute.
 	RecomputeUser(ctx context.Context, in *RecomputeUserRequest, opts ...grpc.CallOption) (*RecomputeUserResponse, error)
 	// SetUserStatus sets a user's status (active, deleted, banned); only
 	// active users progress. REST: PUT /v1/admin/users/{user_id}/status.
@@ -94,8 +97,12 @@ type AwardsAdminServiceClient interface {
 	// ResumeSource resumes consuming a paused source where it stopped.
 	// REST: POST /v1/admin/sources/{source}:resume.
 	ResumeSource(ctx context.Context, in *ResumeSourceRequest, opts ...grpc.CallOption) (*ResumeSourceResponse, error)
-	// Reconcile compares the counters with a full recomputation from the
-	// ledger and reports every difference. REST: POST /v1/admin/reconcile.
+	// Reconcile checks every level against the one below it, starting from the
+	// ledger: counters (the sum over the ledger), objective progress (the
+	// rule's progress counter), achievement progress (the strategy over the
+	// objectives) and completion (the policy). It reports every drift with
+	// the stored and expected values and, with repair, writes the expected
+	// values. REST: POST /v1/admin/reconcile.
 	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
 	// StartBackfill replays EVENTS from a time through the same filters and
 	// rules, for one achievement or all. REST: POST /v1/admin/backfills.
@@ -349,8 +356,11 @@ type AwardsAdminServiceServer interface {
 	// achievement's objectives, newest first.
 	// REST: GET /v1/admin/users/{user_id}/processing-log.
 	ListProcessingLog(context.Context, *ListProcessingLogRequest) (*ListProcessingLogResponse, error)
-	// RecomputeUser recomputes a user's counters from the ledger and their
-	// achievements from the counters. REST: POST /v1/admin/users/{user_id}:recompute.
+	// RecomputeUser repairs every drift of a user (as Reconcile with repair
+	// does) and gives each of the user's objectives a new version, so the
+	// achievements worker refolds all their achievements. It reports what it
+	// changed, with the values before and after.
+	// REST: POST /v1/admin/users/{user_id}:recompute.
 	RecomputeUser(context.Context, *RecomputeUserRequest) (*RecomputeUserResponse, error)
 	// SetUserStatus sets a user's status (active, deleted, banned); only
 	// active users progress. REST: PUT /v1/admin/users/{user_id}/status.
@@ -365,8 +375,12 @@ type AwardsAdminServiceServer interface {
 	// ResumeSource resumes consuming a paused source where it stopped.
 	// REST: POST /v1/admin/sources/{source}:resume.
 	ResumeSource(context.Context, *ResumeSourceRequest) (*ResumeSourceResponse, error)
-	// Reconcile compares the counters with a full recomputation from the
-	// ledger and reports every difference. REST: POST /v1/admin/reconcile.
+	// Reconcile checks every level against the one below it, starting from the
+	// ledger: counters (the sum over the ledger), objective progress (the
+	// rule's progress counter), achievement progress (the strategy over the
+	// objectives) and completion (the policy). It reports every drift with
+	// the stored and expected values and, with repair, writes the expected
+	// values. REST: POST /v1/admin/reconcile.
 	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
 	// StartBackfill replays EVENTS from a time through the same filters and
 	// rules, for one achievement or all. REST: POST /v1/admin/backfills.

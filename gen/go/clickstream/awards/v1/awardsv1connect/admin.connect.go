@@ -123,8 +123,11 @@ type AwardsAdminServiceClient interface {
 	// achievement's objectives, newest first.
 	// REST: GET /v1/admin/users/{user_id}/processing-log.
 	ListProcessingLog(context.Context, *v1.ListProcessingLogRequest) (*v1.ListProcessingLogResponse, error)
-	// RecomputeUser recomputes a user's counters from the ledger and their
-	// achievements from the counters. REST: POST /v1/admin/users/{user_id}:recompute.
+	// RecomputeUser repairs every drift of a user (as Reconcile with repair
+	// does) and gives each of the user's objectives a new version, so the
+	// achievements worker refolds all their achievements. It reports what it
+	// changed, with the values before and after.
+	// REST: POST /v1/admin/users/{user_id}:recompute.
 	RecomputeUser(context.Context, *v1.RecomputeUserRequest) (*v1.RecomputeUserResponse, error)
 	// SetUserStatus sets a user's status (active, deleted, banned); only
 	// active users progress. REST: PUT /v1/admin/users/{user_id}/status.
@@ -139,8 +142,12 @@ type AwardsAdminServiceClient interface {
 	// ResumeSource resumes consuming a paused source where it stopped.
 	// REST: POST /v1/admin/sources/{source}:resume.
 	ResumeSource(context.Context, *v1.ResumeSourceRequest) (*v1.ResumeSourceResponse, error)
-	// Reconcile compares the counters with a full recomputation from the
-	// ledger and reports every difference. REST: POST /v1/admin/reconcile.
+	// Reconcile checks every level against the one below it, starting from the
+	// ledger: counters (the sum over the ledger), objective progress (the
+	// rule's progress counter), achievement progress (the strategy over the
+	// objectives) and completion (the policy). It reports every drift with
+	// the stored and expected values and, with repair, writes the expected
+	// values. REST: POST /v1/admin/reconcile.
 	Reconcile(context.Context, *v1.ReconcileRequest) (*v1.ReconcileResponse, error)
 	// StartBackfill replays EVENTS from a time through the same filters and
 	// rules, for one achievement or all. REST: POST /v1/admin/backfills.
@@ -512,8 +519,11 @@ type AwardsAdminServiceHandler interface {
 	// achievement's objectives, newest first.
 	// REST: GET /v1/admin/users/{user_id}/processing-log.
 	ListProcessingLog(context.Context, *v1.ListProcessingLogRequest) (*v1.ListProcessingLogResponse, error)
-	// RecomputeUser recomputes a user's counters from the ledger and their
-	// achievements from the counters. REST: POST /v1/admin/users/{user_id}:recompute.
+	// RecomputeUser repairs every drift of a user (as Reconcile with repair
+	// does) and gives each of the user's objectives a new version, so the
+	// achievements worker refolds all their achievements. It reports what it
+	// changed, with the values before and after.
+	// REST: POST /v1/admin/users/{user_id}:recompute.
 	RecomputeUser(context.Context, *v1.RecomputeUserRequest) (*v1.RecomputeUserResponse, error)
 	// SetUserStatus sets a user's status (active, deleted, banned); only
 	// active users progress. REST: PUT /v1/admin/users/{user_id}/status.
@@ -528,8 +538,12 @@ type AwardsAdminServiceHandler interface {
 	// ResumeSource resumes consuming a paused source where it stopped.
 	// REST: POST /v1/admin/sources/{source}:resume.
 	ResumeSource(context.Context, *v1.ResumeSourceRequest) (*v1.ResumeSourceResponse, error)
-	// Reconcile compares the counters with a full recomputation from the
-	// ledger and reports every difference. REST: POST /v1/admin/reconcile.
+	// Reconcile checks every level against the one below it, starting from the
+	// ledger: counters (the sum over the ledger), objective progress (the
+	// rule's progress counter), achievement progress (the strategy over the
+	// objectives) and completion (the policy). It reports every drift with
+	// the stored and expected values and, with repair, writes the expected
+	// values. REST: POST /v1/admin/reconcile.
 	Reconcile(context.Context, *v1.ReconcileRequest) (*v1.ReconcileResponse, error)
 	// StartBackfill replays EVENTS from a time through the same filters and
 	// rules, for one achievement or all. REST: POST /v1/admin/backfills.
