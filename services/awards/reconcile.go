@@ -380,9 +380,9 @@ func (c *Config) compare(users []string, st *reconcileState) comparison {
 				continue
 			}
 			stored, ok := st.achievements[[2]string{u, id}]
-			// fold is how the worker computes a user achievement; a stored
-			// state with version 0 makes it compute and decide the grant
-			// or revocation the stored completion calls for.
+			// fold is how the worker computes a user achievement and
+			// decides the grant or revocation the stored completion calls
+			// for.
 			var prev *userAchievementState
 			if ok {
 				prev = &userAchievementState{progress: stored.progress, completed: stored.completed}

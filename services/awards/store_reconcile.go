@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -245,7 +246,9 @@ func (s *PostgresStore) repairUser(ctx context.Context, userID string, objective
 			if _, err := tx.Exec(ctx, sqlTouchObjectives, userID, touch); err != nil {
 				return err
 			}
-			if err := s.recompute(ctx, tx, fix.refold, &res); err != nil {
+			// No horizon: the user's objective locks keep every writer of
+			// this user's objectives out until this transaction commits.
+			if err := s.recompute(ctx, tx, fix.refold, math.MaxInt64, &res); err != nil {
 				return err
 			}
 		}
