@@ -10,8 +10,9 @@ import (
 
 const (
 	sqlNotificationSettings = `SELECT mode, updated_at, updated_by FROM awards.notification_settings WHERE user_id = $1`
-	// The previous settings are read under the row lock the upsert takes, so
-	// two concurrent changes each report the one they replaced.
+	// The previous settings are read with the row locked, so two concurrent
+	// changes of stored settings each report the one they replaced (two
+	// first changes of a user may both report the defaults).
 	sqlLockNotificationSettings = `SELECT mode, updated_at, updated_by FROM awards.notification_settings WHERE user_id = $1 FOR UPDATE`
 	sqlSetNotificationSettings  = `
 		INSERT INTO awards.notification_settings (user_id, mode, updated_by) VALUES ($1, $2, $3)
