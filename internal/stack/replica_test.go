@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
@@ -172,13 +171,7 @@ func send(t *testing.T, s running, key string, id, version uint32, data string) 
 // progressOf reads replicaUser's achievements through the public REST API.
 func progressOf(t *testing.T, s running) map[string]float64 {
 	t.Helper()
-	var r awardsv1.ListUserAchievementsResponse
-	restJSON(t, "GET", s.URL(stack.Awards)+"/v1/users/"+replicaUser+"/achievements", "", http.StatusOK, &r)
-	progress := map[string]float64{}
-	for _, a := range r.GetAchievements() {
-		progress[a.GetAchievement().GetId()] = a.GetProgress()
-	}
-	return progress
+	return userProgress(t, s.URL(stack.Awards), replicaUser)
 }
 
 func waitProgress(t *testing.T, s running, achievement string, want float64) {

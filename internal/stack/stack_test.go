@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -105,6 +106,35 @@ func grpcConn(t *testing.T, baseURL string) *grpc.ClientConn {
 
 // restJSON does one HTTP request with a JSON body and decodes the answer
 // into out with protojson, failing the test on any status but want.
+// userProgress reads a user's progress per achievement through the public
+// REST API; none while awards has not counted an event of the user yet
+// (the profile answers 404 until then).
+func userProgress(t *testing.T, awardsURL, user string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(awardsURL + "/v1/users/" + user + "/achievements")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	progress := map[string]float64{}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return progress
+	case http.StatusOK:
+	default:
+		t.Fatalf("GET %s's achievements: status %d: %s", user, resp.StatusCode, data)
+	}
+	var r awardsv1.ListUserAchievementsResponse
+	if err := protojson.Unmarshal(data, &r); err != nil {
+		t.Fatalf("GET %s's achievements: decode %s: %v", user, data, err)
+	}
+	for _, a := range r.GetAchievements() {
+		progress[a.GetAchievement().GetId()] = a.GetProgress()
+	}
+	return progress
+}
+
 func restJSON(t *testing.T, method, url, body string, want int, out proto.Message) {
 	t.Helper()
 	restJSONAuth(t, "", method, url, body, want, out)
@@ -248,17 +278,28 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 
 	t.Run("awards", func(t *testing.T) {
 		url := s.URL(stack.Awards)
+		// u-42 sent only item views, which no objective counts: awards never
+		// saw them, and every protocol says so with NotFound.
 		req := &awardsv1.ListUserAchievementsRequest{UserId: "u-42"}
-		g, err := awardsv1.NewAwardsServiceClient(grpcConn(t, url)).ListUserAchievements(ctx, req)
-		if err != nil {
-			t.Fatalf("grpc-go ListUserAchievements: %v", err)
+		_, err := awardsv1.NewAwardsServiceClient(grpcConn(t, url)).ListUserAchievements(ctx, req)
+		if connect.Code(status.Code(err)) != connect.CodeNotFound {
+			t.Errorf("grpc-go ListUserAchievements of a user never counted: %v, want NotFound", err)
 		}
-		c, err := awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url, connect.WithGRPCWeb()).ListUserAchievements(ctx, req)
-		if err != nil {
-			t.Fatalf("connect (gRPC-Web) ListUserAchievements: %v", err)
+		_, err = awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url, connect.WithGRPCWeb()).ListUserAchievements(ctx, req)
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("connect (gRPC-Web) ListUserAchievements of a user never counted: %v, want NotFound", err)
 		}
-		var r awardsv1.ListUserAchievementsResponse
-		restJSON(t, "GET", url+"/v1/users/u-42/achievements", "", http.StatusOK, &r)
+		restJSON(t, "GET", url+"/v1/users/u-42/achievements", "", http.StatusNotFound, nil)
+		g, err := awardsv1.NewAwardsServiceClient(grpcConn(t, url)).ListAchievements(ctx, &awardsv1.ListAchievementsRequest{})
+		if err != nil {
+			t.Fatalf("grpc-go ListAchievements: %v", err)
+		}
+		c, err := awardsv1connect.NewAwardsServiceClient(http.DefaultClient, url, connect.WithGRPCWeb()).ListAchievements(ctx, &awardsv1.ListAchievementsRequest{})
+		if err != nil {
+			t.Fatalf("connect (gRPC-Web) ListAchievements: %v", err)
+		}
+		var r awardsv1.ListAchievementsResponse
+		restJSON(t, "GET", url+"/v1/achievements", "", http.StatusOK, &r)
 		if len(g.GetAchievements()) == 0 {
 			t.Fatal("no achievements: the demo achievements were not loaded")
 		}
@@ -287,15 +328,9 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 		if resp.GetAccepted() != 2 {
 			t.Fatalf("ingest accepted %d of 2: %v", resp.GetAccepted(), resp.GetResults())
 		}
-		url := s.URL(stack.Awards) + "/v1/users/u-awards/achievements"
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			var r awardsv1.ListUserAchievementsResponse
-			restJSON(t, "GET", url, "", http.StatusOK, &r)
-			progress := map[string]float64{}
-			for _, a := range r.GetAchievements() {
-				progress[a.GetAchievement().GetId()] = a.GetProgress()
-			}
+			progress := userProgress(t, s.URL(stack.Awards), "u-awards")
 			if progress["navigator-10km"] == 10 && progress["local-guide"] == 11 {
 				break
 			}

@@ -616,9 +616,9 @@ func backfillToProto(b Backfill) *awardsv1.Backfill {
 // ListNotifications implements AwardsAdminService.ListNotifications.
 func (a *AdminAPI) ListNotifications(ctx context.Context, req *awardsv1.ListNotificationsRequest) (*awardsv1.ListNotificationsResponse, error) {
 	switch req.GetState() {
-	case "", "pending", "delivered", "parked", "suppressed":
+	case "", "pending", "delivered", "parked", "suppressed", "skipped":
 	default:
-		return nil, invalid("state %q is not valid; use pending, delivered, parked or suppressed", req.GetState())
+		return nil, invalid("state %q is not valid; use pending, delivered, parked, suppressed or skipped", req.GetState())
 	}
 	size, err := pageSize(max(req.GetPageSize(), 0), maxAdminPageSize) // a negative size means the default here
 	if err != nil {
@@ -665,4 +665,41 @@ func (a *AdminAPI) RetryNotifications(ctx context.Context, req *awardsv1.RetryNo
 	}
 	a.log.Info("parked notifications retried", "retried", n, "ids", req.GetIds(), "actor", req.GetActor())
 	return &awardsv1.RetryNotificationsResponse{Retried: int32(n)}, nil
+}
+
+// GetNotificationSettings implements AwardsAdminService.GetNotificationSettings.
+func (a *AdminAPI) GetNotificationSettings(ctx context.Context, req *awardsv1.GetNotificationSettingsRequest) (*awardsv1.GetNotificationSettingsResponse, error) {
+	if strings.TrimSpace(req.GetUserId()) == "" {
+		return nil, invalid("user_id is required: the user whose notification settings to read")
+	}
+	if err := checkIdentifiers("user_id", req.GetUserId()); err != nil {
+		return nil, err
+	}
+	ns, err := a.engine.store.NotificationSettings(ctx, req.GetUserId())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &awardsv1.GetNotificationSettingsResponse{UserId: req.GetUserId(), Settings: notificationSettingsProto(ns)}, nil
+}
+
+// SetNotificationSettings implements AwardsAdminService.SetNotificationSettings:
+// an operator sets a user's notification settings on their behalf,
+// recorded as "operator <actor>".
+func (a *AdminAPI) SetNotificationSettings(ctx context.Context, req *awardsv1.SetNotificationSettingsRequest) (*awardsv1.SetNotificationSettingsResponse, error) {
+	if strings.TrimSpace(req.GetUserId()) == "" || strings.TrimSpace(req.GetActor()) == "" {
+		return nil, invalid("user_id and actor are required: whose settings, and who changes them (recorded with the settings)")
+	}
+	if err := checkIdentifiers("user_id", req.GetUserId(), "actor", req.GetActor()); err != nil {
+		return nil, err
+	}
+	mode := req.GetSettings().GetMode()
+	if problem := notificationModeProblem(mode); problem != "" {
+		return nil, invalid("settings.mode %s", problem)
+	}
+	prev, ns, err := a.engine.store.SetNotificationSettings(ctx, req.GetUserId(), mode, "operator "+req.GetActor())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	a.log.Info("notification settings set", "user", req.GetUserId(), "mode", ns.Mode, "previous", prev.Mode, "actor", req.GetActor())
+	return &awardsv1.SetNotificationSettingsResponse{Previous: notificationSettingsProto(prev), Settings: notificationSettingsProto(ns)}, nil
 }

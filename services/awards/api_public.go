@@ -21,8 +21,19 @@ import (
 // for grpc-go (the in-process REST gateway) and Connect alike.
 type PublicAPI struct {
 	awardsv1.UnimplementedAwardsServiceServer
-	store    Store
+	store    PublicStore
 	verifier TokenVerifier
+}
+
+// PublicStore is what the public API reads and writes: achievements and
+// progress, whether a user was ever seen, and users' notification
+// settings.
+type PublicStore interface {
+	Store
+	NotificationSettingsStore
+	// UserSeen reports whether anything of the user is stored (a status,
+	// counters, progress, settings): false for an id the service never saw.
+	UserSeen(ctx context.Context, userID string) (bool, error)
 }
 
 var (
@@ -37,9 +48,10 @@ const (
 )
 
 // NewPublicAPI returns the public awards API over store. verifier checks
-// the bearer tokens of ListMyAchievements; nil leaves that call
-// unavailable (the other calls need no token).
-func NewPublicAPI(store Store, verifier TokenVerifier) *PublicAPI {
+// the bearer tokens of the caller's own calls (ListMyAchievements, the
+// notification settings); nil leaves those calls unavailable (the other
+// calls need no token).
+func NewPublicAPI(store PublicStore, verifier TokenVerifier) *PublicAPI {
 	return &PublicAPI{store: store, verifier: verifier}
 }
 
@@ -65,12 +77,13 @@ func (p *PublicAPI) ListMyAchievements(ctx context.Context, req *awardsv1.ListMy
 }
 
 // ListUserAchievements implements AwardsService.ListUserAchievements: a
-// user's public profile, for active users only.
+// user's public profile, for active users the service has seen only. A
+// blank or malformed user id is InvalidArgument, an unknown, banned or
+// deleted user NotFound.
 func (p *PublicAPI) ListUserAchievements(ctx context.Context, req *awardsv1.ListUserAchievementsRequest) (*awardsv1.ListUserAchievementsResponse, error) {
 	userID := req.GetUserId()
-	switch {
-	case userID == "":
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("user_id is required"))
+	if strings.TrimSpace(userID) == "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("user_id is required (got %q): pass the id of the user whose profile to show", userID))
 	}
 	if err := checkIdentifiers("user_id", userID); err != nil {
 		return nil, err
@@ -81,6 +94,13 @@ func (p *PublicAPI) ListUserAchievements(ctx context.Context, req *awardsv1.List
 	}
 	if err := p.requireActive(ctx, userID, connect.CodeNotFound); err != nil {
 		return nil, err
+	}
+	seen, err := p.store.UserSeen(ctx, userID)
+	if err != nil {
+		return nil, internalError(ctx, "look up user", err, "user_id", userID)
+	}
+	if !seen {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("user %q is not known here: no event of theirs was counted yet, so they have no profile", userID))
 	}
 	list, next, err := p.userAchievements(ctx, userID, page)
 	if err != nil {
@@ -111,6 +131,44 @@ func (p *PublicAPI) ListAchievements(ctx context.Context, req *awardsv1.ListAchi
 		resp.Achievements = append(resp.Achievements, achievementProto(a))
 	}
 	return resp, nil
+}
+
+// GetMyNotificationSettings implements
+// AwardsService.GetMyNotificationSettings: the user is the sub claim of the
+// bearer token.
+func (p *PublicAPI) GetMyNotificationSettings(ctx context.Context, _ *awardsv1.GetMyNotificationSettingsRequest) (*awardsv1.GetMyNotificationSettingsResponse, error) {
+	userID, err := p.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := p.store.NotificationSettings(ctx, userID)
+	if err != nil {
+		return nil, internalError(ctx, "read notification settings", err, "user_id", userID)
+	}
+	return &awardsv1.GetMyNotificationSettingsResponse{UserId: userID, Settings: notificationSettingsProto(ns)}, nil
+}
+
+// UpdateMyNotificationSettings implements
+// AwardsService.UpdateMyNotificationSettings. Any authenticated user may
+// opt out, whatever their status: stopping notifications is always
+// allowed.
+func (p *PublicAPI) UpdateMyNotificationSettings(ctx context.Context, req *awardsv1.UpdateMyNotificationSettingsRequest) (*awardsv1.UpdateMyNotificationSettingsResponse, error) {
+	userID, err := p.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode := req.GetSettings().GetMode()
+	if problem := notificationModeProblem(mode); problem != "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("settings.mode %s", problem))
+	}
+	prev, ns, err := p.store.SetNotificationSettings(ctx, userID, mode, "user")
+	if err != nil {
+		return nil, internalError(ctx, "store notification settings", err, "user_id", userID)
+	}
+	if prev.Mode != ns.Mode {
+		slog.InfoContext(ctx, "notification settings changed", "user_id", userID, "from", prev.Mode, "to", ns.Mode, "by", "user")
+	}
+	return &awardsv1.UpdateMyNotificationSettingsResponse{UserId: userID, Settings: notificationSettingsProto(ns)}, nil
 }
 
 // userAchievements reads one page of a user's achievements and the token
@@ -280,6 +338,10 @@ func userAchievementProto(ua UserAchievement) *awardsv1.UserAchievement {
 		pa.Objectives = append(pa.Objectives, &awardsv1.ObjectiveProgress{Key: o.Key, Progress: o.Progress, Counters: counters})
 	}
 	return pa
+}
+
+func notificationSettingsProto(ns NotificationSettings) *awardsv1.NotificationSettings {
+	return &awardsv1.NotificationSettings{Mode: ns.Mode, UpdatedAt: timestampOrNil(ns.UpdatedAt), UpdatedBy: ns.UpdatedBy}
 }
 
 func timestampOrNil(t *time.Time) *timestamppb.Timestamp {

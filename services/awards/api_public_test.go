@@ -1,6 +1,7 @@
 package awards_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/golang-jwt/jwt/v5"
@@ -43,7 +45,7 @@ func token(t testing.TB, user string) string {
 
 // newPublicAPI returns the public API over store, accepting tokens signed
 // with testSecret.
-func newPublicAPI(t testing.TB, store awards.Store) *awards.PublicAPI {
+func newPublicAPI(t testing.TB, store awards.PublicStore) *awards.PublicAPI {
 	t.Helper()
 	v, err := awards.NewJWTVerifier(awards.JWTConfig{Secret: testSecret})
 	if err != nil {
@@ -273,7 +275,7 @@ func checkU1(t *testing.T, list []*awardsv1.UserAchievement) {
 		t.Errorf("local-guide achievement = %v", a)
 	}
 	if !near(lg.GetProgress(), 7) || lg.GetCompleted() || lg.GetCompletedAt() != nil || lg.GetStartedAt() == nil ||
-		!near(lg.GetPercent(), 700.0/15) || !near(lg.GetRemaining(), 8) {
+		lg.GetPercent() != 46.67 || lg.GetRemaining() != 8 {
 		t.Errorf("local-guide: progress %g percent %g remaining %g completed %v started %v; want 7, 46.67, 8, not completed, started",
 			lg.GetProgress(), lg.GetPercent(), lg.GetRemaining(), lg.GetCompleted(), lg.GetStartedAt())
 	}
@@ -385,13 +387,19 @@ func TestInactiveUsers(t *testing.T) {
 	for _, tc := range []struct {
 		user string
 		code connect.Code
-	}{{"banned", connect.CodeNotFound}, {"gone", connect.CodeNotFound}, {"back", 0}, {"never-seen", 0}} {
+		want string
+	}{
+		{"banned", connect.CodeNotFound, "only active users"},
+		{"gone", connect.CodeNotFound, "only active users"},
+		{"back", 0, ""},
+		{"never-seen", connect.CodeNotFound, `user "never-seen" is not known here`},
+	} {
 		resp, err := api.ListUserAchievements(t.Context(), &awardsv1.ListUserAchievementsRequest{UserId: tc.user})
 		switch {
 		case tc.code == 0 && (err != nil || len(resp.GetAchievements()) != 1 || resp.GetUserId() != tc.user):
 			t.Errorf("%s: %v, %v; want the one achievement", tc.user, resp, err)
-		case tc.code != 0 && (connect.CodeOf(err) != tc.code || !strings.Contains(err.Error(), "only active users")):
-			t.Errorf("%s: %v (%v), want %v saying only active users have achievements", tc.user, err, connect.CodeOf(err), tc.code)
+		case tc.code != 0 && (connect.CodeOf(err) != tc.code || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v (%v), want %v saying %q", tc.user, err, connect.CodeOf(err), tc.code, tc.want)
 		}
 	}
 	_, err := api.ListMyAchievements(withBearer(t.Context(), token(t, "banned")), &awardsv1.ListMyAchievementsRequest{})
@@ -599,4 +607,104 @@ func loadStarter(t *testing.T, store *awards.PostgresStore) error {
 	t.Helper()
 	_, err := awards.NewEngine(awards.EngineConfig{Store: store, Schemas: schemas, Logger: quiet}).ApplyFile(t.Context(), awards.StarterAchievements(), "test")
 	return err
+}
+
+// TestPublicProfileUserIDs: a blank or malformed user id is 400 /
+// InvalidArgument naming user_id, a user the service never saw 404 /
+// NotFound, over Connect and REST alike.
+func TestPublicProfileUserIDs(t *testing.T) {
+	store, pool := newStore(t)
+	upsert(t, store, awards.Achievement{ID: "cafe-expert", Title: "Cafe expert", Goal: 15, Active: true})
+	insertProgress(t, pool, "known", "cafe-expert", 3, time.Now(), nil)
+	srv := startPublicServer(t, newPublicAPI(t, store))
+	long := strings.Repeat("u", 300)
+	tests := []struct {
+		name, userID, path string // path "" when REST cannot carry the id
+		code               connect.Code
+		want               string
+	}{
+		{"known", "known", "known", 0, ""},
+		{"never seen", "nobody", "nobody", connect.CodeNotFound, `is not known here`},
+		{"empty", "", "", connect.CodeInvalidArgument, "user_id is required"},
+		{"blank", "  ", "%20%20", connect.CodeInvalidArgument, "user_id is required"},
+		{"too long", long, long, connect.CodeInvalidArgument, "user_id has 300 bytes"},
+		{"control character", "a\x01b", "a%01b", connect.CodeInvalidArgument, "control character U+0001"},
+		{"NUL", "a\x00b", "a%00b", connect.CodeInvalidArgument, "user_id"},
+		{"invalid UTF-8", "\xff\xfe", "%ff%fe", connect.CodeInvalidArgument, "UTF-8"},
+	}
+	httpCode := map[connect.Code]int{0: http.StatusOK, connect.CodeNotFound: http.StatusNotFound, connect.CodeInvalidArgument: http.StatusBadRequest}
+	for _, tc := range tests {
+		t.Run("connect/"+tc.name, func(t *testing.T) {
+			var code connect.Code
+			var msg string
+			if utf8.ValidString(tc.userID) {
+				_, err := srv.connect.ListUserAchievements(t.Context(), &awardsv1.ListUserAchievementsRequest{UserId: tc.userID})
+				if err != nil {
+					code, msg = connect.CodeOf(err), err.Error()
+				}
+			} else {
+				// A generated client cannot marshal invalid UTF-8: send the
+				// protobuf bytes by hand (field 1, length 2).
+				code, msg = rawConnectCall(t, srv.url, append([]byte{0x0a, byte(len(tc.userID))}, tc.userID...))
+			}
+			if code != tc.code || (tc.want != "" && !strings.Contains(msg, tc.want)) {
+				t.Errorf("user_id %q: %v %s, want %v saying %q", tc.userID, code, msg, tc.code, tc.want)
+			}
+		})
+		if tc.path == "" {
+			continue
+		}
+		t.Run("rest/"+tc.name, func(t *testing.T) {
+			code, body := srv.rest(t, "/v1/users/"+tc.path+"/achievements", "")
+			if code != httpCode[tc.code] || (tc.want != "" && !strings.Contains(string(body), tc.want)) {
+				t.Errorf("GET /v1/users/%s/achievements: HTTP %d %s, want %d saying %q", tc.path, code, body, httpCode[tc.code], tc.want)
+			}
+		})
+	}
+}
+
+// rawConnectCall posts a binary protobuf ListUserAchievements request over
+// the Connect protocol and returns the error's code and message (0, "" on
+// success).
+func rawConnectCall(t *testing.T, url string, body []byte) (connect.Code, string) {
+	t.Helper()
+	resp, err := http.Post(url+"/"+awardsv1connect.AwardsServiceName+"/ListUserAchievements", "application/proto", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return 0, ""
+	}
+	var e struct{ Code, Message string }
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatalf("HTTP %d %s: %v", resp.StatusCode, data, err)
+	}
+	var code connect.Code
+	if err := code.UnmarshalText([]byte(e.Code)); err != nil {
+		t.Fatalf("code %q: %v", e.Code, err)
+	}
+	return code, e.Message
+}
+
+// TestProgressFiguresCarryNoFloatNoise: remaining and percent are rounded,
+// so 15 − 8.098 reads 6.902 (not 6.901999999999999) on every protocol.
+func TestProgressFiguresCarryNoFloatNoise(t *testing.T) {
+	store, pool := newStore(t)
+	upsert(t, store, awards.Achievement{ID: "cafe-expert", Title: "Cafe expert", Goal: 15, Active: true})
+	insertProgress(t, pool, "u1", "cafe-expert", 8.098, time.Now(), nil)
+	srv := startPublicServer(t, newPublicAPI(t, store))
+	resp, err := srv.connect.ListUserAchievements(t.Context(), &awardsv1.ListUserAchievementsRequest{UserId: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua := resp.GetAchievements()[0]
+	if ua.GetProgress() != 8.098 || ua.GetRemaining() != 6.902 || ua.GetPercent() != 53.99 {
+		t.Errorf("Connect: progress %v, remaining %v, percent %v; want 8.098, 6.902, 53.99", ua.GetProgress(), ua.GetRemaining(), ua.GetPercent())
+	}
+	code, body := srv.rest(t, "/v1/users/u1/achievements", "")
+	if code != http.StatusOK || !strings.Contains(string(body), `"remaining":6.902,`) || !strings.Contains(string(body), `"percent":53.99,`) {
+		t.Errorf("REST: HTTP %d %s, want remaining 6.902 and percent 53.99 written as such", code, body)
+	}
 }

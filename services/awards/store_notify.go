@@ -21,7 +21,8 @@ const (
 	DeliveryPending    = "pending"    // to be attempted at next_attempt_at
 	DeliveryDelivered  = "delivered"  // the channel accepted it
 	DeliveryParked     = "parked"     // failed MaxAttempts times; last_error says why
-	DeliverySuppressed = "suppressed" // a backfill's grant whose notifications were not asked for
+	DeliverySuppressed = "suppressed" // a backfill's grant whose notifications were not asked for, or a repeat
+	DeliverySkipped    = "skipped"    // its user opted out of it (NotificationSettings); last_error says of what
 )
 
 // Notification is an outbox row (a grant, a revocation or the announcement
@@ -33,7 +34,7 @@ type Notification struct {
 	UserID, AchievementID string // UserID is empty for announcements
 	Progress, Goal        float64
 	CreatedAt             time.Time
-	State                 string // pending, delivered, parked or suppressed
+	State                 string // pending, delivered, parked, suppressed or skipped
 	Attempts              int
 	LastError             string
 	DeliveredAt           *time.Time
@@ -57,6 +58,7 @@ type NotificationFilter struct {
 type pendingDelivery struct {
 	Notification
 	attempts int
+	optedOut string // why the user no longer receives it; "" when they do
 }
 
 // deliveryOutcome is what became of one attempt: the delivery's next state
@@ -76,13 +78,22 @@ const (
 	// absence rather than by an id cursor because outbox ids can commit
 	// out of order (a cursor would skip a row committed after a higher id).
 	//
+	// A row addressed to a user who opted out of it (sqlOptedOut) is
+	// skipped, with the reason as its last error.
+	//
 	// A user hears of an achievement's grant (or revocation) once: a row
 	// whose (kind, user, achievement) was already notified, or is being
 	// notified, on the channel is suppressed, so content flapping between
 	// statuses does not flood users. An achievement is announced once.
+	// "Already notified" does not depend on id order, since ids can commit
+	// out of order: any row of the same (kind, user, achievement) with a
+	// pending or delivered delivery on the channel suppresses the fresh
+	// row, whatever its id; among fresh rows of the same key, the lowest id
+	// is sent.
 	sqlEnqueueDeliveries = `
 		WITH fresh AS (
-			SELECT o.id, o.kind, o.user_id, o.achievement_id, o.suppressed FROM awards.outbox o
+			SELECT o.id, o.kind, o.user_id, o.achievement_id, o.suppressed, ` + sqlOptedOut + ` AS opted_out
+			FROM awards.outbox o
 			WHERE o.delivered_at IS NULL
 			  AND NOT EXISTS (SELECT 1 FROM awards.deliveries d WHERE d.outbox_id = o.id)
 			ORDER BY o.id
@@ -90,36 +101,44 @@ const (
 		)
 		INSERT INTO awards.deliveries (outbox_id, channel, state, last_error)
 		SELECT f.id, c.channel,
-		       CASE WHEN f.suppressed OR dup.earlier IS NOT NULL THEN 'suppressed' ELSE 'pending' END,
-		       CASE WHEN NOT f.suppressed AND dup.earlier IS NOT NULL
-		            THEN 'already notified: notification ' || dup.earlier ELSE '' END
+		       CASE WHEN f.suppressed THEN 'suppressed'
+		            WHEN f.opted_out IS NOT NULL THEN 'skipped'
+		            WHEN dup.earlier IS NOT NULL THEN 'suppressed'
+		            ELSE 'pending' END,
+		       CASE WHEN f.suppressed THEN ''
+		            WHEN f.opted_out IS NOT NULL THEN f.opted_out
+		            WHEN dup.earlier IS NOT NULL THEN 'already notified: notification ' || dup.earlier
+		            ELSE '' END
 		FROM fresh f CROSS JOIN unnest($1::text[]) AS c(channel)
 		LEFT JOIN LATERAL (
 			SELECT min(e.id) AS earlier FROM (
 				SELECT p.id FROM awards.outbox p
 				JOIN awards.deliveries d ON d.outbox_id = p.id AND d.channel = c.channel AND d.state IN ('pending', 'delivered')
-				WHERE p.kind = f.kind AND p.user_id = f.user_id AND p.achievement_id = f.achievement_id AND p.id < f.id
+				WHERE p.kind = f.kind AND p.user_id = f.user_id AND p.achievement_id = f.achievement_id
 				UNION ALL
 				SELECT f2.id FROM fresh f2
 				WHERE f2.kind = f.kind AND f2.user_id = f.user_id AND f2.achievement_id = f.achievement_id
-				  AND f2.id < f.id AND NOT f2.suppressed
+				  AND f2.id < f.id AND NOT f2.suppressed AND f2.opted_out IS NULL
 			) e
 		) dup ON true
 		ON CONFLICT DO NOTHING
-		RETURNING outbox_id, state`
+		RETURNING outbox_id, channel, state`
 	// sqlClaimDeliveries locks due deliveries of a channel; instances skip
 	// each other's rows.
+	// A claimed delivery whose user opted out since it was enqueued comes
+	// with the reason (sqlOptedOut) and is skipped instead of sent.
 	sqlClaimDeliveries = `
 		SELECT o.id, o.kind, o.user_id, o.achievement_id, o.progress, o.goal, o.created_at,
-		       o.backfill_id IS NOT NULL, d.attempts
+		       o.backfill_id IS NOT NULL, d.attempts, coalesce(` + sqlOptedOut + `, '')
 		FROM awards.deliveries d JOIN awards.outbox o ON o.id = d.outbox_id
 		WHERE d.channel = $1 AND d.state = 'pending' AND d.next_attempt_at <= now()
 		ORDER BY d.next_attempt_at, d.outbox_id
 		LIMIT $2
 		FOR UPDATE OF d SKIP LOCKED`
+	// A skipped delivery was not attempted.
 	sqlRecordAttempts = `
 		UPDATE awards.deliveries d SET
-			attempts        = d.attempts + 1,
+			attempts        = d.attempts + CASE WHEN k.state = 'skipped' THEN 0 ELSE 1 END,
 			state           = k.state,
 			last_error      = k.err,
 			delivered_at    = CASE WHEN k.state = 'delivered' THEN now() END,
@@ -164,11 +183,13 @@ const (
 
 // enqueueDeliveries creates the deliveries, on channels, of up to limit
 // outbox rows that have none yet. Suppressed rows get suppressed deliveries
-// and are finished at once. It returns the outbox rows enqueued and how
-// many of them were suppressed.
-func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string, limit int) (enqueued, suppressed int, err error) {
+// and rows whose user opted out get skipped ones; both are finished at
+// once. It returns the outbox rows enqueued, how many of them were
+// suppressed, and the skipped deliveries per channel.
+func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string, limit int) (res enqueueResult, err error) {
 	defer wrapErr(&err, fmt.Sprintf("enqueue notification deliveries (channels %v)", channels))
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res = enqueueResult{}
 		// One instance enqueues at a time; the others skip this step (the
 		// one holding the lock does the work) and go on to deliver. A
 		// second enqueue at the same moment would read the same fresh rows
@@ -177,61 +198,98 @@ func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string
 		if err := tx.QueryRow(ctx, sqlTryXactLock, int32(lockClassEnqueue)).Scan(&mine); err != nil || !mine {
 			return err
 		}
-		rows, err := tx.Query(ctx, sqlEnqueueDeliveries, channels, limit)
+		rows, err := tx.Query(ctx, sqlEnqueueDeliveries, channels, limit, skipOptedOut, skipNoAnnouncements)
 		if err != nil {
 			return err
 		}
 		var (
-			id    int64
-			state string
-			seen  = map[int64]bool{}
-			done  []int64
+			id             int64
+			channel, state string
+			seen           = map[int64]bool{}
+			suppressed     = map[int64]bool{}
+			finished       = map[int64]bool{}
+			done           []int64
 		)
-		_, err = pgx.ForEachRow(rows, []any{&id, &state}, func() error {
-			if !seen[id] {
-				seen[id] = true
-				if state == DeliverySuppressed {
-					done = append(done, id)
+		_, err = pgx.ForEachRow(rows, []any{&id, &channel, &state}, func() error {
+			seen[id] = true
+			if state != DeliveryPending && !finished[id] {
+				// finishOutbox leaves the rows with a delivery still pending
+				// on another channel.
+				finished[id] = true
+				done = append(done, id)
+			}
+			switch state {
+			case DeliverySuppressed:
+				suppressed[id] = true
+			case DeliverySkipped:
+				if res.skipped == nil {
+					res.skipped = map[string]int{}
 				}
+				res.skipped[channel]++
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		enqueued, suppressed = len(seen), len(done)
+		res.enqueued, res.suppressed = len(seen), len(suppressed)
 		return finishOutbox(ctx, tx, done)
 	})
-	return enqueued, suppressed, err
+	return res, err
+}
+
+// enqueueResult is what enqueueDeliveries did.
+type enqueueResult struct {
+	enqueued   int            // outbox rows given deliveries
+	suppressed int            // of which suppressed on some channel
+	skipped    map[string]int // skipped deliveries per channel
 }
 
 // deliverDue claims up to limit due deliveries of channel, hands them to
 // deliver and records its outcomes, in one transaction: a delivery is marked
 // delivered in the transaction that records the attempt, and the claim
 // (FOR UPDATE SKIP LOCKED) keeps other instances off the rows meanwhile.
-// deliver returns one outcome per delivery, in order. It returns the
-// deliveries claimed and their outcomes.
+// Deliveries whose user opted out since they were enqueued are skipped, not
+// handed to deliver. deliver returns one outcome per delivery, in order. It
+// returns the deliveries claimed and their outcomes.
 func (s *PostgresStore) deliverDue(ctx context.Context, channel string, limit int,
 	deliver func(context.Context, []pendingDelivery) []deliveryOutcome) (claimed []pendingDelivery, outcomes []deliveryOutcome, err error) {
 	defer wrapErr(&err, "deliver due notifications (channel "+channel+")")
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		claimed, outcomes = nil, nil
-		rows, err := tx.Query(ctx, sqlClaimDeliveries, channel, limit)
+		rows, err := tx.Query(ctx, sqlClaimDeliveries, channel, limit, skipOptedOut, skipNoAnnouncements)
 		if err != nil {
 			return err
 		}
-		var p pendingDelivery
+		var (
+			p      pendingDelivery
+			toSend []pendingDelivery
+		)
 		n := &p.Notification
-		_, err = pgx.ForEachRow(rows, []any{&n.ID, &n.Kind, &n.UserID, &n.AchievementID, &n.Progress, &n.Goal, &n.CreatedAt, &n.Backfilled, &p.attempts}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&n.ID, &n.Kind, &n.UserID, &n.AchievementID, &n.Progress, &n.Goal, &n.CreatedAt, &n.Backfilled, &p.attempts, &p.optedOut}, func() error {
 			claimed = append(claimed, p)
+			if p.optedOut == "" {
+				toSend = append(toSend, p)
+			}
 			return nil
 		})
 		if err != nil || len(claimed) == 0 {
 			return err
 		}
-		outcomes = deliver(ctx, claimed)
-		if len(outcomes) != len(claimed) {
-			return fmt.Errorf("%d outcomes for %d deliveries", len(outcomes), len(claimed))
+		var sent []deliveryOutcome
+		if len(toSend) > 0 {
+			sent = deliver(ctx, toSend)
+			if len(sent) != len(toSend) {
+				return fmt.Errorf("%d outcomes for %d deliveries", len(sent), len(toSend))
+			}
+		}
+		outcomes = make([]deliveryOutcome, len(claimed))
+		for i, c := range claimed {
+			if c.optedOut != "" {
+				outcomes[i] = deliveryOutcome{state: DeliverySkipped, lastError: c.optedOut}
+				continue
+			}
+			outcomes[i], sent = sent[0], sent[1:]
 		}
 		ids := make([]int64, len(claimed))
 		states := make([]string, len(claimed))
@@ -281,10 +339,10 @@ func (s *PostgresStore) ListNotifications(ctx context.Context, f NotificationFil
 		rows, err = s.pool.Query(ctx, sqlListNotifications, f.AfterID, f.Limit)
 	case DeliveryPending:
 		rows, err = s.pool.Query(ctx, sqlListPendingNotifications, f.AfterID, f.Limit)
-	case DeliveryDelivered, DeliveryParked, DeliverySuppressed:
+	case DeliveryDelivered, DeliveryParked, DeliverySuppressed, DeliverySkipped:
 		rows, err = s.pool.Query(ctx, sqlListNotificationsInState, f.AfterID, f.Limit, f.State)
 	default:
-		return nil, fmt.Errorf("%w: unknown notification state %q (want pending, delivered, parked or suppressed)", ErrInvalidNotificationFilter, f.State)
+		return nil, fmt.Errorf("%w: unknown notification state %q (want pending, delivered, parked, suppressed or skipped)", ErrInvalidNotificationFilter, f.State)
 	}
 	if err != nil {
 		return nil, err

@@ -69,6 +69,15 @@ const (
 		ORDER BY a.id
 		LIMIT nullif($2::int, 0)`
 	sqlStatusOfUser = `SELECT status FROM awards.users WHERE user_id = $1`
+	// A user is seen once anything of theirs is stored: a status, a ledger
+	// entry, counters, progress or notification settings (each table's
+	// primary key starts with user_id).
+	sqlUserSeen = `
+		SELECT EXISTS (SELECT 1 FROM awards.users WHERE user_id = $1)
+		    OR EXISTS (SELECT 1 FROM awards.user_objectives WHERE user_id = $1)
+		    OR EXISTS (SELECT 1 FROM awards.user_achievements WHERE user_id = $1)
+		    OR EXISTS (SELECT 1 FROM awards.contributions WHERE user_id = $1)
+		    OR EXISTS (SELECT 1 FROM awards.notification_settings WHERE user_id = $1)`
 )
 
 // UpsertAchievement implements Store.
@@ -133,6 +142,13 @@ func (s *PostgresStore) Achievements(ctx context.Context, page Page) (out []Achi
 		return nil
 	})
 	return out, err
+}
+
+// UserSeen implements PublicStore.
+func (s *PostgresStore) UserSeen(ctx context.Context, userID string) (seen bool, err error) {
+	defer wrapErr(&err, fmt.Sprintf("whether user %q was seen", userID))
+	err = s.pool.QueryRow(ctx, sqlUserSeen, userID).Scan(&seen)
+	return seen, err
 }
 
 // UserStatus implements Store.

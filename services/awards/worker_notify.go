@@ -36,6 +36,17 @@ import (
 // with its last error. Rows a backfill made without asking for
 // notifications are suppressed: never sent.
 //
+// Users' NotificationSettings are honoured: a notification addressed to a
+// user who opted out of it (every notification, or announcements only) is
+// skipped — recorded as a delivery in state skipped with the reason in its
+// last error, listed by ListNotifications and counted in
+// clickstream_awards_notifications_skipped_total — instead of being sent.
+// The settings are read when the deliveries are created and again when a
+// due delivery is claimed, so an opt-out also stops a notification still
+// waiting for a retry. Announcements of a new achievement are broadcast
+// with no user and are never skipped: the receiver that fans them out to
+// users applies the settings.
+//
 // So each notification reaches each channel at most once across retries and
 // restarts, but for one window: a crash (or a lost database connection)
 // after the channel accepted a notification and before the transaction
@@ -58,6 +69,7 @@ type Notifier struct {
 	failed     *prometheus.CounterVec
 	parked     *prometheus.CounterVec
 	suppressed prometheus.Counter
+	skipped    *prometheus.CounterVec
 }
 
 // NotifierConfig configures a Notifier. Zero values take the defaults.
@@ -164,12 +176,13 @@ func NewNotifier(store *PostgresStore, cfg NotifierConfig) *Notifier {
 		Namespace: "clickstream", Subsystem: "awards", Name: "notifications_suppressed_total",
 		Help: "Notifications of backfilled grants that were not sent, as the backfill asked.",
 	})
+	n.skipped = counter("notifications_skipped_total", "Notification deliveries not sent because the user opted out of them, by channel.")
 	return n
 }
 
 // Collectors returns the notifier's metrics, for registration.
 func (n *Notifier) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{n.delivered, n.failed, n.parked, n.suppressed}
+	return []prometheus.Collector{n.delivered, n.failed, n.parked, n.suppressed, n.skipped}
 }
 
 // Channels lists the configured channels.
@@ -179,6 +192,7 @@ func (n *Notifier) Channels() []string { return n.channels }
 type NotifyResult struct {
 	Enqueued   int // outbox rows given deliveries
 	Suppressed int // of which suppressed
+	Skipped    int // deliveries skipped because their user opted out
 	Delivered  int // deliveries accepted by their channel
 	Failed     int // failed attempts (including those that parked)
 	Parked     int
@@ -201,6 +215,7 @@ func (n *Notifier) Cycle(ctx context.Context) (NotifyResult, error) {
 func (r *NotifyResult) add(o NotifyResult) {
 	r.Enqueued += o.Enqueued
 	r.Suppressed += o.Suppressed
+	r.Skipped += o.Skipped
 	r.Delivered += o.Delivered
 	r.Failed += o.Failed
 	r.Parked += o.Parked
@@ -211,12 +226,16 @@ func (r *NotifyResult) add(o NotifyResult) {
 // deliveries of channel.
 func (n *Notifier) cycle(ctx context.Context, channel string) (NotifyResult, error) {
 	var res NotifyResult
-	enqueued, suppressed, err := n.store.enqueueDeliveries(ctx, n.channels, n.cfg.Batch)
+	enq, err := n.store.enqueueDeliveries(ctx, n.channels, n.cfg.Batch)
 	if err != nil {
 		return res, err
 	}
-	res.Enqueued, res.Suppressed = enqueued, suppressed
-	n.suppressed.Add(float64(suppressed))
+	res.Enqueued, res.Suppressed = enq.enqueued, enq.suppressed
+	n.suppressed.Add(float64(enq.suppressed))
+	for ch, k := range enq.skipped {
+		res.Skipped += k
+		n.skipped.WithLabelValues(ch).Add(float64(k))
+	}
 
 	send := n.postWebhook
 	if channel == ChannelBus {
@@ -233,6 +252,10 @@ func (n *Notifier) cycle(ctx context.Context, channel string) (NotifyResult, err
 		case DeliveryDelivered:
 			res.Delivered++
 			n.delivered.WithLabelValues(channel).Inc()
+			continue
+		case DeliverySkipped:
+			res.Skipped++
+			n.skipped.WithLabelValues(channel).Inc()
 			continue
 		case DeliveryParked:
 			res.Parked++
@@ -380,7 +403,7 @@ func (n *Notifier) loop(ctx context.Context, channel string) {
 		if err != nil {
 			n.log.Error("notification cycle failed", "channel", channel, "err", err)
 		}
-		if err == nil && (res.Enqueued >= n.cfg.Batch || res.Delivered+res.Failed >= n.cfg.Batch) {
+		if err == nil && (res.Enqueued >= n.cfg.Batch || res.Delivered+res.Failed+res.Skipped >= n.cfg.Batch) {
 			continue
 		}
 		select {

@@ -772,3 +772,75 @@ func TestNotifierTellsAUserOnce(t *testing.T) {
 		t.Errorf("%d repeats listed as suppressed with the notification they repeat, want 3", repeats)
 	}
 }
+
+// TestNotifyOnceWhateverTheCommitOrder: two grants of the same achievement
+// to the same user whose outbox ids commit out of order (the higher id
+// first, enqueued and delivered, then the lower) reach the user once: the
+// lower one is suppressed as a repeat of the higher.
+func TestNotifyOnceWhateverTheCommitOrder(t *testing.T) {
+	env := newEngineEnv(t)
+	const insert = `INSERT INTO awards.outbox (kind, user_id, achievement_id, progress, goal)
+		VALUES ('granted', 'late', 'navigator-10km', 10, 10) RETURNING id`
+	slow, err := env.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = slow.Rollback(context.Background()) }()
+	var low, high int64
+	if err := slow.QueryRow(t.Context(), insert).Scan(&low); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.pool.QueryRow(t.Context(), insert).Scan(&high); err != nil { // commits at once
+		t.Fatal(err)
+	}
+	if high <= low {
+		t.Fatalf("ids %d then %d: want the second higher", low, high)
+	}
+
+	hook := newWebhookReceiver(t)
+	n := awards.NewNotifier(env.store, fastNotifier(awards.NotifierConfig{WebhookURL: hook.URL}))
+	drain := func() {
+		t.Helper()
+		for range 20 {
+			res, err := n.Cycle(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Enqueued+res.Delivered+res.Failed == 0 {
+				return
+			}
+		}
+		t.Fatal("the notifier did not settle in 20 cycles")
+	}
+	drain()
+	if err := slow.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+
+	hook.mu.Lock()
+	grants := 0
+	for _, m := range hook.messages {
+		if m.Kind == "granted" && m.UserID == "late" {
+			grants++
+		}
+	}
+	hook.mu.Unlock()
+	if grants != 1 {
+		t.Errorf("the webhook got %d grants of navigator-10km for late (outbox ids %d committed after %d), want 1", grants, low, high)
+	}
+	listed, err := env.store.ListNotifications(t.Context(), awards.NotificationFilter{State: awards.DeliverySuppressed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repeat string
+	for _, l := range listed {
+		if l.ID == low {
+			repeat = l.LastError
+		}
+	}
+	if want := fmt.Sprintf("already notified: notification %d", high); repeat != want {
+		t.Errorf("notification %d (committed last) suppressed with %q, want %q", low, repeat, want)
+	}
+	t.Logf("outbox %d committed before %d: %d grant delivered, %d suppressed as %q", high, low, grants, low, repeat)
+}

@@ -113,6 +113,10 @@ export interface paths {
   "/v1/admin/users/{userId}/achievements/{achievementId}:explain": {
     get: operations["AwardsAdminService_Explain"];
   };
+  "/v1/admin/users/{userId}/notification-settings": {
+    get: operations["AwardsAdminService_GetNotificationSettings"];
+    put: operations["AwardsAdminService_SetNotificationSettings"];
+  };
   "/v1/admin/users/{userId}/processing-log": {
     get: operations["AwardsAdminService_ListProcessingLog"];
   };
@@ -154,6 +158,10 @@ export interface paths {
   };
   "/v1/me/achievements": {
     get: operations["AwardsService_ListMyAchievements"];
+  };
+  "/v1/me/notification-settings": {
+    get: operations["AwardsService_GetMyNotificationSettings"];
+    put: operations["AwardsService_UpdateMyNotificationSettings"];
   };
   "/v1/schema-set": {
     get: operations["RegistryService_GetSchemaSet2"];
@@ -197,6 +205,12 @@ export interface definitions {
       strategy?: { [key: string]: unknown };
     };
     /** @description Who makes the change, recorded in the history. */
+    actor?: string;
+  };
+  AwardsAdminServiceSetNotificationSettingsBody: {
+    /** @description The settings to store; mode is required. */
+    settings?: definitions["v1NotificationSettings"];
+    /** @description Who makes the change, recorded with the settings. */
     actor?: string;
   };
   AwardsAdminServiceSetUserStatusBody: {
@@ -2083,6 +2097,14 @@ export interface definitions {
   v1GetHourlyCountsResponse: {
     counts?: definitions["v1HourlyCount"][];
   };
+  v1GetMyNotificationSettingsResponse: {
+    userId?: string;
+    settings?: definitions["v1NotificationSettings"];
+  };
+  v1GetNotificationSettingsResponse: {
+    userId?: string;
+    settings?: definitions["v1NotificationSettings"];
+  };
   v1GetSchemaSetResponse: {
     /** Format: uint64 */
     revision?: string;
@@ -2283,7 +2305,11 @@ export interface definitions {
     goal?: number;
     /** Format: date-time */
     createdAt?: string;
-    /** @description pending, delivered, parked or suppressed. */
+    /**
+     * @description pending, delivered, parked, suppressed (a backfill's, or a repeat of
+     * one the user already had) or skipped (the user opted out; last_error
+     * says of what).
+     */
     state?: string;
     /** Format: int32 */
     attempts?: number;
@@ -2292,6 +2318,27 @@ export interface definitions {
     deliveredAt?: string;
     /** @description Made by a backfill. */
     backfilled?: boolean;
+  };
+  /** @description NotificationSettings says which award notifications a user receives. */
+  v1NotificationSettings: {
+    /**
+     * @description "all" (the default: grants, revocations and announcements),
+     * "no_announcements" (grants and revocations only) or "none".
+     * Announcements of a new achievement are broadcast as one message with no
+     * user, so the notifier sends them whatever one user's settings are; a
+     * receiver that fans an announcement out to users applies these settings
+     * itself (operators read them with AwardsAdminService
+     * GetNotificationSettings). Anything addressed to a user who opted out is
+     * recorded as skipped instead of being sent.
+     */
+    mode?: string;
+    /**
+     * Format: date-time
+     * @description When the settings last changed; unset while they are the default.
+     */
+    updatedAt?: string;
+    /** @description Who last changed them: "user" or "operator <actor>". Output only. */
+    updatedBy?: string;
   };
   /** @description ObjectiveConfig is one objective of an achievement. */
   v1ObjectiveConfig: {
@@ -2547,6 +2594,12 @@ export interface definitions {
   v1SetLifecycleResponse: {
     version?: definitions["v1EventVersion"];
   };
+  v1SetNotificationSettingsResponse: {
+    /** @description The settings before the change. */
+    previous?: definitions["v1NotificationSettings"];
+    /** @description The settings now stored. */
+    settings?: definitions["v1NotificationSettings"];
+  };
   v1SetOwnerResponse: {
     event?: definitions["clickstreamRegistryV1Event"];
   };
@@ -2709,6 +2762,11 @@ export interface definitions {
      */
     lastSeen?: string;
   };
+  v1UpdateMyNotificationSettingsResponse: {
+    userId?: string;
+    /** @description The settings now stored. */
+    settings?: definitions["v1NotificationSettings"];
+  };
   /**
    * @description UsageCount is how many events of one version arrived in one minute from
    * one environment and app version with one outcome.
@@ -2747,12 +2805,15 @@ export interface definitions {
     completedAt?: string;
     /**
      * Format: double
-     * @description progress / goal × 100, from 0 to 100.
+     * @description progress / goal × 100, from 0 to 100, rounded to 2 decimal places;
+     * below 100 until progress reaches the goal.
      */
     percent?: number;
     /**
      * Format: double
-     * @description goal − progress: how far the user is from earning it.
+     * @description goal − progress, at least 0: how far the user is from earning it,
+     * rounded to the decimal places of goal and progress (at most 6), so
+     * goal 15 and progress 8.098 give 6.902.
      */
     remaining?: number;
     /** @description Progress in each objective. */
@@ -3175,7 +3236,10 @@ export interface operations {
   AwardsAdminService_ListNotifications: {
     parameters: {
       query: {
-        /** pending, delivered or parked; every state when empty. */
+        /**
+         * pending, delivered, parked, suppressed or skipped; every state when
+         * empty.
+         */
         state?: string;
         pageSize?: number;
         pageToken?: string;
@@ -3504,6 +3568,43 @@ export interface operations {
       };
     };
   };
+  AwardsAdminService_GetNotificationSettings: {
+    parameters: {
+      path: {
+        userId: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1GetNotificationSettingsResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  AwardsAdminService_SetNotificationSettings: {
+    parameters: {
+      path: {
+        userId: string;
+      };
+      body: {
+        body: definitions["AwardsAdminServiceSetNotificationSettingsBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1SetNotificationSettingsResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
   AwardsAdminService_ListProcessingLog: {
     parameters: {
       path: {
@@ -3789,6 +3890,36 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1ListMyAchievementsResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  AwardsService_GetMyNotificationSettings: {
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1GetMyNotificationSettingsResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  AwardsService_UpdateMyNotificationSettings: {
+    parameters: {
+      body: {
+        /** The settings to store; mode is required. */
+        settings: definitions["v1NotificationSettings"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1UpdateMyNotificationSettingsResponse"];
       };
       /** An unexpected error response. */
       default: {

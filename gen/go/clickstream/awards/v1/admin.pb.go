@@ -3046,7 +3046,8 @@ func (x *Backfill) GetFinishedAt() *timestamppb.Timestamp {
 
 type ListNotificationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// pending, delivered or parked; every state when empty.
+	// pending, delivered, parked, suppressed or skipped; every state when
+	// empty.
 	State         string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -3168,7 +3169,9 @@ type Notification struct {
 	Progress      float64                `protobuf:"fixed64,5,opt,name=progress,proto3" json:"progress,omitempty"`
 	Goal          float64                `protobuf:"fixed64,6,opt,name=goal,proto3" json:"goal,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// pending, delivered, parked or suppressed.
+	// pending, delivered, parked, suppressed (a backfill's, or a repeat of
+	// one the user already had) or skipped (the user opted out; last_error
+	// says of what).
 	State       string                 `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"`
 	Attempts    int32                  `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	LastError   string                 `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
@@ -3391,11 +3394,223 @@ func (x *RetryNotificationsResponse) GetRetried() int32 {
 	return 0
 }
 
+type GetNotificationSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationSettingsRequest) Reset() {
+	*x = GetNotificationSettingsRequest{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationSettingsRequest) ProtoMessage() {}
+
+func (x *GetNotificationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetNotificationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GetNotificationSettingsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type GetNotificationSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Settings      *NotificationSettings  `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNotificationSettingsResponse) Reset() {
+	*x = GetNotificationSettingsResponse{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNotificationSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNotificationSettingsResponse) ProtoMessage() {}
+
+func (x *GetNotificationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNotificationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetNotificationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetNotificationSettingsResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetNotificationSettingsResponse) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type SetNotificationSettingsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The settings to store; mode is required.
+	Settings *NotificationSettings `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	// Who makes the change, recorded with the settings.
+	Actor         string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNotificationSettingsRequest) Reset() {
+	*x = SetNotificationSettingsRequest{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNotificationSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNotificationSettingsRequest) ProtoMessage() {}
+
+func (x *SetNotificationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNotificationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetNotificationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *SetNotificationSettingsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SetNotificationSettingsRequest) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *SetNotificationSettingsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type SetNotificationSettingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings before the change.
+	Previous *NotificationSettings `protobuf:"bytes,1,opt,name=previous,proto3" json:"previous,omitempty"`
+	// The settings now stored.
+	Settings      *NotificationSettings `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNotificationSettingsResponse) Reset() {
+	*x = SetNotificationSettingsResponse{}
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNotificationSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNotificationSettingsResponse) ProtoMessage() {}
+
+func (x *SetNotificationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNotificationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*SetNotificationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SetNotificationSettingsResponse) GetPrevious() *NotificationSettings {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+func (x *SetNotificationSettingsResponse) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 var File_clickstream_awards_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"!clickstream/awards/v1/admin.proto\x12\x15clickstream.awards.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
+	"!clickstream/awards/v1/admin.proto\x12\x15clickstream.awards.v1\x1a\"clickstream/awards/v1/awards.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
 	"\x11AchievementConfig\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -3664,7 +3879,19 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\x03ids\x18\x01 \x03(\x03R\x03ids\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\"6\n" +
 	"\x1aRetryNotificationsResponse\x12\x18\n" +
-	"\aretried\x18\x01 \x01(\x05R\aretried2\xe4\x10\n" +
+	"\aretried\x18\x01 \x01(\x05R\aretried\"9\n" +
+	"\x1eGetNotificationSettingsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x83\x01\n" +
+	"\x1fGetNotificationSettingsResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12G\n" +
+	"\bsettings\x18\x02 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings\"\x98\x01\n" +
+	"\x1eSetNotificationSettingsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12G\n" +
+	"\bsettings\x18\x02 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"\xb3\x01\n" +
+	"\x1fSetNotificationSettingsResponse\x12G\n" +
+	"\bprevious\x18\x01 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bprevious\x12G\n" +
+	"\bsettings\x18\x02 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings2\xfa\x12\n" +
 	"\x12AwardsAdminService\x12p\n" +
 	"\x0fSaveAchievement\x12-.clickstream.awards.v1.SaveAchievementRequest\x1a..clickstream.awards.v1.SaveAchievementResponse\x12|\n" +
 	"\x13ValidateAchievement\x121.clickstream.awards.v1.ValidateAchievementRequest\x1a2.clickstream.awards.v1.ValidateAchievementResponse\x12\x7f\n" +
@@ -3684,7 +3911,9 @@ const file_clickstream_awards_v1_admin_proto_rawDesc = "" +
 	"\vGetBackfill\x12).clickstream.awards.v1.GetBackfillRequest\x1a*.clickstream.awards.v1.GetBackfillResponse\x12j\n" +
 	"\rListBackfills\x12+.clickstream.awards.v1.ListBackfillsRequest\x1a,.clickstream.awards.v1.ListBackfillsResponse\x12v\n" +
 	"\x11ListNotifications\x12/.clickstream.awards.v1.ListNotificationsRequest\x1a0.clickstream.awards.v1.ListNotificationsResponse\x12y\n" +
-	"\x12RetryNotifications\x120.clickstream.awards.v1.RetryNotificationsRequest\x1a1.clickstream.awards.v1.RetryNotificationsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
+	"\x12RetryNotifications\x120.clickstream.awards.v1.RetryNotificationsRequest\x1a1.clickstream.awards.v1.RetryNotificationsResponse\x12\x88\x01\n" +
+	"\x17GetNotificationSettings\x125.clickstream.awards.v1.GetNotificationSettingsRequest\x1a6.clickstream.awards.v1.GetNotificationSettingsResponse\x12\x88\x01\n" +
+	"\x17SetNotificationSettings\x125.clickstream.awards.v1.SetNotificationSettingsRequest\x1a6.clickstream.awards.v1.SetNotificationSettingsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
 
 var (
 	file_clickstream_awards_v1_admin_proto_rawDescOnce sync.Once
@@ -3698,159 +3927,172 @@ func file_clickstream_awards_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_awards_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_clickstream_awards_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_clickstream_awards_v1_admin_proto_goTypes = []any{
-	(*AchievementConfig)(nil),              // 0: clickstream.awards.v1.AchievementConfig
-	(*ObjectiveConfig)(nil),                // 1: clickstream.awards.v1.ObjectiveConfig
-	(*SaveAchievementRequest)(nil),         // 2: clickstream.awards.v1.SaveAchievementRequest
-	(*SaveAchievementResponse)(nil),        // 3: clickstream.awards.v1.SaveAchievementResponse
-	(*ValidateAchievementRequest)(nil),     // 4: clickstream.awards.v1.ValidateAchievementRequest
-	(*ValidateAchievementResponse)(nil),    // 5: clickstream.awards.v1.ValidateAchievementResponse
-	(*GetAchievementConfigRequest)(nil),    // 6: clickstream.awards.v1.GetAchievementConfigRequest
-	(*GetAchievementConfigResponse)(nil),   // 7: clickstream.awards.v1.GetAchievementConfigResponse
-	(*StoredAchievementConfig)(nil),        // 8: clickstream.awards.v1.StoredAchievementConfig
-	(*ListAchievementConfigsRequest)(nil),  // 9: clickstream.awards.v1.ListAchievementConfigsRequest
-	(*ListAchievementConfigsResponse)(nil), // 10: clickstream.awards.v1.ListAchievementConfigsResponse
-	(*ListConfigHistoryRequest)(nil),       // 11: clickstream.awards.v1.ListConfigHistoryRequest
-	(*ListConfigHistoryResponse)(nil),      // 12: clickstream.awards.v1.ListConfigHistoryResponse
-	(*ConfigVersion)(nil),                  // 13: clickstream.awards.v1.ConfigVersion
-	(*ListComponentsRequest)(nil),          // 14: clickstream.awards.v1.ListComponentsRequest
-	(*ListComponentsResponse)(nil),         // 15: clickstream.awards.v1.ListComponentsResponse
-	(*Component)(nil),                      // 16: clickstream.awards.v1.Component
-	(*ComponentSetting)(nil),               // 17: clickstream.awards.v1.ComponentSetting
-	(*ExplainRequest)(nil),                 // 18: clickstream.awards.v1.ExplainRequest
-	(*ExplainResponse)(nil),                // 19: clickstream.awards.v1.ExplainResponse
-	(*ExplainNode)(nil),                    // 20: clickstream.awards.v1.ExplainNode
-	(*ExplainObjective)(nil),               // 21: clickstream.awards.v1.ExplainObjective
-	(*Contribution)(nil),                   // 22: clickstream.awards.v1.Contribution
-	(*ListProcessingLogRequest)(nil),       // 23: clickstream.awards.v1.ListProcessingLogRequest
-	(*ListProcessingLogResponse)(nil),      // 24: clickstream.awards.v1.ListProcessingLogResponse
-	(*ProcessingLogEntry)(nil),             // 25: clickstream.awards.v1.ProcessingLogEntry
-	(*RecomputeUserRequest)(nil),           // 26: clickstream.awards.v1.RecomputeUserRequest
-	(*RecomputeUserResponse)(nil),          // 27: clickstream.awards.v1.RecomputeUserResponse
-	(*SetUserStatusRequest)(nil),           // 28: clickstream.awards.v1.SetUserStatusRequest
-	(*SetUserStatusResponse)(nil),          // 29: clickstream.awards.v1.SetUserStatusResponse
-	(*ListSourcesRequest)(nil),             // 30: clickstream.awards.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),            // 31: clickstream.awards.v1.ListSourcesResponse
-	(*Source)(nil),                         // 32: clickstream.awards.v1.Source
-	(*PauseSourceRequest)(nil),             // 33: clickstream.awards.v1.PauseSourceRequest
-	(*PauseSourceResponse)(nil),            // 34: clickstream.awards.v1.PauseSourceResponse
-	(*ResumeSourceRequest)(nil),            // 35: clickstream.awards.v1.ResumeSourceRequest
-	(*ResumeSourceResponse)(nil),           // 36: clickstream.awards.v1.ResumeSourceResponse
-	(*ReconcileRequest)(nil),               // 37: clickstream.awards.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),              // 38: clickstream.awards.v1.ReconcileResponse
-	(*DriftCounts)(nil),                    // 39: clickstream.awards.v1.DriftCounts
-	(*Drift)(nil),                          // 40: clickstream.awards.v1.Drift
-	(*StartBackfillRequest)(nil),           // 41: clickstream.awards.v1.StartBackfillRequest
-	(*StartBackfillResponse)(nil),          // 42: clickstream.awards.v1.StartBackfillResponse
-	(*GetBackfillRequest)(nil),             // 43: clickstream.awards.v1.GetBackfillRequest
-	(*GetBackfillResponse)(nil),            // 44: clickstream.awards.v1.GetBackfillResponse
-	(*ListBackfillsRequest)(nil),           // 45: clickstream.awards.v1.ListBackfillsRequest
-	(*ListBackfillsResponse)(nil),          // 46: clickstream.awards.v1.ListBackfillsResponse
-	(*Backfill)(nil),                       // 47: clickstream.awards.v1.Backfill
-	(*ListNotificationsRequest)(nil),       // 48: clickstream.awards.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil),      // 49: clickstream.awards.v1.ListNotificationsResponse
-	(*Notification)(nil),                   // 50: clickstream.awards.v1.Notification
-	(*RetryNotificationsRequest)(nil),      // 51: clickstream.awards.v1.RetryNotificationsRequest
-	(*RetryNotificationsResponse)(nil),     // 52: clickstream.awards.v1.RetryNotificationsResponse
-	nil,                                    // 53: clickstream.awards.v1.ExplainObjective.CountersEntry
-	nil,                                    // 54: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	nil,                                    // 55: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	nil,                                    // 56: clickstream.awards.v1.Drift.StoredEntry
-	nil,                                    // 57: clickstream.awards.v1.Drift.RecomputedEntry
-	(*timestamppb.Timestamp)(nil),          // 58: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                // 59: google.protobuf.Struct
-	(*structpb.ListValue)(nil),             // 60: google.protobuf.ListValue
+	(*AchievementConfig)(nil),               // 0: clickstream.awards.v1.AchievementConfig
+	(*ObjectiveConfig)(nil),                 // 1: clickstream.awards.v1.ObjectiveConfig
+	(*SaveAchievementRequest)(nil),          // 2: clickstream.awards.v1.SaveAchievementRequest
+	(*SaveAchievementResponse)(nil),         // 3: clickstream.awards.v1.SaveAchievementResponse
+	(*ValidateAchievementRequest)(nil),      // 4: clickstream.awards.v1.ValidateAchievementRequest
+	(*ValidateAchievementResponse)(nil),     // 5: clickstream.awards.v1.ValidateAchievementResponse
+	(*GetAchievementConfigRequest)(nil),     // 6: clickstream.awards.v1.GetAchievementConfigRequest
+	(*GetAchievementConfigResponse)(nil),    // 7: clickstream.awards.v1.GetAchievementConfigResponse
+	(*StoredAchievementConfig)(nil),         // 8: clickstream.awards.v1.StoredAchievementConfig
+	(*ListAchievementConfigsRequest)(nil),   // 9: clickstream.awards.v1.ListAchievementConfigsRequest
+	(*ListAchievementConfigsResponse)(nil),  // 10: clickstream.awards.v1.ListAchievementConfigsResponse
+	(*ListConfigHistoryRequest)(nil),        // 11: clickstream.awards.v1.ListConfigHistoryRequest
+	(*ListConfigHistoryResponse)(nil),       // 12: clickstream.awards.v1.ListConfigHistoryResponse
+	(*ConfigVersion)(nil),                   // 13: clickstream.awards.v1.ConfigVersion
+	(*ListComponentsRequest)(nil),           // 14: clickstream.awards.v1.ListComponentsRequest
+	(*ListComponentsResponse)(nil),          // 15: clickstream.awards.v1.ListComponentsResponse
+	(*Component)(nil),                       // 16: clickstream.awards.v1.Component
+	(*ComponentSetting)(nil),                // 17: clickstream.awards.v1.ComponentSetting
+	(*ExplainRequest)(nil),                  // 18: clickstream.awards.v1.ExplainRequest
+	(*ExplainResponse)(nil),                 // 19: clickstream.awards.v1.ExplainResponse
+	(*ExplainNode)(nil),                     // 20: clickstream.awards.v1.ExplainNode
+	(*ExplainObjective)(nil),                // 21: clickstream.awards.v1.ExplainObjective
+	(*Contribution)(nil),                    // 22: clickstream.awards.v1.Contribution
+	(*ListProcessingLogRequest)(nil),        // 23: clickstream.awards.v1.ListProcessingLogRequest
+	(*ListProcessingLogResponse)(nil),       // 24: clickstream.awards.v1.ListProcessingLogResponse
+	(*ProcessingLogEntry)(nil),              // 25: clickstream.awards.v1.ProcessingLogEntry
+	(*RecomputeUserRequest)(nil),            // 26: clickstream.awards.v1.RecomputeUserRequest
+	(*RecomputeUserResponse)(nil),           // 27: clickstream.awards.v1.RecomputeUserResponse
+	(*SetUserStatusRequest)(nil),            // 28: clickstream.awards.v1.SetUserStatusRequest
+	(*SetUserStatusResponse)(nil),           // 29: clickstream.awards.v1.SetUserStatusResponse
+	(*ListSourcesRequest)(nil),              // 30: clickstream.awards.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),             // 31: clickstream.awards.v1.ListSourcesResponse
+	(*Source)(nil),                          // 32: clickstream.awards.v1.Source
+	(*PauseSourceRequest)(nil),              // 33: clickstream.awards.v1.PauseSourceRequest
+	(*PauseSourceResponse)(nil),             // 34: clickstream.awards.v1.PauseSourceResponse
+	(*ResumeSourceRequest)(nil),             // 35: clickstream.awards.v1.ResumeSourceRequest
+	(*ResumeSourceResponse)(nil),            // 36: clickstream.awards.v1.ResumeSourceResponse
+	(*ReconcileRequest)(nil),                // 37: clickstream.awards.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),               // 38: clickstream.awards.v1.ReconcileResponse
+	(*DriftCounts)(nil),                     // 39: clickstream.awards.v1.DriftCounts
+	(*Drift)(nil),                           // 40: clickstream.awards.v1.Drift
+	(*StartBackfillRequest)(nil),            // 41: clickstream.awards.v1.StartBackfillRequest
+	(*StartBackfillResponse)(nil),           // 42: clickstream.awards.v1.StartBackfillResponse
+	(*GetBackfillRequest)(nil),              // 43: clickstream.awards.v1.GetBackfillRequest
+	(*GetBackfillResponse)(nil),             // 44: clickstream.awards.v1.GetBackfillResponse
+	(*ListBackfillsRequest)(nil),            // 45: clickstream.awards.v1.ListBackfillsRequest
+	(*ListBackfillsResponse)(nil),           // 46: clickstream.awards.v1.ListBackfillsResponse
+	(*Backfill)(nil),                        // 47: clickstream.awards.v1.Backfill
+	(*ListNotificationsRequest)(nil),        // 48: clickstream.awards.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil),       // 49: clickstream.awards.v1.ListNotificationsResponse
+	(*Notification)(nil),                    // 50: clickstream.awards.v1.Notification
+	(*RetryNotificationsRequest)(nil),       // 51: clickstream.awards.v1.RetryNotificationsRequest
+	(*RetryNotificationsResponse)(nil),      // 52: clickstream.awards.v1.RetryNotificationsResponse
+	(*GetNotificationSettingsRequest)(nil),  // 53: clickstream.awards.v1.GetNotificationSettingsRequest
+	(*GetNotificationSettingsResponse)(nil), // 54: clickstream.awards.v1.GetNotificationSettingsResponse
+	(*SetNotificationSettingsRequest)(nil),  // 55: clickstream.awards.v1.SetNotificationSettingsRequest
+	(*SetNotificationSettingsResponse)(nil), // 56: clickstream.awards.v1.SetNotificationSettingsResponse
+	nil,                                     // 57: clickstream.awards.v1.ExplainObjective.CountersEntry
+	nil,                                     // 58: clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	nil,                                     // 59: clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	nil,                                     // 60: clickstream.awards.v1.Drift.StoredEntry
+	nil,                                     // 61: clickstream.awards.v1.Drift.RecomputedEntry
+	(*timestamppb.Timestamp)(nil),           // 62: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                 // 63: google.protobuf.Struct
+	(*structpb.ListValue)(nil),              // 64: google.protobuf.ListValue
+	(*NotificationSettings)(nil),            // 65: clickstream.awards.v1.NotificationSettings
 }
 var file_clickstream_awards_v1_admin_proto_depIdxs = []int32{
-	58, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
-	58, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
+	62, // 0: clickstream.awards.v1.AchievementConfig.starts_at:type_name -> google.protobuf.Timestamp
+	62, // 1: clickstream.awards.v1.AchievementConfig.ends_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: clickstream.awards.v1.AchievementConfig.objectives:type_name -> clickstream.awards.v1.ObjectiveConfig
-	59, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
-	60, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
-	59, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
+	63, // 3: clickstream.awards.v1.AchievementConfig.strategy:type_name -> google.protobuf.Struct
+	64, // 4: clickstream.awards.v1.ObjectiveConfig.filters:type_name -> google.protobuf.ListValue
+	63, // 5: clickstream.awards.v1.ObjectiveConfig.rule:type_name -> google.protobuf.Struct
 	0,  // 6: clickstream.awards.v1.SaveAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	0,  // 7: clickstream.awards.v1.ValidateAchievementRequest.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 8: clickstream.awards.v1.GetAchievementConfigResponse.achievement:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	0,  // 9: clickstream.awards.v1.StoredAchievementConfig.config:type_name -> clickstream.awards.v1.AchievementConfig
 	8,  // 10: clickstream.awards.v1.ListAchievementConfigsResponse.achievements:type_name -> clickstream.awards.v1.StoredAchievementConfig
 	13, // 11: clickstream.awards.v1.ListConfigHistoryResponse.versions:type_name -> clickstream.awards.v1.ConfigVersion
-	58, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
+	62, // 12: clickstream.awards.v1.ConfigVersion.changed_at:type_name -> google.protobuf.Timestamp
 	0,  // 13: clickstream.awards.v1.ConfigVersion.config:type_name -> clickstream.awards.v1.AchievementConfig
 	16, // 14: clickstream.awards.v1.ListComponentsResponse.filters:type_name -> clickstream.awards.v1.Component
 	16, // 15: clickstream.awards.v1.ListComponentsResponse.rules:type_name -> clickstream.awards.v1.Component
 	17, // 16: clickstream.awards.v1.Component.settings:type_name -> clickstream.awards.v1.ComponentSetting
 	20, // 17: clickstream.awards.v1.ExplainResponse.nodes:type_name -> clickstream.awards.v1.ExplainNode
 	21, // 18: clickstream.awards.v1.ExplainResponse.objectives:type_name -> clickstream.awards.v1.ExplainObjective
-	53, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
+	57, // 19: clickstream.awards.v1.ExplainObjective.counters:type_name -> clickstream.awards.v1.ExplainObjective.CountersEntry
 	22, // 20: clickstream.awards.v1.ExplainObjective.contributions:type_name -> clickstream.awards.v1.Contribution
-	58, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
+	62, // 21: clickstream.awards.v1.Contribution.occurred_at:type_name -> google.protobuf.Timestamp
 	25, // 22: clickstream.awards.v1.ListProcessingLogResponse.entries:type_name -> clickstream.awards.v1.ProcessingLogEntry
-	54, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
-	55, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
-	58, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	58, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
+	58, // 23: clickstream.awards.v1.ProcessingLogEntry.delta:type_name -> clickstream.awards.v1.ProcessingLogEntry.DeltaEntry
+	59, // 24: clickstream.awards.v1.ProcessingLogEntry.counters:type_name -> clickstream.awards.v1.ProcessingLogEntry.CountersEntry
+	62, // 25: clickstream.awards.v1.ProcessingLogEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	62, // 26: clickstream.awards.v1.ProcessingLogEntry.processed_at:type_name -> google.protobuf.Timestamp
 	40, // 27: clickstream.awards.v1.RecomputeUserResponse.drifts:type_name -> clickstream.awards.v1.Drift
 	39, // 28: clickstream.awards.v1.RecomputeUserResponse.repaired:type_name -> clickstream.awards.v1.DriftCounts
 	32, // 29: clickstream.awards.v1.ListSourcesResponse.sources:type_name -> clickstream.awards.v1.Source
 	40, // 30: clickstream.awards.v1.ReconcileResponse.drifts:type_name -> clickstream.awards.v1.Drift
 	39, // 31: clickstream.awards.v1.ReconcileResponse.found:type_name -> clickstream.awards.v1.DriftCounts
 	39, // 32: clickstream.awards.v1.ReconcileResponse.repaired:type_name -> clickstream.awards.v1.DriftCounts
-	56, // 33: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
-	57, // 34: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
-	58, // 35: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
+	60, // 33: clickstream.awards.v1.Drift.stored:type_name -> clickstream.awards.v1.Drift.StoredEntry
+	61, // 34: clickstream.awards.v1.Drift.recomputed:type_name -> clickstream.awards.v1.Drift.RecomputedEntry
+	62, // 35: clickstream.awards.v1.StartBackfillRequest.from:type_name -> google.protobuf.Timestamp
 	47, // 36: clickstream.awards.v1.StartBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
 	47, // 37: clickstream.awards.v1.GetBackfillResponse.backfill:type_name -> clickstream.awards.v1.Backfill
 	47, // 38: clickstream.awards.v1.ListBackfillsResponse.backfills:type_name -> clickstream.awards.v1.Backfill
-	58, // 39: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
-	58, // 40: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
-	58, // 41: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
+	62, // 39: clickstream.awards.v1.Backfill.from:type_name -> google.protobuf.Timestamp
+	62, // 40: clickstream.awards.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
+	62, // 41: clickstream.awards.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
 	50, // 42: clickstream.awards.v1.ListNotificationsResponse.notifications:type_name -> clickstream.awards.v1.Notification
-	58, // 43: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	58, // 44: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
-	2,  // 45: clickstream.awards.v1.AwardsAdminService.SaveAchievement:input_type -> clickstream.awards.v1.SaveAchievementRequest
-	4,  // 46: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:input_type -> clickstream.awards.v1.ValidateAchievementRequest
-	6,  // 47: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:input_type -> clickstream.awards.v1.GetAchievementConfigRequest
-	9,  // 48: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:input_type -> clickstream.awards.v1.ListAchievementConfigsRequest
-	11, // 49: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:input_type -> clickstream.awards.v1.ListConfigHistoryRequest
-	14, // 50: clickstream.awards.v1.AwardsAdminService.ListComponents:input_type -> clickstream.awards.v1.ListComponentsRequest
-	18, // 51: clickstream.awards.v1.AwardsAdminService.Explain:input_type -> clickstream.awards.v1.ExplainRequest
-	23, // 52: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:input_type -> clickstream.awards.v1.ListProcessingLogRequest
-	26, // 53: clickstream.awards.v1.AwardsAdminService.RecomputeUser:input_type -> clickstream.awards.v1.RecomputeUserRequest
-	28, // 54: clickstream.awards.v1.AwardsAdminService.SetUserStatus:input_type -> clickstream.awards.v1.SetUserStatusRequest
-	30, // 55: clickstream.awards.v1.AwardsAdminService.ListSources:input_type -> clickstream.awards.v1.ListSourcesRequest
-	33, // 56: clickstream.awards.v1.AwardsAdminService.PauseSource:input_type -> clickstream.awards.v1.PauseSourceRequest
-	35, // 57: clickstream.awards.v1.AwardsAdminService.ResumeSource:input_type -> clickstream.awards.v1.ResumeSourceRequest
-	37, // 58: clickstream.awards.v1.AwardsAdminService.Reconcile:input_type -> clickstream.awards.v1.ReconcileRequest
-	41, // 59: clickstream.awards.v1.AwardsAdminService.StartBackfill:input_type -> clickstream.awards.v1.StartBackfillRequest
-	43, // 60: clickstream.awards.v1.AwardsAdminService.GetBackfill:input_type -> clickstream.awards.v1.GetBackfillRequest
-	45, // 61: clickstream.awards.v1.AwardsAdminService.ListBackfills:input_type -> clickstream.awards.v1.ListBackfillsRequest
-	48, // 62: clickstream.awards.v1.AwardsAdminService.ListNotifications:input_type -> clickstream.awards.v1.ListNotificationsRequest
-	51, // 63: clickstream.awards.v1.AwardsAdminService.RetryNotifications:input_type -> clickstream.awards.v1.RetryNotificationsRequest
-	3,  // 64: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
-	5,  // 65: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
-	7,  // 66: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
-	10, // 67: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
-	12, // 68: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
-	15, // 69: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
-	19, // 70: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
-	24, // 71: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
-	27, // 72: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
-	29, // 73: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
-	31, // 74: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
-	34, // 75: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
-	36, // 76: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
-	38, // 77: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
-	42, // 78: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
-	44, // 79: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
-	46, // 80: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
-	49, // 81: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
-	52, // 82: clickstream.awards.v1.AwardsAdminService.RetryNotifications:output_type -> clickstream.awards.v1.RetryNotificationsResponse
-	64, // [64:83] is the sub-list for method output_type
-	45, // [45:64] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	62, // 43: clickstream.awards.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	62, // 44: clickstream.awards.v1.Notification.delivered_at:type_name -> google.protobuf.Timestamp
+	65, // 45: clickstream.awards.v1.GetNotificationSettingsResponse.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	65, // 46: clickstream.awards.v1.SetNotificationSettingsRequest.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	65, // 47: clickstream.awards.v1.SetNotificationSettingsResponse.previous:type_name -> clickstream.awards.v1.NotificationSettings
+	65, // 48: clickstream.awards.v1.SetNotificationSettingsResponse.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	2,  // 49: clickstream.awards.v1.AwardsAdminService.SaveAchievement:input_type -> clickstream.awards.v1.SaveAchievementRequest
+	4,  // 50: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:input_type -> clickstream.awards.v1.ValidateAchievementRequest
+	6,  // 51: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:input_type -> clickstream.awards.v1.GetAchievementConfigRequest
+	9,  // 52: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:input_type -> clickstream.awards.v1.ListAchievementConfigsRequest
+	11, // 53: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:input_type -> clickstream.awards.v1.ListConfigHistoryRequest
+	14, // 54: clickstream.awards.v1.AwardsAdminService.ListComponents:input_type -> clickstream.awards.v1.ListComponentsRequest
+	18, // 55: clickstream.awards.v1.AwardsAdminService.Explain:input_type -> clickstream.awards.v1.ExplainRequest
+	23, // 56: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:input_type -> clickstream.awards.v1.ListProcessingLogRequest
+	26, // 57: clickstream.awards.v1.AwardsAdminService.RecomputeUser:input_type -> clickstream.awards.v1.RecomputeUserRequest
+	28, // 58: clickstream.awards.v1.AwardsAdminService.SetUserStatus:input_type -> clickstream.awards.v1.SetUserStatusRequest
+	30, // 59: clickstream.awards.v1.AwardsAdminService.ListSources:input_type -> clickstream.awards.v1.ListSourcesRequest
+	33, // 60: clickstream.awards.v1.AwardsAdminService.PauseSource:input_type -> clickstream.awards.v1.PauseSourceRequest
+	35, // 61: clickstream.awards.v1.AwardsAdminService.ResumeSource:input_type -> clickstream.awards.v1.ResumeSourceRequest
+	37, // 62: clickstream.awards.v1.AwardsAdminService.Reconcile:input_type -> clickstream.awards.v1.ReconcileRequest
+	41, // 63: clickstream.awards.v1.AwardsAdminService.StartBackfill:input_type -> clickstream.awards.v1.StartBackfillRequest
+	43, // 64: clickstream.awards.v1.AwardsAdminService.GetBackfill:input_type -> clickstream.awards.v1.GetBackfillRequest
+	45, // 65: clickstream.awards.v1.AwardsAdminService.ListBackfills:input_type -> clickstream.awards.v1.ListBackfillsRequest
+	48, // 66: clickstream.awards.v1.AwardsAdminService.ListNotifications:input_type -> clickstream.awards.v1.ListNotificationsRequest
+	51, // 67: clickstream.awards.v1.AwardsAdminService.RetryNotifications:input_type -> clickstream.awards.v1.RetryNotificationsRequest
+	53, // 68: clickstream.awards.v1.AwardsAdminService.GetNotificationSettings:input_type -> clickstream.awards.v1.GetNotificationSettingsRequest
+	55, // 69: clickstream.awards.v1.AwardsAdminService.SetNotificationSettings:input_type -> clickstream.awards.v1.SetNotificationSettingsRequest
+	3,  // 70: clickstream.awards.v1.AwardsAdminService.SaveAchievement:output_type -> clickstream.awards.v1.SaveAchievementResponse
+	5,  // 71: clickstream.awards.v1.AwardsAdminService.ValidateAchievement:output_type -> clickstream.awards.v1.ValidateAchievementResponse
+	7,  // 72: clickstream.awards.v1.AwardsAdminService.GetAchievementConfig:output_type -> clickstream.awards.v1.GetAchievementConfigResponse
+	10, // 73: clickstream.awards.v1.AwardsAdminService.ListAchievementConfigs:output_type -> clickstream.awards.v1.ListAchievementConfigsResponse
+	12, // 74: clickstream.awards.v1.AwardsAdminService.ListConfigHistory:output_type -> clickstream.awards.v1.ListConfigHistoryResponse
+	15, // 75: clickstream.awards.v1.AwardsAdminService.ListComponents:output_type -> clickstream.awards.v1.ListComponentsResponse
+	19, // 76: clickstream.awards.v1.AwardsAdminService.Explain:output_type -> clickstream.awards.v1.ExplainResponse
+	24, // 77: clickstream.awards.v1.AwardsAdminService.ListProcessingLog:output_type -> clickstream.awards.v1.ListProcessingLogResponse
+	27, // 78: clickstream.awards.v1.AwardsAdminService.RecomputeUser:output_type -> clickstream.awards.v1.RecomputeUserResponse
+	29, // 79: clickstream.awards.v1.AwardsAdminService.SetUserStatus:output_type -> clickstream.awards.v1.SetUserStatusResponse
+	31, // 80: clickstream.awards.v1.AwardsAdminService.ListSources:output_type -> clickstream.awards.v1.ListSourcesResponse
+	34, // 81: clickstream.awards.v1.AwardsAdminService.PauseSource:output_type -> clickstream.awards.v1.PauseSourceResponse
+	36, // 82: clickstream.awards.v1.AwardsAdminService.ResumeSource:output_type -> clickstream.awards.v1.ResumeSourceResponse
+	38, // 83: clickstream.awards.v1.AwardsAdminService.Reconcile:output_type -> clickstream.awards.v1.ReconcileResponse
+	42, // 84: clickstream.awards.v1.AwardsAdminService.StartBackfill:output_type -> clickstream.awards.v1.StartBackfillResponse
+	44, // 85: clickstream.awards.v1.AwardsAdminService.GetBackfill:output_type -> clickstream.awards.v1.GetBackfillResponse
+	46, // 86: clickstream.awards.v1.AwardsAdminService.ListBackfills:output_type -> clickstream.awards.v1.ListBackfillsResponse
+	49, // 87: clickstream.awards.v1.AwardsAdminService.ListNotifications:output_type -> clickstream.awards.v1.ListNotificationsResponse
+	52, // 88: clickstream.awards.v1.AwardsAdminService.RetryNotifications:output_type -> clickstream.awards.v1.RetryNotificationsResponse
+	54, // 89: clickstream.awards.v1.AwardsAdminService.GetNotificationSettings:output_type -> clickstream.awards.v1.GetNotificationSettingsResponse
+	56, // 90: clickstream.awards.v1.AwardsAdminService.SetNotificationSettings:output_type -> clickstream.awards.v1.SetNotificationSettingsResponse
+	70, // [70:91] is the sub-list for method output_type
+	49, // [49:70] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_awards_v1_admin_proto_init() }
@@ -3858,13 +4100,14 @@ func file_clickstream_awards_v1_admin_proto_init() {
 	if File_clickstream_awards_v1_admin_proto != nil {
 		return
 	}
+	file_clickstream_awards_v1_awards_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_awards_v1_admin_proto_rawDesc), len(file_clickstream_awards_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

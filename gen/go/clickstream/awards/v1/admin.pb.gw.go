@@ -712,6 +712,90 @@ func local_request_AwardsAdminService_RetryNotifications_0(ctx context.Context, 
 	return msg, metadata, err
 }
 
+func request_AwardsAdminService_GetNotificationSettings_0(ctx context.Context, marshaler runtime.Marshaler, client AwardsAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetNotificationSettingsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetNotificationSettings(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_AwardsAdminService_GetNotificationSettings_0(ctx context.Context, marshaler runtime.Marshaler, server AwardsAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetNotificationSettingsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	msg, err := server.GetNotificationSettings(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_AwardsAdminService_SetNotificationSettings_0(ctx context.Context, marshaler runtime.Marshaler, client AwardsAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SetNotificationSettingsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SetNotificationSettings(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_AwardsAdminService_SetNotificationSettings_0(ctx context.Context, marshaler runtime.Marshaler, server AwardsAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SetNotificationSettingsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["user_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "user_id")
+	}
+	protoReq.UserId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "user_id", err)
+	}
+	msg, err := server.SetNotificationSettings(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterAwardsAdminServiceHandlerServer registers the http handlers for service AwardsAdminService to "mux".
 // UnaryRPC     :call AwardsAdminServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -1098,6 +1182,46 @@ func RegisterAwardsAdminServiceHandlerServer(ctx context.Context, mux *runtime.S
 		}
 		forward_AwardsAdminService_RetryNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_AwardsAdminService_GetNotificationSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/GetNotificationSettings", runtime.WithHTTPPathPattern("/v1/admin/users/{user_id}/notification-settings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_AwardsAdminService_GetNotificationSettings_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_GetNotificationSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPut, pattern_AwardsAdminService_SetNotificationSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/SetNotificationSettings", runtime.WithHTTPPathPattern("/v1/admin/users/{user_id}/notification-settings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_AwardsAdminService_SetNotificationSettings_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_SetNotificationSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 
 	return nil
 }
@@ -1461,49 +1585,87 @@ func RegisterAwardsAdminServiceHandlerClient(ctx context.Context, mux *runtime.S
 		}
 		forward_AwardsAdminService_RetryNotifications_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_AwardsAdminService_GetNotificationSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/GetNotificationSettings", runtime.WithHTTPPathPattern("/v1/admin/users/{user_id}/notification-settings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AwardsAdminService_GetNotificationSettings_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_GetNotificationSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPut, pattern_AwardsAdminService_SetNotificationSettings_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/clickstream.awards.v1.AwardsAdminService/SetNotificationSettings", runtime.WithHTTPPathPattern("/v1/admin/users/{user_id}/notification-settings"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_AwardsAdminService_SetNotificationSettings_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_AwardsAdminService_SetNotificationSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_AwardsAdminService_SaveAchievement_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "achievements", "config.id"}, ""))
-	pattern_AwardsAdminService_ValidateAchievement_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "achievements"}, "validate"))
-	pattern_AwardsAdminService_GetAchievementConfig_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "achievements", "id"}, ""))
-	pattern_AwardsAdminService_ListAchievementConfigs_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "achievements"}, ""))
-	pattern_AwardsAdminService_ListConfigHistory_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "achievements", "id", "history"}, ""))
-	pattern_AwardsAdminService_ListComponents_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "components"}, ""))
-	pattern_AwardsAdminService_Explain_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 1, 0, 4, 1, 5, 5}, []string{"v1", "admin", "users", "user_id", "achievements", "achievement_id"}, "explain"))
-	pattern_AwardsAdminService_ListProcessingLog_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "processing-log"}, ""))
-	pattern_AwardsAdminService_RecomputeUser_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "users", "user_id"}, "recompute"))
-	pattern_AwardsAdminService_SetUserStatus_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "status"}, ""))
-	pattern_AwardsAdminService_ListSources_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "sources"}, ""))
-	pattern_AwardsAdminService_PauseSource_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "sources", "source"}, "pause"))
-	pattern_AwardsAdminService_ResumeSource_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "sources", "source"}, "resume"))
-	pattern_AwardsAdminService_Reconcile_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "reconcile"}, ""))
-	pattern_AwardsAdminService_StartBackfill_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "backfills"}, ""))
-	pattern_AwardsAdminService_GetBackfill_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "backfills", "id"}, ""))
-	pattern_AwardsAdminService_ListBackfills_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "backfills"}, ""))
-	pattern_AwardsAdminService_ListNotifications_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, ""))
-	pattern_AwardsAdminService_RetryNotifications_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, "retry"))
+	pattern_AwardsAdminService_SaveAchievement_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "achievements", "config.id"}, ""))
+	pattern_AwardsAdminService_ValidateAchievement_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "achievements"}, "validate"))
+	pattern_AwardsAdminService_GetAchievementConfig_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "achievements", "id"}, ""))
+	pattern_AwardsAdminService_ListAchievementConfigs_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "achievements"}, ""))
+	pattern_AwardsAdminService_ListConfigHistory_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "achievements", "id", "history"}, ""))
+	pattern_AwardsAdminService_ListComponents_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "components"}, ""))
+	pattern_AwardsAdminService_Explain_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4, 1, 0, 4, 1, 5, 5}, []string{"v1", "admin", "users", "user_id", "achievements", "achievement_id"}, "explain"))
+	pattern_AwardsAdminService_ListProcessingLog_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "processing-log"}, ""))
+	pattern_AwardsAdminService_RecomputeUser_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "users", "user_id"}, "recompute"))
+	pattern_AwardsAdminService_SetUserStatus_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "status"}, ""))
+	pattern_AwardsAdminService_ListSources_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "sources"}, ""))
+	pattern_AwardsAdminService_PauseSource_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "sources", "source"}, "pause"))
+	pattern_AwardsAdminService_ResumeSource_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "sources", "source"}, "resume"))
+	pattern_AwardsAdminService_Reconcile_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "reconcile"}, ""))
+	pattern_AwardsAdminService_StartBackfill_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "backfills"}, ""))
+	pattern_AwardsAdminService_GetBackfill_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "backfills", "id"}, ""))
+	pattern_AwardsAdminService_ListBackfills_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "backfills"}, ""))
+	pattern_AwardsAdminService_ListNotifications_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, ""))
+	pattern_AwardsAdminService_RetryNotifications_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "notifications"}, "retry"))
+	pattern_AwardsAdminService_GetNotificationSettings_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "notification-settings"}, ""))
+	pattern_AwardsAdminService_SetNotificationSettings_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "users", "user_id", "notification-settings"}, ""))
 )
 
 var (
-	forward_AwardsAdminService_SaveAchievement_0        = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ValidateAchievement_0    = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_GetAchievementConfig_0   = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListAchievementConfigs_0 = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListConfigHistory_0      = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListComponents_0         = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_Explain_0                = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListProcessingLog_0      = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_RecomputeUser_0          = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_SetUserStatus_0          = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListSources_0            = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_PauseSource_0            = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ResumeSource_0           = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_Reconcile_0              = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_StartBackfill_0          = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_GetBackfill_0            = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListBackfills_0          = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_ListNotifications_0      = runtime.ForwardResponseMessage
-	forward_AwardsAdminService_RetryNotifications_0     = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_SaveAchievement_0         = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ValidateAchievement_0     = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_GetAchievementConfig_0    = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListAchievementConfigs_0  = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListConfigHistory_0       = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListComponents_0          = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_Explain_0                 = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListProcessingLog_0       = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_RecomputeUser_0           = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_SetUserStatus_0           = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListSources_0             = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_PauseSource_0             = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ResumeSource_0            = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_Reconcile_0               = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_StartBackfill_0           = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_GetBackfill_0             = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListBackfills_0           = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_ListNotifications_0       = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_RetryNotifications_0      = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_GetNotificationSettings_0 = runtime.ForwardResponseMessage
+	forward_AwardsAdminService_SetNotificationSettings_0 = runtime.ForwardResponseMessage
 )

@@ -19,25 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AwardsAdminService_SaveAchievement_FullMethodName        = "/clickstream.awards.v1.AwardsAdminService/SaveAchievement"
-	AwardsAdminService_ValidateAchievement_FullMethodName    = "/clickstream.awards.v1.AwardsAdminService/ValidateAchievement"
-	AwardsAdminService_GetAchievementConfig_FullMethodName   = "/clickstream.awards.v1.AwardsAdminService/GetAchievementConfig"
-	AwardsAdminService_ListAchievementConfigs_FullMethodName = "/clickstream.awards.v1.AwardsAdminService/ListAchievementConfigs"
-	AwardsAdminService_ListConfigHistory_FullMethodName      = "/clickstream.awards.v1.AwardsAdminService/ListConfigHistory"
-	AwardsAdminService_ListComponents_FullMethodName         = "/clickstream.awards.v1.AwardsAdminService/ListComponents"
-	AwardsAdminService_Explain_FullMethodName                = "/clickstream.awards.v1.AwardsAdminService/Explain"
-	AwardsAdminService_ListProcessingLog_FullMethodName      = "/clickstream.awards.v1.AwardsAdminService/ListProcessingLog"
-	AwardsAdminService_RecomputeUser_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/RecomputeUser"
-	AwardsAdminService_SetUserStatus_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/SetUserStatus"
-	AwardsAdminService_ListSources_FullMethodName            = "/clickstream.awards.v1.AwardsAdminService/ListSources"
-	AwardsAdminService_PauseSource_FullMethodName            = "/clickstream.awards.v1.AwardsAdminService/PauseSource"
-	AwardsAdminService_ResumeSource_FullMethodName           = "/clickstream.awards.v1.AwardsAdminService/ResumeSource"
-	AwardsAdminService_Reconcile_FullMethodName              = "/clickstream.awards.v1.AwardsAdminService/Reconcile"
-	AwardsAdminService_StartBackfill_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/StartBackfill"
-	AwardsAdminService_GetBackfill_FullMethodName            = "/clickstream.awards.v1.AwardsAdminService/GetBackfill"
-	AwardsAdminService_ListBackfills_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/ListBackfills"
-	AwardsAdminService_ListNotifications_FullMethodName      = "/clickstream.awards.v1.AwardsAdminService/ListNotifications"
-	AwardsAdminService_RetryNotifications_FullMethodName     = "/clickstream.awards.v1.AwardsAdminService/RetryNotifications"
+	AwardsAdminService_SaveAchievement_FullMethodName         = "/clickstream.awards.v1.AwardsAdminService/SaveAchievement"
+	AwardsAdminService_ValidateAchievement_FullMethodName     = "/clickstream.awards.v1.AwardsAdminService/ValidateAchievement"
+	AwardsAdminService_GetAchievementConfig_FullMethodName    = "/clickstream.awards.v1.AwardsAdminService/GetAchievementConfig"
+	AwardsAdminService_ListAchievementConfigs_FullMethodName  = "/clickstream.awards.v1.AwardsAdminService/ListAchievementConfigs"
+	AwardsAdminService_ListConfigHistory_FullMethodName       = "/clickstream.awards.v1.AwardsAdminService/ListConfigHistory"
+	AwardsAdminService_ListComponents_FullMethodName          = "/clickstream.awards.v1.AwardsAdminService/ListComponents"
+	AwardsAdminService_Explain_FullMethodName                 = "/clickstream.awards.v1.AwardsAdminService/Explain"
+	AwardsAdminService_ListProcessingLog_FullMethodName       = "/clickstream.awards.v1.AwardsAdminService/ListProcessingLog"
+	AwardsAdminService_RecomputeUser_FullMethodName           = "/clickstream.awards.v1.AwardsAdminService/RecomputeUser"
+	AwardsAdminService_SetUserStatus_FullMethodName           = "/clickstream.awards.v1.AwardsAdminService/SetUserStatus"
+	AwardsAdminService_ListSources_FullMethodName             = "/clickstream.awards.v1.AwardsAdminService/ListSources"
+	AwardsAdminService_PauseSource_FullMethodName             = "/clickstream.awards.v1.AwardsAdminService/PauseSource"
+	AwardsAdminService_ResumeSource_FullMethodName            = "/clickstream.awards.v1.AwardsAdminService/ResumeSource"
+	AwardsAdminService_Reconcile_FullMethodName               = "/clickstream.awards.v1.AwardsAdminService/Reconcile"
+	AwardsAdminService_StartBackfill_FullMethodName           = "/clickstream.awards.v1.AwardsAdminService/StartBackfill"
+	AwardsAdminService_GetBackfill_FullMethodName             = "/clickstream.awards.v1.AwardsAdminService/GetBackfill"
+	AwardsAdminService_ListBackfills_FullMethodName           = "/clickstream.awards.v1.AwardsAdminService/ListBackfills"
+	AwardsAdminService_ListNotifications_FullMethodName       = "/clickstream.awards.v1.AwardsAdminService/ListNotifications"
+	AwardsAdminService_RetryNotifications_FullMethodName      = "/clickstream.awards.v1.AwardsAdminService/RetryNotifications"
+	AwardsAdminService_GetNotificationSettings_FullMethodName = "/clickstream.awards.v1.AwardsAdminService/GetNotificationSettings"
+	AwardsAdminService_SetNotificationSettings_FullMethodName = "/clickstream.awards.v1.AwardsAdminService/SetNotificationSettings"
 )
 
 // AwardsAdminServiceClient is the client API for AwardsAdminService service.
@@ -118,6 +120,13 @@ type AwardsAdminServiceClient interface {
 	// receiver was fixed), from a fresh count of attempts.
 	// REST: POST /v1/admin/notifications:retry.
 	RetryNotifications(ctx context.Context, in *RetryNotificationsRequest, opts ...grpc.CallOption) (*RetryNotificationsResponse, error)
+	// GetNotificationSettings returns which award notifications a user
+	// receives. REST: GET /v1/admin/users/{user_id}/notification-settings.
+	GetNotificationSettings(ctx context.Context, in *GetNotificationSettingsRequest, opts ...grpc.CallOption) (*GetNotificationSettingsResponse, error)
+	// SetNotificationSettings sets which award notifications a user
+	// receives, on the user's behalf (recorded as the operator's change).
+	// REST: PUT /v1/admin/users/{user_id}/notification-settings.
+	SetNotificationSettings(ctx context.Context, in *SetNotificationSettingsRequest, opts ...grpc.CallOption) (*SetNotificationSettingsResponse, error)
 }
 
 type awardsAdminServiceClient struct {
@@ -318,6 +327,26 @@ func (c *awardsAdminServiceClient) RetryNotifications(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *awardsAdminServiceClient) GetNotificationSettings(ctx context.Context, in *GetNotificationSettingsRequest, opts ...grpc.CallOption) (*GetNotificationSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNotificationSettingsResponse)
+	err := c.cc.Invoke(ctx, AwardsAdminService_GetNotificationSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *awardsAdminServiceClient) SetNotificationSettings(ctx context.Context, in *SetNotificationSettingsRequest, opts ...grpc.CallOption) (*SetNotificationSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNotificationSettingsResponse)
+	err := c.cc.Invoke(ctx, AwardsAdminService_SetNotificationSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AwardsAdminServiceServer is the server API for AwardsAdminService service.
 // All implementations must embed UnimplementedAwardsAdminServiceServer
 // for forward compatibility.
@@ -396,6 +425,13 @@ type AwardsAdminServiceServer interface {
 	// receiver was fixed), from a fresh count of attempts.
 	// REST: POST /v1/admin/notifications:retry.
 	RetryNotifications(context.Context, *RetryNotificationsRequest) (*RetryNotificationsResponse, error)
+	// GetNotificationSettings returns which award notifications a user
+	// receives. REST: GET /v1/admin/users/{user_id}/notification-settings.
+	GetNotificationSettings(context.Context, *GetNotificationSettingsRequest) (*GetNotificationSettingsResponse, error)
+	// SetNotificationSettings sets which award notifications a user
+	// receives, on the user's behalf (recorded as the operator's change).
+	// REST: PUT /v1/admin/users/{user_id}/notification-settings.
+	SetNotificationSettings(context.Context, *SetNotificationSettingsRequest) (*SetNotificationSettingsResponse, error)
 	mustEmbedUnimplementedAwardsAdminServiceServer()
 }
 
@@ -462,6 +498,12 @@ func (UnimplementedAwardsAdminServiceServer) ListNotifications(context.Context, 
 }
 func (UnimplementedAwardsAdminServiceServer) RetryNotifications(context.Context, *RetryNotificationsRequest) (*RetryNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryNotifications not implemented")
+}
+func (UnimplementedAwardsAdminServiceServer) GetNotificationSettings(context.Context, *GetNotificationSettingsRequest) (*GetNotificationSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNotificationSettings not implemented")
+}
+func (UnimplementedAwardsAdminServiceServer) SetNotificationSettings(context.Context, *SetNotificationSettingsRequest) (*SetNotificationSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNotificationSettings not implemented")
 }
 func (UnimplementedAwardsAdminServiceServer) mustEmbedUnimplementedAwardsAdminServiceServer() {}
 func (UnimplementedAwardsAdminServiceServer) testEmbeddedByValue()                            {}
@@ -826,6 +868,42 @@ func _AwardsAdminService_RetryNotifications_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AwardsAdminService_GetNotificationSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNotificationSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsAdminServiceServer).GetNotificationSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsAdminService_GetNotificationSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsAdminServiceServer).GetNotificationSettings(ctx, req.(*GetNotificationSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AwardsAdminService_SetNotificationSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNotificationSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsAdminServiceServer).SetNotificationSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsAdminService_SetNotificationSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsAdminServiceServer).SetNotificationSettings(ctx, req.(*SetNotificationSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AwardsAdminService_ServiceDesc is the grpc.ServiceDesc for AwardsAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -908,6 +986,14 @@ var AwardsAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RetryNotifications",
 			Handler:    _AwardsAdminService_RetryNotifications_Handler,
+		},
+		{
+			MethodName: "GetNotificationSettings",
+			Handler:    _AwardsAdminService_GetNotificationSettings_Handler,
+		},
+		{
+			MethodName: "SetNotificationSettings",
+			Handler:    _AwardsAdminService_SetNotificationSettings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -359,6 +359,263 @@ func (x *ListAchievementsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type GetMyNotificationSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMyNotificationSettingsRequest) Reset() {
+	*x = GetMyNotificationSettingsRequest{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMyNotificationSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMyNotificationSettingsRequest) ProtoMessage() {}
+
+func (x *GetMyNotificationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMyNotificationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetMyNotificationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{6}
+}
+
+type GetMyNotificationSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Settings      *NotificationSettings  `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMyNotificationSettingsResponse) Reset() {
+	*x = GetMyNotificationSettingsResponse{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMyNotificationSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMyNotificationSettingsResponse) ProtoMessage() {}
+
+func (x *GetMyNotificationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMyNotificationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetMyNotificationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetMyNotificationSettingsResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *GetMyNotificationSettingsResponse) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type UpdateMyNotificationSettingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings to store; mode is required.
+	Settings      *NotificationSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMyNotificationSettingsRequest) Reset() {
+	*x = UpdateMyNotificationSettingsRequest{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMyNotificationSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMyNotificationSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateMyNotificationSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMyNotificationSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateMyNotificationSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateMyNotificationSettingsRequest) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type UpdateMyNotificationSettingsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The settings now stored.
+	Settings      *NotificationSettings `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMyNotificationSettingsResponse) Reset() {
+	*x = UpdateMyNotificationSettingsResponse{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMyNotificationSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMyNotificationSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateMyNotificationSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMyNotificationSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMyNotificationSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateMyNotificationSettingsResponse) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UpdateMyNotificationSettingsResponse) GetSettings() *NotificationSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// NotificationSettings says which award notifications a user receives.
+type NotificationSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "all" (the default: grants, revocations and announcements),
+	// "no_announcements" (grants and revocations only) or "none".
+	// Announcements of a new achievement are broadcast as one message with no
+	// user, so the notifier sends them whatever one user's settings are; a
+	// receiver that fans an announcement out to users applies these settings
+	// itself (operators read them with AwardsAdminService
+	// GetNotificationSettings). Anything addressed to a user who opted out is
+	// recorded as skipped instead of being sent.
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// When the settings last changed; unset while they are the default.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Who last changed them: "user" or "operator <actor>". Output only.
+	UpdatedBy     string `protobuf:"bytes,3,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotificationSettings) Reset() {
+	*x = NotificationSettings{}
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotificationSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotificationSettings) ProtoMessage() {}
+
+func (x *NotificationSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotificationSettings.ProtoReflect.Descriptor instead.
+func (*NotificationSettings) Descriptor() ([]byte, []int) {
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *NotificationSettings) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *NotificationSettings) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *NotificationSettings) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
 // Achievement is something a user can earn.
 type Achievement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -383,7 +640,7 @@ type Achievement struct {
 
 func (x *Achievement) Reset() {
 	*x = Achievement{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +652,7 @@ func (x *Achievement) String() string {
 func (*Achievement) ProtoMessage() {}
 
 func (x *Achievement) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[6]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +665,7 @@ func (x *Achievement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Achievement.ProtoReflect.Descriptor instead.
 func (*Achievement) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{6}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Achievement) GetId() string {
@@ -483,9 +740,12 @@ type UserAchievement struct {
 	Completed   bool                   `protobuf:"varint,3,opt,name=completed,proto3" json:"completed,omitempty"`
 	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
-	// progress / goal × 100, from 0 to 100.
+	// progress / goal × 100, from 0 to 100, rounded to 2 decimal places;
+	// below 100 until progress reaches the goal.
 	Percent float64 `protobuf:"fixed64,6,opt,name=percent,proto3" json:"percent,omitempty"`
-	// goal − progress: how far the user is from earning it.
+	// goal − progress, at least 0: how far the user is from earning it,
+	// rounded to the decimal places of goal and progress (at most 6), so
+	// goal 15 and progress 8.098 give 6.902.
 	Remaining float64 `protobuf:"fixed64,7,opt,name=remaining,proto3" json:"remaining,omitempty"`
 	// Progress in each objective.
 	Objectives    []*ObjectiveProgress `protobuf:"bytes,8,rep,name=objectives,proto3" json:"objectives,omitempty"`
@@ -495,7 +755,7 @@ type UserAchievement struct {
 
 func (x *UserAchievement) Reset() {
 	*x = UserAchievement{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +767,7 @@ func (x *UserAchievement) String() string {
 func (*UserAchievement) ProtoMessage() {}
 
 func (x *UserAchievement) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[7]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +780,7 @@ func (x *UserAchievement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserAchievement.ProtoReflect.Descriptor instead.
 func (*UserAchievement) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{7}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UserAchievement) GetAchievement() *Achievement {
@@ -593,7 +853,7 @@ type ObjectiveProgress struct {
 
 func (x *ObjectiveProgress) Reset() {
 	*x = ObjectiveProgress{}
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +865,7 @@ func (x *ObjectiveProgress) String() string {
 func (*ObjectiveProgress) ProtoMessage() {}
 
 func (x *ObjectiveProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[8]
+	mi := &file_clickstream_awards_v1_awards_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +878,7 @@ func (x *ObjectiveProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectiveProgress.ProtoReflect.Descriptor instead.
 func (*ObjectiveProgress) Descriptor() ([]byte, []int) {
-	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{8}
+	return file_clickstream_awards_v1_awards_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ObjectiveProgress) GetKey() string {
@@ -670,7 +930,22 @@ const file_clickstream_awards_v1_awards_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8a\x01\n" +
 	"\x18ListAchievementsResponse\x12F\n" +
 	"\fachievements\x18\x01 \x03(\v2\".clickstream.awards.v1.AchievementR\fachievements\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xac\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
+	" GetMyNotificationSettingsRequest\"\x85\x01\n" +
+	"!GetMyNotificationSettingsResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12G\n" +
+	"\bsettings\x18\x02 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings\"n\n" +
+	"#UpdateMyNotificationSettingsRequest\x12G\n" +
+	"\bsettings\x18\x01 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings\"\x88\x01\n" +
+	"$UpdateMyNotificationSettingsResponse\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12G\n" +
+	"\bsettings\x18\x02 \x01(\v2+.clickstream.awards.v1.NotificationSettingsR\bsettings\"\x84\x01\n" +
+	"\x14NotificationSettings\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x129\n" +
+	"\n" +
+	"updated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x03 \x01(\tR\tupdatedBy\"\xac\x02\n" +
 	"\vAchievement\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -701,11 +976,13 @@ const file_clickstream_awards_v1_awards_proto_rawDesc = "" +
 	"\bcounters\x18\x03 \x03(\v26.clickstream.awards.v1.ObjectiveProgress.CountersEntryR\bcounters\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\x80\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xab\x05\n" +
 	"\rAwardsService\x12y\n" +
 	"\x12ListMyAchievements\x120.clickstream.awards.v1.ListMyAchievementsRequest\x1a1.clickstream.awards.v1.ListMyAchievementsResponse\x12\x7f\n" +
 	"\x14ListUserAchievements\x122.clickstream.awards.v1.ListUserAchievementsRequest\x1a3.clickstream.awards.v1.ListUserAchievementsResponse\x12s\n" +
-	"\x10ListAchievements\x12..clickstream.awards.v1.ListAchievementsRequest\x1a/.clickstream.awards.v1.ListAchievementsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
+	"\x10ListAchievements\x12..clickstream.awards.v1.ListAchievementsRequest\x1a/.clickstream.awards.v1.ListAchievementsResponse\x12\x8e\x01\n" +
+	"\x19GetMyNotificationSettings\x127.clickstream.awards.v1.GetMyNotificationSettingsRequest\x1a8.clickstream.awards.v1.GetMyNotificationSettingsResponse\x12\x97\x01\n" +
+	"\x1cUpdateMyNotificationSettings\x12:.clickstream.awards.v1.UpdateMyNotificationSettingsRequest\x1a;.clickstream.awards.v1.UpdateMyNotificationSettingsResponseBNZLgithub.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1;awardsv1b\x06proto3"
 
 var (
 	file_clickstream_awards_v1_awards_proto_rawDescOnce sync.Once
@@ -719,42 +996,55 @@ func file_clickstream_awards_v1_awards_proto_rawDescGZIP() []byte {
 	return file_clickstream_awards_v1_awards_proto_rawDescData
 }
 
-var file_clickstream_awards_v1_awards_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_clickstream_awards_v1_awards_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_clickstream_awards_v1_awards_proto_goTypes = []any{
-	(*ListMyAchievementsRequest)(nil),    // 0: clickstream.awards.v1.ListMyAchievementsRequest
-	(*ListMyAchievementsResponse)(nil),   // 1: clickstream.awards.v1.ListMyAchievementsResponse
-	(*ListUserAchievementsRequest)(nil),  // 2: clickstream.awards.v1.ListUserAchievementsRequest
-	(*ListUserAchievementsResponse)(nil), // 3: clickstream.awards.v1.ListUserAchievementsResponse
-	(*ListAchievementsRequest)(nil),      // 4: clickstream.awards.v1.ListAchievementsRequest
-	(*ListAchievementsResponse)(nil),     // 5: clickstream.awards.v1.ListAchievementsResponse
-	(*Achievement)(nil),                  // 6: clickstream.awards.v1.Achievement
-	(*UserAchievement)(nil),              // 7: clickstream.awards.v1.UserAchievement
-	(*ObjectiveProgress)(nil),            // 8: clickstream.awards.v1.ObjectiveProgress
-	nil,                                  // 9: clickstream.awards.v1.ObjectiveProgress.CountersEntry
-	(*timestamppb.Timestamp)(nil),        // 10: google.protobuf.Timestamp
+	(*ListMyAchievementsRequest)(nil),            // 0: clickstream.awards.v1.ListMyAchievementsRequest
+	(*ListMyAchievementsResponse)(nil),           // 1: clickstream.awards.v1.ListMyAchievementsResponse
+	(*ListUserAchievementsRequest)(nil),          // 2: clickstream.awards.v1.ListUserAchievementsRequest
+	(*ListUserAchievementsResponse)(nil),         // 3: clickstream.awards.v1.ListUserAchievementsResponse
+	(*ListAchievementsRequest)(nil),              // 4: clickstream.awards.v1.ListAchievementsRequest
+	(*ListAchievementsResponse)(nil),             // 5: clickstream.awards.v1.ListAchievementsResponse
+	(*GetMyNotificationSettingsRequest)(nil),     // 6: clickstream.awards.v1.GetMyNotificationSettingsRequest
+	(*GetMyNotificationSettingsResponse)(nil),    // 7: clickstream.awards.v1.GetMyNotificationSettingsResponse
+	(*UpdateMyNotificationSettingsRequest)(nil),  // 8: clickstream.awards.v1.UpdateMyNotificationSettingsRequest
+	(*UpdateMyNotificationSettingsResponse)(nil), // 9: clickstream.awards.v1.UpdateMyNotificationSettingsResponse
+	(*NotificationSettings)(nil),                 // 10: clickstream.awards.v1.NotificationSettings
+	(*Achievement)(nil),                          // 11: clickstream.awards.v1.Achievement
+	(*UserAchievement)(nil),                      // 12: clickstream.awards.v1.UserAchievement
+	(*ObjectiveProgress)(nil),                    // 13: clickstream.awards.v1.ObjectiveProgress
+	nil,                                          // 14: clickstream.awards.v1.ObjectiveProgress.CountersEntry
+	(*timestamppb.Timestamp)(nil),                // 15: google.protobuf.Timestamp
 }
 var file_clickstream_awards_v1_awards_proto_depIdxs = []int32{
-	7,  // 0: clickstream.awards.v1.ListMyAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
-	7,  // 1: clickstream.awards.v1.ListUserAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
-	6,  // 2: clickstream.awards.v1.ListAchievementsResponse.achievements:type_name -> clickstream.awards.v1.Achievement
-	10, // 3: clickstream.awards.v1.Achievement.starts_at:type_name -> google.protobuf.Timestamp
-	10, // 4: clickstream.awards.v1.Achievement.ends_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: clickstream.awards.v1.UserAchievement.achievement:type_name -> clickstream.awards.v1.Achievement
-	10, // 6: clickstream.awards.v1.UserAchievement.started_at:type_name -> google.protobuf.Timestamp
-	10, // 7: clickstream.awards.v1.UserAchievement.completed_at:type_name -> google.protobuf.Timestamp
-	8,  // 8: clickstream.awards.v1.UserAchievement.objectives:type_name -> clickstream.awards.v1.ObjectiveProgress
-	9,  // 9: clickstream.awards.v1.ObjectiveProgress.counters:type_name -> clickstream.awards.v1.ObjectiveProgress.CountersEntry
-	0,  // 10: clickstream.awards.v1.AwardsService.ListMyAchievements:input_type -> clickstream.awards.v1.ListMyAchievementsRequest
-	2,  // 11: clickstream.awards.v1.AwardsService.ListUserAchievements:input_type -> clickstream.awards.v1.ListUserAchievementsRequest
-	4,  // 12: clickstream.awards.v1.AwardsService.ListAchievements:input_type -> clickstream.awards.v1.ListAchievementsRequest
-	1,  // 13: clickstream.awards.v1.AwardsService.ListMyAchievements:output_type -> clickstream.awards.v1.ListMyAchievementsResponse
-	3,  // 14: clickstream.awards.v1.AwardsService.ListUserAchievements:output_type -> clickstream.awards.v1.ListUserAchievementsResponse
-	5,  // 15: clickstream.awards.v1.AwardsService.ListAchievements:output_type -> clickstream.awards.v1.ListAchievementsResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	12, // 0: clickstream.awards.v1.ListMyAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
+	12, // 1: clickstream.awards.v1.ListUserAchievementsResponse.achievements:type_name -> clickstream.awards.v1.UserAchievement
+	11, // 2: clickstream.awards.v1.ListAchievementsResponse.achievements:type_name -> clickstream.awards.v1.Achievement
+	10, // 3: clickstream.awards.v1.GetMyNotificationSettingsResponse.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	10, // 4: clickstream.awards.v1.UpdateMyNotificationSettingsRequest.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	10, // 5: clickstream.awards.v1.UpdateMyNotificationSettingsResponse.settings:type_name -> clickstream.awards.v1.NotificationSettings
+	15, // 6: clickstream.awards.v1.NotificationSettings.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 7: clickstream.awards.v1.Achievement.starts_at:type_name -> google.protobuf.Timestamp
+	15, // 8: clickstream.awards.v1.Achievement.ends_at:type_name -> google.protobuf.Timestamp
+	11, // 9: clickstream.awards.v1.UserAchievement.achievement:type_name -> clickstream.awards.v1.Achievement
+	15, // 10: clickstream.awards.v1.UserAchievement.started_at:type_name -> google.protobuf.Timestamp
+	15, // 11: clickstream.awards.v1.UserAchievement.completed_at:type_name -> google.protobuf.Timestamp
+	13, // 12: clickstream.awards.v1.UserAchievement.objectives:type_name -> clickstream.awards.v1.ObjectiveProgress
+	14, // 13: clickstream.awards.v1.ObjectiveProgress.counters:type_name -> clickstream.awards.v1.ObjectiveProgress.CountersEntry
+	0,  // 14: clickstream.awards.v1.AwardsService.ListMyAchievements:input_type -> clickstream.awards.v1.ListMyAchievementsRequest
+	2,  // 15: clickstream.awards.v1.AwardsService.ListUserAchievements:input_type -> clickstream.awards.v1.ListUserAchievementsRequest
+	4,  // 16: clickstream.awards.v1.AwardsService.ListAchievements:input_type -> clickstream.awards.v1.ListAchievementsRequest
+	6,  // 17: clickstream.awards.v1.AwardsService.GetMyNotificationSettings:input_type -> clickstream.awards.v1.GetMyNotificationSettingsRequest
+	8,  // 18: clickstream.awards.v1.AwardsService.UpdateMyNotificationSettings:input_type -> clickstream.awards.v1.UpdateMyNotificationSettingsRequest
+	1,  // 19: clickstream.awards.v1.AwardsService.ListMyAchievements:output_type -> clickstream.awards.v1.ListMyAchievementsResponse
+	3,  // 20: clickstream.awards.v1.AwardsService.ListUserAchievements:output_type -> clickstream.awards.v1.ListUserAchievementsResponse
+	5,  // 21: clickstream.awards.v1.AwardsService.ListAchievements:output_type -> clickstream.awards.v1.ListAchievementsResponse
+	7,  // 22: clickstream.awards.v1.AwardsService.GetMyNotificationSettings:output_type -> clickstream.awards.v1.GetMyNotificationSettingsResponse
+	9,  // 23: clickstream.awards.v1.AwardsService.UpdateMyNotificationSettings:output_type -> clickstream.awards.v1.UpdateMyNotificationSettingsResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_awards_v1_awards_proto_init() }
@@ -768,7 +1058,7 @@ func file_clickstream_awards_v1_awards_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_awards_v1_awards_proto_rawDesc), len(file_clickstream_awards_v1_awards_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,9 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AwardsService_ListMyAchievements_FullMethodName   = "/clickstream.awards.v1.AwardsService/ListMyAchievements"
-	AwardsService_ListUserAchievements_FullMethodName = "/clickstream.awards.v1.AwardsService/ListUserAchievements"
-	AwardsService_ListAchievements_FullMethodName     = "/clickstream.awards.v1.AwardsService/ListAchievements"
+	AwardsService_ListMyAchievements_FullMethodName           = "/clickstream.awards.v1.AwardsService/ListMyAchievements"
+	AwardsService_ListUserAchievements_FullMethodName         = "/clickstream.awards.v1.AwardsService/ListUserAchievements"
+	AwardsService_ListAchievements_FullMethodName             = "/clickstream.awards.v1.AwardsService/ListAchievements"
+	AwardsService_GetMyNotificationSettings_FullMethodName    = "/clickstream.awards.v1.AwardsService/GetMyNotificationSettings"
+	AwardsService_UpdateMyNotificationSettings_FullMethodName = "/clickstream.awards.v1.AwardsService/UpdateMyNotificationSettings"
 )
 
 // AwardsServiceClient is the client API for AwardsService service.
@@ -42,6 +44,15 @@ type AwardsServiceClient interface {
 	// ListAchievements lists the achievement catalogue.
 	// REST: GET /v1/achievements.
 	ListAchievements(ctx context.Context, in *ListAchievementsRequest, opts ...grpc.CallOption) (*ListAchievementsResponse, error)
+	// GetMyNotificationSettings returns which award notifications the caller
+	// receives; the user comes from the bearer token, as in
+	// ListMyAchievements. REST: GET /v1/me/notification-settings.
+	GetMyNotificationSettings(ctx context.Context, in *GetMyNotificationSettingsRequest, opts ...grpc.CallOption) (*GetMyNotificationSettingsResponse, error)
+	// UpdateMyNotificationSettings sets which award notifications the caller
+	// receives (e.g. none, or no announcements); notifications not sent
+	// because of it are recorded as skipped, never silently dropped.
+	// REST: PUT /v1/me/notification-settings with the settings as the body.
+	UpdateMyNotificationSettings(ctx context.Context, in *UpdateMyNotificationSettingsRequest, opts ...grpc.CallOption) (*UpdateMyNotificationSettingsResponse, error)
 }
 
 type awardsServiceClient struct {
@@ -82,6 +93,26 @@ func (c *awardsServiceClient) ListAchievements(ctx context.Context, in *ListAchi
 	return out, nil
 }
 
+func (c *awardsServiceClient) GetMyNotificationSettings(ctx context.Context, in *GetMyNotificationSettingsRequest, opts ...grpc.CallOption) (*GetMyNotificationSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMyNotificationSettingsResponse)
+	err := c.cc.Invoke(ctx, AwardsService_GetMyNotificationSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *awardsServiceClient) UpdateMyNotificationSettings(ctx context.Context, in *UpdateMyNotificationSettingsRequest, opts ...grpc.CallOption) (*UpdateMyNotificationSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMyNotificationSettingsResponse)
+	err := c.cc.Invoke(ctx, AwardsService_UpdateMyNotificationSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AwardsServiceServer is the server API for AwardsService service.
 // All implementations must embed UnimplementedAwardsServiceServer
 // for forward compatibility.
@@ -100,6 +131,15 @@ type AwardsServiceServer interface {
 	// ListAchievements lists the achievement catalogue.
 	// REST: GET /v1/achievements.
 	ListAchievements(context.Context, *ListAchievementsRequest) (*ListAchievementsResponse, error)
+	// GetMyNotificationSettings returns which award notifications the caller
+	// receives; the user comes from the bearer token, as in
+	// ListMyAchievements. REST: GET /v1/me/notification-settings.
+	GetMyNotificationSettings(context.Context, *GetMyNotificationSettingsRequest) (*GetMyNotificationSettingsResponse, error)
+	// UpdateMyNotificationSettings sets which award notifications the caller
+	// receives (e.g. none, or no announcements); notifications not sent
+	// because of it are recorded as skipped, never silently dropped.
+	// REST: PUT /v1/me/notification-settings with the settings as the body.
+	UpdateMyNotificationSettings(context.Context, *UpdateMyNotificationSettingsRequest) (*UpdateMyNotificationSettingsResponse, error)
 	mustEmbedUnimplementedAwardsServiceServer()
 }
 
@@ -118,6 +158,12 @@ func (UnimplementedAwardsServiceServer) ListUserAchievements(context.Context, *L
 }
 func (UnimplementedAwardsServiceServer) ListAchievements(context.Context, *ListAchievementsRequest) (*ListAchievementsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAchievements not implemented")
+}
+func (UnimplementedAwardsServiceServer) GetMyNotificationSettings(context.Context, *GetMyNotificationSettingsRequest) (*GetMyNotificationSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMyNotificationSettings not implemented")
+}
+func (UnimplementedAwardsServiceServer) UpdateMyNotificationSettings(context.Context, *UpdateMyNotificationSettingsRequest) (*UpdateMyNotificationSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMyNotificationSettings not implemented")
 }
 func (UnimplementedAwardsServiceServer) mustEmbedUnimplementedAwardsServiceServer() {}
 func (UnimplementedAwardsServiceServer) testEmbeddedByValue()                       {}
@@ -194,6 +240,42 @@ func _AwardsService_ListAchievements_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AwardsService_GetMyNotificationSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMyNotificationSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsServiceServer).GetMyNotificationSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsService_GetMyNotificationSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsServiceServer).GetMyNotificationSettings(ctx, req.(*GetMyNotificationSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AwardsService_UpdateMyNotificationSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMyNotificationSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AwardsServiceServer).UpdateMyNotificationSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AwardsService_UpdateMyNotificationSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AwardsServiceServer).UpdateMyNotificationSettings(ctx, req.(*UpdateMyNotificationSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AwardsService_ServiceDesc is the grpc.ServiceDesc for AwardsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +294,14 @@ var AwardsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAchievements",
 			Handler:    _AwardsService_ListAchievements_Handler,
+		},
+		{
+			MethodName: "GetMyNotificationSettings",
+			Handler:    _AwardsService_GetMyNotificationSettings_Handler,
+		},
+		{
+			MethodName: "UpdateMyNotificationSettings",
+			Handler:    _AwardsService_UpdateMyNotificationSettings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -90,6 +90,12 @@ const (
 	// AwardsAdminServiceRetryNotificationsProcedure is the fully-qualified name of the
 	// AwardsAdminService's RetryNotifications RPC.
 	AwardsAdminServiceRetryNotificationsProcedure = "/clickstream.awards.v1.AwardsAdminService/RetryNotifications"
+	// AwardsAdminServiceGetNotificationSettingsProcedure is the fully-qualified name of the
+	// AwardsAdminService's GetNotificationSettings RPC.
+	AwardsAdminServiceGetNotificationSettingsProcedure = "/clickstream.awards.v1.AwardsAdminService/GetNotificationSettings"
+	// AwardsAdminServiceSetNotificationSettingsProcedure is the fully-qualified name of the
+	// AwardsAdminService's SetNotificationSettings RPC.
+	AwardsAdminServiceSetNotificationSettingsProcedure = "/clickstream.awards.v1.AwardsAdminService/SetNotificationSettings"
 )
 
 // AwardsAdminServiceClient is a client for the clickstream.awards.v1.AwardsAdminService service.
@@ -163,6 +169,13 @@ type AwardsAdminServiceClient interface {
 	// receiver was fixed), from a fresh count of attempts.
 	// REST: POST /v1/admin/notifications:retry.
 	RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error)
+	// GetNotificationSettings returns which award notifications a user
+	// receives. REST: GET /v1/admin/users/{user_id}/notification-settings.
+	GetNotificationSettings(context.Context, *v1.GetNotificationSettingsRequest) (*v1.GetNotificationSettingsResponse, error)
+	// SetNotificationSettings sets which award notifications a user
+	// receives, on the user's behalf (recorded as the operator's change).
+	// REST: PUT /v1/admin/users/{user_id}/notification-settings.
+	SetNotificationSettings(context.Context, *v1.SetNotificationSettingsRequest) (*v1.SetNotificationSettingsResponse, error)
 }
 
 // NewAwardsAdminServiceClient constructs a client for the clickstream.awards.v1.AwardsAdminService
@@ -290,30 +303,44 @@ func NewAwardsAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(awardsAdminServiceMethods.ByName("RetryNotifications")),
 			connect.WithClientOptions(opts...),
 		),
+		getNotificationSettings: connect.NewClient[v1.GetNotificationSettingsRequest, v1.GetNotificationSettingsResponse](
+			httpClient,
+			baseURL+AwardsAdminServiceGetNotificationSettingsProcedure,
+			connect.WithSchema(awardsAdminServiceMethods.ByName("GetNotificationSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		setNotificationSettings: connect.NewClient[v1.SetNotificationSettingsRequest, v1.SetNotificationSettingsResponse](
+			httpClient,
+			baseURL+AwardsAdminServiceSetNotificationSettingsProcedure,
+			connect.WithSchema(awardsAdminServiceMethods.ByName("SetNotificationSettings")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // awardsAdminServiceClient implements AwardsAdminServiceClient.
 type awardsAdminServiceClient struct {
-	saveAchievement        *connect.Client[v1.SaveAchievementRequest, v1.SaveAchievementResponse]
-	validateAchievement    *connect.Client[v1.ValidateAchievementRequest, v1.ValidateAchievementResponse]
-	getAchievementConfig   *connect.Client[v1.GetAchievementConfigRequest, v1.GetAchievementConfigResponse]
-	listAchievementConfigs *connect.Client[v1.ListAchievementConfigsRequest, v1.ListAchievementConfigsResponse]
-	listConfigHistory      *connect.Client[v1.ListConfigHistoryRequest, v1.ListConfigHistoryResponse]
-	listComponents         *connect.Client[v1.ListComponentsRequest, v1.ListComponentsResponse]
-	explain                *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
-	listProcessingLog      *connect.Client[v1.ListProcessingLogRequest, v1.ListProcessingLogResponse]
-	recomputeUser          *connect.Client[v1.RecomputeUserRequest, v1.RecomputeUserResponse]
-	setUserStatus          *connect.Client[v1.SetUserStatusRequest, v1.SetUserStatusResponse]
-	listSources            *connect.Client[v1.ListSourcesRequest, v1.ListSourcesResponse]
-	pauseSource            *connect.Client[v1.PauseSourceRequest, v1.PauseSourceResponse]
-	resumeSource           *connect.Client[v1.ResumeSourceRequest, v1.ResumeSourceResponse]
-	reconcile              *connect.Client[v1.ReconcileRequest, v1.ReconcileResponse]
-	startBackfill          *connect.Client[v1.StartBackfillRequest, v1.StartBackfillResponse]
-	getBackfill            *connect.Client[v1.GetBackfillRequest, v1.GetBackfillResponse]
-	listBackfills          *connect.Client[v1.ListBackfillsRequest, v1.ListBackfillsResponse]
-	listNotifications      *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
-	retryNotifications     *connect.Client[v1.RetryNotificationsRequest, v1.RetryNotificationsResponse]
+	saveAchievement         *connect.Client[v1.SaveAchievementRequest, v1.SaveAchievementResponse]
+	validateAchievement     *connect.Client[v1.ValidateAchievementRequest, v1.ValidateAchievementResponse]
+	getAchievementConfig    *connect.Client[v1.GetAchievementConfigRequest, v1.GetAchievementConfigResponse]
+	listAchievementConfigs  *connect.Client[v1.ListAchievementConfigsRequest, v1.ListAchievementConfigsResponse]
+	listConfigHistory       *connect.Client[v1.ListConfigHistoryRequest, v1.ListConfigHistoryResponse]
+	listComponents          *connect.Client[v1.ListComponentsRequest, v1.ListComponentsResponse]
+	explain                 *connect.Client[v1.ExplainRequest, v1.ExplainResponse]
+	listProcessingLog       *connect.Client[v1.ListProcessingLogRequest, v1.ListProcessingLogResponse]
+	recomputeUser           *connect.Client[v1.RecomputeUserRequest, v1.RecomputeUserResponse]
+	setUserStatus           *connect.Client[v1.SetUserStatusRequest, v1.SetUserStatusResponse]
+	listSources             *connect.Client[v1.ListSourcesRequest, v1.ListSourcesResponse]
+	pauseSource             *connect.Client[v1.PauseSourceRequest, v1.PauseSourceResponse]
+	resumeSource            *connect.Client[v1.ResumeSourceRequest, v1.ResumeSourceResponse]
+	reconcile               *connect.Client[v1.ReconcileRequest, v1.ReconcileResponse]
+	startBackfill           *connect.Client[v1.StartBackfillRequest, v1.StartBackfillResponse]
+	getBackfill             *connect.Client[v1.GetBackfillRequest, v1.GetBackfillResponse]
+	listBackfills           *connect.Client[v1.ListBackfillsRequest, v1.ListBackfillsResponse]
+	listNotifications       *connect.Client[v1.ListNotificationsRequest, v1.ListNotificationsResponse]
+	retryNotifications      *connect.Client[v1.RetryNotificationsRequest, v1.RetryNotificationsResponse]
+	getNotificationSettings *connect.Client[v1.GetNotificationSettingsRequest, v1.GetNotificationSettingsResponse]
+	setNotificationSettings *connect.Client[v1.SetNotificationSettingsRequest, v1.SetNotificationSettingsResponse]
 }
 
 // SaveAchievement calls clickstream.awards.v1.AwardsAdminService.SaveAchievement.
@@ -487,6 +514,24 @@ func (c *awardsAdminServiceClient) RetryNotifications(ctx context.Context, req *
 	return nil, err
 }
 
+// GetNotificationSettings calls clickstream.awards.v1.AwardsAdminService.GetNotificationSettings.
+func (c *awardsAdminServiceClient) GetNotificationSettings(ctx context.Context, req *v1.GetNotificationSettingsRequest) (*v1.GetNotificationSettingsResponse, error) {
+	response, err := c.getNotificationSettings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// SetNotificationSettings calls clickstream.awards.v1.AwardsAdminService.SetNotificationSettings.
+func (c *awardsAdminServiceClient) SetNotificationSettings(ctx context.Context, req *v1.SetNotificationSettingsRequest) (*v1.SetNotificationSettingsResponse, error) {
+	response, err := c.setNotificationSettings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AwardsAdminServiceHandler is an implementation of the clickstream.awards.v1.AwardsAdminService
 // service.
 type AwardsAdminServiceHandler interface {
@@ -559,6 +604,13 @@ type AwardsAdminServiceHandler interface {
 	// receiver was fixed), from a fresh count of attempts.
 	// REST: POST /v1/admin/notifications:retry.
 	RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error)
+	// GetNotificationSettings returns which award notifications a user
+	// receives. REST: GET /v1/admin/users/{user_id}/notification-settings.
+	GetNotificationSettings(context.Context, *v1.GetNotificationSettingsRequest) (*v1.GetNotificationSettingsResponse, error)
+	// SetNotificationSettings sets which award notifications a user
+	// receives, on the user's behalf (recorded as the operator's change).
+	// REST: PUT /v1/admin/users/{user_id}/notification-settings.
+	SetNotificationSettings(context.Context, *v1.SetNotificationSettingsRequest) (*v1.SetNotificationSettingsResponse, error)
 }
 
 // NewAwardsAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -682,6 +734,18 @@ func NewAwardsAdminServiceHandler(svc AwardsAdminServiceHandler, opts ...connect
 		connect.WithSchema(awardsAdminServiceMethods.ByName("RetryNotifications")),
 		connect.WithHandlerOptions(opts...),
 	)
+	awardsAdminServiceGetNotificationSettingsHandler := connect.NewUnaryHandlerSimple(
+		AwardsAdminServiceGetNotificationSettingsProcedure,
+		svc.GetNotificationSettings,
+		connect.WithSchema(awardsAdminServiceMethods.ByName("GetNotificationSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	awardsAdminServiceSetNotificationSettingsHandler := connect.NewUnaryHandlerSimple(
+		AwardsAdminServiceSetNotificationSettingsProcedure,
+		svc.SetNotificationSettings,
+		connect.WithSchema(awardsAdminServiceMethods.ByName("SetNotificationSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.awards.v1.AwardsAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AwardsAdminServiceSaveAchievementProcedure:
@@ -722,6 +786,10 @@ func NewAwardsAdminServiceHandler(svc AwardsAdminServiceHandler, opts ...connect
 			awardsAdminServiceListNotificationsHandler.ServeHTTP(w, r)
 		case AwardsAdminServiceRetryNotificationsProcedure:
 			awardsAdminServiceRetryNotificationsHandler.ServeHTTP(w, r)
+		case AwardsAdminServiceGetNotificationSettingsProcedure:
+			awardsAdminServiceGetNotificationSettingsHandler.ServeHTTP(w, r)
+		case AwardsAdminServiceSetNotificationSettingsProcedure:
+			awardsAdminServiceSetNotificationSettingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -805,4 +873,12 @@ func (UnimplementedAwardsAdminServiceHandler) ListNotifications(context.Context,
 
 func (UnimplementedAwardsAdminServiceHandler) RetryNotifications(context.Context, *v1.RetryNotificationsRequest) (*v1.RetryNotificationsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsAdminService.RetryNotifications is not implemented"))
+}
+
+func (UnimplementedAwardsAdminServiceHandler) GetNotificationSettings(context.Context, *v1.GetNotificationSettingsRequest) (*v1.GetNotificationSettingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsAdminService.GetNotificationSettings is not implemented"))
+}
+
+func (UnimplementedAwardsAdminServiceHandler) SetNotificationSettings(context.Context, *v1.SetNotificationSettingsRequest) (*v1.SetNotificationSettingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsAdminService.SetNotificationSettings is not implemented"))
 }

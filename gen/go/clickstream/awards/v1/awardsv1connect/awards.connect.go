@@ -42,6 +42,12 @@ const (
 	// AwardsServiceListAchievementsProcedure is the fully-qualified name of the AwardsService's
 	// ListAchievements RPC.
 	AwardsServiceListAchievementsProcedure = "/clickstream.awards.v1.AwardsService/ListAchievements"
+	// AwardsServiceGetMyNotificationSettingsProcedure is the fully-qualified name of the
+	// AwardsService's GetMyNotificationSettings RPC.
+	AwardsServiceGetMyNotificationSettingsProcedure = "/clickstream.awards.v1.AwardsService/GetMyNotificationSettings"
+	// AwardsServiceUpdateMyNotificationSettingsProcedure is the fully-qualified name of the
+	// AwardsService's UpdateMyNotificationSettings RPC.
+	AwardsServiceUpdateMyNotificationSettingsProcedure = "/clickstream.awards.v1.AwardsService/UpdateMyNotificationSettings"
 )
 
 // AwardsServiceClient is a client for the clickstream.awards.v1.AwardsService service.
@@ -56,6 +62,15 @@ type AwardsServiceClient interface {
 	// ListAchievements lists the achievement catalogue.
 	// REST: GET /v1/achievements.
 	ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error)
+	// GetMyNotificationSettings returns which award notifications the caller
+	// receives; the user comes from the bearer token, as in
+	// ListMyAchievements. REST: GET /v1/me/notification-settings.
+	GetMyNotificationSettings(context.Context, *v1.GetMyNotificationSettingsRequest) (*v1.GetMyNotificationSettingsResponse, error)
+	// UpdateMyNotificationSettings sets which award notifications the caller
+	// receives (e.g. none, or no announcements); notifications not sent
+	// because of it are recorded as skipped, never silently dropped.
+	// REST: PUT /v1/me/notification-settings with the settings as the body.
+	UpdateMyNotificationSettings(context.Context, *v1.UpdateMyNotificationSettingsRequest) (*v1.UpdateMyNotificationSettingsResponse, error)
 }
 
 // NewAwardsServiceClient constructs a client for the clickstream.awards.v1.AwardsService service.
@@ -87,14 +102,28 @@ func NewAwardsServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(awardsServiceMethods.ByName("ListAchievements")),
 			connect.WithClientOptions(opts...),
 		),
+		getMyNotificationSettings: connect.NewClient[v1.GetMyNotificationSettingsRequest, v1.GetMyNotificationSettingsResponse](
+			httpClient,
+			baseURL+AwardsServiceGetMyNotificationSettingsProcedure,
+			connect.WithSchema(awardsServiceMethods.ByName("GetMyNotificationSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		updateMyNotificationSettings: connect.NewClient[v1.UpdateMyNotificationSettingsRequest, v1.UpdateMyNotificationSettingsResponse](
+			httpClient,
+			baseURL+AwardsServiceUpdateMyNotificationSettingsProcedure,
+			connect.WithSchema(awardsServiceMethods.ByName("UpdateMyNotificationSettings")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // awardsServiceClient implements AwardsServiceClient.
 type awardsServiceClient struct {
-	listMyAchievements   *connect.Client[v1.ListMyAchievementsRequest, v1.ListMyAchievementsResponse]
-	listUserAchievements *connect.Client[v1.ListUserAchievementsRequest, v1.ListUserAchievementsResponse]
-	listAchievements     *connect.Client[v1.ListAchievementsRequest, v1.ListAchievementsResponse]
+	listMyAchievements           *connect.Client[v1.ListMyAchievementsRequest, v1.ListMyAchievementsResponse]
+	listUserAchievements         *connect.Client[v1.ListUserAchievementsRequest, v1.ListUserAchievementsResponse]
+	listAchievements             *connect.Client[v1.ListAchievementsRequest, v1.ListAchievementsResponse]
+	getMyNotificationSettings    *connect.Client[v1.GetMyNotificationSettingsRequest, v1.GetMyNotificationSettingsResponse]
+	updateMyNotificationSettings *connect.Client[v1.UpdateMyNotificationSettingsRequest, v1.UpdateMyNotificationSettingsResponse]
 }
 
 // ListMyAchievements calls clickstream.awards.v1.AwardsService.ListMyAchievements.
@@ -124,6 +153,25 @@ func (c *awardsServiceClient) ListAchievements(ctx context.Context, req *v1.List
 	return nil, err
 }
 
+// GetMyNotificationSettings calls clickstream.awards.v1.AwardsService.GetMyNotificationSettings.
+func (c *awardsServiceClient) GetMyNotificationSettings(ctx context.Context, req *v1.GetMyNotificationSettingsRequest) (*v1.GetMyNotificationSettingsResponse, error) {
+	response, err := c.getMyNotificationSettings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// UpdateMyNotificationSettings calls
+// clickstream.awards.v1.AwardsService.UpdateMyNotificationSettings.
+func (c *awardsServiceClient) UpdateMyNotificationSettings(ctx context.Context, req *v1.UpdateMyNotificationSettingsRequest) (*v1.UpdateMyNotificationSettingsResponse, error) {
+	response, err := c.updateMyNotificationSettings.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // AwardsServiceHandler is an implementation of the clickstream.awards.v1.AwardsService service.
 type AwardsServiceHandler interface {
 	// ListMyAchievements lists the caller's achievements; the user comes from
@@ -136,6 +184,15 @@ type AwardsServiceHandler interface {
 	// ListAchievements lists the achievement catalogue.
 	// REST: GET /v1/achievements.
 	ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error)
+	// GetMyNotificationSettings returns which award notifications the caller
+	// receives; the user comes from the bearer token, as in
+	// ListMyAchievements. REST: GET /v1/me/notification-settings.
+	GetMyNotificationSettings(context.Context, *v1.GetMyNotificationSettingsRequest) (*v1.GetMyNotificationSettingsResponse, error)
+	// UpdateMyNotificationSettings sets which award notifications the caller
+	// receives (e.g. none, or no announcements); notifications not sent
+	// because of it are recorded as skipped, never silently dropped.
+	// REST: PUT /v1/me/notification-settings with the settings as the body.
+	UpdateMyNotificationSettings(context.Context, *v1.UpdateMyNotificationSettingsRequest) (*v1.UpdateMyNotificationSettingsResponse, error)
 }
 
 // NewAwardsServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -163,6 +220,18 @@ func NewAwardsServiceHandler(svc AwardsServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(awardsServiceMethods.ByName("ListAchievements")),
 		connect.WithHandlerOptions(opts...),
 	)
+	awardsServiceGetMyNotificationSettingsHandler := connect.NewUnaryHandlerSimple(
+		AwardsServiceGetMyNotificationSettingsProcedure,
+		svc.GetMyNotificationSettings,
+		connect.WithSchema(awardsServiceMethods.ByName("GetMyNotificationSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	awardsServiceUpdateMyNotificationSettingsHandler := connect.NewUnaryHandlerSimple(
+		AwardsServiceUpdateMyNotificationSettingsProcedure,
+		svc.UpdateMyNotificationSettings,
+		connect.WithSchema(awardsServiceMethods.ByName("UpdateMyNotificationSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clickstream.awards.v1.AwardsService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AwardsServiceListMyAchievementsProcedure:
@@ -171,6 +240,10 @@ func NewAwardsServiceHandler(svc AwardsServiceHandler, opts ...connect.HandlerOp
 			awardsServiceListUserAchievementsHandler.ServeHTTP(w, r)
 		case AwardsServiceListAchievementsProcedure:
 			awardsServiceListAchievementsHandler.ServeHTTP(w, r)
+		case AwardsServiceGetMyNotificationSettingsProcedure:
+			awardsServiceGetMyNotificationSettingsHandler.ServeHTTP(w, r)
+		case AwardsServiceUpdateMyNotificationSettingsProcedure:
+			awardsServiceUpdateMyNotificationSettingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -190,4 +263,12 @@ func (UnimplementedAwardsServiceHandler) ListUserAchievements(context.Context, *
 
 func (UnimplementedAwardsServiceHandler) ListAchievements(context.Context, *v1.ListAchievementsRequest) (*v1.ListAchievementsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.ListAchievements is not implemented"))
+}
+
+func (UnimplementedAwardsServiceHandler) GetMyNotificationSettings(context.Context, *v1.GetMyNotificationSettingsRequest) (*v1.GetMyNotificationSettingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.GetMyNotificationSettings is not implemented"))
+}
+
+func (UnimplementedAwardsServiceHandler) UpdateMyNotificationSettings(context.Context, *v1.UpdateMyNotificationSettingsRequest) (*v1.UpdateMyNotificationSettingsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.awards.v1.AwardsService.UpdateMyNotificationSettings is not implemented"))
 }
