@@ -570,9 +570,22 @@ func assertNoDrift(t *testing.T, resp *awardsv1.ReconcileResponse) string {
 			t.Errorf("… and %d more drifts", len(drifts)-i)
 			break
 		}
-		t.Errorf("drift: %s %s/%s stored %v, recomputed %v", dr.GetUserId(), dr.GetAchievementId(), dr.GetObjectiveKey(), dr.GetStored(), dr.GetRecomputed())
+		t.Errorf("drift at %s: %s %s/%s counters stored %v expected %v; progress stored %v expected %v; completed stored %v expected %v; missing %v",
+			dr.GetLevel(), dr.GetUserId(), dr.GetAchievementId(), dr.GetObjectiveKey(), dr.GetStored(), dr.GetRecomputed(),
+			dr.GetStoredProgress(), dr.GetExpectedProgress(), dr.GetStoredCompleted(), dr.GetExpectedCompleted(), dr.GetMissing())
 	}
-	return fmt.Sprintf("%d drifts", len(drifts))
+	f := resp.GetFound()
+	if n := f.GetCounters() + f.GetObjectiveProgress() + f.GetAchievementProgress() + f.GetCompletion(); n > 0 && len(drifts) == 0 {
+		t.Errorf("reconcile counts %d drifts (%v) but lists none", n, f)
+	}
+	if resp.GetPending() > 0 {
+		t.Errorf("reconcile left %d user achievements pending after awards settled", resp.GetPending())
+	}
+	if resp.GetUsers() == 0 {
+		t.Error("reconcile checked no user")
+	}
+	return fmt.Sprintf("%d drifts (counters %d, objective progress %d, achievement progress %d, completion %d) over %d users, %d pending",
+		len(drifts), f.GetCounters(), f.GetObjectiveProgress(), f.GetAchievementProgress(), f.GetCompletion(), resp.GetUsers(), resp.GetPending())
 }
 
 // TestAwardsExactUnderLoad: one `clickstream dev` with the starter
