@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -92,7 +94,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 // startCluster is StartCluster placing clusters out of the server user's reach under
 // root.
 func startCluster(ctx context.Context, cfg ClusterConfig, root string) (_ *Cluster, err error) {
-	defer wrap(&err, "start PostgreSQL cluster (data dir %s)", cfg.DataDir)
+	defer derrors.Wrap(&err, "start PostgreSQL cluster (data dir %s)", cfg.DataDir)
 	if cfg.DataDir == "" {
 		return nil, errors.New("no data directory configured")
 	}
@@ -206,7 +208,7 @@ func (c *Cluster) writeHBA() error {
 
 // setPassword sets the superuser's password over the unix socket.
 func (c *Cluster) setPassword(ctx context.Context) (err error) {
-	defer wrap(&err, "set the superuser password")
+	defer derrors.Wrap(&err, "set the superuser password")
 	conn, err := pgx.Connect(ctx, c.socketURL("postgres"))
 	if err != nil {
 		return err
@@ -244,7 +246,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 // CreateDatabase creates the database name owned by the superuser. It does nothing if the
 // database already exists.
 func (c *Cluster) CreateDatabase(ctx context.Context, name string) (err error) {
-	defer wrap(&err, "create database %q", name)
+	defer derrors.Wrap(&err, "create database %q", name)
 	if name == "" {
 		return errors.New("empty database name")
 	}

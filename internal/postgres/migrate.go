@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // versionTable is the goose version table inside each service schema.
@@ -42,7 +44,7 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // database in recovery) takes no writes: Migrate changes nothing there and returns an
 // error wrapping [ErrInRecovery].
 func Migrate(ctx context.Context, url string, schema string, migrations fs.FS) (err error) {
-	defer wrap(&err, "migrate schema %q (database %s)", schema, Redact(url))
+	defer derrors.Wrap(&err, "migrate schema %q (database %s)", schema, Redact(url))
 	if !schemaName.MatchString(schema) {
 		return fmt.Errorf("schema name must match %s", schemaName)
 	}

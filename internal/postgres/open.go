@@ -5,12 +5,14 @@ import (
 	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // Open returns a connection pool for the database at url (a postgres:// URL or a
 // key=value connection string) after checking with a ping that the database is reachable.
 func Open(ctx context.Context, url string) (_ *pgxpool.Pool, err error) {
-	defer wrap(&err, "open database %s", Redact(url))
+	defer derrors.Wrap(&err, "open database %s", Redact(url))
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -100,7 +102,7 @@ func readPointer(dir string) string {
 // c.requested, which is left holding only a pointer file naming it, and reports whether it
 // already holds a cluster.
 func (c *Cluster) relocate(root string) (initialized bool, err error) {
-	defer wrap(&err, "place the cluster under %s", root)
+	defer derrors.Wrap(&err, "place the cluster under %s", root)
 	dir := relocatedDir(root, c.requested)
 	// The requested directory holds the pointer file and nothing else.
 	entries, err := os.ReadDir(c.requested)

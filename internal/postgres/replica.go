@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // StartReplica starts a hot standby of primary on its own port and returns it once it
@@ -22,7 +24,7 @@ import (
 // cfg.Password is ignored: roles and their passwords come from the primary. The standby
 // streams WAL from the primary until [Cluster.Stop]; stop it before the primary.
 func StartReplica(ctx context.Context, primary *Cluster, cfg ClusterConfig) (_ *Cluster, err error) {
-	defer wrap(&err, "start PostgreSQL replica (data dir %s) of the cluster on port %d", cfg.DataDir, primary.port)
+	defer derrors.Wrap(&err, "start PostgreSQL replica (data dir %s) of the cluster on port %d", cfg.DataDir, primary.port)
 	if cfg.DataDir == "" {
 		return nil, errors.New("no data directory configured")
 	}
@@ -99,7 +101,7 @@ func (c *Cluster) baseBackup(ctx context.Context, primary *Cluster, ephemeral bo
 // InRecovery reports whether the database at url is a standby (in recovery): it takes no
 // writes, so migrations are skipped there.
 func InRecovery(ctx context.Context, url string) (_ bool, err error) {
-	defer wrap(&err, "ask whether database %s is in recovery", Redact(url))
+	defer derrors.Wrap(&err, "ask whether database %s is in recovery", Redact(url))
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return false, err
@@ -139,7 +141,7 @@ const sqlReplicaLag = `
 
 // MeasureReplicaLag reads how far the database of pool is behind its primary.
 func MeasureReplicaLag(ctx context.Context, pool *pgxpool.Pool) (lag ReplicaLag, err error) {
-	defer wrap(&err, "measure replica lag")
+	defer derrors.Wrap(&err, "measure replica lag")
 	err = pool.QueryRow(ctx, sqlReplicaLag).Scan(&lag.Standby, &lag.Paused, &lag.Seconds, &lag.Bytes)
 	return lag, err
 }

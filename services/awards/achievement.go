@@ -3,7 +3,6 @@
 package awards
 
 import (
-	"context"
 	"math"
 	"strconv"
 	"strings"
@@ -107,18 +106,4 @@ func roundDecimals(x float64, d int) float64 {
 type Page struct {
 	Size  int
 	After string
-}
-
-// Store keeps achievements and progress.
-type Store interface {
-	// UpsertAchievement creates an achievement or updates its metadata.
-	UpsertAchievement(ctx context.Context, a Achievement) error
-	// UserAchievements lists one page of the active achievements with the
-	// user's progress (zero for those not started), ordered by id.
-	UserAchievements(ctx context.Context, userID string, page Page) ([]UserAchievement, error)
-	// Achievements lists one page of the active achievements, ordered by id.
-	Achievements(ctx context.Context, page Page) ([]Achievement, error)
-	// UserStatus returns the user's status: "active", "deleted" or
-	// "banned"; "active" for a user the store has no record of.
-	UserStatus(ctx context.Context, userID string) (string, error)
 }

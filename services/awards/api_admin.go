@@ -45,31 +45,6 @@ func NewAdminAPI(e *Engine, consumers *Consumers, backfills *Backfills) *AdminAP
 	return &AdminAPI{engine: e, consumers: consumers, backfills: backfills, log: e.log.With("api", "admin")}
 }
 
-// apiError maps an engine error to a Connect error.
-func apiError(err error) error {
-	var ce *connect.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ce):
-		return err
-	case isNotFound(err):
-		return connect.NewError(connect.CodeNotFound, err)
-	case errors.Is(err, ErrInvalidBackfill), errors.Is(err, ErrInvalidConfig):
-		return connect.NewError(connect.CodeInvalidArgument, err)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeCanceled, err)
-	}
-	// What failed inside (the database, the bus) is for the log, not the
-	// caller: its messages can carry storage details.
-	slog.Error("awards admin API", "err", err)
-	return connect.NewError(connect.CodeInternal, errStorage)
-}
-
-func invalid(format string, args ...any) error {
-	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
-}
-
 // SaveAchievement implements AwardsAdminService.SaveAchievement.
 func (a *AdminAPI) SaveAchievement(ctx context.Context, req *awardsv1.SaveAchievementRequest) (*awardsv1.SaveAchievementResponse, error) {
 	if strings.TrimSpace(req.GetActor()) == "" {

@@ -25,17 +25,6 @@ type PublicAPI struct {
 	verifier TokenVerifier
 }
 
-// PublicStore is what the public API reads and writes: achievements and
-// progress, whether a user was ever seen, and users' notification
-// settings.
-type PublicStore interface {
-	Store
-	NotificationSettingsStore
-	// UserSeen reports whether anything of the user is stored (a status,
-	// counters, progress, settings): false for an id the service never saw.
-	UserSeen(ctx context.Context, userID string) (bool, error)
-}
-
 var (
 	_ awardsv1.AwardsServiceServer         = (*PublicAPI)(nil)
 	_ awardsv1connect.AwardsServiceHandler = (*PublicAPI)(nil)
@@ -295,13 +284,6 @@ func decodePageToken(token string) (string, error) {
 		return "", errors.New("page_token is not valid: pass the next_page_token of the previous response unchanged")
 	}
 	return id, nil
-}
-
-// internalError logs a storage failure and returns an Internal error that
-// names the operation without storage details.
-func internalError(ctx context.Context, op string, err error, args ...any) error {
-	slog.ErrorContext(ctx, "awards public API: "+op, append(args, "err", err)...)
-	return connect.NewError(connect.CodeInternal, fmt.Errorf("%s failed; retry later", op))
 }
 
 func achievementProto(a Achievement) *awardsv1.Achievement {

@@ -19,7 +19,7 @@ import (
 // snapshot of every usable achievement, rebuilt by Reload) and applies
 // batches of EventRecords to the ledger and counters.
 type Engine struct {
-	store    *PostgresStore
+	store    EngineStore
 	registry *Registry
 	schemas  Schemas
 	log      *slog.Logger
@@ -54,7 +54,7 @@ func (c *Config) Objectives(subject string) []*CompiledObjective { return c.bySu
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	Store    *PostgresStore
+	Store    EngineStore
 	Registry *Registry // filters and rules; NewRegistry() when nil
 	Schemas  Schemas
 	Logger   *slog.Logger

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // Explanation answers "why didn't I get it?": an achievement's strategy
@@ -29,7 +31,7 @@ type ObjectiveExplanation struct {
 // Explain evaluates achievementID's strategy for userID from the stored
 // counters.
 func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x Explanation, err error) {
-	defer wrapErr(&err, fmt.Sprintf("explain achievement %q for user %q", achievementID, userID))
+	defer derrors.Wrap(&err, "explain achievement %q for user %q", achievementID, userID)
 	a, err := e.runningAchievement(achievementID)
 	if err != nil {
 		return x, err

@@ -1,7 +1,6 @@
 package awards
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -56,14 +55,4 @@ func notificationModeProblem(mode string) string {
 		return fmt.Sprintf("is required: %s, %s or %s", NotifyAll, NotifyNoAnnouncements, NotifyNone)
 	}
 	return fmt.Sprintf("is %q; use %s, %s or %s", mode, NotifyAll, NotifyNoAnnouncements, NotifyNone)
-}
-
-// NotificationSettingsStore keeps users' notification settings.
-type NotificationSettingsStore interface {
-	// NotificationSettings returns the user's settings, the defaults for a
-	// user who never set any.
-	NotificationSettings(ctx context.Context, userID string) (NotificationSettings, error)
-	// SetNotificationSettings stores the user's mode, recording by (who
-	// changed it) and the time, and returns the settings before and after.
-	SetNotificationSettings(ctx context.Context, userID, mode, by string) (previous, now NotificationSettings, err error)
 }

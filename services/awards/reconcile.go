@@ -4,9 +4,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // DriftLevel names the level of a drift. Each level is checked against the
@@ -129,7 +130,7 @@ func (e *Engine) Reconcile(ctx context.Context, userID string) ([]Drift, error) 
 // progress → achievement progress and completion) for the users opts
 // names, and repairs the drifts when opts.Repair is set.
 func (e *Engine) ReconcileWith(ctx context.Context, opts ReconcileOptions) (rep ReconcileReport, err error) {
-	defer wrapErr(&err, "reconcile")
+	defer derrors.Wrap(&err, "reconcile")
 	mode := reconcileReport
 	if opts.Repair {
 		mode = reconcileRepairDrifts
@@ -168,7 +169,7 @@ func (e *Engine) ReconcileWith(ctx context.Context, opts ReconcileOptions) (rep 
 // drifts are what it changed: stored is the value before, expected the
 // value after.
 func (e *Engine) RecomputeUser(ctx context.Context, userID string) (rep ReconcileReport, err error) {
-	defer wrapErr(&err, fmt.Sprintf("recompute user %q", userID))
+	defer derrors.Wrap(&err, "recompute user %q", userID)
 	if err := e.reconcileUsers(ctx, []string{userID}, reconcileRecompute, &rep); err != nil {
 		return rep, err
 	}

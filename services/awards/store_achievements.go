@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const achievementsCursor = "achievements"
@@ -76,7 +78,7 @@ func (s *PostgresStore) progressHorizon(ctx context.Context) (horizon int64, err
 // and runs the cycle again not strict, skipping objectives that are no
 // longer configured.
 func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit int, strict bool) (res CycleResult, err error) {
-	defer wrapErr(&err, "recompute changed achievements")
+	defer derrors.Wrap(&err, "recompute changed achievements")
 	horizon, err := s.progressHorizon(ctx)
 	if err != nil {
 		return res, err

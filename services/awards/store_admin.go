@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // ConfigVersion is one saved configuration of an achievement.
@@ -54,7 +56,7 @@ const (
 // StoredConfigs returns the current configuration of one achievement (id)
 // or of every one (id empty), ordered by id.
 func (s *PostgresStore) StoredConfigs(ctx context.Context, id string) (out []StoredConfig, err error) {
-	defer wrapErr(&err, "stored achievement configurations")
+	defer derrors.Wrap(&err, "stored achievement configurations")
 	rows, err := s.pool.Query(ctx, sqlStoredConfigs, id)
 	if err != nil {
 		return nil, err
@@ -81,7 +83,7 @@ func (s *PostgresStore) StoredConfigs(ctx context.Context, id string) (out []Sto
 // ConfigHistory returns every saved configuration of an achievement,
 // newest first.
 func (s *PostgresStore) ConfigHistory(ctx context.Context, id string) (out []ConfigVersion, err error) {
-	defer wrapErr(&err, fmt.Sprintf("configuration history of %q", id))
+	defer derrors.Wrap(&err, "configuration history of %q", id)
 	rows, err := s.pool.Query(ctx, sqlConfigHistory, id)
 	if err != nil {
 		return nil, err
@@ -119,7 +121,7 @@ func (s *PostgresStore) SetUserStatus(ctx context.Context, userID, status string
 	default:
 		return "", fmt.Errorf("status %q is not valid; use active, deleted or banned", status)
 	}
-	defer wrapErr(&err, fmt.Sprintf("set status of user %q to %s", userID, status))
+	defer derrors.Wrap(&err, "set status of user %q to %s", userID, status)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A writer of progress versions, like a consuming batch.
 		if _, err := tx.Exec(ctx, sqlXactLockShared, int32(lockClassProgress)); err != nil {
@@ -160,7 +162,7 @@ type LogPage struct {
 // ProcessingLog lists the processing log of a user's objectives, newest
 // first, limit entries after the cursor (nil for the first page).
 func (s *PostgresStore) ProcessingLog(ctx context.Context, userID string, objectives []int64, after *LogPage, limit int) (out []LogEntry, err error) {
-	defer wrapErr(&err, fmt.Sprintf("processing log of user %q", userID))
+	defer derrors.Wrap(&err, "processing log of user %q", userID)
 	var (
 		at  *time.Time
 		rec string

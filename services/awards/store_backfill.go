@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -60,7 +62,7 @@ func scanBackfill(row pgx.Row) (backfillRow, error) {
 
 // insertBackfill stores a new running backfill.
 func (s *PostgresStore) insertBackfill(ctx context.Context, req BackfillRequest, sources []string, lastSeq uint64) (b backfillRow, err error) {
-	defer wrapErr(&err, "store backfill")
+	defer derrors.Wrap(&err, "store backfill")
 	return scanBackfill(s.pool.QueryRow(ctx, sqlInsertBackfill, req.AchievementID, req.From, req.Notify, req.Actor, sources, int64(lastSeq)))
 }
 
@@ -78,7 +80,7 @@ func (s *PostgresStore) backfill(ctx context.Context, id int64) (backfillRow, er
 
 // listBackfills returns the newest limit backfills, newest first.
 func (s *PostgresStore) listBackfills(ctx context.Context, limit int) (out []Backfill, err error) {
-	defer wrapErr(&err, "list backfills")
+	defer derrors.Wrap(&err, "list backfills")
 	rows, err := s.pool.Query(ctx, sqlListBackfills, limit)
 	if err != nil {
 		return nil, err
@@ -96,7 +98,7 @@ func (s *PostgresStore) listBackfills(ctx context.Context, limit int) (out []Bac
 
 // runningBackfills lists the ids of the backfills still running, oldest first.
 func (s *PostgresStore) runningBackfills(ctx context.Context) (ids []int64, err error) {
-	defer wrapErr(&err, "list running backfills")
+	defer derrors.Wrap(&err, "list running backfills")
 	rows, err := s.pool.Query(ctx, sqlRunningBackfills)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // SaveResult says what saving an achievement's configuration did.
@@ -72,7 +74,7 @@ const (
 // of one achievement (instances applying the same file at start) take
 // turns, so each version is written once.
 func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievement, author string) (res SaveResult, err error) {
-	defer wrapErr(&err, fmt.Sprintf("save achievement %q", a.Config.ID))
+	defer derrors.Wrap(&err, "save achievement %q", a.Config.ID)
 	c := a.Config.Canonical()
 	config, err := json.Marshal(c)
 	if err != nil {
@@ -157,7 +159,7 @@ func (s *PostgresStore) objectiveIDs(ctx context.Context, tx pgx.Tx, a *Compiled
 // LoadAchievements returns every active, configured achievement with its
 // active objectives, ordered by id.
 func (s *PostgresStore) LoadAchievements(ctx context.Context) (out []StoredAchievement, err error) {
-	defer wrapErr(&err, "load achievements")
+	defer derrors.Wrap(&err, "load achievements")
 	rows, err := s.pool.Query(ctx, sqlLoadAchievements)
 	if err != nil {
 		return nil, err
@@ -195,14 +197,6 @@ func (s *PostgresStore) DisableAchievement(ctx context.Context, id, reason strin
 		return fmt.Errorf("disable achievement %q: %w", id, err)
 	}
 	return nil
-}
-
-// wrapErr prefixes a non-nil error with the operation, once, at the top of
-// a store method.
-func wrapErr(err *error, op string) {
-	if *err != nil {
-		*err = fmt.Errorf("%s: %w", op, *err)
-	}
 }
 
 const (

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // explainRows is what Explain reads of a user and an achievement: the
@@ -33,7 +35,7 @@ const (
 // explainRows reads what Explain shows of userID in achievementID, whose
 // objectives are objectives.
 func (s *PostgresStore) explainRows(ctx context.Context, userID, achievementID string, objectives []int64) (x explainRows, err error) {
-	defer wrapErr(&err, fmt.Sprintf("read achievement %q of user %q", achievementID, userID))
+	defer derrors.Wrap(&err, "read achievement %q of user %q", achievementID, userID)
 	if x.status, err = s.UserStatus(ctx, userID); err != nil {
 		return x, err
 	}

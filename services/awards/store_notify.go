@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // The notification channels: a row of awards.deliveries per outbox row and
@@ -187,7 +189,7 @@ const (
 // once. It returns the outbox rows enqueued, how many of them were
 // suppressed, and the skipped deliveries per channel.
 func (s *PostgresStore) enqueueDeliveries(ctx context.Context, channels []string, limit int) (res enqueueResult, err error) {
-	defer wrapErr(&err, fmt.Sprintf("enqueue notification deliveries (channels %v)", channels))
+	defer derrors.Wrap(&err, "enqueue notification deliveries (channels %v)", channels)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		res = enqueueResult{}
 		// One instance enqueues at a time; the others skip this step (the
@@ -254,7 +256,7 @@ type enqueueResult struct {
 // returns the deliveries claimed and their outcomes.
 func (s *PostgresStore) deliverDue(ctx context.Context, channel string, limit int,
 	deliver func(context.Context, []pendingDelivery) []deliveryOutcome) (claimed []pendingDelivery, outcomes []deliveryOutcome, err error) {
-	defer wrapErr(&err, "deliver due notifications (channel "+channel+")")
+	defer derrors.Wrap(&err, "%s", "deliver due notifications (channel "+channel+")")
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		claimed, outcomes = nil, nil
 		rows, err := tx.Query(ctx, sqlClaimDeliveries, channel, limit, skipOptedOut, skipNoAnnouncements)
@@ -326,7 +328,7 @@ func finishOutbox(ctx context.Context, tx pgx.Tx, ids []int64) error {
 // ListNotifications lists notifications in id order, optionally only those
 // in one delivery state, a page at a time.
 func (s *PostgresStore) ListNotifications(ctx context.Context, f NotificationFilter) (_ []Notification, err error) {
-	defer wrapErr(&err, fmt.Sprintf("list notifications (state %q, after %d)", f.State, f.AfterID))
+	defer derrors.Wrap(&err, "list notifications (state %q, after %d)", f.State, f.AfterID)
 	switch {
 	case f.Limit <= 0:
 		f.Limit = 100
@@ -372,7 +374,7 @@ var ErrInvalidNotificationFilter = errors.New("invalid notification filter")
 // ids is empty) back to pending, due now and with no attempts counted, and
 // returns how many it moved.
 func (s *PostgresStore) RetryParked(ctx context.Context, ids []int64) (retried int, err error) {
-	defer wrapErr(&err, "retry parked notifications")
+	defer derrors.Wrap(&err, "retry parked notifications")
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			UPDATE awards.deliveries SET state = 'pending', attempts = 0, last_error = '', next_attempt_at = now()

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // PostgresStore is the Store on PostgreSQL (schema "awards").
@@ -28,8 +30,6 @@ type storeHooks struct {
 	// before its transaction commits.
 	beforeCommit func()
 }
-
-var _ Store = (*PostgresStore)(nil)
 
 // NewPostgresStore returns a store using pool.
 func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
@@ -91,7 +91,7 @@ func (s *PostgresStore) UpsertAchievement(ctx context.Context, a Achievement) er
 // UserAchievements implements Store: one query for the page, with each
 // achievement's active objectives and the user's counters in them.
 func (s *PostgresStore) UserAchievements(ctx context.Context, userID string, page Page) (out []UserAchievement, err error) {
-	defer wrapErr(&err, fmt.Sprintf("user %q achievements after %q", userID, page.After))
+	defer derrors.Wrap(&err, "user %q achievements after %q", userID, page.After)
 	rows, err := s.pool.Query(ctx, sqlUserAchievements, userID, page.After, max(page.Size, 0))
 	if err != nil {
 		return nil, err
@@ -125,7 +125,7 @@ func (s *PostgresStore) UserAchievements(ctx context.Context, userID string, pag
 
 // Achievements implements Store.
 func (s *PostgresStore) Achievements(ctx context.Context, page Page) (out []Achievement, err error) {
-	defer wrapErr(&err, fmt.Sprintf("achievements after %q", page.After))
+	defer derrors.Wrap(&err, "achievements after %q", page.After)
 	rows, err := s.pool.Query(ctx, sqlAchievements, page.After, max(page.Size, 0))
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (s *PostgresStore) Achievements(ctx context.Context, page Page) (out []Achi
 
 // UserSeen implements PublicStore.
 func (s *PostgresStore) UserSeen(ctx context.Context, userID string) (seen bool, err error) {
-	defer wrapErr(&err, fmt.Sprintf("whether user %q was seen", userID))
+	defer derrors.Wrap(&err, "whether user %q was seen", userID)
 	err = s.pool.QueryRow(ctx, sqlUserSeen, userID).Scan(&seen)
 	return seen, err
 }

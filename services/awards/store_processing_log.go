@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // The processing log is partitioned by month of processed_at (UTC): one
@@ -60,7 +62,7 @@ func logPartitionMonth(name string) (time.Time, bool) {
 // LogPartitions lists the monthly partitions of the processing log by
 // name, oldest first (the default partition is not listed).
 func (s *PostgresStore) LogPartitions(ctx context.Context) (out []string, err error) {
-	defer wrapErr(&err, "list processing log partitions")
+	defer derrors.Wrap(&err, "list processing log partitions")
 	return s.logPartitions(ctx, s.pool)
 }
 
@@ -85,7 +87,7 @@ func (s *PostgresStore) logPartitions(ctx context.Context, q interface {
 // the default partition holds for a month are moved into its new
 // partition.
 func (s *PostgresStore) CreateLogPartitions(ctx context.Context, from, to time.Time) (created []string, err error) {
-	defer wrapErr(&err, fmt.Sprintf("create processing log partitions from %s to %s", from.UTC().Format("2006-01"), to.UTC().Format("2006-01")))
+	defer derrors.Wrap(&err, "create processing log partitions from %s to %s", from.UTC().Format("2006-01"), to.UTC().Format("2006-01"))
 	existing, err := s.LogPartitions(ctx)
 	if err != nil {
 		return nil, err
@@ -155,7 +157,7 @@ func (s *PostgresStore) createLogPartition(ctx context.Context, month time.Time)
 // before cutoff, and deletes the default partition's rows of those months;
 // it returns the partitions dropped.
 func (s *PostgresStore) DropLogPartitions(ctx context.Context, cutoff time.Time) (dropped []string, err error) {
-	defer wrapErr(&err, fmt.Sprintf("drop processing log partitions before %s", cutoff.UTC().Format(time.RFC3339)))
+	defer derrors.Wrap(&err, "drop processing log partitions before %s", cutoff.UTC().Format(time.RFC3339))
 	// A month ends at or before cutoff exactly when it starts before
 	// cutoff's month.
 	before := monthStart(cutoff)

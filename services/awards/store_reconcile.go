@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // reconcileState is what reconcile compares, for a set of users, read at
@@ -96,7 +98,7 @@ const (
 // reconcileUsers returns up to limit users after the given one, in order,
 // who have ledger entries, user objectives or user achievements.
 func (s *PostgresStore) reconcileUsers(ctx context.Context, after string, limit int) (users []string, err error) {
-	defer wrapErr(&err, fmt.Sprintf("list users after %q", after))
+	defer derrors.Wrap(&err, "list users after %q", after)
 	rows, err := s.pool.Query(ctx, sqlReconcileUsers, after, limit)
 	if err != nil {
 		return nil, err
@@ -109,7 +111,7 @@ func (s *PostgresStore) reconcileUsers(ctx context.Context, after string, limit 
 // and the user achievements and the cursor a cycle writes together, are
 // seen as committed at one moment.
 func (s *PostgresStore) reconcileSnapshot(ctx context.Context, users []string, objectives []int64, achievements []string) (st *reconcileState, err error) {
-	defer wrapErr(&err, fmt.Sprintf("read the state of %d users", len(users)))
+	defer derrors.Wrap(&err, "read the state of %d users", len(users))
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		st = &reconcileState{}
 		b := &pgx.Batch{}
@@ -199,7 +201,7 @@ func queueReconcileState(b *pgx.Batch, st *reconcileState, users []string, objec
 // refreshed counts them.
 func (s *PostgresStore) repairUser(ctx context.Context, userID string, objectives []int64, achievements []string, generation int64,
 	refreshAll bool, plan func(*reconcileState) (reconcileRepair, error)) (res CycleResult, refreshed int, err error) {
-	defer wrapErr(&err, fmt.Sprintf("repair user %q", userID))
+	defer derrors.Wrap(&err, "repair user %q", userID)
 	if _, err := s.pool.Exec(ctx, sqlReconcileEnsure, achievementsCursor); err != nil {
 		return res, 0, err
 	}

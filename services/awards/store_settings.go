@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -32,13 +34,13 @@ const (
 
 // NotificationSettings implements NotificationSettingsStore.
 func (s *PostgresStore) NotificationSettings(ctx context.Context, userID string) (_ NotificationSettings, err error) {
-	defer wrapErr(&err, fmt.Sprintf("notification settings of user %q", userID))
+	defer derrors.Wrap(&err, "notification settings of user %q", userID)
 	return scanNotificationSettings(s.pool.QueryRow(ctx, sqlNotificationSettings, userID))
 }
 
 // SetNotificationSettings implements NotificationSettingsStore.
 func (s *PostgresStore) SetNotificationSettings(ctx context.Context, userID, mode, by string) (previous, now NotificationSettings, err error) {
-	defer wrapErr(&err, fmt.Sprintf("set notification settings of user %q to %q", userID, mode))
+	defer derrors.Wrap(&err, "set notification settings of user %q to %q", userID, mode)
 	if p := notificationModeProblem(mode); p != "" {
 		return previous, now, fmt.Errorf("%w: mode %s", ErrInvalidNotificationSettings, p)
 	}

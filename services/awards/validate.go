@@ -3,13 +3,10 @@ package awards
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"connectrpc.com/connect"
 )
 
 // Bounds of the text awards accepts from outside.
@@ -34,17 +31,6 @@ func identifierProblem(value string) string {
 		return fmt.Sprintf("is %q, a path segment, not an id", value)
 	}
 	return textProblem(value, maxIdentifier, false)
-}
-
-// checkIdentifiers returns InvalidArgument naming the first parameter
-// whose value identifierProblem refuses. Pairs are name, value.
-func checkIdentifiers(pairs ...string) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if p := identifierProblem(pairs[i+1]); p != "" {
-			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s %s", pairs[i], p))
-		}
-	}
-	return nil
 }
 
 // textProblem says what is wrong with text from outside: not valid UTF-8,
@@ -140,7 +126,3 @@ func configTextProblems(c AchievementConfig) []error {
 	}
 	return errs
 }
-
-// errStorage is what a client sees of a failure inside the service: the
-// details (which may be the database's) go to the log only.
-var errStorage = errors.New("failed inside the awards service; the service log has the details; retry later")

@@ -18,7 +18,7 @@ const DefaultProcessingLogRetention = 90 * 24 * time.Hour
 // replayed event still changes nothing, since the contribution ledger
 // holds it.
 type LogRetention struct {
-	store *PostgresStore
+	store LogPartitionStore
 	cfg   LogRetentionConfig
 	log   *slog.Logger
 }
@@ -37,7 +37,7 @@ type LogRetentionConfig struct {
 }
 
 // NewLogRetention returns the processing log's maintenance on store.
-func NewLogRetention(store *PostgresStore, cfg LogRetentionConfig) *LogRetention {
+func NewLogRetention(store LogPartitionStore, cfg LogRetentionConfig) *LogRetention {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultProcessingLogRetention
 	}

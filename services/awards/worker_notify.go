@@ -60,7 +60,7 @@ import (
 // Both channels carry the same JSON body, a NotificationMessage. The bus
 // subject is awards.<kind>.<achievement_id>.
 type Notifier struct {
-	store    *PostgresStore
+	store    DeliveryStore
 	cfg      NotifierConfig
 	channels []string
 	log      *slog.Logger
@@ -128,7 +128,7 @@ type NotificationMessage struct {
 }
 
 // NewNotifier returns a notifier over store's outbox.
-func NewNotifier(store *PostgresStore, cfg NotifierConfig) *Notifier {
+func NewNotifier(store DeliveryStore, cfg NotifierConfig) *Notifier {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}

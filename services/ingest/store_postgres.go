@@ -2,12 +2,12 @@ package ingest
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 // PostgresStore keeps ingest's tables (schema "ingest") in PostgreSQL.
@@ -35,7 +35,7 @@ WHERE id = $1 RETURNING ` + sqlKeyColumns
 
 // CreateKey implements KeyStore.
 func (s *PostgresStore) CreateKey(ctx context.Context, k APIKey) (err error) {
-	defer wrapKeys(&err, "create api key %s (environment %q)", k.ID, k.Environment)
+	defer derrors.Wrap(&err, "create api key %s (environment %q)", k.ID, k.Environment)
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = time.Now()
 	}
@@ -45,13 +45,13 @@ func (s *PostgresStore) CreateKey(ctx context.Context, k APIKey) (err error) {
 
 // Key implements KeyStore.
 func (s *PostgresStore) Key(ctx context.Context, id string) (k APIKey, err error) {
-	defer wrapKeys(&err, "read api key %s", id)
+	defer derrors.Wrap(&err, "read api key %s", id)
 	return s.oneKey(ctx, sqlKey, id)
 }
 
 // ListKeys implements KeyStore.
 func (s *PostgresStore) ListKeys(ctx context.Context, environment string, includeRevoked bool) (keys []APIKey, err error) {
-	defer wrapKeys(&err, "list api keys (environment %q)", environment)
+	defer derrors.Wrap(&err, "list api keys (environment %q)", environment)
 	rows, err := s.pool.Query(ctx, sqlListKeys, environment, includeRevoked)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func (s *PostgresStore) ListKeys(ctx context.Context, environment string, includ
 
 // RevokeKey implements KeyStore.
 func (s *PostgresStore) RevokeKey(ctx context.Context, id, actor string) (k APIKey, err error) {
-	defer wrapKeys(&err, "revoke api key %s", id)
+	defer derrors.Wrap(&err, "revoke api key %s", id)
 	return s.oneKey(ctx, sqlRevokeKey, id, actor)
 }
 
@@ -97,12 +97,4 @@ func scanKeys(rows pgx.Rows) ([]APIKey, error) {
 		return nil
 	})
 	return keys, err
-}
-
-// wrapKeys prefixes a non-nil *err with the operation, once, at the top of a
-// store function.
-func wrapKeys(err *error, format string, args ...any) {
-	if *err != nil && !errors.Is(*err, ErrKeyNotFound) {
-		*err = fmt.Errorf(format+": %w", append(args, *err)...)
-	}
 }

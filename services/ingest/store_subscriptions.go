@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 var _ SubscriptionStore = (*PostgresStore)(nil)
@@ -31,7 +33,7 @@ WHERE name = $1`
 
 // CreateSubscription implements SubscriptionStore.
 func (s *PostgresStore) CreateSubscription(ctx context.Context, sub Subscription) (err error) {
-	defer wrapSubscriptions(&err, "create subscription %q", sub.Name)
+	defer derrors.Wrap(&err, "create subscription %q", sub.Name)
 	events, err := json.Marshal(sub.Events)
 	if err != nil {
 		return err
@@ -51,13 +53,13 @@ func (s *PostgresStore) CreateSubscription(ctx context.Context, sub Subscription
 
 // Subscription implements SubscriptionStore.
 func (s *PostgresStore) Subscription(ctx context.Context, name string) (sub Subscription, err error) {
-	defer wrapSubscriptions(&err, "read subscription %q", name)
+	defer derrors.Wrap(&err, "read subscription %q", name)
 	return s.oneSubscription(ctx, sqlSubscription, name)
 }
 
 // ListSubscriptions implements SubscriptionStore.
 func (s *PostgresStore) ListSubscriptions(ctx context.Context, ownerTeam string) (subs []Subscription, err error) {
-	defer wrapSubscriptions(&err, "list subscriptions (owner team %q)", ownerTeam)
+	defer derrors.Wrap(&err, "list subscriptions (owner team %q)", ownerTeam)
 	rows, err := s.pool.Query(ctx, sqlListSubscriptions, ownerTeam)
 	if err != nil {
 		return nil, err
@@ -67,13 +69,13 @@ func (s *PostgresStore) ListSubscriptions(ctx context.Context, ownerTeam string)
 
 // SetSubscriptionState implements SubscriptionStore.
 func (s *PostgresStore) SetSubscriptionState(ctx context.Context, name string, state SubscriptionState, reason, actor string) (sub Subscription, err error) {
-	defer wrapSubscriptions(&err, "set subscription %q %s", name, state)
+	defer derrors.Wrap(&err, "set subscription %q %s", name, state)
 	return s.oneSubscription(ctx, sqlSetSubscriptionState, name, string(state), reason, actor)
 }
 
 // DeleteSubscription implements SubscriptionStore.
 func (s *PostgresStore) DeleteSubscription(ctx context.Context, name string) (err error) {
-	defer wrapSubscriptions(&err, "delete subscription %q", name)
+	defer derrors.Wrap(&err, "delete subscription %q", name)
 	tag, err := s.pool.Exec(ctx, sqlDeleteSubscription, name)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrSubscriptionNotFound
@@ -83,7 +85,7 @@ func (s *PostgresStore) DeleteSubscription(ctx context.Context, name string) (er
 
 // SetSubscriptionToken implements SubscriptionStore.
 func (s *PostgresStore) SetSubscriptionToken(ctx context.Context, name string, hash []byte, actor string) (err error) {
-	defer wrapSubscriptions(&err, "set the token of subscription %q", name)
+	defer derrors.Wrap(&err, "set the token of subscription %q", name)
 	tag, err := s.pool.Exec(ctx, sqlSetSubscriptionToken, name, hash, actor)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrSubscriptionNotFound
@@ -93,7 +95,7 @@ func (s *PostgresStore) SetSubscriptionToken(ctx context.Context, name string, h
 
 // SubscriptionOfToken implements SubscriptionStore.
 func (s *PostgresStore) SubscriptionOfToken(ctx context.Context, hash []byte) (name string, err error) {
-	defer wrapSubscriptions(&err, "find the subscription of a token")
+	defer derrors.Wrap(&err, "find the subscription of a token")
 	err = s.pool.QueryRow(ctx, sqlSubscriptionOfToken, hash).Scan(&name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ErrSubscriptionNotFound
@@ -136,12 +138,4 @@ func scanSubscriptions(rows pgx.Rows) ([]Subscription, error) {
 		return nil
 	})
 	return subs, err
-}
-
-// wrapSubscriptions prefixes a non-nil *err with the operation, once, at
-// the top of a store function.
-func wrapSubscriptions(err *error, format string, args ...any) {
-	if *err != nil && !errors.Is(*err, ErrSubscriptionNotFound) && !errors.Is(*err, ErrSubscriptionExists) {
-		*err = fmt.Errorf(format+": %w", append(args, *err)...)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -50,7 +52,7 @@ type accessState struct {
 
 // CreateEnvironment implements Store.
 func (s *PostgresStore) CreateEnvironment(ctx context.Context, name, description, actor string) (_ Environment, err error) {
-	defer wrap(&err, fmt.Sprintf("create environment %q", name))
+	defer derrors.Wrap(&err, "create environment %q", name)
 	if err := checkEnvironmentName(name); err != nil {
 		return Environment{}, err
 	}
@@ -82,7 +84,7 @@ func (s *PostgresStore) CreateEnvironment(ctx context.Context, name, description
 
 // ListEnvironments implements Store.
 func (s *PostgresStore) ListEnvironments(ctx context.Context) (envs []Environment, err error) {
-	defer wrap(&err, "list environments")
+	defer derrors.Wrap(&err, "list environments")
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, sqlListEnvironments)
 		if err != nil {
@@ -102,7 +104,7 @@ func (s *PostgresStore) ListEnvironments(ctx context.Context) (envs []Environmen
 
 // GetEnvironment implements Store.
 func (s *PostgresStore) GetEnvironment(ctx context.Context, name string) (_ Environment, err error) {
-	defer wrap(&err, fmt.Sprintf("get environment %q", name))
+	defer derrors.Wrap(&err, "get environment %q", name)
 	var env Environment
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		env, err = environment(ctx, tx, name)
@@ -117,7 +119,7 @@ func (s *PostgresStore) SetEventAccess(ctx context.Context, c AccessChange) (_ E
 	if c.Allowed {
 		verb = "allow"
 	}
-	defer wrap(&err, fmt.Sprintf("%s event %d v%d in environment %q", verb, c.EventID, c.Version, c.Environment))
+	defer derrors.Wrap(&err, "%s event %d v%d in environment %q", verb, c.EventID, c.Version, c.Environment)
 	if err := checkActor(c.Actor); err != nil {
 		return Environment{}, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -102,7 +104,7 @@ type lifecycleState struct {
 
 // SetOwner implements Store.
 func (s *PostgresStore) SetOwner(ctx context.Context, eventID uint32, o Owner, actor string) (_ Owner, err error) {
-	defer wrap(&err, fmt.Sprintf("set owner of event %d", eventID))
+	defer derrors.Wrap(&err, "set owner of event %d", eventID)
 	o.Team, o.Contact = strings.TrimSpace(o.Team), strings.TrimSpace(o.Contact)
 	if err := checkActor(actor); err != nil {
 		return Owner{}, err
@@ -151,7 +153,7 @@ func (s *PostgresStore) SetOwner(ctx context.Context, eventID uint32, o Owner, a
 
 // GetOwner implements Store.
 func (s *PostgresStore) GetOwner(ctx context.Context, eventID uint32) (o Owner, err error) {
-	defer wrap(&err, fmt.Sprintf("get owner of event %d", eventID))
+	defer derrors.Wrap(&err, "get owner of event %d", eventID)
 	if eventID > math.MaxInt32 {
 		return Owner{}, notFoundf("event %d is not registered; list events with GET /v1/events", eventID)
 	}
@@ -164,7 +166,7 @@ func (s *PostgresStore) GetOwner(ctx context.Context, eventID uint32) (o Owner, 
 
 // SetLifecycle implements Store.
 func (s *PostgresStore) SetLifecycle(ctx context.Context, eventID, version uint32, status Lifecycle, actor string) (_ EventVersion, err error) {
-	defer wrap(&err, fmt.Sprintf("set lifecycle of event %d v%d to %s", eventID, version, status))
+	defer derrors.Wrap(&err, "set lifecycle of event %d v%d to %s", eventID, version, status)
 	if err := checkActor(actor); err != nil {
 		return EventVersion{}, err
 	}
@@ -211,7 +213,7 @@ func (s *PostgresStore) SetLifecycle(ctx context.Context, eventID, version uint3
 
 // ListAudit implements Store.
 func (s *PostgresStore) ListAudit(ctx context.Context, f AuditFilter) (entries []AuditEntry, err error) {
-	defer wrap(&err, "list audit")
+	defer derrors.Wrap(&err, "list audit")
 	limit := f.Limit
 	switch {
 	case limit < 0:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -34,7 +36,7 @@ const (
 
 // LangpackAt implements LangpackStore.
 func (s *PostgresStore) LangpackAt(ctx context.Context, language, environment string, revision uint64, generator string) (version int, err error) {
-	defer wrap(&err, fmt.Sprintf("find the %s langpack of %q at revision %d", language, environment, revision))
+	defer derrors.Wrap(&err, "find the %s langpack of %q at revision %d", language, environment, revision)
 	err = s.pool.QueryRow(ctx, sqlLangpackAt, language, environment, int64(revision), generator).Scan(&version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNotFound
@@ -44,7 +46,7 @@ func (s *PostgresStore) LangpackAt(ctx context.Context, language, environment st
 
 // Langpack implements LangpackStore.
 func (s *PostgresStore) Langpack(ctx context.Context, language, environment string, version int) (l Langpack, err error) {
-	defer wrap(&err, fmt.Sprintf("read %s langpack %d of %q", language, version, environment))
+	defer derrors.Wrap(&err, "read %s langpack %d of %q", language, version, environment)
 	return readLangpack(ctx, s.pool, language, environment, version)
 }
 
@@ -65,7 +67,7 @@ func readLangpack(ctx context.Context, q rowQuerier, language, environment strin
 
 // ListLangpacks implements LangpackStore.
 func (s *PostgresStore) ListLangpacks(ctx context.Context, language, environment string) (out []Langpack, err error) {
-	defer wrap(&err, fmt.Sprintf("list the %q langpacks of %q", language, environment))
+	defer derrors.Wrap(&err, "list the %q langpacks of %q", language, environment)
 	rows, err := s.pool.Query(ctx, sqlListLangpacks, language, environment)
 	if err != nil {
 		return nil, err
@@ -79,7 +81,7 @@ func (s *PostgresStore) ListLangpacks(ctx context.Context, language, environment
 
 // AddLangpack implements LangpackStore.
 func (s *PostgresStore) AddLangpack(ctx context.Context, l Langpack) (stored Langpack, err error) {
-	defer wrap(&err, fmt.Sprintf("store %s langpack %d of %q", l.Language, l.Version, l.Environment))
+	defer derrors.Wrap(&err, "store %s langpack %d of %q", l.Language, l.Version, l.Environment)
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlLockLangpack, l.Language, l.Environment); err != nil {
 			return err

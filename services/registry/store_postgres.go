@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
@@ -89,7 +90,7 @@ type versionKey struct{ id, version uint32 }
 
 // Register implements Store.
 func (s *PostgresStore) Register(ctx context.Context, r Registration) (res RegisterResult, err error) {
-	defer wrap(&err, "register catalogue")
+	defer derrors.Wrap(&err, "register catalogue")
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlLockRegister, registerLock); err != nil {
 			return err
@@ -309,7 +310,7 @@ func knownEvents(ctx context.Context, tx pgx.Tx) (map[uint32]string, error) {
 
 // Catalogue implements Store.
 func (s *PostgresStore) Catalogue(ctx context.Context) (events []Event, revs Revisions, err error) {
-	defer wrap(&err, "read the catalogue")
+	defer derrors.Wrap(&err, "read the catalogue")
 	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push); err != nil {
 			return err
@@ -324,7 +325,7 @@ func (s *PostgresStore) Catalogue(ctx context.Context) (events []Event, revs Rev
 // snapshot, so a caller that caches the list under the revision never holds
 // a list older than its label.
 func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events []Event, revision uint64, err error) {
-	defer wrap(&err, "list events")
+	defer derrors.Wrap(&err, "list events")
 	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sqlCurrentRevision).Scan(&revision); err != nil {
 			return err
@@ -343,7 +344,7 @@ func (s *PostgresStore) ListEvents(ctx context.Context, f EventFilter) (events [
 
 // GetEvent implements Store.
 func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err error) {
-	defer wrap(&err, fmt.Sprintf("get event %d", id))
+	defer derrors.Wrap(&err, "get event %d", id)
 	events, err := queryEvents(ctx, s.pool, EventFilter{}, id)
 	if err != nil {
 		return Event{}, err
@@ -356,7 +357,7 @@ func (s *PostgresStore) GetEvent(ctx context.Context, id uint32) (_ Event, err e
 
 // Revisions implements Store.
 func (s *PostgresStore) Revisions(ctx context.Context) (revs Revisions, err error) {
-	defer wrap(&err, "read the catalogue revision")
+	defer derrors.Wrap(&err, "read the catalogue revision")
 	err = s.pool.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push)
 	return revs, err
 }
@@ -368,7 +369,7 @@ func (s *PostgresStore) Descriptors(ctx context.Context, revision uint64) (*Desc
 
 // descriptorSet reads the serialized descriptor set of a push revision.
 func (s *PostgresStore) descriptorSet(ctx context.Context, revision uint64) (_ []byte, err error) {
-	defer wrap(&err, fmt.Sprintf("read the descriptors of revision %d", revision))
+	defer derrors.Wrap(&err, "read the descriptors of revision %d", revision)
 	var fds []byte
 	err = s.pool.QueryRow(ctx, sqlDescriptorSet, revision).Scan(&fds)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -379,7 +380,7 @@ func (s *PostgresStore) descriptorSet(ctx context.Context, revision uint64) (_ [
 
 // AllowedVersions implements Store.
 func (s *PostgresStore) AllowedVersions(ctx context.Context, environment string) (versions []EventVersion, revs Revisions, err error) {
-	defer wrap(&err, fmt.Sprintf("list the versions environment %q may send", environment))
+	defer derrors.Wrap(&err, "list the versions environment %q may send", environment)
 	err = snapshot(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, sqlRevisions).Scan(&revs.Current, &revs.Push); err != nil {
 			return err
@@ -456,13 +457,4 @@ func queryEvents(ctx context.Context, q querier, f EventFilter, id uint32) ([]Ev
 // shortName is the message name without its package: "ItemViewV2".
 func shortName(full string) string {
 	return full[strings.LastIndexByte(full, '.')+1:]
-}
-
-// wrap prefixes a non-nil error with the operation, once, at the top of a
-// store method; errors.Is and errors.As still see ErrNotFound and
-// *ConflictError through it.
-func wrap(err *error, op string) {
-	if *err != nil {
-		*err = fmt.Errorf("%s: %w", op, *err)
-	}
 }

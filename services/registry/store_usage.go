@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -110,7 +112,7 @@ const (
 // RecordUsage implements UsageStore. Counts of zero are checked but store
 // nothing, so they never make a version look used.
 func (s *PostgresStore) RecordUsage(ctx context.Context, counts []UsageCount) (err error) {
-	defer wrap(&err, fmt.Sprintf("record usage (%d counts)", len(counts)))
+	defer derrors.Wrap(&err, "record usage (%d counts)", len(counts))
 	if len(counts) == 0 {
 		return nil
 	}
@@ -169,7 +171,7 @@ func (s *PostgresStore) RecordUsage(ctx context.Context, counts []UsageCount) (e
 // EventStats implements UsageStore. Its queries read one snapshot, so the
 // series, the totals and the reasons agree.
 func (s *PostgresStore) EventStats(ctx context.Context, q StatsQuery) (st EventStats, err error) {
-	defer wrap(&err, fmt.Sprintf("stats of event %d v%d", q.EventID, q.Version))
+	defer derrors.Wrap(&err, "stats of event %d v%d", q.EventID, q.Version)
 	bucket := int(q.Bucket / time.Minute)
 	if bucket <= 0 {
 		return EventStats{}, fmt.Errorf("bucket %s is shorter than a minute", q.Bucket)
@@ -248,7 +250,7 @@ func binStart(t time.Time, bucket time.Duration) time.Time {
 
 // VersionVolumes implements UsageStore.
 func (s *PostgresStore) VersionVolumes(ctx context.Context, q VolumeQuery) (volumes []VersionVolume, err error) {
-	defer wrap(&err, fmt.Sprintf("volumes of the %s before %s", q.Window, q.At.Format(time.RFC3339)))
+	defer derrors.Wrap(&err, "volumes of the %s before %s", q.Window, q.At.Format(time.RFC3339))
 	rows, err := s.pool.Query(ctx, sqlVersionVolumes, q.At, int(q.Window/time.Minute), q.BaselineDays)
 	if err != nil {
 		return nil, err
@@ -264,7 +266,7 @@ func (s *PostgresStore) VersionVolumes(ctx context.Context, q VolumeQuery) (volu
 
 // UnusedVersions implements UsageStore.
 func (s *PostgresStore) UnusedVersions(ctx context.Context, since time.Time) (unused []UnusedVersion, err error) {
-	defer wrap(&err, fmt.Sprintf("versions unused since %s", since.Format(time.RFC3339)))
+	defer derrors.Wrap(&err, "versions unused since %s", since.Format(time.RFC3339))
 	rows, err := s.pool.Query(ctx, sqlUnusedVersions, since)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clickstream-dev/clickstream/internal/derrors"
 )
 
 const (
@@ -25,7 +27,7 @@ const (
 
 // CurrentRevision implements Store.
 func (s *PostgresStore) CurrentRevision(ctx context.Context) (revision uint64, err error) {
-	defer wrap(&err, "current revision")
+	defer derrors.Wrap(&err, "current revision")
 	err = s.pool.QueryRow(ctx, sqlCurrentRevision).Scan(&revision)
 	return revision, err
 }
@@ -34,7 +36,7 @@ func (s *PostgresStore) CurrentRevision(ctx context.Context) (revision uint64, e
 // one hub: one dedicated connection LISTENing on registry_revisions, started
 // by the first subscription and stopped when the last one ends.
 func (s *PostgresStore) SubscribeRevisions(ctx context.Context) (_ <-chan uint64, err error) {
-	defer wrap(&err, "watch catalogue revisions")
+	defer derrors.Wrap(&err, "watch catalogue revisions")
 	sub := &revisionSubscriber{ch: make(chan uint64, 1)}
 	hub := s.hubs.join(s.pool, sub)
 	select {
