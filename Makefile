@@ -17,7 +17,7 @@ dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, aw
 
 # The slow process-level suites run verbosely so the figures they check
 # (events sent, on EVENTS, in DEADLETTER, ...) show in the output.
-SLOW_SUITES := ./faults/ ./cluster/
+SLOW_SUITES := ./e2e/faults/ ./e2e/cluster/
 
 .PHONY: cluster
 cluster: ## Run the platform as in production on loopback: 3 NATS nodes, PostgreSQL primary + replica, 2 ingest, 2 awards
@@ -25,12 +25,20 @@ cluster: ## Run the platform as in production on loopback: 3 NATS nodes, Postgre
 
 .PHONY: test
 test: ## Run every test against real PostgreSQL and NATS JetStream
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/faults' -e '.*/cluster')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/e2e/faults' -e '.*/e2e/cluster')
 	$(GO) test -count=1 -v $(SLOW_SUITES)
 
 .PHONY: faults
-faults: ## Run the process-level fault tests only (SIGKILL mid-load, PostgreSQL down)
-	$(GO) test -count=1 -v ./faults/
+faults: ## Run the process-level fault tests only (SIGKILL mid-load, PostgreSQL down, awards under load)
+	$(GO) test -count=1 -v ./e2e/faults/
+
+.PHONY: cluster-test
+cluster-test: ## Run the cluster tests only (3-node JetStream, leader failover, several instances)
+	$(GO) test -count=1 -v ./e2e/cluster/
+
+.PHONY: e2e
+e2e: ## Run every end-to-end test (platform, faults, cluster, browser)
+	$(GO) test -count=1 -v ./e2e/...
 
 .PHONY: test-short
 test-short: ## Run the fast tests only (-short skips those that start servers)

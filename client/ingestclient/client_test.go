@@ -25,7 +25,7 @@ import (
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 // dataDir returns a directory the postgres OS user can enter when the
@@ -36,16 +36,16 @@ func dataDir(t *testing.T) string {
 }
 
 // devStack runs registry and ingest in-process on free ports for one test.
-func devStack(t *testing.T) *stack.Stack {
+func devStack(t *testing.T) *platform.Stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
+	s, err := platform.Start(ctx, platform.Config{
 		DataDir:  dataDir(t),
-		Addrs:    map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0"},
-		Services: []string{stack.Registry, stack.Ingest},
+		Addrs:    map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
+		Services: []string{platform.Registry, platform.Ingest},
 	})
 	if err != nil {
 		cancel()
@@ -179,7 +179,7 @@ func fastRetries() ingestclient.Option {
 func TestClientAgainstDevStack(t *testing.T) {
 	s := devStack(t)
 	ctx := context.Background()
-	base := s.URL(stack.Ingest)
+	base := s.URL(platform.Ingest)
 	key := s.IngestKey()
 	protocols := []struct {
 		name string

@@ -17,7 +17,7 @@ import (
 
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 const backfillToken = "backfill-test-token"
@@ -191,12 +191,12 @@ func TestAwardsBackfillOnThePlatform(t *testing.T) {
 	for i, metres := range []int{4000, 5000, 3000} {
 		fmt.Fprintf(&lines, `{"eventId":2004,"version":1,"data":{"context":{"userId":"u-bf"},"tripId":"bf-%d","distanceM":"%d"},"idempotencyKey":"bf-trip-%d"}`+"\n", i, metres, i)
 	}
-	if _, errOut, err := runCLIIn(t, lines.String(), "send", "--ingest", s.URL(stack.Ingest), "--api-key", s.IngestKey()); err != nil {
+	if _, errOut, err := runCLIIn(t, lines.String(), "send", "--ingest", s.URL(platform.Ingest), "--api-key", s.IngestKey()); err != nil {
 		t.Fatalf("send: %v\n%s", err, errOut)
 	}
 	cli := func(args ...string) string {
 		t.Helper()
-		out, errOut, err := runCLI(t, append(append([]string{"awards"}, args...), "--awards", s.URL(stack.Awards), "--admin-token", awardsTestToken)...)
+		out, errOut, err := runCLI(t, append(append([]string{"awards"}, args...), "--awards", s.URL(platform.Awards), "--admin-token", awardsTestToken)...)
 		if err != nil {
 			t.Fatalf("clickstream awards %v: %v\n%s\n%s", args, err, out, errOut)
 		}

@@ -9,16 +9,16 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 const awardsTestToken = "awards-cli-test-token"
 
 // startPlatform runs registry, ingest and awards in-process on free ports,
 // without the starter achievements.
-func startPlatform(t *testing.T) *stack.Stack {
+func startPlatform(t *testing.T) *platform.Stack {
 	t.Helper()
-	return startStack(t, stack.Config{AdminToken: awardsTestToken})
+	return startStack(t, platform.Config{AdminToken: awardsTestToken})
 }
 
 func TestAwardsApplyExportExplain(t *testing.T) {
@@ -26,7 +26,7 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	s := startPlatform(t)
-	awardsURL := s.URL(stack.Awards)
+	awardsURL := s.URL(platform.Awards)
 	cli := func(args ...string) string {
 		t.Helper()
 		out, errOut, err := runCLI(t, append(append([]string{"awards"}, args...), "--awards", awardsURL, "--admin-token", awardsTestToken)...)
@@ -81,7 +81,7 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 
 	// Explain a user with a trip sent through ingest.
 	_, errOut, err := runCLIIn(t, `{"eventId":2004,"version":1,"data":{"context":{"userId":"u-cli"},"tripId":"t-1","distanceM":"4000"},"idempotencyKey":"cli-trip-1"}`+"\n",
-		"send", "--ingest", s.URL(stack.Ingest), "--api-key", s.IngestKey())
+		"send", "--ingest", s.URL(platform.Ingest), "--api-key", s.IngestKey())
 	if err != nil {
 		t.Fatalf("send: %v\n%s", err, errOut)
 	}
@@ -139,7 +139,7 @@ func TestAwardsApplyExportExplain(t *testing.T) {
 // 4 km driven) in the database and checks that reconcile prints it and
 // fails, that --repair writes it and that recompute reports what it
 // changed.
-func checkReconcileCLI(t *testing.T, s *stack.Stack, cli func(args ...string) string) {
+func checkReconcileCLI(t *testing.T, s *platform.Stack, cli func(args ...string) string) {
 	t.Helper()
 	ctx := t.Context()
 	pool, err := pgxpool.New(ctx, s.DatabaseURL())
@@ -165,7 +165,7 @@ func checkReconcileCLI(t *testing.T, s *stack.Stack, cli func(args ...string) st
 	if _, err := pool.Exec(ctx, `UPDATE awards.user_achievements SET progress = 1.5 WHERE user_id = 'u-cli' AND achievement_id = 'navigator-10km'`); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"awards", "reconcile", "--user", "u-cli", "--awards", s.URL(stack.Awards), "--admin-token", awardsTestToken}
+	args := []string{"awards", "reconcile", "--user", "u-cli", "--awards", s.URL(platform.Awards), "--admin-token", awardsTestToken}
 	out, _, err := runCLI(t, args...)
 	t.Logf("reconcile:\n%s%v", out, err)
 	if !strings.Contains(out, "achievement_progress u-cli navigator-10km: stored 1.5, expected 4\n") ||
@@ -204,7 +204,7 @@ func checkReconcileCLI(t *testing.T, s *stack.Stack, cli func(args ...string) st
 		!strings.Contains(out, "user u-cli: 1 corrected (counters 0, objective progress 0, achievement progress 1, completion 0)") {
 		t.Errorf("recompute:\n%s", out)
 	}
-	if _, _, err := runCLI(t, "awards", "recompute", "--awards", s.URL(stack.Awards), "--admin-token", awardsTestToken); exitCode(err) != 2 {
+	if _, _, err := runCLI(t, "awards", "recompute", "--awards", s.URL(platform.Awards), "--admin-token", awardsTestToken); exitCode(err) != 2 {
 		t.Errorf("recompute without --user: %v, want a usage error", err)
 	}
 }

@@ -31,7 +31,7 @@ import (
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -205,10 +205,10 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 	}
 	fmt.Fprintf(progress, "starting a dev stack in %s ...\n", dir)
 	runCtx, cancel := context.WithCancel(ctx)
-	s, err := stack.Start(runCtx, stack.Config{
+	s, err := platform.Start(runCtx, platform.Config{
 		DataDir:  filepath.Join(dir, "data"),
-		Addrs:    map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0"},
-		Services: []string{stack.Registry, stack.Ingest},
+		Addrs:    map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
+		Services: []string{platform.Registry, platform.Ingest},
 		Ingest:   ingest.Config{Environment: o.environment, MaxBatchEvents: max(o.batch, ingest.DefaultConfig().MaxBatchEvents)},
 		Logger:   slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -228,7 +228,7 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 		return nil, fmt.Errorf("the dev stack did not get ready: %w", err)
 	}
 	return &benchTarget{
-		url:    s.URL(stack.Ingest),
+		url:    s.URL(platform.Ingest),
 		apiKey: s.IngestKey(),
 		bus:    s.Bus(),
 		about:  "in-process dev stack (embedded NATS, file storage)",

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/web"
 )
 
@@ -92,11 +92,11 @@ func startConsole(ctx context.Context, addr string, cfg web.Config) (*runningCon
 
 // serveDevConsole serves the console of a dev stack on addr ("" serves
 // none) and prints its URL.
-func serveDevConsole(ctx context.Context, addr string, s *stack.Stack) (string, error) {
+func serveDevConsole(ctx context.Context, addr string, s *platform.Stack) (string, error) {
 	if addr == "" {
 		return "", nil
 	}
-	c, err := startConsole(ctx, addr, web.Config{RegistryURL: s.URL(stack.Registry), IngestURL: s.URL(stack.Ingest), AwardsURL: s.URL(stack.Awards)})
+	c, err := startConsole(ctx, addr, web.Config{RegistryURL: s.URL(platform.Registry), IngestURL: s.URL(platform.Ingest), AwardsURL: s.URL(platform.Awards)})
 	if err != nil {
 		return "", err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clickstream-dev/clickstream/internal/auth"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/awards"
 )
 
@@ -29,7 +29,7 @@ const (
 
 func newDevCommand() *cobra.Command {
 	var (
-		cfg     stack.Config
+		cfg     platform.Config
 		addrs   = map[string]*string{}
 		cluster bool
 		// consoleAddr is where the web console is served; empty serves none.
@@ -81,7 +81,7 @@ the starter achievements are applied to awards.`,
 				}
 				return runDevCluster(ctx, cmd.OutOrStdout(), cfg, plain, consoleAddr)
 			}
-			s, err := stack.Start(ctx, cfg)
+			s, err := platform.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -124,10 +124,10 @@ the starter achievements are applied to awards.`,
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server or cluster instead of the embedded one")
 	f.StringVar(&cfg.NATSListen, "nats-listen", defaultNATSListen, "address where the embedded NATS accepts network clients; empty for in-process only")
 	addStreamFlags(f, &cfg.Streams)
-	addrs[stack.Registry] = f.String("registry-addr", defaultRegistryAddr, "address of the registry service")
-	addrs[stack.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
-	addrs[stack.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
-	addrs[stack.IngestFluent] = f.String("fluent-listen", "127.0.0.1:24224", "address of ingest's Fluent Forward input (TCP; shared keys in <data-dir>/"+stack.FluentKeysFile+"); empty turns it off")
+	addrs[platform.Registry] = f.String("registry-addr", defaultRegistryAddr, "address of the registry service")
+	addrs[platform.Ingest] = f.String("ingest-addr", defaultIngestAddr, "address of the ingest service")
+	addrs[platform.Awards] = f.String("awards-addr", defaultAwardsAddr, "address of the awards service")
+	addrs[platform.IngestFluent] = f.String("fluent-listen", "127.0.0.1:24224", "address of ingest's Fluent Forward input (TCP; shared keys in <data-dir>/"+platform.FluentKeysFile+"); empty turns it off")
 	f.StringVar(&consoleAddr, "console-addr", defaultConsoleAddr, "address of the web console (/console/, proxying to the services' REST gateways); empty serves none")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin APIs; default: generated once and kept in <data-dir>/admin-token")
 	f.StringVar(&cfg.Ingest.Environment, "ingest-environment", "dev", "environment the dev stack creates, allows every event version and binds its ingest API key to")

@@ -20,7 +20,7 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/web"
 )
 
@@ -108,18 +108,18 @@ func pickClusterPorts(registryAddr, ingestAddr, awardsAddr string, postgresPort 
 // (streams at R3), a PostgreSQL primary and a streaming replica, and one registry, two
 // ingest and two awards instances, each a `clickstream serve` child process of this
 // binary, on loopback. It returns when ctx ends (Ctrl-C) or an instance dies.
-func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs map[string]string, consoleAddr string) (err error) {
+func runDevCluster(ctx context.Context, out io.Writer, cfg platform.Config, addrs map[string]string, consoleAddr string) (err error) {
 	log := slog.Default()
 	dir := filepath.Join(cfg.DataDir, "cluster")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	ports, err := pickClusterPorts(addrs[stack.Registry], addrs[stack.Ingest], addrs[stack.Awards], cfg.PostgresPort)
+	ports, err := pickClusterPorts(addrs[platform.Registry], addrs[platform.Ingest], addrs[platform.Awards], cfg.PostgresPort)
 	if err != nil {
 		return err
 	}
 	secret := func(name string) (string, error) { return auth.LoadOrCreateToken(filepath.Join(cfg.DataDir, name)) }
-	pgPassword, err := secret(stack.PostgresPasswordFile)
+	pgPassword, err := secret(platform.PostgresPasswordFile)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 	}
 	// The migrations run once, here, as `clickstream migrate` would: the instances find
 	// them applied (and the replica gets them by replication).
-	if err := stack.Migrate(ctx, primary.URL("clickstream")); err != nil {
+	if err := platform.Migrate(ctx, primary.URL("clickstream")); err != nil {
 		return err
 	}
 	replica, err := postgres.StartReplica(ctx, primary, postgres.ClusterConfig{DataDir: filepath.Join(dir, "postgres-replica"),
@@ -177,12 +177,12 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 		args := append([]string{"serve", service, "--addr", addr, "--data-dir", filepath.Join(dir, name)}, common...)
 		return &clusterInstance{name: name, service: service, addr: addr, args: append(args, extra...)}
 	}
-	registry := instance("registry", stack.Registry, ports.registry)
+	registry := instance("registry", platform.Registry, ports.registry)
 	others := []*clusterInstance{
-		instance("ingest-1", stack.Ingest, ports.ingest, "--registry-url", registryURL),
-		instance("ingest-2", stack.Ingest, ports.ingestSecond, "--registry-url", registryURL),
-		instance("awards-1", stack.Awards, ports.awards, "--registry-url", registryURL, "--starter-achievements"),
-		instance("awards-2", stack.Awards, ports.awardsSecond, "--registry-url", registryURL, "--starter-achievements"),
+		instance("ingest-1", platform.Ingest, ports.ingest, "--registry-url", registryURL),
+		instance("ingest-2", platform.Ingest, ports.ingestSecond, "--registry-url", registryURL),
+		instance("awards-1", platform.Awards, ports.awards, "--registry-url", registryURL, "--starter-achievements"),
+		instance("awards-2", platform.Awards, ports.awardsSecond, "--registry-url", registryURL, "--starter-achievements"),
 	}
 	all := append([]*clusterInstance{registry}, others...)
 	defer stopInstances(all)
@@ -192,7 +192,7 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 		return err
 	}
 	keyFile := filepath.Join(cfg.DataDir, ingestKeyFile)
-	if _, err := stack.PrepareDevEnvironment(ctx, primary.URL("clickstream"), cfg.Ingest.Environment, keyFile); err != nil {
+	if _, err := platform.PrepareDevEnvironment(ctx, primary.URL("clickstream"), cfg.Ingest.Environment, keyFile); err != nil {
 		return err
 	}
 	// Both awards instances apply the starter achievements at once, as a deploy would.
@@ -221,7 +221,7 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg stack.Config, addrs m
 		fmt.Fprintf(out, "  console   %s   (through registry, ingest-1 and awards-1)\n", consoleURL)
 	}
 	fmt.Fprintf(out, "  nats      %s   (3-node JetStream cluster, streams at R3)\n", nats.URL())
-	fmt.Fprintf(out, "  postgres  %s   primary (password in %s)\n", primary.RedactedURL("clickstream"), filepath.Join(cfg.DataDir, stack.PostgresPasswordFile))
+	fmt.Fprintf(out, "  postgres  %s   primary (password in %s)\n", primary.RedactedURL("clickstream"), filepath.Join(cfg.DataDir, platform.PostgresPasswordFile))
 	fmt.Fprintf(out, "  postgres  %s   streaming replica (public reads of registry and awards)\n", replica.RedactedURL("clickstream"))
 	fmt.Fprintf(out, "\n  admin API token in %s\n", filepath.Join(cfg.DataDir, "admin-token"))
 	fmt.Fprintf(out, "  ingest API key of environment %q in %s\n", cfg.Ingest.Environment, keyFile)

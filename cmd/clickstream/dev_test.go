@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 // buildBinary builds the clickstream binary once for the test.
@@ -277,7 +277,7 @@ func checkNoSecretsPrinted(t *testing.T, dir string, p *devProcess) {
 	for _, name := range []string{"admin-token", "postgres-password", "pii-secret"} {
 		secrets[name] = readSecret(t, filepath.Join(dir, ".clickstream", name))
 	}
-	for _, line := range strings.Split(readSecret(t, filepath.Join(dir, ".clickstream", stack.FluentKeysFile)), "\n") {
+	for _, line := range strings.Split(readSecret(t, filepath.Join(dir, ".clickstream", platform.FluentKeysFile)), "\n") {
 		if env, key, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(env, "#") {
 			secrets["fluent shared key of "+env] = key
 		}

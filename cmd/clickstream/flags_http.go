@@ -6,13 +6,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clickstream-dev/clickstream/internal/server"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/registry"
 )
 
 // addHTTPFlags adds the connection limits every service's server takes, and the
 // heartbeat of the registry's schema watch (a stream on those connections).
-func addHTTPFlags(f *pflag.FlagSet, s *stack.Config) {
+func addHTTPFlags(f *pflag.FlagSet, s *platform.Config) {
 	cfg := &s.HTTP
 	f.DurationVar(&s.BusAckTimeout, "bus-ack-timeout", 5*time.Second,
 		"how long a publish waits for JetStream's acknowledgement before the batch answers Unavailable (the client retries with the same keys); shorter answers sooner during a leader election (ingest)")

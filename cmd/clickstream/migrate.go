@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 func newMigrateCommand() *cobra.Command {
@@ -17,13 +17,13 @@ func newMigrateCommand() *cobra.Command {
 		Long: `Apply the embedded database migrations. Each service owns a PostgreSQL schema
 (registry, ingest, awards) and records its applied migrations in
 <schema>.goose_db_version. Running it again is a no-op.`,
-		ValidArgs: stack.Services(),
+		ValidArgs: platform.Services(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			url = databaseURL(url)
 			if url == "" {
 				return usageError{errors.New("--database-url (or $DATABASE_URL) is required")}
 			}
-			if err := stack.Migrate(cmd.Context(), url, args...); err != nil {
+			if err := platform.Migrate(cmd.Context(), url, args...); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")

@@ -13,7 +13,7 @@ import (
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 const testAdminToken = "registry-cli-test"
@@ -22,8 +22,8 @@ const testAdminToken = "registry-cli-test"
 // catalogue, and returns its URL.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	s := startStack(t, stack.Config{Services: []string{stack.Registry}, AdminToken: testAdminToken})
-	return s.URL(stack.Registry)
+	s := startStack(t, platform.Config{Services: []string{platform.Registry}, AdminToken: testAdminToken})
+	return s.URL(platform.Registry)
 }
 
 // bearer adds the admin token to every request.

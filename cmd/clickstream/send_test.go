@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 // runCLIIn is runCLI with stdin, and with send and bench on the root
@@ -33,9 +33,9 @@ func runCLIIn(t *testing.T, stdin string, args ...string) (stdout, stderr string
 }
 
 // startIngest runs registry and ingest in-process on free ports.
-func startIngest(t *testing.T) *stack.Stack {
+func startIngest(t *testing.T) *platform.Stack {
 	t.Helper()
-	return startStack(t, stack.Config{Services: []string{stack.Registry, stack.Ingest}})
+	return startStack(t, platform.Config{Services: []string{platform.Registry, platform.Ingest}})
 }
 
 const sendLines = `{"name":"clickstream.events.v1.ItemViewV2","data":{"context":{"userId":"u-1"},"itemId":"7"},"idempotencyKey":"send-1"}
@@ -56,7 +56,7 @@ func TestSendReportsEveryVerdict(t *testing.T) {
 	s := startIngest(t)
 	dataDir := t.TempDir()
 	t.Setenv(envName("data-dir"), dataDir) // no ingest-key file yet
-	url := s.URL(stack.Ingest)
+	url := s.URL(platform.Ingest)
 	file := filepath.Join(t.TempDir(), "events.jsonl")
 	if err := os.WriteFile(file, []byte(sendLines), 0o644); err != nil {
 		t.Fatal(err)

@@ -12,14 +12,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/awards"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 func newServeCommand() *cobra.Command {
 	var (
-		cfg  stack.Config
+		cfg  platform.Config
 		addr string
 		// fluentListen is where ingest takes the Fluent Forward protocol.
 		fluentListen string
@@ -29,20 +29,20 @@ func newServeCommand() *cobra.Command {
 		Use:       "serve registry|ingest|awards|console",
 		Short:     "Run one service against an existing PostgreSQL and NATS",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: stack.Services(),
+		ValidArgs: platform.Services(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !slices.Contains(stack.Services(), name) {
-				return usageError{fmt.Errorf("unknown service %q: choose one of %v", name, stack.Services())}
+			if !slices.Contains(platform.Services(), name) {
+				return usageError{fmt.Errorf("unknown service %q: choose one of %v", name, platform.Services())}
 			}
 			cfg.DatabaseURL = databaseURL(cfg.DatabaseURL)
 			if cfg.DatabaseURL == "" {
 				return usageError{errors.New("--database-url (or $DATABASE_URL) is required; for a local all-in-one setup use `clickstream dev`")}
 			}
 			cfg.Services = []string{name}
-			cfg.Addrs = map[string]string{name: addr, stack.IngestFluent: fluentListen}
+			cfg.Addrs = map[string]string{name: addr, platform.IngestFluent: fluentListen}
 			cfg.Logger = slog.Default()
-			s, err := stack.Start(cmd.Context(), cfg)
+			s, err := platform.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -53,10 +53,10 @@ func newServeCommand() *cobra.Command {
 	cmd.AddCommand(newServeConsoleCommand())
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to serve on")
-	f.StringVar(&fluentListen, "fluent-listen", "", "address of the Fluent Forward input (TCP), off unless set; shared keys in <data-dir>/"+stack.FluentKeysFile+", one \"<environment> <shared key>\" a line (ingest)")
+	f.StringVar(&fluentListen, "fluent-listen", "", "address of the Fluent Forward input (TCP), off unless set; shared keys in <data-dir>/"+platform.FluentKeysFile+", one \"<environment> <shared key>\" a line (ingest)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
 	f.StringVar(&cfg.DatabaseReadURL, "database-read-url", "", "streaming replica of --database-url serving the public reads (registry: events, versions, diffs, usage; awards: achievements); writes stay on --database-url")
-	f.DurationVar(&cfg.ReplicaMaxLag, "replica-max-lag", stack.DefaultReplicaMaxLag, "lag of --database-read-url beyond which readiness reports the service degraded")
+	f.DurationVar(&cfg.ReplicaMaxLag, "replica-max-lag", platform.DefaultReplicaMaxLag, "lag of --database-read-url beyond which readiness reports the service degraded")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "NATS server or cluster; empty embeds one in --data-dir")
 	addStreamFlags(f, &cfg.Streams)
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "token of the admin API (registry, ingest); empty keeps the admin API closed")

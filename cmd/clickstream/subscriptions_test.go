@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 const subscriptionsToken = "subscriptions-cli-test"
@@ -65,8 +65,8 @@ func TestSubscriptionsCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS")
 	}
-	s := startStack(t, stack.Config{Services: []string{stack.Registry, stack.Ingest}, AdminToken: subscriptionsToken})
-	url := s.URL(stack.Ingest)
+	s := startStack(t, platform.Config{Services: []string{platform.Registry, platform.Ingest}, AdminToken: subscriptionsToken})
+	url := s.URL(platform.Ingest)
 	t.Setenv("CLICKSTREAM_INGEST", url)
 	t.Setenv("CLICKSTREAM_ADMIN_TOKEN", subscriptionsToken)
 

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -99,7 +99,7 @@ func awaitCatalogue(t *testing.T, s running, rev uint64) {
 
 func registryRevision(t *testing.T, s running) uint64 {
 	t.Helper()
-	resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry)).
+	resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).
 		GetSchemaSet(context.Background(), &registryv1.GetSchemaSetRequest{SinceRevision: 1<<63 - 1})
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +117,8 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 	}
 	ctx := context.Background()
 	s := start(t, dataDir(t))
-	url := s.URL(stack.Ingest)
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(stack.Registry))
+	url := s.URL(platform.Ingest)
+	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
 	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
 	view := &eventsv1.ItemViewV2{Context: &eventsv1.Context{UserId: "u-7"}, ItemId: 7}
 
@@ -242,7 +242,7 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 	})
 
 	t.Run("with the registry stopped ingest serves from its cache", func(t *testing.T) {
-		s.Stop(stack.Registry)
+		s.Stop(platform.Registry)
 		deadline := time.Now().Add(10 * time.Second)
 		var detail string
 		for {

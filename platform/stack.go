@@ -1,7 +1,10 @@
-// Package stack wires the three services with PostgreSQL and NATS
-// JetStream: all of them in one process for `clickstream dev` and the
-// end-to-end tests, or one of them for `clickstream serve <service>`.
-package stack
+// Package platform is Clickstream's composition root: it builds registry,
+// ingest and awards from configuration, with PostgreSQL and NATS
+// JetStream, and runs them — all of them in one process for `clickstream
+// dev` and the end-to-end tests, or one of them for `clickstream serve
+// <service>`. It is the one package that imports every service; nothing
+// under internal/ imports it or any service (see layering.txt).
+package platform
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 )
 
 // Accepted events reach the warehouse, and the admin report counts them per
@@ -20,7 +20,7 @@ func TestWarehouseReportCountsAcceptedEvents(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	s := start(t, dataDir(t))
-	url := s.URL(stack.Ingest)
+	url := s.URL(platform.Ingest)
 	const sent = 5
 	for i := range sent {
 		ev := typedEvent(t, "warehouse-"+string(rune('a'+i)), &eventsv1.PlaceCardOpenedV1{Context: &eventsv1.Context{UserId: "u"}, ObjectId: "o"})

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -36,8 +36,8 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 	}
 	ctx := context.Background()
 	s := start(t, dataDir(t))
-	url := s.URL(stack.Ingest)
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(stack.Registry))
+	url := s.URL(platform.Ingest)
+	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
 	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
 
 	// NOT_ALLOWED: environment "web" may send ItemView v2 only.

@@ -25,7 +25,7 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/bus/bustest"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -39,21 +39,21 @@ const (
 	replicas               = 3
 )
 
-// platform is what the tests run on: a 3-node JetStream cluster, a registry with its own
+// testbed is what the tests run on: a 3-node JetStream cluster, a registry with its own
 // private PostgreSQL, and ingest instances on that database and the cluster.
-type platform struct {
+type testbed struct {
 	nats     *bus.LocalCluster
-	registry *stack.Stack
-	ingests  []*stack.Stack
+	registry *platform.Stack
+	ingests  []*platform.Stack
 	apiKey   string
 	logs     *syncBuffer
 }
 
 // startPlatform starts the cluster, the registry and n ingest instances, creates the
 // environment the tests send in and an API key for it, and stops everything at cleanup.
-func startPlatform(t testing.TB, n int) *platform {
+func startPlatform(t testing.TB, n int) *testbed {
 	t.Helper()
-	p := &platform{nats: bustest.NewCluster(t, 3), logs: &syncBuffer{}}
+	p := &testbed{nats: bustest.NewCluster(t, 3), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -61,16 +61,16 @@ func startPlatform(t testing.TB, n int) *platform {
 		}
 	})
 
-	p.registry = run(t, stack.Config{
+	p.registry = run(t, platform.Config{
 		DataDir:    dataDir(t),
 		NATSURL:    p.nats.URL(), // the registry needs no bus; this keeps an embedded one from starting
-		Services:   []string{stack.Registry},
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0"},
+		Services:   []string{platform.Registry},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
 		AdminToken: adminToken,
 		Logger:     logger,
 	})
 	ctx := context.Background()
-	registryAdmin := registryv1connect.NewRegistryAdminServiceClient(bearerClient(adminToken), p.registry.URL(stack.Registry))
+	registryAdmin := registryv1connect.NewRegistryAdminServiceClient(bearerClient(adminToken), p.registry.URL(platform.Registry))
 	if _, err := registryAdmin.CreateEnvironment(ctx, &registryv1.CreateEnvironmentRequest{
 		Name: environment, Description: "scale-out tests", Actor: "cluster test"}); err != nil {
 		t.Fatalf("create environment %s: %v", environment, err)
@@ -81,7 +81,7 @@ func startPlatform(t testing.TB, n int) *platform {
 	}
 
 	for range n {
-		p.ingests = append(p.ingests, run(t, stack.Config{
+		p.ingests = append(p.ingests, run(t, platform.Config{
 			DataDir:     dataDir(t),
 			DatabaseURL: p.registry.DatabaseURL(),
 			NATSURL:     p.nats.URL(),
@@ -89,9 +89,9 @@ func startPlatform(t testing.TB, n int) *platform {
 			// A batch caught by a leader election answers Unavailable after
 			// a second rather than the default five.
 			BusAckTimeout: time.Second,
-			RegistryURL:   p.registry.URL(stack.Registry),
-			Services:      []string{stack.Ingest},
-			Addrs:         map[string]string{stack.Ingest: "127.0.0.1:0"},
+			RegistryURL:   p.registry.URL(platform.Registry),
+			Services:      []string{platform.Ingest},
+			Addrs:         map[string]string{platform.Ingest: "127.0.0.1:0"},
 			AdminToken:    adminToken,
 			Ingest:        ingest.Config{PIISecret: piiSecret},
 			Logger:        logger,
@@ -106,15 +106,15 @@ func startPlatform(t testing.TB, n int) *platform {
 	return p
 }
 
-func (p *platform) ingestURL(i int) string { return p.ingests[i].URL(stack.Ingest) }
+func (p *testbed) ingestURL(i int) string { return p.ingests[i].URL(platform.Ingest) }
 
 // run starts a stack, serves it until cleanup and waits until it is ready.
-func run(t testing.TB, cfg stack.Config) *stack.Stack {
+func run(t testing.TB, cfg platform.Config) *platform.Stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	startCtx, cancelStart := context.WithTimeout(ctx, time.Minute)
 	defer cancelStart()
-	s, err := stack.Start(startCtx, cfg)
+	s, err := platform.Start(startCtx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start %v: %v", cfg.Services, err)
@@ -255,7 +255,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // ingestClients are one Connect client per ingest instance, with the API key.
-func (p *platform) ingestClients(n int) []ingestv1connect.IngestServiceClient {
+func (p *testbed) ingestClients(n int) []ingestv1connect.IngestServiceClient {
 	hc := bearerClient(p.apiKey)
 	clients := make([]ingestv1connect.IngestServiceClient, n)
 	for i := range clients {

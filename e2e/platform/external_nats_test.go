@@ -1,11 +1,11 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -21,11 +21,11 @@ func TestServicesOnAnExternalNATS(t *testing.T) {
 	// The first stack embeds NATS and listens for network clients.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first, err := stack.Start(ctx, stack.Config{
+	first, err := platform.Start(ctx, platform.Config{
 		DataDir:    dir,
 		NATSListen: "127.0.0.1:0",
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0"},
-		Services:   []string{stack.Registry},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
+		Services:   []string{platform.Registry},
 		AdminToken: testAdminToken,
 	})
 	if err != nil {
@@ -35,13 +35,13 @@ func TestServicesOnAnExternalNATS(t *testing.T) {
 	go func() { done <- first.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	for _, service := range []string{stack.Ingest, stack.Awards} {
+	for _, service := range []string{platform.Ingest, platform.Awards} {
 		svcCtx, svcCancel := context.WithTimeout(ctx, time.Minute)
-		s, err := stack.Start(svcCtx, stack.Config{
+		s, err := platform.Start(svcCtx, platform.Config{
 			DataDir:     ".clickstream", // the flag's default: ignored with a NATS URL
 			DatabaseURL: first.DatabaseURL(),
 			NATSURL:     first.NATSURL(),
-			RegistryURL: first.URL(stack.Registry),
+			RegistryURL: first.URL(platform.Registry),
 			Services:    []string{service},
 			Addrs:       map[string]string{service: "127.0.0.1:0"},
 			AdminToken:  testAdminToken,

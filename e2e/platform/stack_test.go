@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"bytes"
@@ -32,13 +32,13 @@ import (
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 // running is a dev stack started in-process for one test.
 type running struct {
-	*stack.Stack
+	*platform.Stack
 	stop func()
 }
 
@@ -53,10 +53,10 @@ func dataDir(t *testing.T) string {
 // dev` does, with its data in dir.
 func start(t *testing.T, dir string) running {
 	t.Helper()
-	return startConfig(t, stack.Config{
+	return startConfig(t, platform.Config{
 		DataDir:    dir,
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		Awards:     stack.AwardsConfig{Starter: true},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
+		Awards:     platform.AwardsConfig{Starter: true},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret, PIIKeepEnvironments: []string{keepEnvironment}},
 	})
@@ -64,10 +64,10 @@ func start(t *testing.T, dir string) running {
 
 // startConfig runs the stack of cfg until the test ends and waits until it
 // is ready.
-func startConfig(t *testing.T, cfg stack.Config) running {
+func startConfig(t *testing.T, cfg platform.Config) running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, cfg)
+	s, err := platform.Start(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatalf("start the dev stack: %v", err)
@@ -183,7 +183,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 	s := start(t, dataDir(t))
 
 	t.Run("registry", func(t *testing.T) {
-		url := s.URL(stack.Registry)
+		url := s.URL(platform.Registry)
 		g, err := registryv1.NewRegistryServiceClient(grpcConn(t, url)).ListEvents(ctx, &registryv1.ListEventsRequest{})
 		if err != nil {
 			t.Fatalf("grpc-go ListEvents: %v", err)
@@ -220,7 +220,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 	})
 
 	t.Run("ingest", func(t *testing.T) {
-		url := s.URL(stack.Ingest)
+		url := s.URL(platform.Ingest)
 		view := &eventsv1.ItemViewV2{Context: &eventsv1.Context{UserId: "u-42"}, ItemId: 7, Referrer: "search"}
 		typed, err := anypb.New(view)
 		if err != nil {
@@ -277,7 +277,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 	})
 
 	t.Run("awards", func(t *testing.T) {
-		url := s.URL(stack.Awards)
+		url := s.URL(platform.Awards)
 		// u-42 sent only item views, which no objective counts: awards never
 		// saw them, and every protocol says so with NotFound.
 		req := &awardsv1.ListUserAchievementsRequest{UserId: "u-42"}
@@ -316,7 +316,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 		// Events go in through ingest; awards decodes them with schemas it
 		// fetched from the registry over gRPC and applies the starter
 		// achievements' objectives.
-		resp, err := ingestClient(s.URL(stack.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
+		resp, err := ingestClient(s.URL(platform.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
 			{IdempotencyKey: "awards-photo-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: 2001, Version: 2,
 				Data: mustStruct(t, `{"context":{"userId":"u-awards"},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}`)}}},
 			{IdempotencyKey: "awards-trip-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: 2004, Version: 1,
@@ -330,7 +330,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			progress := userProgress(t, s.URL(stack.Awards), "u-awards")
+			progress := userProgress(t, s.URL(platform.Awards), "u-awards")
 			if progress["navigator-10km"] == 10 && progress["local-guide"] == 11 {
 				break
 			}
@@ -340,7 +340,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		var metrics strings.Builder
-		resp2, err := http.Get(s.URL(stack.Awards) + "/metrics")
+		resp2, err := http.Get(s.URL(platform.Awards) + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 	})
 
 	t.Run("health, readiness, reflection, metrics, openapi", func(t *testing.T) {
-		for _, name := range stack.Services() {
+		for _, name := range platform.Services() {
 			url := s.URL(name)
 			for _, path := range []string{"/healthz", "/readyz", "/metrics", "/openapi/clickstream.swagger.json"} {
 				resp, err := http.Get(url + path)
@@ -390,7 +390,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 	dir := dataDir(t)
 	send := func(s running) *ingestv1.SendBatchResponse {
 		t.Helper()
-		resp, err := ingestClient(s.URL(stack.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{
+		resp, err := ingestClient(s.URL(platform.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{
 			Events: []*ingestv1.Event{{IdempotencyKey: "restart-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{
 				EventId: 2005, Version: 1, Data: mustStruct(t, `{"context":{"userId":"u-1"},"objectId":"o-1"}`),
 			}}}},
@@ -402,7 +402,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 	}
 	revision := func(s running) uint64 {
 		t.Helper()
-		resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry)).ListEvents(ctx, &registryv1.ListEventsRequest{})
+		resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).ListEvents(ctx, &registryv1.ListEventsRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -431,7 +431,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 func TestDevStackWithoutPostgresBinariesSaysWhatToInstall(t *testing.T) {
 	t.Setenv("CLICKSTREAM_PG_BIN", t.TempDir())
 	t.Setenv("PATH", t.TempDir())
-	_, err := stack.Start(context.Background(), stack.Config{DataDir: dataDir(t)})
+	_, err := platform.Start(context.Background(), platform.Config{DataDir: dataDir(t)})
 	if err == nil {
 		t.Fatal("started without PostgreSQL binaries")
 	}

@@ -16,7 +16,7 @@ import (
 // Each iteration sends benchEvents events (10% invalid) through one instance, then as many
 // through two; the same client goroutines send in both cases.
 //
-//	go test ./cluster/ -run '^$' -bench IngestInstances -benchtime 3x
+//	go test ./e2e/cluster/ -run '^$' -bench IngestInstances -benchtime 3x
 func BenchmarkIngestInstances(b *testing.B) {
 	const (
 		benchEvents = 10_000

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"bufio"
@@ -18,7 +18,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -50,12 +50,12 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = replica.Stop(context.Background()) })
 
-	s := startConfig(t, stack.Config{
+	s := startConfig(t, platform.Config{
 		DataDir:         dir,
 		DatabaseURL:     primary.URL("clickstream"),
 		DatabaseReadURL: replica.URL("clickstream"),
-		Addrs:           map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		Awards:          stack.AwardsConfig{Starter: true},
+		Addrs:           map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
+		Awards:          platform.AwardsConfig{Starter: true},
 		AdminToken:      testAdminToken,
 		Ingest:          ingest.Config{PIISecret: testPIISecret},
 	})
@@ -73,13 +73,13 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	// The stack migrated the primary, and replication brought the schemas.
 	// `clickstream migrate` against the standby says to migrate the primary;
 	// a service started on it skips its migrations without error.
-	if err := stack.Migrate(ctx, replica.URL("clickstream")); err == nil {
+	if err := platform.Migrate(ctx, replica.URL("clickstream")); err == nil {
 		t.Error("`clickstream migrate` against the replica succeeded; want an error naming the standby")
 	} else {
 		t.Logf("migrate against the replica: %v", err)
 	}
-	onStandby, err := stack.Start(ctx, stack.Config{DataDir: dataDir(t), DatabaseURL: replica.URL("clickstream"),
-		Services: []string{stack.Awards}, Addrs: map[string]string{stack.Awards: "127.0.0.1:0"}, RegistryURL: s.URL(stack.Registry)})
+	onStandby, err := platform.Start(ctx, platform.Config{DataDir: dataDir(t), DatabaseURL: replica.URL("clickstream"),
+		Services: []string{platform.Awards}, Addrs: map[string]string{platform.Awards: "127.0.0.1:0"}, RegistryURL: s.URL(platform.Registry)})
 	if err != nil {
 		t.Errorf("awards started on the standby: %v; want its migrations skipped", err)
 	} else {
@@ -89,10 +89,10 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	// Caught up: a photo counts, and the public API sees it from the replica.
 	send(t, s, "replica-photo-1", 2001, 2, `{"context":{"userId":"u-replica"},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}`)
 	waitProgress(t, s, "local-guide", 1)
-	regRead := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry))
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(stack.Registry))
+	regRead := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry))
+	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
 	ownerBefore := eventOwner(t, regRead, 2001)
-	if ready, check := readiness(t, s.URL(stack.Awards)); ready != "ready" {
+	if ready, check := readiness(t, s.URL(platform.Awards)); ready != "ready" {
 		t.Errorf("/readyz of awards on a caught-up replica = %s (postgres replica: %s), want ready", ready, check)
 	}
 
@@ -119,17 +119,17 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	// The primary's WAL reaches the replica asynchronously (the test cluster
 	// commits without waiting for its WAL flush): wait until it is there.
 	waitFor(t, "the replica receives the WAL it does not replay", func() bool {
-		return metric(t, s.URL(stack.Awards), "clickstream_postgres_replica_lag_bytes") > 0
+		return metric(t, s.URL(platform.Awards), "clickstream_postgres_replica_lag_bytes") > 0
 	})
-	for _, name := range []string{stack.Awards, stack.Registry} {
+	for _, name := range []string{platform.Awards, platform.Registry} {
 		ready, check := readiness(t, s.URL(name))
 		t.Logf("%s /readyz with replay paused: %s; postgres replica: %s", name, ready, check)
 		if ready != "degraded" || !strings.Contains(check, "paused") || !strings.Contains(check, "behind the primary") {
 			t.Errorf("%s /readyz = %s, postgres replica %q; want degraded with the lag and the pause", name, ready, check)
 		}
 	}
-	lag := metric(t, s.URL(stack.Awards), "clickstream_postgres_replica_lag_seconds")
-	lagBytes := metric(t, s.URL(stack.Awards), "clickstream_postgres_replica_lag_bytes")
+	lag := metric(t, s.URL(platform.Awards), "clickstream_postgres_replica_lag_seconds")
+	lagBytes := metric(t, s.URL(platform.Awards), "clickstream_postgres_replica_lag_bytes")
 	t.Logf("replica lag with replay paused: %.3f s, %.0f bytes of WAL", lag, lagBytes)
 	if lag <= 0 || lagBytes <= 0 {
 		t.Errorf("clickstream_postgres_replica_lag_seconds = %v, _bytes = %v while paused; want both above 0", lag, lagBytes)
@@ -141,14 +141,14 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	}
 	waitProgress(t, s, "navigator-10km", 10)
 	waitFor(t, "the registry's reads see the new owner", func() bool { return eventOwner(t, regRead, 2001) == "replica-team" })
-	if ready, check := readiness(t, s.URL(stack.Awards)); ready != "ready" {
+	if ready, check := readiness(t, s.URL(platform.Awards)); ready != "ready" {
 		t.Errorf("/readyz of awards after resuming = %s (postgres replica: %s), want ready", ready, check)
 	}
 	// The primary keeps writing (workers, usage), so a sample may catch WAL
 	// received and not yet replayed; once the replica has replayed all it
 	// received the metric says 0.
 	waitFor(t, "clickstream_postgres_replica_lag_seconds back to 0 after catching up", func() bool {
-		lag = metric(t, s.URL(stack.Awards), "clickstream_postgres_replica_lag_seconds")
+		lag = metric(t, s.URL(platform.Awards), "clickstream_postgres_replica_lag_seconds")
 		return lag == 0
 	})
 	t.Logf("replica lag after resuming: %.3f s", lag)
@@ -157,7 +157,7 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 // send sends one JSON event through ingest and fails unless it is accepted.
 func send(t *testing.T, s running, key string, id, version uint32, data string) {
 	t.Helper()
-	resp, err := ingestClient(s.URL(stack.Ingest), s.IngestKey()).SendBatch(t.Context(), &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
+	resp, err := ingestClient(s.URL(platform.Ingest), s.IngestKey()).SendBatch(t.Context(), &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
 		{IdempotencyKey: key, Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: id, Version: version, Data: mustStruct(t, data)}}},
 	}})
 	if err != nil {
@@ -171,7 +171,7 @@ func send(t *testing.T, s running, key string, id, version uint32, data string) 
 // progressOf reads replicaUser's achievements through the public REST API.
 func progressOf(t *testing.T, s running) map[string]float64 {
 	t.Helper()
-	return userProgress(t, s.URL(stack.Awards), replicaUser)
+	return userProgress(t, s.URL(platform.Awards), replicaUser)
 }
 
 func waitProgress(t *testing.T, s running, achievement string, want float64) {

@@ -1,4 +1,4 @@
-package ingest_test
+package platform_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -29,10 +29,10 @@ func postgresDir(t *testing.T) string {
 func startRegistry(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
+	s, err := platform.Start(ctx, platform.Config{
 		DataDir:    postgresDir(t),
-		Services:   []string{stack.Registry},
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0"},
+		Services:   []string{platform.Registry},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
 		AdminToken: registryToken,
 	})
 	if err != nil {
@@ -47,7 +47,7 @@ func startRegistry(t *testing.T) string {
 			t.Errorf("registry stopped with error: %v", err)
 		}
 	})
-	return s.URL(stack.Registry)
+	return s.URL(platform.Registry)
 }
 
 func TestUsageReporter(t *testing.T) {

@@ -1,4 +1,4 @@
-package stack
+package platform
 
 import (
 	"bufio"
@@ -22,7 +22,6 @@ import (
 	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/server"
 	"github.com/clickstream-dev/clickstream/services/ingest"
-	"github.com/clickstream-dev/clickstream/services/registry"
 )
 
 // devActor is who the dev stack's own changes are audited as.
@@ -247,68 +246,6 @@ func pairLines(r io.Reader, path, want, dup string) (map[string]string, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return out, nil
-}
-
-// devEnvironment creates the dev environment at first start and allows it
-// every registered version, at every start (versions added to the starter
-// catalogue since are allowed too).
-func devEnvironment(ctx context.Context, store registry.Store, name string) error {
-	env, err := store.GetEnvironment(ctx, name)
-	if errors.Is(err, registry.ErrNotFound) {
-		env, err = store.CreateEnvironment(ctx, name, "everything the dev stack may send", devActor)
-	}
-	if err != nil {
-		return fmt.Errorf("dev environment %q: %w", name, err)
-	}
-	allowed := map[[2]uint32]bool{}
-	for _, ref := range env.Allowed {
-		allowed[[2]uint32{ref.EventID, ref.Version}] = true
-	}
-	events, _, err := store.Catalogue(ctx)
-	if err != nil {
-		return fmt.Errorf("dev environment %q: %w", name, err)
-	}
-	for _, ev := range events {
-		for _, v := range ev.Versions {
-			if allowed[[2]uint32{v.EventID, v.Version}] {
-				continue
-			}
-			if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: name, EventID: v.EventID, Version: v.Version, Allowed: true, Actor: devActor}); err != nil {
-				return fmt.Errorf("dev environment %q: allow %s: %w", name, v.MessageName, err)
-			}
-		}
-	}
-	return nil
-}
-
-// devKey returns the dev API key kept in path, creating one for env when
-// there is none (or the one there is no longer valid).
-func devKey(ctx context.Context, store ingest.KeyStore, env, path string) (string, error) {
-	if data, err := os.ReadFile(path); err == nil {
-		secret := strings.TrimSpace(string(data))
-		id, _, _ := strings.Cut(strings.TrimPrefix(secret, "ck_"), "_")
-		k, err := store.Key(ctx, "ck_"+id)
-		if err == nil && !k.Revoked() && k.Environment == env && string(k.SecretHash) == string(ingest.HashSecret(secret)) {
-			return secret, nil
-		}
-		if err != nil && !errors.Is(err, ingest.ErrKeyNotFound) {
-			return "", fmt.Errorf("dev API key: %w", err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("dev API key: %w", err)
-	}
-	id, secret := ingest.NewKeySecret()
-	if err := store.CreateKey(ctx, ingest.APIKey{ID: id, Environment: env, Description: "dev stack key",
-		SecretHash: ingest.HashSecret(secret), CreatedBy: devActor}); err != nil {
-		return "", fmt.Errorf("dev API key: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", fmt.Errorf("dev API key: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("dev API key: %w", err)
-	}
-	return secret, nil
 }
 
 // IngestKey is the dev API key (environment "dev" unless configured

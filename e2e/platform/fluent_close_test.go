@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -20,7 +20,7 @@ func TestStartFailureClosesFluentListener(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	dir := dataDir(t)
-	if err := os.WriteFile(filepath.Join(dir, stack.FluentKeysFile), []byte("web secret-web\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, platform.FluentKeysFile), []byte("web secret-web\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,11 +37,11 @@ func TestStartFailureClosesFluentListener(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Config{
+	s, err := platform.Start(ctx, platform.Config{
 		DataDir:     dir,
 		RegistryURL: "http://127.0.0.1:1",
-		Services:    []string{stack.Ingest},
-		Addrs:       map[string]string{stack.Ingest: busy.Addr().String(), stack.IngestFluent: fluentAddr},
+		Services:    []string{platform.Ingest},
+		Addrs:       map[string]string{platform.Ingest: busy.Addr().String(), platform.IngestFluent: fluentAddr},
 		AdminToken:  testAdminToken,
 		Ingest:      ingest.Config{PIISecret: testPIISecret},
 	})

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"archive/tar"
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
 )
 
@@ -90,7 +90,7 @@ func TestLangpackJavaFromMavenRepository(t *testing.T) {
 	needTool(t, protobufJar, "apt-get install libprotobuf-java")
 	s, key := webLangpackStack(t)
 	names := langpack.NamesFor("web")
-	repo := s.URL(stack.Registry) + "/maven/dev/clickstream/" + names.MavenArtifact
+	repo := s.URL(platform.Registry) + "/maven/dev/clickstream/" + names.MavenArtifact
 	if md := string(fetch(t, http.MethodGet, repo+"/maven-metadata.xml", "")); !strings.Contains(md, "<version>1.1.0</version>") {
 		t.Fatalf("maven-metadata.xml does not list 1.1.0:\n%s", md)
 	}
@@ -153,7 +153,7 @@ public class Send {
 `))
 	cp := "classes" + string(os.PathListSeparator) + protobufJar
 	run(t, dir, nil, javac, "-cp", cp, "-d", "classes", "Send.java")
-	out := run(t, dir, nil, java, "-cp", cp, "Send", s.URL(stack.Ingest), key)
+	out := run(t, dir, nil, java, "-cp", cp, "Send", s.URL(platform.Ingest), key)
 	for _, want := range []string{
 		"missing required field threw: ItemViewV2 (event 1001 v2): required field item_id is not set",
 		"nothing sent for an invalid event",
@@ -176,7 +176,7 @@ func TestLangpackCSharpFromTarball(t *testing.T) {
 	mcs := needTool(t, "mcs", "apt-get install mono-mcs libmono-system-net-http4.0-cil")
 	mono := needTool(t, "mono", "apt-get install mono-runtime")
 	s, key := webLangpackStack(t)
-	archive := fetch(t, http.MethodPost, s.URL(stack.Registry)+"/langpack/csharp/latest", `{"environment":"web"}`)
+	archive := fetch(t, http.MethodPost, s.URL(platform.Registry)+"/langpack/csharp/latest", `{"environment":"web"}`)
 
 	dir := t.TempDir()
 	zr, err := gzip.NewReader(bytes.NewReader(archive))
@@ -240,7 +240,7 @@ public static class Send
 }
 `))
 	run(t, dir, nil, mcs, "-r:Langpack.dll", "-r:System.Net.Http.dll", "-out:Send.exe", "Send.cs")
-	out := run(t, dir, nil, mono, "Send.exe", s.URL(stack.Ingest), key)
+	out := run(t, dir, nil, mono, "Send.exe", s.URL(platform.Ingest), key)
 	for _, want := range []string{
 		"missing required field threw: ItemViewV2 (event 1001 v2): required field item_id is not set",
 		"csharp-langpack-1 EVENT_STATUS_ACCEPTED",

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"bufio"
@@ -15,18 +15,18 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/server"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 // startWith runs the platform in-process like start, with the connection
 // limits in httpCfg and the schema watch heartbeat.
-func startWith(t *testing.T, httpCfg server.Config, heartbeat time.Duration) *stack.Stack {
+func startWith(t *testing.T, httpCfg server.Config, heartbeat time.Duration) *platform.Stack {
 	t.Helper()
-	return startConfig(t, stack.Config{
+	return startConfig(t, platform.Config{
 		DataDir:        dataDir(t),
-		Addrs:          map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		Awards:         stack.AwardsConfig{Starter: true},
+		Addrs:          map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
+		Awards:         platform.AwardsConfig{Starter: true},
 		AdminToken:     testAdminToken,
 		Ingest:         ingest.Config{PIISecret: testPIISecret},
 		HTTP:           httpCfg,
@@ -48,27 +48,27 @@ func TestEdgesOfEveryRouteFamily(t *testing.T) {
 	cases := []struct {
 		service, path, names string
 	}{
-		{stack.Registry, "/v1/events?text=%00", "text"},
-		{stack.Registry, "/v1/events?text=%ff%fe", "text"},
-		{stack.Registry, "/v1/events?text=" + long, "text"},
-		{stack.Registry, "/v1/events?owner_team=a%0Db", "owner_team"},
-		{stack.Registry, "/v1/environments/%ff%fe", "name"},
-		{stack.Registry, "/v1/environments/" + longPath, "path"},
-		{stack.Registry, "/v1/schema-sets/a%00b", "environment"},
-		{stack.Registry, "/v1/admin/audit?entity=%ff", "entity"},
-		{stack.Registry, "/pypi/files/%00/x.whl", "path"},
-		{stack.Registry, "/composer/dist/%ff/x.zip", "path"},
-		{stack.Registry, "/docs/dev/events/%00", "path"},
-		{stack.Registry, "/goproxy/%00/@v/list", "path"},
-		{stack.Registry, "/langpacks/%ff/go/latest", "path"},
-		{stack.Ingest, "/v1/admin/keys?environment=%00", "environment"},
-		{stack.Ingest, "/v1/admin/keys?environment=%ff%fe", "environment"},
-		{stack.Ingest, "/v1/admin/deadletters?reason=" + long, "reason"},
-		{stack.Ingest, "/v1/admin/reports/hourly?from=%00", "from"},
-		{stack.Awards, "/v1/users/%00/achievements", "user_id"},
-		{stack.Awards, "/v1/users/%ff%fe/achievements", "user_id"},
-		{stack.Awards, "/v1/achievements?page_token=%00", "page_token"},
-		{stack.Awards, "/v1/admin/achievements/%00", "id"},
+		{platform.Registry, "/v1/events?text=%00", "text"},
+		{platform.Registry, "/v1/events?text=%ff%fe", "text"},
+		{platform.Registry, "/v1/events?text=" + long, "text"},
+		{platform.Registry, "/v1/events?owner_team=a%0Db", "owner_team"},
+		{platform.Registry, "/v1/environments/%ff%fe", "name"},
+		{platform.Registry, "/v1/environments/" + longPath, "path"},
+		{platform.Registry, "/v1/schema-sets/a%00b", "environment"},
+		{platform.Registry, "/v1/admin/audit?entity=%ff", "entity"},
+		{platform.Registry, "/pypi/files/%00/x.whl", "path"},
+		{platform.Registry, "/composer/dist/%ff/x.zip", "path"},
+		{platform.Registry, "/docs/dev/events/%00", "path"},
+		{platform.Registry, "/goproxy/%00/@v/list", "path"},
+		{platform.Registry, "/langpacks/%ff/go/latest", "path"},
+		{platform.Ingest, "/v1/admin/keys?environment=%00", "environment"},
+		{platform.Ingest, "/v1/admin/keys?environment=%ff%fe", "environment"},
+		{platform.Ingest, "/v1/admin/deadletters?reason=" + long, "reason"},
+		{platform.Ingest, "/v1/admin/reports/hourly?from=%00", "from"},
+		{platform.Awards, "/v1/users/%00/achievements", "user_id"},
+		{platform.Awards, "/v1/users/%ff%fe/achievements", "user_id"},
+		{platform.Awards, "/v1/achievements?page_token=%00", "page_token"},
+		{platform.Awards, "/v1/admin/achievements/%00", "id"},
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, c := range cases {
@@ -118,7 +118,7 @@ func TestIdleConnectionsClosedWatchStaysOpen(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	watch, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry)).
+	watch, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).
 		WatchSchemas(ctx, &registryv1.WatchSchemasRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestIdleConnectionsClosedWatchStaysOpen(t *testing.T) {
 	}
 
 	var conns []net.Conn
-	for _, service := range stack.Services() {
+	for _, service := range platform.Services() {
 		for range 10 {
 			conn := keepAlive(t, s.URL(service))
 			defer conn.Close()

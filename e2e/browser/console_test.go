@@ -1,4 +1,4 @@
-package consoletest
+package browser
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
@@ -64,13 +64,13 @@ func dataDir(t *testing.T) string {
 	return pgtest.DataDir(t)
 }
 
-func startStack(t *testing.T) *stack.Stack {
+func startStack(t *testing.T) *platform.Stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := stack.Start(ctx, stack.Config{
+	s, err := platform.Start(ctx, platform.Config{
 		DataDir:    dataDir(t),
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		Awards:     stack.AwardsConfig{Starter: true},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
+		Awards:     platform.AwardsConfig{Starter: true},
 		AdminToken: adminToken,
 		Ingest:     ingest.Config{PIISecret: "console-test-pii-secret-0123456789"},
 	})
@@ -154,10 +154,10 @@ type sendResult struct {
 }
 
 // send posts events (protobuf JSON of ingest's Event) to ingest's REST gateway.
-func send(t *testing.T, s *stack.Stack, events ...string) sendResult {
+func send(t *testing.T, s *platform.Stack, events ...string) sendResult {
 	t.Helper()
 	var r sendResult
-	rest(t, s.IngestKey(), "POST", s.URL(stack.Ingest)+"/v1/events:batch", `{"events":[`+strings.Join(events, ",")+`]}`, &r)
+	rest(t, s.IngestKey(), "POST", s.URL(platform.Ingest)+"/v1/events:batch", `{"events":[`+strings.Join(events, ",")+`]}`, &r)
 	return r
 }
 
@@ -189,13 +189,13 @@ func placeCardV2(t *testing.T) fs.FS {
 }
 
 // pushPlaceCardV2 registers PlaceCardOpenedV2 and waits until ingest validates against it.
-func pushPlaceCardV2(t *testing.T, ctx context.Context, s *stack.Stack) {
+func pushPlaceCardV2(t *testing.T, ctx context.Context, s *platform.Stack) {
 	t.Helper()
 	set, err := schema.Compile(ctx, placeCardV2(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := registryv1connect.NewRegistryAdminServiceClient(http.DefaultClient, s.URL(stack.Registry),
+	admin := registryv1connect.NewRegistryAdminServiceClient(http.DefaultClient, s.URL(platform.Registry),
 		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 				req.Header().Set("Authorization", "Bearer "+adminToken)
@@ -371,7 +371,7 @@ func TestConsole(t *testing.T) {
 	exe := chromium(t)
 	s := startStack(t)
 	ctx := context.Background()
-	h, err := web.Handler(web.Config{RegistryURL: s.URL(stack.Registry), IngestURL: s.URL(stack.Ingest), AwardsURL: s.URL(stack.Awards)})
+	h, err := web.Handler(web.Config{RegistryURL: s.URL(platform.Registry), IngestURL: s.URL(platform.Ingest), AwardsURL: s.URL(platform.Awards)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestConsole(t *testing.T) {
 			chromedp.Click(chromedp.Search(`//button[text()="Show diff"]`)))
 		b.until("the diff", `document.querySelectorAll("#diff li").length > 0`)
 		var want struct{ Changes []string }
-		rest(t, "", "GET", s.URL(stack.Registry)+"/v1/events/2001/diff?fromVersion=1&toVersion=2", "", &want)
+		rest(t, "", "GET", s.URL(platform.Registry)+"/v1/events/2001/diff?fromVersion=1&toVersion=2", "", &want)
 		got := eval[[]string](b, `[...document.querySelectorAll("#diff li")].map(li => li.textContent)`)
 		if strings.Join(got, "\n") != strings.Join(want.Changes, "\n") || len(got) == 0 {
 			t.Errorf("the console's diff V1→V2:\n%s\nthe REST gateway's:\n%s", strings.Join(got, "\n"), strings.Join(want.Changes, "\n"))
@@ -462,7 +462,7 @@ func TestConsole(t *testing.T) {
 		var dls struct {
 			DeadLetters []struct{ Sequence, EventKey string }
 		}
-		rest(t, adminToken, "GET", s.URL(stack.Ingest)+"/v1/admin/dead-letters?reason=REJECT_REASON_UNKNOWN_VERSION", "", &dls)
+		rest(t, adminToken, "GET", s.URL(platform.Ingest)+"/v1/admin/dead-letters?reason=REJECT_REASON_UNKNOWN_VERSION", "", &dls)
 		var seq string
 		for _, d := range dls.DeadLetters {
 			if d.EventKey == "console-dl-1" {
@@ -565,7 +565,7 @@ func TestConsole(t *testing.T) {
 			}
 			// The profile answers 404 until awards has counted one of the
 			// user's events.
-			if code := restStatus(t, "GET", s.URL(stack.Awards)+"/v1/users/"+u+"/achievements", &got); code != http.StatusOK && code != http.StatusNotFound {
+			if code := restStatus(t, "GET", s.URL(platform.Awards)+"/v1/users/"+u+"/achievements", &got); code != http.StatusOK && code != http.StatusNotFound {
 				t.Fatalf("GET %s's achievements: HTTP %d", u, code)
 			}
 			var progress float64
@@ -611,7 +611,7 @@ func TestConsole(t *testing.T) {
 					Paused bool
 				}
 			}
-			rest(t, adminToken, "GET", s.URL(stack.Awards)+"/v1/admin/sources", "", &r)
+			rest(t, adminToken, "GET", s.URL(platform.Awards)+"/v1/admin/sources", "", &r)
 			for _, x := range r.Sources {
 				if x.Name == source {
 					return x.Paused

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
 )
 
@@ -27,8 +27,8 @@ func webLangpackStack(t *testing.T) (running, string) {
 	t.Helper()
 	ctx := context.Background()
 	s := start(t, dataDir(t))
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(stack.Registry))
-	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(stack.Ingest))
+	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
+	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Ingest))
 	if _, err := regAdmin.CreateEnvironment(ctx, &registryv1.CreateEnvironmentRequest{Name: "web", Actor: "langpack-test"}); err != nil {
 		t.Fatalf("CreateEnvironment web: %v", err)
 	}
@@ -73,7 +73,7 @@ func TestLangpackCurlAgainstDevStack(t *testing.T) {
 	dir := t.TempDir()
 	curl := `curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$REGISTRY/langpack/go/latest/" | tar xz && ` +
 		`mkdir again && cd again && curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$REGISTRY/langpack/go/1/" | tar xz`
-	run(t, dir, []string{"REGISTRY=" + s.URL(stack.Registry)}, "sh", "-c", curl)
+	run(t, dir, []string{"REGISTRY=" + s.URL(platform.Registry)}, "sh", "-c", curl)
 
 	var m langpack.Manifest
 	data, err := os.ReadFile(filepath.Join(dir, "go-web-1.1.0", langpack.ManifestPath))
@@ -83,7 +83,7 @@ func TestLangpackCurlAgainstDevStack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the unpacked langpack's manifest: %v", err)
 	}
-	env, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(stack.Registry)).
+	env, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).
 		GetEnvironment(context.Background(), &registryv1.GetEnvironmentRequest{Name: "web"})
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func main() {
 	// one test run to the next) out of the real one; everything else comes
 	// from the real cache through a file:// proxy, then the machine's own.
 	env := []string{
-		"GOPROXY=" + s.URL(stack.Registry) + "/goproxy,file://" + filepath.ToSlash(filepath.Join(realCache, "cache", "download")) + "," + realProxy,
+		"GOPROXY=" + s.URL(platform.Registry) + "/goproxy,file://" + filepath.ToSlash(filepath.Join(realCache, "cache", "download")) + "," + realProxy,
 		"GONOSUMDB=langpack.clickstream.dev",
 		"GONOSUMCHECK=1",
 		"GOFLAGS=-mod=mod -modcacherw",
@@ -184,7 +184,7 @@ func main() {
 		"GOTOOLCHAIN=local",
 	}
 	run(t, dir, env, goBin, "get", module+"@v1.1.0")
-	out := run(t, dir, env, goBin, "run", ".", s.URL(stack.Ingest), key)
+	out := run(t, dir, env, goBin, "run", ".", s.URL(platform.Ingest), key)
 	if !strings.Contains(out, "EVENT_STATUS_ACCEPTED") {
 		t.Fatalf("the program's event was not accepted by ingest:\n%s", out)
 	}
@@ -211,7 +211,7 @@ func TestLangpackPipInstallFromSimpleIndex(t *testing.T) {
 	venv := filepath.Join(dir, "venv")
 	run(t, dir, nil, python, "-m", "venv", venv)
 	pipEnv := []string{"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null"}
-	run(t, dir, pipEnv, filepath.Join(venv, "bin", "pip"), "install", "--index-url", s.URL(stack.Registry)+"/pypi/simple/",
+	run(t, dir, pipEnv, filepath.Join(venv, "bin", "pip"), "install", "--index-url", s.URL(platform.Registry)+"/pypi/simple/",
 		langpack.NamesFor("web").PythonDist+"==1.1.0")
 
 	script := `import sys
@@ -231,7 +231,7 @@ for r in results:
 	if err := os.WriteFile(filepath.Join(dir, "send.py"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, dir, nil, filepath.Join(venv, "bin", "python"), "send.py", s.URL(stack.Ingest), key)
+	out := run(t, dir, nil, filepath.Join(venv, "bin", "python"), "send.py", s.URL(platform.Ingest), key)
 	if !strings.Contains(out, "pip-langpack-1 EVENT_STATUS_ACCEPTED") || !strings.Contains(out, "missing required field raised") {
 		t.Fatalf("the Python program's event was not accepted by ingest:\n%s", out)
 	}

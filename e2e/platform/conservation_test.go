@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -225,7 +225,7 @@ func TestConservation(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS and sends 20,000 events")
 	}
 	s := start(t, dataDir(t))
-	snd := newSender(t, s.URL(stack.Ingest), s.IngestKey())
+	snd := newSender(t, s.URL(platform.Ingest), s.IngestKey())
 	eventsBefore, deadBefore := streamMsgs(t, s.Bus(), bus.StreamEvents), streamMsgs(t, s.Bus(), bus.StreamDeadLetter)
 
 	const total = 10_000

@@ -1,4 +1,4 @@
-package stack_test
+package platform_test
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ import (
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
-	"github.com/clickstream-dev/clickstream/internal/stack"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
@@ -213,10 +213,10 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	w := newAwardsWorkload(t, users, events)
 
 	// One instance, on a stack of its own: what the workload must make.
-	single := startConfig(t, stack.Config{
+	single := startConfig(t, platform.Config{
 		DataDir:    dataDir(t),
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0", stack.Awards: "127.0.0.1:0"},
-		Awards:     stack.AwardsConfig{Starter: true},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
+		Awards:     platform.AwardsConfig{Starter: true},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret},
 		Logger:     quietLog,
@@ -227,33 +227,33 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	}
 	waitConsumers(t, single.Bus(), 1)
 	start := time.Now()
-	w.send(t, single.URL(stack.Ingest), single.IngestKey())
-	waitSettled(t, single.URL(stack.Awards), singleDB, w.pairs())
-	t.Logf("one instance: %d events, %d (event, objective) pairs applied in %s", events, appliedMetric(t, single.URL(stack.Awards)), time.Since(start).Round(time.Millisecond))
+	w.send(t, single.URL(platform.Ingest), single.IngestKey())
+	waitSettled(t, single.URL(platform.Awards), singleDB, w.pairs())
+	t.Logf("one instance: %d events, %d (event, objective) pairs applied in %s", events, appliedMetric(t, single.URL(platform.Awards)), time.Since(start).Round(time.Millisecond))
 	want := awardsState(t, singleDB)
 	singleDB.Close()
 	single.stop()
 
 	// Registry and ingest with NATS listening; two awards-only instances.
-	first := startConfig(t, stack.Config{
+	first := startConfig(t, platform.Config{
 		DataDir:    dataDir(t),
 		NATSListen: "127.0.0.1:0",
-		Addrs:      map[string]string{stack.Registry: "127.0.0.1:0", stack.Ingest: "127.0.0.1:0"},
-		Services:   []string{stack.Registry, stack.Ingest},
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
+		Services:   []string{platform.Registry, platform.Ingest},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret},
 		Logger:     quietLog,
 	})
 	// Started at once, as an operator's deployment does: both apply the
 	// starter achievements at the same moment (issue 16).
-	instances := startAtOnce(t, 2, stack.Config{
+	instances := startAtOnce(t, 2, platform.Config{
 		DataDir:     t.TempDir(),
 		DatabaseURL: first.DatabaseURL(),
 		NATSURL:     first.NATSURL(),
-		RegistryURL: first.URL(stack.Registry),
-		Services:    []string{stack.Awards},
-		Addrs:       map[string]string{stack.Awards: "127.0.0.1:0"},
-		Awards:      stack.AwardsConfig{Starter: true},
+		RegistryURL: first.URL(platform.Registry),
+		Services:    []string{platform.Awards},
+		Addrs:       map[string]string{platform.Awards: "127.0.0.1:0"},
+		Awards:      platform.AwardsConfig{Starter: true},
 		AdminToken:  testAdminToken,
 		Logger:      quietLog,
 	})
@@ -266,16 +266,16 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	}
 	waitConsumers(t, first.Bus(), len(instances))
 	start = time.Now()
-	w.send(t, first.URL(stack.Ingest), first.IngestKey())
+	w.send(t, first.URL(platform.Ingest), first.IngestKey())
 	for _, in := range instances {
-		waitSettled(t, in.URL(stack.Awards), db, w.pairs())
+		waitSettled(t, in.URL(platform.Awards), db, w.pairs())
 	}
 	elapsed := time.Since(start)
 
 	applied := make([]int, len(instances))
 	total := 0
 	for i, in := range instances {
-		applied[i] = appliedMetric(t, in.URL(stack.Awards))
+		applied[i] = appliedMetric(t, in.URL(platform.Awards))
 		total += applied[i]
 	}
 	t.Logf("two instances: %d events (%d photo status changes, %d trips) of %d users, %d (event, objective) pairs: instance 1 applied %d, instance 2 applied %d, in %s",
@@ -300,7 +300,7 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 		t.Errorf("%d events in the processing log, want %d", n, events)
 	}
 	for i, in := range instances {
-		resp, err := adminClient(in.URL(stack.Awards)).Reconcile(ctx, &awardsv1.ReconcileRequest{})
+		resp, err := adminClient(in.URL(platform.Awards)).Reconcile(ctx, &awardsv1.ReconcileRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,15 +388,15 @@ func waitConsumers(t *testing.T, b *bus.Bus, instances int) {
 // startAtOnce starts n stacks of cfg at the same moment and waits
 // until each is ready; each runs until the test ends and must stop without
 // error.
-func startAtOnce(t *testing.T, n int, cfg stack.Config) []running {
+func startAtOnce(t *testing.T, n int, cfg platform.Config) []running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	stacks := make([]*stack.Stack, n)
+	stacks := make([]*platform.Stack, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { stacks[i], errs[i] = stack.Start(ctx, cfg) })
+		wg.Go(func() { stacks[i], errs[i] = platform.Start(ctx, cfg) })
 	}
 	wg.Wait()
 	for i, err := range errs {
