@@ -78,7 +78,7 @@ func (a *AdminAPI) ValidateAchievement(ctx context.Context, req *awardsv1.Valida
 		return nil, invalid("%v", err)
 	}
 	resp := &awardsv1.ValidateAchievementResponse{}
-	if _, err := Compile(a.engine.registry, a.engine.schemas, c); err != nil {
+	if _, err := Compile(a.engine.components, a.engine.schemas, c); err != nil {
 		resp.Problems = strings.Split(err.Error(), "\n")
 	}
 	var stored *AchievementConfig
@@ -205,7 +205,7 @@ func (a *AdminAPI) ListComponents(context.Context, *awardsv1.ListComponentsReque
 		}
 		return out
 	}
-	return &awardsv1.ListComponentsResponse{Filters: convert(a.engine.registry.FilterInfo()), Rules: convert(a.engine.registry.RuleInfo())}, nil
+	return &awardsv1.ListComponentsResponse{Filters: convert(a.engine.components.FilterInfo()), Rules: convert(a.engine.components.RuleInfo())}, nil
 }
 
 // Explain implements AwardsAdminService.Explain.
@@ -354,7 +354,7 @@ func (a *AdminAPI) SetUserStatus(ctx context.Context, req *awardsv1.SetUserStatu
 
 // ListSources implements AwardsAdminService.ListSources.
 func (a *AdminAPI) ListSources(ctx context.Context, _ *awardsv1.ListSourcesRequest) (*awardsv1.ListSourcesResponse, error) {
-	cfg := a.engine.Config()
+	cfg := a.engine.Snapshot()
 	paused, err := a.engine.store.PausedSources(ctx)
 	if err != nil {
 		return nil, apiError(err)
@@ -411,7 +411,7 @@ func (a *AdminAPI) setPaused(ctx context.Context, source string, paused bool, ac
 		source = alias
 	}
 	if len(a.engine.schemas.Versions(source)) == 0 {
-		return invalid("source %q is not a registered event; sources are %s", source, strings.Join(a.engine.Config().Subjects(), ", "))
+		return invalid("source %q is not a registered event; sources are %s", source, strings.Join(a.engine.Snapshot().Subjects(), ", "))
 	}
 	if err := a.engine.store.SetSourcePaused(ctx, source, paused, actor); err != nil {
 		return apiError(err)

@@ -362,7 +362,7 @@ func TestPauseAndResumeSourceLosesNothing(t *testing.T) {
 		t.Errorf("%d distinct events applied, want all %d", n, len(published))
 	}
 	// Exactly once: each trip once per navigation objective.
-	navi := len(env.engine.Config().Objectives("NavigationTripFinished"))
+	navi := len(env.engine.Snapshot().Objectives("NavigationTripFinished"))
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.processing_log`); n != navi*len(published) {
 		t.Errorf("%d log rows, want %d", n, navi*len(published))
 	}

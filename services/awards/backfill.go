@@ -140,7 +140,7 @@ func (b *Backfills) Start(ctx context.Context, req BackfillRequest) (Backfill, e
 	if req.From.After(time.Now()) {
 		return Backfill{}, invalidBackfillf("from %s is in the future; nothing was published then yet", req.From.Format(time.RFC3339))
 	}
-	cfg := b.engine.Config()
+	cfg := b.engine.Snapshot()
 	var sources []string
 	if req.AchievementID == "" {
 		sources = cfg.Subjects()
@@ -414,7 +414,7 @@ func (b *Backfills) objectivesOf(achievement string) (func(*CompiledObjective) b
 	if achievement == "" {
 		return nil, nil
 	}
-	if _, ok := b.engine.Config().Achievements[achievement]; !ok {
+	if _, ok := b.engine.Snapshot().Achievements[achievement]; !ok {
 		return nil, fmt.Errorf("achievement %q is no longer running", achievement)
 	}
 	return func(o *CompiledObjective) bool { return o.Achievement.Config.ID == achievement }, nil

@@ -150,7 +150,7 @@ func TestBackfillCountsEventsFromBeforeTheAchievement(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := map[string]string{} // the other achievements
-	for id := range env.engine.Config().Achievements {
+	for id := range env.engine.Snapshot().Achievements {
 		if id != "shutterbug" {
 			before[id] = achievementState(t, env, id)
 		}
@@ -228,7 +228,7 @@ func TestBackfillOverlappingLiveProcessing(t *testing.T) {
 	waitFor(t, func() bool { return drained(t, b, c, sources) })
 	env.cycle(t)
 	starters := map[string]string{}
-	for id := range env.engine.Config().Achievements {
+	for id := range env.engine.Snapshot().Achievements {
 		starters[id] = achievementState(t, env, id)
 	}
 	photos := 0

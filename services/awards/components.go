@@ -85,10 +85,10 @@ var ruleDocs = []ComponentInfo{
 
 // FilterInfo returns the documentation of the registered filters, sorted
 // by name; a filter registered without documentation is listed by name.
-func (r *Registry) FilterInfo() []ComponentInfo { return componentInfo(r.FilterNames(), filterDocs) }
+func (r *Components) FilterInfo() []ComponentInfo { return componentInfo(r.FilterNames(), filterDocs) }
 
 // RuleInfo returns the documentation of the registered rules.
-func (r *Registry) RuleInfo() []ComponentInfo { return componentInfo(r.RuleNames(), ruleDocs) }
+func (r *Components) RuleInfo() []ComponentInfo { return componentInfo(r.RuleNames(), ruleDocs) }
 
 func componentInfo(names []string, docs []ComponentInfo) []ComponentInfo {
 	byName := map[string]ComponentInfo{}

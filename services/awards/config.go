@@ -192,7 +192,7 @@ var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 // Compile validates c against the filter and rule implementations of reg
 // and the event schemas, and builds it. The error lists every problem, each
 // naming the achievement, the objective and the setting.
-func Compile(reg *Registry, schemas Schemas, c AchievementConfig) (*CompiledAchievement, error) {
+func Compile(reg *Components, schemas Schemas, c AchievementConfig) (*CompiledAchievement, error) {
 	c = c.Canonical()
 	var errs []error
 	fail := func(format string, args ...any) {

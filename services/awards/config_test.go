@@ -60,7 +60,7 @@ func TestCompileErrorsNameWhatIsWrong(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := reviewsConfig()
 			tc.change(&c)
-			_, err := awards.Compile(awards.NewRegistry(), schemas, c)
+			_, err := awards.Compile(awards.NewComponents(), schemas, c)
 			if err == nil {
 				t.Fatal("compiled")
 			}
@@ -71,7 +71,7 @@ func TestCompileErrorsNameWhatIsWrong(t *testing.T) {
 			}
 		})
 	}
-	if _, err := awards.Compile(awards.NewRegistry(), schemas, reviewsConfig()); err != nil {
+	if _, err := awards.Compile(awards.NewComponents(), schemas, reviewsConfig()); err != nil {
 		t.Fatalf("the valid configuration: %v", err)
 	}
 }
@@ -136,9 +136,9 @@ func TestBrokenStoredConfigurationIsDisabled(t *testing.T) {
 	if err := env.engine.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	reason, ok := env.engine.Config().Broken["thoughtful-reviewer"]
+	reason, ok := env.engine.Snapshot().Broken["thoughtful-reviewer"]
 	if !ok || !strings.Contains(reason, `no field "colour"`) {
-		t.Fatalf("broken = %v, want thoughtful-reviewer reported with the missing field", env.engine.Config().Broken)
+		t.Fatalf("broken = %v, want thoughtful-reviewer reported with the missing field", env.engine.Snapshot().Broken)
 	}
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.achievements WHERE id = 'thoughtful-reviewer' AND disabled_reason LIKE '%colour%'`); n != 1 {
 		t.Error("the disabled reason is not stored")
@@ -159,7 +159,7 @@ func TestBrokenStoredConfigurationIsDisabled(t *testing.T) {
 			}
 		}
 	}
-	if _, broken := env.engine.Config().Broken["thoughtful-reviewer"]; broken {
+	if _, broken := env.engine.Snapshot().Broken["thoughtful-reviewer"]; broken {
 		t.Error("still broken after a valid save")
 	}
 	if n := count(t, env.pool, `SELECT count(*) FROM awards.achievements WHERE id = 'thoughtful-reviewer' AND disabled_reason = ''`); n != 1 {
@@ -176,7 +176,7 @@ func TestParseConfigFile(t *testing.T) {
 		t.Errorf("%d starter achievements, want 5", len(f.Achievements))
 	}
 	for _, c := range f.Achievements {
-		if _, err := awards.Compile(awards.NewRegistry(), schemas, c); err != nil {
+		if _, err := awards.Compile(awards.NewComponents(), schemas, c); err != nil {
 			t.Errorf("starter %s: %v", c.ID, err)
 		}
 	}
@@ -204,7 +204,7 @@ func FuzzConfigFile(f *testing.F) {
 			return
 		}
 		for _, c := range file.Achievements {
-			a, err := awards.Compile(awards.NewRegistry(), schemas, c)
+			a, err := awards.Compile(awards.NewComponents(), schemas, c)
 			if err == nil && !(a.Strategy.Goal() > 0) {
 				t.Errorf("compiled %s with goal %v", c.ID, a.Strategy.Goal())
 			}

@@ -19,18 +19,19 @@ import (
 // snapshot of every usable achievement, rebuilt by Reload) and applies
 // batches of EventRecords to the ledger and counters.
 type Engine struct {
-	store    EngineStore
-	registry *Registry
-	schemas  Schemas
-	log      *slog.Logger
-	metrics  *Metrics
+	store      EngineStore
+	components *Components
+	schemas    Schemas
+	log        *slog.Logger
+	metrics    *Metrics
 
-	config   atomic.Pointer[Config]
+	config   atomic.Pointer[Snapshot]
 	reloadMu sync.Mutex
 }
 
-// Config is a snapshot of the running configuration.
-type Config struct {
+// Snapshot is the running configuration: every usable achievement,
+// compiled, as of one configuration generation.
+type Snapshot struct {
 	// Achievements are the usable achievements by id.
 	Achievements map[string]*CompiledAchievement
 	// Broken lists achievements whose configuration cannot run, with why.
@@ -47,24 +48,24 @@ type Config struct {
 
 // Subjects lists the event subjects some active objective consumes, sorted:
 // the only events awards reads.
-func (c *Config) Subjects() []string { return sortedKeys(c.bySubject) }
+func (c *Snapshot) Subjects() []string { return sortedKeys(c.bySubject) }
 
 // Objectives returns the objectives consuming subject.
-func (c *Config) Objectives(subject string) []*CompiledObjective { return c.bySubject[subject] }
+func (c *Snapshot) Objectives(subject string) []*CompiledObjective { return c.bySubject[subject] }
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	Store    EngineStore
-	Registry *Registry // filters and rules; NewRegistry() when nil
-	Schemas  Schemas
-	Logger   *slog.Logger
-	Metrics  *Metrics // NewMetrics() when nil
+	Store      EngineStore
+	Components *Components // filters and rules; NewComponents() when nil
+	Schemas    Schemas
+	Logger     *slog.Logger
+	Metrics    *Metrics // NewMetrics() when nil
 }
 
 // NewEngine returns an engine with an empty configuration; call Reload.
 func NewEngine(cfg EngineConfig) *Engine {
-	if cfg.Registry == nil {
-		cfg.Registry = NewRegistry()
+	if cfg.Components == nil {
+		cfg.Components = NewComponents()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -72,20 +73,20 @@ func NewEngine(cfg EngineConfig) *Engine {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	e := &Engine{store: cfg.Store, registry: cfg.Registry, schemas: cfg.Schemas, log: cfg.Logger, metrics: cfg.Metrics}
-	e.config.Store(&Config{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
+	e := &Engine{store: cfg.Store, components: cfg.Components, schemas: cfg.Schemas, log: cfg.Logger, metrics: cfg.Metrics}
+	e.config.Store(&Snapshot{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
 		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}})
 	return e
 }
 
-// Config returns the running configuration.
-func (e *Engine) Config() *Config { return e.config.Load() }
+// Snapshot returns the running configuration.
+func (e *Engine) Snapshot() *Snapshot { return e.config.Load() }
 
 // Metrics returns the engine's metrics.
 func (e *Engine) Metrics() *Metrics { return e.metrics }
 
-// Registry returns the filter and rule implementations.
-func (e *Engine) Registry() *Registry { return e.registry }
+// Components returns the filter and rule implementations.
+func (e *Engine) Components() *Components { return e.components }
 
 // Schemas returns the event schemas the engine validates and decodes with.
 func (e *Engine) Schemas() Schemas { return e.schemas }
@@ -112,7 +113,7 @@ var ErrInvalidConfig = errors.New("invalid achievement configuration")
 // compile is Compile with the engine's components and schemas; its errors
 // match ErrInvalidConfig.
 func (e *Engine) compile(c AchievementConfig) (*CompiledAchievement, error) {
-	a, err := Compile(e.registry, e.schemas, c)
+	a, err := Compile(e.components, e.schemas, c)
 	if err != nil {
 		return nil, invalidConfig{err}
 	}
@@ -152,10 +153,10 @@ func (e *Engine) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	next := &Config{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
+	next := &Snapshot{Achievements: map[string]*CompiledAchievement{}, Broken: map[string]string{},
 		bySubject: map[string][]*CompiledObjective{}, objectives: map[int64]*CompiledObjective{}, generation: generation}
 	for _, sa := range stored {
-		a, err := Compile(e.registry, e.schemas, sa.Config)
+		a, err := Compile(e.components, e.schemas, sa.Config)
 		if err != nil {
 			next.Broken[sa.Config.ID] = err.Error()
 			if sa.DisabledReason != err.Error() {
@@ -263,7 +264,7 @@ func (e *Engine) ApplyBatchWith(ctx context.Context, records []*busv1.EventRecor
 		// After a few reloads in a row (configuration saved again and
 		// again), apply with the newest configuration regardless.
 		check := attempt <= maxConfigReloads
-		res, err := e.applyBatch(ctx, e.Config(), records, opts, check)
+		res, err := e.applyBatch(ctx, e.Snapshot(), records, opts, check)
 		if !errors.Is(err, errConfigChanged) {
 			return res, err
 		}
@@ -283,7 +284,7 @@ var errConfigChanged = errors.New("the achievements configuration changed since 
 // applyBatch applies records with cfg; when check is set it applies
 // nothing and returns errConfigChanged if the stored configuration is
 // newer than cfg.
-func (e *Engine) applyBatch(ctx context.Context, cfg *Config, records []*busv1.EventRecord, opts ApplyOptions, check bool) (BatchResult, error) {
+func (e *Engine) applyBatch(ctx context.Context, cfg *Snapshot, records []*busv1.EventRecord, opts ApplyOptions, check bool) (BatchResult, error) {
 	res := BatchResult{Events: len(records)}
 	refreshed := false
 	var work []pendingEvent

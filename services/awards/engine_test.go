@@ -241,7 +241,7 @@ func TestPhotoStatusMovesProgressBothWays(t *testing.T) {
 
 // countObjectives counts the running objectives consuming subject.
 func countObjectives(env *engineEnv, subject string) int {
-	return len(env.engine.Config().Objectives(subject))
+	return len(env.engine.Snapshot().Objectives(subject))
 }
 
 func TestOneReviewPerPlaceLongerThan100(t *testing.T) {

@@ -235,7 +235,7 @@ func checkExactness(t *testing.T, seed uint64) {
 				return
 			case <-time.After(time.Duration(rand.IntN(5)) * time.Millisecond):
 			}
-			n, err := checkFoldedRows(t, env, proc().engine.Config())
+			n, err := checkFoldedRows(t, env, proc().engine.Snapshot())
 			if err != nil {
 				t.Error(err)
 				return
@@ -294,7 +294,7 @@ func checkExactness(t *testing.T, seed uint64) {
 		t.Errorf("counters differ from the ledger: %+v", d)
 	}
 	stored := storedObjectives(t, env)
-	cfg := env.engine.Config()
+	cfg := env.engine.Snapshot()
 	var objectivesChecked, achievementsChecked int
 	for u := range users {
 		user := fmt.Sprintf("u%03d", u)
@@ -362,7 +362,7 @@ func storedObjectives(t *testing.T, env *engineEnv) map[[3]string]float64 {
 // user achievement has a higher version than it (nothing is pending), its
 // progress is the fold of its objectives' progress. It returns how many
 // user achievements it could check.
-func checkFoldedRows(t *testing.T, env *engineEnv, cfg *awards.Config) (int, error) {
+func checkFoldedRows(t *testing.T, env *engineEnv, cfg *awards.Snapshot) (int, error) {
 	tx, err := env.pool.BeginTx(t.Context(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, err

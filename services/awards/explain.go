@@ -64,7 +64,7 @@ func (e *Engine) Explain(ctx context.Context, userID, achievementID string) (x E
 // runningAchievement returns a running achievement, or an error saying why
 // it is not running.
 func (e *Engine) runningAchievement(id string) (*CompiledAchievement, error) {
-	cfg := e.Config()
+	cfg := e.Snapshot()
 	if a, ok := cfg.Achievements[id]; ok {
 		return a, nil
 	}

@@ -28,17 +28,17 @@ type Filter interface {
 // should come from badSetting so that they name the setting.
 type FilterFactory func(config json.RawMessage, sources []protoreflect.MessageDescriptor) (Filter, error)
 
-// Registry holds the filter and rule implementations by name. NewRegistry
+// Components holds the filter and rule implementations by name. NewComponents
 // returns one with the built-ins; configs stored in PostgreSQL refer to
 // these names.
-type Registry struct {
+type Components struct {
 	filters map[string]FilterFactory
 	rules   map[string]RuleFactory
 }
 
-// NewRegistry returns a registry with the built-in filters and rules.
-func NewRegistry() *Registry {
-	r := &Registry{filters: map[string]FilterFactory{}, rules: map[string]RuleFactory{}}
+// NewComponents returns the built-in filters and rules.
+func NewComponents() *Components {
+	r := &Components{filters: map[string]FilterFactory{}, rules: map[string]RuleFactory{}}
 	r.RegisterFilter("SourceFilter", newSourceFilter)
 	r.RegisterFilter("FieldEqualsFilter", newFieldEqualsFilter)
 	r.RegisterFilter("TextLengthFilter", newTextLengthFilter("", true))
@@ -52,10 +52,10 @@ func NewRegistry() *Registry {
 
 // RegisterFilter adds a filter implementation under name, replacing any
 // earlier one of that name.
-func (r *Registry) RegisterFilter(name string, f FilterFactory) { r.filters[name] = f }
+func (r *Components) RegisterFilter(name string, f FilterFactory) { r.filters[name] = f }
 
 // FilterNames lists the registered filter names, sorted.
-func (r *Registry) FilterNames() []string { return sortedKeys(r.filters) }
+func (r *Components) FilterNames() []string { return sortedKeys(r.filters) }
 
 // ComponentConfig is one stored filter or rule: a registered name and its
 // JSON config.
@@ -68,7 +68,7 @@ type ComponentConfig struct {
 // [{"name":"SourceFilter","config":{"sources":["reviews"]}}]. Every field a
 // filter reads must exist in each of sources (skipped when sources is
 // empty). Errors are *ConfigError.
-func (r *Registry) ParseFilters(data []byte, sources []protoreflect.MessageDescriptor) ([]Filter, error) {
+func (r *Components) ParseFilters(data []byte, sources []protoreflect.MessageDescriptor) ([]Filter, error) {
 	var specs []ComponentConfig
 	if err := decodeStrict(data, &specs); err != nil {
 		return nil, &ConfigError{Kind: "filter", Index: -1, Problem: "the filter list is not valid: " + err.Error(),

@@ -28,7 +28,7 @@ var (
 )
 
 func TestFilters(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	navi := func(m int64) proto.Message { return &eventsv1.NavigationTripFinishedV1{TripId: "t", DistanceM: m} }
 	type check struct {
 		ev   awards.Event
@@ -149,7 +149,7 @@ func TestFilters(t *testing.T) {
 }
 
 func TestFilterConfigValid(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	tests := []struct {
 		config string
 		schema []protoreflect.MessageDescriptor
@@ -169,7 +169,7 @@ func TestFilterConfigValid(t *testing.T) {
 }
 
 func TestFilterConfigErrors(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	tests := []struct {
 		name    string
 		config  string
@@ -253,7 +253,7 @@ func FuzzFilterConfig(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	schema := slices.Concat(reviewsSchema, photosSchema, naviSchema)
 	ev := event("r", t0, review("r1", "p", active, 101))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -71,7 +71,7 @@ func TestApplyFileConcurrently(t *testing.T) {
 		}
 	}
 	for i, e := range engines {
-		if got, want := len(e.Config().Achievements), len(file.Achievements); got != want {
+		if got, want := len(e.Snapshot().Achievements), len(file.Achievements); got != want {
 			t.Errorf("instance %d runs %d achievements, want %d", i, got, want)
 		}
 	}
@@ -255,7 +255,7 @@ func TestAchievementsWorkerFollowsAnotherInstancesSave(t *testing.T) {
 	if _, err := a.engine.Save(t.Context(), reviewsConfig(), "operator"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.engine.Config().Achievements["critic"]; ok {
+	if _, ok := b.engine.Snapshot().Achievements["critic"]; ok {
 		t.Fatal("instance b knows the new achievement already; the test needs it not to")
 	}
 	if _, err := a.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r1", "o1", active, 150)}); err != nil {
@@ -340,7 +340,7 @@ func TestPauseStopsEveryInstance(t *testing.T) {
 	}
 	publish(t, bs, trips)
 	db := instances[0].pool
-	navi := len(instances[0].engine.Config().Objectives("NavigationTripFinished"))
+	navi := len(instances[0].engine.Snapshot().Objectives("NavigationTripFinished"))
 	waitFor(t, func() bool { return count(t, db, `SELECT count(*) FROM awards.processing_log`) >= 20*navi })
 
 	admin := awards.NewAdminAPI(instances[0].engine, consumers[0], nil)
@@ -375,14 +375,14 @@ func TestBatchFollowsAnotherInstancesSave(t *testing.T) {
 	if _, err := a.engine.Save(t.Context(), reviewsConfig(), "operator"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.engine.Config().Achievements["critic"]; ok {
+	if _, ok := b.engine.Snapshot().Achievements["critic"]; ok {
 		t.Fatal("instance b knows the new achievement already; the test needs it not to")
 	}
 	res, err := b.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r1", "o1", active, 150)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.engine.Config().Achievements["critic"]; !ok {
+	if _, ok := b.engine.Snapshot().Achievements["critic"]; !ok {
 		t.Error("instance b did not reload")
 	}
 	if n := count(t, b.pool, `SELECT count(*) FROM awards.processing_log l JOIN awards.objectives o ON o.id = l.objective_id
@@ -391,11 +391,11 @@ func TestBatchFollowsAnotherInstancesSave(t *testing.T) {
 	}
 	// An unchanged configuration costs no reload: a second batch applies
 	// at once.
-	before := b.engine.Config()
+	before := b.engine.Snapshot()
 	if _, err := b.engine.ApplyBatch(t.Context(), []*busv1.EventRecord{reviewRecord("u1", "r2", "o2", active, 150)}); err != nil {
 		t.Fatal(err)
 	}
-	if b.engine.Config() != before {
+	if b.engine.Snapshot() != before {
 		t.Error("instance b reloaded although nothing changed")
 	}
 }

@@ -64,7 +64,7 @@ type EngineStore interface {
 	// Progress: a batch of events in one transaction, an achievements
 	// cycle from the cursor, users' statuses, paused sources.
 	applyEvents(ctx context.Context, work []pendingEvent, backfillID, generation int64, source string, res *BatchResult) error
-	recomputeChanged(ctx context.Context, cfg *Config, limit int, strict bool) (CycleResult, error)
+	recomputeChanged(ctx context.Context, cfg *Snapshot, limit int, strict bool) (CycleResult, error)
 	SetUserStatus(ctx context.Context, userID, status string) (prev string, err error)
 	PausedSources(ctx context.Context) (map[string]bool, error)
 	SetSourcePaused(ctx context.Context, source string, paused bool, actor string) error

@@ -200,7 +200,7 @@ func (e *Engine) reconcileUsers(ctx context.Context, users []string, mode reconc
 		found.users = map[string]*userComparison{users[0]: {}}
 	} else {
 		for attempt := 1; ; attempt++ {
-			cfg := e.Config()
+			cfg := e.Snapshot()
 			objectives, achievements := cfg.reconcileScope()
 			st, err := e.store.reconcileSnapshot(ctx, users, objectives, achievements)
 			if err != nil {
@@ -244,7 +244,7 @@ func (e *Engine) reconcileUsers(ctx context.Context, users []string, mode reconc
 // the expected value of each drift found.
 func (e *Engine) repairUser(ctx context.Context, user string, refreshAll bool, rep *ReconcileReport) (*userComparison, error) {
 	for attempt := 1; ; attempt++ {
-		cfg := e.Config()
+		cfg := e.Snapshot()
 		objectives, achievements := cfg.reconcileScope()
 		generation := cfg.generation
 		if attempt > maxConfigReloads {
@@ -290,7 +290,7 @@ func (r *ReconcileReport) finish() {
 }
 
 // reconcileScope lists the running objectives and achievements.
-func (c *Config) reconcileScope() (objectives []int64, achievements []string) {
+func (c *Snapshot) reconcileScope() (objectives []int64, achievements []string) {
 	for id := range c.objectives {
 		objectives = append(objectives, id)
 	}
@@ -330,7 +330,7 @@ type userComparison struct {
 // Users who are not active are compared at the counters and objective
 // progress levels only: their events may update the ledger and counters,
 // but they have no achievements to show or grant.
-func (c *Config) compare(users []string, st *reconcileState) comparison {
+func (c *Snapshot) compare(users []string, st *reconcileState) comparison {
 	out := comparison{users: map[string]*userComparison{}}
 	ids := sortedKeys(c.Achievements)
 	for _, u := range users {

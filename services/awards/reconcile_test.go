@@ -80,7 +80,7 @@ func TestIncrementalEqualsRecomputeFromLedger(t *testing.T) {
 // its objectives' stored progress with the strategy.
 func checkAchievementsFollowStrategies(t *testing.T, env *engineEnv) {
 	t.Helper()
-	cfg := env.engine.Config()
+	cfg := env.engine.Snapshot()
 	rows, err := env.pool.Query(t.Context(), `
 		SELECT ua.user_id, ua.achievement_id, ua.progress, jsonb_object_agg(o.key, coalesce(uo.progress, 0))
 		FROM awards.user_achievements ua

@@ -85,16 +85,16 @@ type RuleFactory func(config json.RawMessage, sources []protoreflect.MessageDesc
 
 // RegisterRule adds a rule implementation under name, replacing any earlier
 // one of that name.
-func (r *Registry) RegisterRule(name string, f RuleFactory) { r.rules[name] = f }
+func (r *Components) RegisterRule(name string, f RuleFactory) { r.rules[name] = f }
 
 // RuleNames lists the registered rule names, sorted.
-func (r *Registry) RuleNames() []string { return sortedKeys(r.rules) }
+func (r *Components) RuleNames() []string { return sortedKeys(r.rules) }
 
 // ParseRule decodes and validates an objective's rule, e.g.
 // {"name":"ReviewUniqueByObjectRule","config":{}}. Every field the rule
 // reads must exist in each of sources (skipped when sources is empty).
 // Errors are *ConfigError.
-func (r *Registry) ParseRule(data []byte, sources []protoreflect.MessageDescriptor) (Rule, error) {
+func (r *Components) ParseRule(data []byte, sources []protoreflect.MessageDescriptor) (Rule, error) {
 	var spec ComponentConfig
 	if err := decodeStrict(data, &spec); err != nil {
 		return nil, &ConfigError{Kind: "rule", Index: -1, Problem: "the rule is not valid: " + err.Error(),
@@ -111,7 +111,7 @@ func (r *Registry) ParseRule(data []byte, sources []protoreflect.MessageDescript
 	return rule, nil
 }
 
-func registerBuiltinRules(r *Registry) {
+func registerBuiltinRules(r *Components) {
 	r.RegisterRule("StatusCounterRule", newStatusCounterRule)
 	r.RegisterRule("UniqueByObjectRule", newUniqueByObjectRule(""))
 	r.RegisterRule("ReviewUniqueByObjectRule", newUniqueByObjectRule("review_id"))

@@ -26,7 +26,7 @@ type ledger struct {
 
 func newLedger(t *testing.T, config string) *ledger {
 	t.Helper()
-	rule, err := awards.NewRegistry().ParseRule([]byte(config), nil)
+	rule, err := awards.NewComponents().ParseRule([]byte(config), nil)
 	if err != nil {
 		t.Fatalf("ParseRule(%s): %v", config, err)
 	}
@@ -216,7 +216,7 @@ func TestRules(t *testing.T) {
 // TestReviewsObjective is the issue's "5 reviews longer than 100
 // characters, one per place": filters and rule together.
 func TestReviewsObjective(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	filters, err := reg.ParseFilters([]byte(`[{"name":"SourceFilter","config":{"sources":["reviews"]}},{"name":"ReviewsLengthFilter","config":{"allowed_length":100}}]`), reviewsSchema)
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +330,7 @@ func recompute(l *ledger) map[string]float64 {
 }
 
 func TestRuleConfigValid(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	tests := []struct {
 		config string
 		schema []protoreflect.MessageDescriptor
@@ -351,7 +351,7 @@ func TestRuleConfigValid(t *testing.T) {
 }
 
 func TestRuleConfigErrors(t *testing.T) {
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	tests := []struct {
 		name    string
 		config  string
@@ -418,7 +418,7 @@ func FuzzRuleConfig(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	reg := awards.NewRegistry()
+	reg := awards.NewComponents()
 	schema := slices.Concat(reviewsSchema, photosSchema)
 	events := []awards.Event{
 		event("e1", t0, review("r1", "o1", active, 101)),

@@ -77,7 +77,7 @@ func (s *PostgresStore) progressHorizon(ctx context.Context) (horizon int64, err
 // the cursor past its rows would miss them for good). The caller reloads
 // and runs the cycle again not strict, skipping objectives that are no
 // longer configured.
-func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Config, limit int, strict bool) (res CycleResult, err error) {
+func (s *PostgresStore) recomputeChanged(ctx context.Context, cfg *Snapshot, limit int, strict bool) (res CycleResult, err error) {
 	defer derrors.Wrap(&err, "recompute changed achievements")
 	horizon, err := s.progressHorizon(ctx)
 	if err != nil {

@@ -90,7 +90,7 @@ func FuzzAchievementConfigJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		a, err := awards.Compile(awards.NewRegistry(), schemas, c)
+		a, err := awards.Compile(awards.NewComponents(), schemas, c)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("an empty error")

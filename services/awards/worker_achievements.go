@@ -79,13 +79,13 @@ type CycleResult struct {
 
 // Cycle runs one cycle.
 func (w *AchievementsWorker) Cycle(ctx context.Context) (CycleResult, error) {
-	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch, true)
+	res, err := w.engine.store.recomputeChanged(ctx, w.engine.Snapshot(), w.batch, true)
 	if errors.Is(err, errConfigChanged) || errors.Is(err, errUnknownObjective) {
 		// Saved on another instance since this one last reloaded.
 		if err := w.engine.Reload(ctx); err != nil {
 			return res, err
 		}
-		res, err = w.engine.store.recomputeChanged(ctx, w.engine.Config(), w.batch, false)
+		res, err = w.engine.store.recomputeChanged(ctx, w.engine.Snapshot(), w.batch, false)
 	}
 	if err != nil {
 		return res, err

@@ -204,7 +204,7 @@ func (c *Consumers) Sync(ctx context.Context) error {
 		return err
 	}
 	needed := map[string]bool{}
-	for _, s := range c.engine.Config().Subjects() {
+	for _, s := range c.engine.Snapshot().Subjects() {
 		if !paused[s] {
 			needed[s] = true
 		}

@@ -166,7 +166,7 @@ func TestConsumersApplyFromTheBus(t *testing.T) {
 	env.cycle(t)
 	env.wantAchievement(t, "u1", "navigator-10km", 10, true)
 	env.wantAchievement(t, "u1", "local-guide", 14, false)
-	if n := count(t, env.pool, `SELECT count(*) FROM awards.processing_log WHERE record_id = $1`, act.GetId()); n != len(env.engine.Config().Objectives("PhotoStatusChanged")) {
+	if n := count(t, env.pool, `SELECT count(*) FROM awards.processing_log WHERE record_id = $1`, act.GetId()); n != len(env.engine.Snapshot().Objectives("PhotoStatusChanged")) {
 		t.Errorf("the redelivered photo event has %d processing log rows, want one per photo objective", n)
 	}
 }
