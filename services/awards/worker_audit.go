@@ -24,7 +24,7 @@ const (
 // between an objective's commit and the cycle that folds it has a user
 // achievement behind its objectives for a moment. Reconcile compares a
 // user achievement only when all its objectives' versions are at or below
-// the worker's cursor, read in the same snapshot (see Config.compare), so
+// the worker's cursor, read in the same snapshot (see Snapshot.compare), so
 // the audit counts only what the worker should already have folded.
 //
 // Every instance runs its own audit from its own position; with several,
