@@ -1,9 +1,3 @@
-// Package platform is Clickstream's composition root: it builds registry,
-// ingest and awards from configuration, with PostgreSQL and NATS
-// JetStream, and runs them — all of them in one process for `clickstream
-// dev` and the end-to-end tests, or one of them for `clickstream serve
-// <service>`. It is the one package that imports every service; nothing
-// under internal/ imports it or any service (see layering.txt).
 package platform
 
 import (

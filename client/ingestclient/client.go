@@ -1,14 +1,3 @@
-// Package ingestclient is the Go client of Clickstream ingest for partners
-// and backends: it sends events over gRPC, gRPC-Web or the Connect protocol,
-// gives every event an idempotency key before the first attempt, retries
-// with backoff on errors a retry can fix (with the same keys, so a retried
-// event is stored once), and answers one result per event.
-//
-//	c := ingestclient.New("https://ingest.example.com", ingestclient.WithAPIKey(secret))
-//	ev, err := ingestclient.Typed(&eventsv1.ItemViewV2{...})
-//	results, err := c.Send(ctx, ev)
-//
-// For a steady stream of events, a Batcher buffers them and sends batches.
 package ingestclient
 
 import (

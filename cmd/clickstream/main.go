@@ -1,5 +1,3 @@
-// Command clickstream is the single binary of the platform: the dev stack,
-// each service, migrations and the schema tools.
 package main
 
 import (

@@ -17,20 +17,13 @@ import (
 
 const registryToken = "usage-test-token"
 
-// postgresDir returns a temporary directory the postgres OS user can enter
-// when the tests run as root.
-func postgresDir(t *testing.T) string {
-	t.Helper()
-	return pgtest.DataDir(t)
-}
-
 // startRegistry runs the registry alone in-process, with the starter
 // catalogue, and returns its URL.
 func startRegistry(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := platform.Start(ctx, platform.Config{
-		DataDir:    postgresDir(t),
+		DataDir:    pgtest.DataDir(t),
 		Services:   []string{platform.Registry},
 		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
 		AdminToken: registryToken,

@@ -1,6 +1,3 @@
-// Package auth holds the credential checks shared by the services. They run
-// as net/http middleware, so gRPC, gRPC-Web, Connect and REST calls are
-// treated alike (Connect interceptors do not run on the REST path).
 package auth
 
 import (

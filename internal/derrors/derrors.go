@@ -1,6 +1,3 @@
-// Package derrors wraps errors with the operation that failed, once, at the
-// top of a function (as pkgsite's internal/derrors does). It is plumbing:
-// it knows no service and no driver.
 package derrors
 
 import "fmt"

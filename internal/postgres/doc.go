@@ -26,4 +26,7 @@
 // directory. The search_path is not changed: migrations must schema-qualify every name they
 // create or reference (CREATE TABLE registry.schemas ...). Runs are serialised by a
 // PostgreSQL advisory lock per schema, so several processes may migrate at once.
+//
+// Plumbing: it knows no service (see layering.txt); each service brings its
+// own migrations and SQL.
 package postgres

@@ -1,7 +1,3 @@
-// Package server serves one Clickstream service on one port: Connect handlers
-// (gRPC, gRPC-Web and the Connect protocol), the in-process grpc-gateway for
-// REST/JSON, gRPC health and server reflection, /healthz, /readyz, /metrics
-// and /openapi/, on one http.Server speaking HTTP/1.1 and h2c.
 package server
 
 import (

@@ -1,5 +1,3 @@
-// Package awards turns the event stream into achievements: objectives,
-// counters, strategies and each user's progress.
 package awards
 
 import (

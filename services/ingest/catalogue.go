@@ -1,6 +1,3 @@
-// Package ingest takes events in: it validates each against its registered
-// message, answers one verdict per event, publishes accepted events to the
-// bus before answering, and keeps rejected ones in the dead-letter stream.
 package ingest
 
 import (

@@ -19,6 +19,7 @@ import (
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
+	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 	"github.com/clickstream-dev/clickstream/services/ingest/migrations"
 )
@@ -28,7 +29,7 @@ import (
 func warehouseDatabase(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := t.Context()
-	cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{DataDir: filepath.Join(postgresDir(t), "data"), Ephemeral: true})
+	cluster, err := postgres.StartCluster(ctx, postgres.ClusterConfig{DataDir: filepath.Join(pgtest.DataDir(t), "data"), Ephemeral: true})
 	if err != nil {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}

@@ -1,5 +1,3 @@
-// Package registry is the catalogue of event schemas: events, their immutable
-// versions, and the revisions that registered them.
 package registry
 
 import (

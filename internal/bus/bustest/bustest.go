@@ -1,5 +1,3 @@
-// Package bustest gives tests a real bus: an embedded, in-process NATS server with
-// JetStream and the clickstream streams.
 package bustest
 
 import (

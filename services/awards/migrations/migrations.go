@@ -1,5 +1,3 @@
-// Package migrations holds the awards service's PostgreSQL migrations
-// (schema "awards"), embedded in the binary and applied by `clickstream migrate`.
 package migrations
 
 import "embed"

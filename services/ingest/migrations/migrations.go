@@ -1,5 +1,3 @@
-// Package migrations holds ingest's PostgreSQL migrations (schema
-// "ingest"), embedded in the binary and applied by `clickstream migrate`.
 package migrations
 
 import "embed"

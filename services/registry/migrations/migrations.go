@@ -1,5 +1,3 @@
-// Package migrations holds the registry's PostgreSQL migrations (schema
-// "registry"), embedded in the binary and applied by `clickstream migrate`.
 package migrations
 
 import "embed"
