@@ -51,6 +51,9 @@ type Config struct {
 	// CatalogueWait bounds how long a call waits for the first catalogue
 	// from the registry at start before answering Unavailable.
 	CatalogueWait time.Duration
+	// WebhookNetworks decides which addresses webhook subscriptions are
+	// delivered to: private ones only when allowed.
+	WebhookNetworks WebhookNetworks
 }
 
 // DefaultConfig returns the defaults.

@@ -44,7 +44,9 @@ type SubscriptionsConfig struct {
 	WebhookMaxBackoff time.Duration
 	// Poll is how often the webhook workers are matched to the stored
 	// subscriptions (created, paused or deleted on another instance).
-	Poll       time.Duration
+	Poll time.Duration
+	// HTTPClient posts webhooks; default one that connects only where
+	// Config.WebhookNetworks allows. It never follows redirects.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 }
@@ -105,7 +107,13 @@ func NewSubscriptions(svc *Service, store SubscriptionStore, js jetstream.JetStr
 		cfg.Poll = def.Poll
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = webhookClient(svc.cfg.WebhookNetworks, cfg.WebhookTimeout)
+	} else {
+		// A client given here dials as it does, but never follows a
+		// redirect either.
+		client := *cfg.HTTPClient
+		client.CheckRedirect = noRedirects
+		cfg.HTTPClient = &client
 	}
 	log := cfg.Logger
 	if log == nil {
