@@ -202,13 +202,25 @@ func (g *boundedGzip) Close() error {
 // a declared Content-Length over it is answered at once, 413 on REST and
 // ResourceExhausted on gRPC, gRPC-Web and Connect, without reading a byte
 // of it; a longer body fails to read past it, and the REST gateway then
-// answers 413 (gatewayErrorHandler).
+// answers 413 (gatewayErrorHandler). A compressed body to the REST gateway,
+// which does not inflate, is answered 415 unread.
 func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 	errorWriter := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := bodies.of(r.URL.Path)
 		if r.Body == nil || r.Body == http.NoBody {
 			h.ServeHTTP(w, r)
+			return
+		}
+		if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") && strings.HasPrefix(r.URL.Path, gatewayPattern) {
+			// The REST gateway reads bodies as sent: refuse a compressed
+			// one before reading it rather than fail to parse it.
+			msg := fmt.Sprintf("the REST gateway takes uncompressed bodies, not Content-Encoding %.40q: send the body as is (gRPC and Connect take gzip)", enc)
+			if info := requestInfoFrom(r.Context()); info != nil {
+				info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
+			}
+			w.Header().Set("Connection", "close")
+			writeStatus(w, status.New(codes.InvalidArgument, msg), http.StatusUnsupportedMediaType)
 			return
 		}
 		if r.ContentLength > limit+envelopeSlack {

@@ -197,6 +197,14 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 		t.Errorf("REST with a chunked body over the limit: HTTP %d %s, want 413 with code 8", status, data)
 	}
 
+	// A compressed REST body is refused unread: the gateway does not
+	// inflate.
+	status, data = post("/v1/admin/schemas:push", "application/json", bytes.NewReader(gzipBomb(t, 1<<20)), -1, "Content-Encoding", "gzip")
+	t.Logf("REST, gzip body: HTTP %d %s", status, data)
+	if status != http.StatusUnsupportedMediaType || !strings.Contains(string(data), "uncompressed bodies") {
+		t.Errorf("REST with a gzip body: HTTP %d %s, want 415 saying so", status, data)
+	}
+
 	// Connect client over the limit, and the larger class taking the same.
 	rc := registryv1connect.NewRegistryServiceClient(client, srv.URL())
 	_, err := rc.ListEvents(callContext(t), &registryv1.ListEventsRequest{Text: strings.Repeat("a", 2*limit)})
