@@ -26,7 +26,7 @@ func NewGatewayMux() *runtime.ServeMux {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: &runtime.JSONPb{
 				MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: MaxMessageDepth},
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),

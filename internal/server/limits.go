@@ -100,14 +100,14 @@ func (b bodyLimits) largest() int64 {
 func connectLimits(limits Limits, bodies bodyLimits) []connect.HandlerOption {
 	inflateCap := bodies.largest()
 	ratio := limits.MaxDecompressionRatio
-	return []connect.HandlerOption{
+	return append(codecs(),
 		connect.WithReadMaxBytes(int(inflateCap)),
 		// Drop the stock gzip, then add the bounded one under its name.
 		connect.WithCompression("gzip", nil, nil),
 		connect.WithCompression("gzip",
 			func() connect.Decompressor { return &boundedGzip{limit: inflateCap, ratio: ratio} },
 			func() connect.Compressor { return gzip.NewWriter(nil) }),
-	}
+	)
 }
 
 // boundedGzip is the gzip decompressor of every Connect handler: it fails
