@@ -117,7 +117,7 @@ func TestAbuse(t *testing.T) {
 	}
 	secret := []byte(d.secret("awards-jwt-secret"))
 	for name, token := range map[string]string{
-		"JWT with crit": signJWT(t, secret, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}, map[string]any{"crit": []string{"x"}, "x": 1}),
+		"JWT with crit":  signJWT(t, secret, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}, map[string]any{"crit": []string{"x"}, "x": 1}),
 		"JWT exp string": signJWT(t, secret, jwt.MapClaims{"sub": "u1", "exp": strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)}, nil),
 	} {
 		a.probe("awards "+name, d.awardsURL()+"/v1/me/achievements", func(ctx context.Context, url string) (*http.Request, error) {
