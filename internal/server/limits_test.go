@@ -267,3 +267,29 @@ func TestBoundedGzip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBoundedGzip: whatever it is given, the bounded gzip never hands on
+// more than one byte past its limit, and stops early on bombs. Seeded with
+// bombs of single and many members and with broken streams.
+func FuzzBoundedGzip(f *testing.F) {
+	var one bytes.Buffer
+	zw := gzip.NewWriter(&one)
+	_, _ = zw.Write([]byte("clickstream"))
+	_ = zw.Close()
+	f.Add(one.Bytes())
+	f.Add(gzipBomb(f, 4<<20))
+	f.Add(append(one.Bytes(), gzipBomb(f, 2<<20)...))
+	f.Add([]byte{0x1f, 0x8b, 0x08, 0x00})
+	f.Add([]byte{})
+	const limit = 1 << 20
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := &boundedGzip{limit: limit, ratio: DefaultMaxDecompressionRatio}
+		if err := g.Reset(bytes.NewReader(data)); err != nil {
+			return
+		}
+		n, _ := io.Copy(io.Discard, g)
+		if n > limit+1 {
+			t.Fatalf("%d bytes inflated past the limit of %d", n, limit)
+		}
+	})
+}
