@@ -11,9 +11,10 @@ import (
 
 // MaxMessageDepth bounds how deep a request message may nest, in binary
 // protobuf and in JSON, on every protocol: the decoders recurse once per
-// level, and no message of the platform comes near it (an event's JSON
-// data included).
-const MaxMessageDepth = 100
+// level. A JSON object or array inside a google.protobuf.Struct takes two
+// levels, so an awards strategy nested to its own bound (32 groups) takes
+// about 130; the services then refuse deeper ones naming the field.
+const MaxMessageDepth = 1000
 
 // codecs are the Connect codecs of every handler: Connect's own, with the
 // nesting bound of MaxMessageDepth instead of the libraries' 10,000.
