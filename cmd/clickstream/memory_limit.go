@@ -25,7 +25,11 @@ const memoryLimitShare = 0.9
 // runtime reads it itself); otherwise 90% of the cgroup's memory.max when
 // the process runs under one; otherwise none. It returns the limit in
 // force, math.MaxInt64 for none.
-func applyMemoryLimit(flag int64) int64 {
+func applyMemoryLimit(flag int64) int64 { return applyMemoryLimitFrom(flag, cgroupMemoryMax) }
+
+// applyMemoryLimitFrom is applyMemoryLimit reading the cgroup's bound from
+// the file memoryMax.
+func applyMemoryLimitFrom(flag int64, memoryMax string) int64 {
 	switch {
 	case flag > 0:
 		debug.SetMemoryLimit(flag)
@@ -34,7 +38,7 @@ func applyMemoryLimit(flag int64) int64 {
 	case os.Getenv("GOMEMLIMIT") != "":
 		return debug.SetMemoryLimit(-1)
 	}
-	b, err := os.ReadFile(cgroupMemoryMax)
+	b, err := os.ReadFile(memoryMax)
 	if err != nil {
 		return debug.SetMemoryLimit(-1)
 	}
@@ -44,6 +48,6 @@ func applyMemoryLimit(flag int64) int64 {
 	}
 	limit := int64(float64(bound) * memoryLimitShare)
 	debug.SetMemoryLimit(limit)
-	slog.Debug("memory limit", "bytes", limit, "from", cgroupMemoryMax)
+	slog.Debug("memory limit", "bytes", limit, "from", memoryMax)
 	return limit
 }

@@ -219,7 +219,7 @@ func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 			if info := requestInfoFrom(r.Context()); info != nil {
 				info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
 			}
-			w.Header().Set("Connection", "close")
+			closeAfter(w, r)
 			writeStatus(w, status.New(codes.InvalidArgument, msg), http.StatusUnsupportedMediaType)
 			return
 		}
@@ -229,9 +229,7 @@ func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 			if info := requestInfoFrom(r.Context()); info != nil {
 				info.err = err
 			}
-			// Do not read the rest: close the connection (HTTP/1.1) once
-			// answered.
-			w.Header().Set("Connection", "close")
+			closeAfter(w, r)
 			if errorWriter.IsSupported(r) {
 				_ = errorWriter.Write(w, r, err)
 				return
@@ -243,6 +241,15 @@ func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit+envelopeSlack), limit: limit, info: info}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// closeAfter closes an HTTP/1.1 connection once the answer is out, so the
+// body left unread is never read. (HTTP/2 ends just the stream; there the
+// header would close every stream of the connection.)
+func closeAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // limitedBody notes in the request info that the body went over its limit,
