@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 //go:embed dist
@@ -77,7 +80,43 @@ func Handler(cfg Config) (http.Handler, error) {
 	mux.Handle(Prefix, securityHeaders(assets))
 	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusFound))
 	mux.Handle("GET /console", http.RedirectHandler(Prefix, http.StatusMovedPermanently))
-	return mux, nil
+	return checkPath(mux), nil
+}
+
+// checkPath answers 400 to a request whose path, once decoded, no handler
+// should see: invalid UTF-8 ("/console/%ff", which the file server would
+// answer 500), a control character, or a path that is not canonical (dot
+// segments, "//", a backslash), however it was encoded ("..%2f",
+// "%2e%2e"). What passes is forwarded as checked: the raw form is
+// dropped, so a service behind the proxy sees the decoded path the console
+// checked, never an encoding a proxy in between might decode differently.
+func checkPath(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case !utf8.ValidString(p):
+			writeStatus(w, http.StatusBadRequest, 3, "path: is not valid UTF-8 once decoded")
+			return
+		case strings.IndexFunc(p, unicode.IsControl) >= 0:
+			writeStatus(w, http.StatusBadRequest, 3, "path: contains a control character")
+			return
+		case strings.Contains(p, "\\") || !canonical(p):
+			writeStatus(w, http.StatusBadRequest, 3, "path: holds dot segments, an empty segment or a backslash once decoded; ask for the path itself")
+			return
+		}
+		r.URL.RawPath = ""
+		h.ServeHTTP(w, r)
+	})
+}
+
+// canonical reports whether p is its own cleaned form, allowing the
+// trailing slash of a directory.
+func canonical(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	return clean == p || clean+"/" == p
 }
 
 // gatewayProxy forwards /v1/... (the REST gateway) to target and refuses

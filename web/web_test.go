@@ -18,7 +18,7 @@ func gateway(t *testing.T, name string) *httptest.Server {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"service": name, "method": r.Method, "path": r.URL.Path, "query": r.URL.RawQuery,
+			"service": name, "method": r.Method, "path": r.URL.Path, "uri": r.RequestURI, "query": r.URL.RawQuery,
 			"authorization": r.Header.Get("Authorization"), "cookie": r.Header.Get("Cookie"), "body": string(body),
 		})
 	}))
@@ -108,6 +108,30 @@ func TestHandler(t *testing.T) {
 			if resp.StatusCode != http.StatusNotFound || strings.Contains(body, `"service"`) {
 				t.Errorf("GET %s: %d %s, want 404 from the console", path, resp.StatusCode, body)
 			}
+		}
+	})
+
+	t.Run("paths that do not decode or are not canonical once decoded are refused, others forwarded as checked", func(t *testing.T) {
+		for _, path := range []string{
+			"/console/%ff", "/console/api/registry/v1/%ff", "/console/%00", "/console/api/registry/v1/events%0a",
+			"/console/api/registry/v1/..%2fmetrics", "/console/api/registry/v1/..%2F..%2Fmetrics", "/console/api/registry/v1/%2e%2e/metrics",
+			"/console/api/registry/v1/%2E%2E%2Fmetrics", "/console/api/ingest/v1/events/.%2e/.%2e/metrics", "/console/api/awards/v1//admin",
+			"/console/api/awards/v1/%2fadmin", "/console/api/registry/v1/events%5c..%5cmetrics", "/console/./index.html",
+		} {
+			resp, body := do("GET", path, "", nil)
+			t.Logf("GET %s: %d %s", path, resp.StatusCode, strings.TrimSpace(body))
+			if resp.StatusCode != http.StatusBadRequest || strings.Contains(body, `"service"`) {
+				t.Errorf("GET %s: %d %s, want 400 from the console", path, resp.StatusCode, body)
+			}
+		}
+		// An encoded slash inside a segment reaches the service as the
+		// path the console checked, not the raw form.
+		resp, body := do("GET", "/console/api/registry/v1/events%2F7", "", nil)
+		var got map[string]string
+		_ = json.Unmarshal([]byte(body), &got)
+		t.Logf("GET /console/api/registry/v1/events%%2F7: %d, the service got %q", resp.StatusCode, got["uri"])
+		if resp.StatusCode != http.StatusOK || got["uri"] != "/v1/events/7" {
+			t.Errorf("GET /console/api/registry/v1/events%%2F7: %d, the service got %q; want /v1/events/7", resp.StatusCode, got["uri"])
 		}
 	})
 

@@ -170,7 +170,14 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg platform.Config, addr
 		envName("pii-secret")+"="+piiSecret,
 		envName("awards-jwt-secret")+"="+cfg.Awards.JWTSecret,
 	)
-	common := []string{"--nats-url", nats.URL(), "--stream-replicas", "3"}
+	common := []string{"--nats-url", nats.URL(), "--stream-replicas", "3",
+		"--max-request-bytes", strconv.FormatInt(cfg.HTTP.Limits.MaxRequestBytes, 10),
+		"--max-decompression-ratio", strconv.Itoa(cfg.HTTP.Limits.MaxDecompressionRatio)}
+	// The ingest instances deliver webhooks where dev does (loopback).
+	webhooks := []string{
+		"--webhook-allow-networks", (&prefixesFlag{prefixes: &cfg.Ingest.WebhookNetworks.Allow}).String(),
+		"--webhook-deny-networks", (&prefixesFlag{prefixes: &cfg.Ingest.WebhookNetworks.Deny}).String(),
+	}
 	registryURL := fmt.Sprintf("http://127.0.0.1:%d", ports.registry)
 	instance := func(name, service string, port int, extra ...string) *clusterInstance {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -179,8 +186,8 @@ func runDevCluster(ctx context.Context, out io.Writer, cfg platform.Config, addr
 	}
 	registry := instance("registry", platform.Registry, ports.registry)
 	others := []*clusterInstance{
-		instance("ingest-1", platform.Ingest, ports.ingest, "--registry-url", registryURL),
-		instance("ingest-2", platform.Ingest, ports.ingestSecond, "--registry-url", registryURL),
+		instance("ingest-1", platform.Ingest, ports.ingest, append([]string{"--registry-url", registryURL}, webhooks...)...),
+		instance("ingest-2", platform.Ingest, ports.ingestSecond, append([]string{"--registry-url", registryURL}, webhooks...)...),
 		instance("awards-1", platform.Awards, ports.awards, "--registry-url", registryURL, "--starter-achievements"),
 		instance("awards-2", platform.Awards, ports.awardsSecond, "--registry-url", registryURL, "--starter-achievements"),
 	}

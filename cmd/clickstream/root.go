@@ -16,7 +16,10 @@ import (
 const envPrefix = "CLICKSTREAM_"
 
 func newRootCommand() *cobra.Command {
-	var logLevel string
+	var (
+		logLevel    string
+		memoryLimit int64
+	)
 	root := &cobra.Command{
 		Use:   "clickstream",
 		Short: "Clickstream: a schema-first event platform (registry, ingest, awards)",
@@ -33,10 +36,17 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 			if err := applyEnv(cmd); err != nil {
 				return err
 			}
-			return setupLogging(cmd.ErrOrStderr(), logLevel)
+			if err := setupLogging(cmd.ErrOrStderr(), logLevel); err != nil {
+				return err
+			}
+			applyMemoryLimit(memoryLimit)
+			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().Int64Var(&memoryLimit, "memory-limit", 0,
+		"soft memory limit of the process in bytes: the garbage collector works harder and returns memory to the system as the heap nears it; "+
+			"0 takes $GOMEMLIMIT, else 90% of the cgroup's memory.max, else none")
 	root.AddCommand(newDevCommand(), newServeCommand(), newMigrateCommand(), newSchemaCommand())
 	root.AddCommand(newRegistryCommand())
 	root.AddCommand(newKeysCommand())

@@ -172,6 +172,10 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // Conn returns the underlying NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
+// MaxPayload is the largest message the NATS server takes, as it told the
+// connection.
+func (b *Bus) MaxPayload() int64 { return b.nc.MaxPayload() }
+
 // ClientURL returns the URL network clients can use to reach this bus: the embedded
 // server's listen address, or the configured external URL. It is "" when the embedded
 // server accepts in-process connections only.

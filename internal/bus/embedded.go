@@ -11,6 +11,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// MaxPayload is the largest message the embedded and local-cluster NATS
+// servers take, above NATS's default of 1 MiB so that ingest's dead letters
+// keep an event's bytes whole up to its request limit. An external NATS
+// needs max_payload set as high for the same (see Bus.MaxPayload).
+const MaxPayload = 16 << 20
+
 // startEmbedded starts an in-process NATS server with JetStream storing under cfg.DataDir
 // and waits until it accepts connections.
 func startEmbedded(ctx context.Context, cfg Config) (*server.Server, error) {
@@ -20,6 +26,7 @@ func startEmbedded(ctx context.Context, cfg Config) (*server.Server, error) {
 		StoreDir:   cfg.DataDir,
 		NoSigs:     true,
 		DontListen: cfg.ListenAddr == "",
+		MaxPayload: MaxPayload,
 	}
 	if cfg.ListenAddr != "" {
 		host, port, err := splitListenAddr(cfg.ListenAddr)

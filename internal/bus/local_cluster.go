@@ -129,6 +129,7 @@ func (c *LocalCluster) start(i int) error {
 		JetStream:  true,
 		StoreDir:   node.storeDir,
 		NoSigs:     true,
+		MaxPayload: MaxPayload,
 		Cluster:    server.ClusterOpts{Name: c.cfg.Name, Host: c.cfg.Host, Port: node.routePort},
 		Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
 	})

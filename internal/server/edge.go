@@ -257,3 +257,19 @@ func withholdDatabaseText(ctx context.Context, err error) error {
 	}
 	return connect.NewError(code, errors.New(withheld(ctx, err)))
 }
+
+// WriteError answers r with err before any handler runs (a guard refusing
+// a call): in the caller's own protocol for gRPC, gRPC-Web and Connect, and
+// as the REST gateway answers errors for anything else, with the HTTP
+// status of its code (Unauthenticated 401, ResourceExhausted 429, …).
+func WriteError(w http.ResponseWriter, r *http.Request, err *connect.Error) {
+	if info := requestInfoFrom(r.Context()); info != nil {
+		info.err = err
+	}
+	if connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader()).IsSupported(r) {
+		_ = connect.NewErrorWriter().Write(w, r, err)
+		return
+	}
+	code := codes.Code(err.Code())
+	writeStatus(w, status.New(code, err.Message()), runtime.HTTPStatusFromCode(code))
+}

@@ -26,7 +26,7 @@ func NewGatewayMux() *runtime.ServeMux {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: &runtime.JSONPb{
 				MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: MaxMessageDepth},
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
@@ -58,6 +58,10 @@ func noteGatewayRoute(ctx context.Context) {
 // with the request id; the request log keeps the original.
 func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	noteGatewayRoute(ctx)
+	if info := requestInfoFrom(r.Context()); info != nil && info.bodyLimit > 0 {
+		overLimit(w, info)
+		return
+	}
 	st := GRPCStatus(err)
 	if leaksDatabaseText(connect.Code(st.Code()), st.Message()) {
 		st = status.New(st.Code(), withheld(r.Context(), err))

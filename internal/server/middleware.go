@@ -58,6 +58,9 @@ type requestInfo struct {
 	// pathProblem is what is wrong with a path bound for the gateway, which
 	// rejects it naming the path parameter.
 	pathProblem string
+	// bodyLimit is the bound the request's body went over, 0 if it did
+	// not (limitBodies).
+	bodyLimit int64
 }
 
 type requestInfoKey struct{}

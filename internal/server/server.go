@@ -55,6 +55,10 @@ type Routes struct {
 	Collectors []prometheus.Collector
 	// Ready lists the readiness checks behind /readyz and gRPC health.
 	Ready []Check
+	// Bodies are the route classes with their own bound on a request's
+	// body and decompressed message; other routes take
+	// Config.Limits.MaxRequestBytes.
+	Bodies []BodyLimit
 	// Guard, when set, wraps every route (Connect, REST and the rest) inside
 	// the shared middleware, e.g. to require admin credentials on some paths.
 	Guard func(http.Handler) http.Handler
@@ -82,7 +86,9 @@ type Config struct {
 	// no cap. An HTTP/2 connection counts once however many streams it
 	// carries.
 	MaxConns int
-	Logger   *slog.Logger
+	// Limits bound every request's body and decompressed message.
+	Limits Limits
+	Logger *slog.Logger
 }
 
 // Defaults of Config.
@@ -106,6 +112,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	return cfg
 }
 
@@ -141,17 +148,21 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	httpMetrics := newHTTPMetrics(metrics, routes.Name)
 
 	mux := http.NewServeMux()
+	bodies := bodyLimits{def: cfg.Limits.MaxRequestBytes, classes: routes.Bodies}
+	// Every Connect handler, the service's, health's and reflection's,
+	// is bounded alike.
+	limits := connect.WithHandlerOptions(connectLimits(cfg.Limits, bodies)...)
 	if routes.Connect != nil {
-		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()))
+		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()), limits)
 	}
 	ready := readiness{checks: routes.Ready, timeout: cfg.CheckTimeout}
-	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices)))
+	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices), limits))
 	// Reflection lists the health service too, so grpcurl and friends can
 	// find and describe it.
 	reflected := append(slices.Clip(routes.GRPCServices), grpchealth.HealthV1ServiceName)
 	reflector := grpcreflect.NewStaticReflector(reflected...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, limits))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limits))
 
 	if routes.Gateway != nil {
 		gw := NewGatewayMux()
@@ -193,7 +204,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(rejectBadInput(guard(routes.Guard, mux), toGateway), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(limitBodies(guard(routes.Guard, mux), bodies), toGateway), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,

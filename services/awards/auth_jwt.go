@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -151,6 +152,15 @@ func (v *JWTVerifier) VerifyToken(token string) (string, error) {
 		}
 		return "", v.describe(err, &claims)
 	}
+	// RFC 7515 §4.1.11: a token naming extensions in crit must be refused
+	// by a recipient that does not implement them, and this one
+	// implements none.
+	if crit, ok := parsed.Header["crit"]; ok {
+		return "", fmt.Errorf("the bearer token's header names critical extensions (crit %.100v) this server does not implement: issue it without crit", crit)
+	}
+	if err := numericTimeClaims(v.parser, token); err != nil {
+		return "", err
+	}
 	switch {
 	case claims.Subject == "":
 		return "", errors.New("the bearer token has no sub claim: it must name the user")
@@ -158,6 +168,35 @@ func (v *JWTVerifier) VerifyToken(token string) (string, error) {
 		return "", fmt.Errorf("the bearer token's sub claim has %d bytes, more than the %d a user id may have", len(claims.Subject), maxSubject)
 	}
 	return claims.Subject, nil
+}
+
+// numericTimeClaims refuses a token whose exp, nbf or iat is not a JSON
+// number (RFC 7519 §2 NumericDate): the JWT library reads a quoted number
+// ("exp":"9999999999") as one.
+func numericTimeClaims(parser *jwt.Parser, token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("the bearer token is not a well-formed JWT (header.payload.signature in base64url)")
+	}
+	payload, err := parser.DecodeSegment(parts[1])
+	if err != nil {
+		return errors.New("the bearer token is not a well-formed JWT (header.payload.signature in base64url)")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return errors.New("the bearer token's claims are not a JSON object")
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &n) != nil {
+			return fmt.Errorf("the bearer token's %s claim is %.40s, not a number of seconds since 1970 (RFC 7519 NumericDate)", name, v)
+		}
+	}
+	return nil
 }
 
 // describe turns a parse error into a message the caller can act on.

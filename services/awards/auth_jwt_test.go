@@ -35,6 +35,20 @@ func sign(t testing.TB, method jwt.SigningMethod, key any, claims jwt.Claims) st
 	return tok
 }
 
+// signWithHeader signs claims with HS256 and extra header parameters.
+func signWithHeader(t testing.TB, key []byte, claims jwt.Claims, header map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // clock is the fixed time the verifiers of these tests see.
 var clock = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
@@ -108,6 +122,15 @@ func TestJWTVerifier(t *testing.T) {
 		{"RS256 on the HMAC verifier", hmac, sign(t, jwt.SigningMethodRS256, rsaKey, claims("u1", time.Hour)), "", "only HS256"},
 		{"alg none", hmac, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims("u1", time.Hour)), "", "only HS256"},
 		{"exp a string", hmac, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1MSIsImV4cCI6InRvbW9ycm93In0.x", "", "not a well-formed JWT"},
+		// Quoted numbers are numbers to the JWT library; RFC 7519 wants
+		// numbers.
+		{"exp a quoted number", hmac, sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "exp": "1893456000"}), "", `exp claim is "1893456000", not a number`},
+		{"nbf a quoted number", hmac, sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "exp": clock.Add(time.Hour).Unix(), "nbf": "0"}), "", `nbf claim is "0", not a number`},
+		{"iat a quoted number", hmac, sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "exp": clock.Add(time.Hour).Unix(), "iat": "0"}), "", `iat claim is "0", not a number`},
+		{"numbers as numbers", hmac, sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "exp": clock.Add(time.Hour).Unix(), "nbf": 0, "iat": 1.5}), "u1", ""},
+		// RFC 7515 §4.1.11: unknown critical extensions are refused.
+		{"crit header", hmac, signWithHeader(t, testSecret, claims("u1", time.Hour), map[string]any{"crit": []string{"exp-ext"}, "exp-ext": true}), "", "critical extensions"},
+		{"empty crit header", hmac, signWithHeader(t, testSecret, claims("u1", time.Hour), map[string]any{"crit": []string{}}), "", "critical extensions"},
 		{"issuer and audience", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://id.example", "web", "awards")), "u9", ""},
 		{"another issuer", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://evil.example", "awards")), "", `issued by "https://evil.example", not by "https://id.example"`},
 		{"another audience", scoped, sign(t, jwt.SigningMethodHS256, testSecret, scopedClaims("https://id.example", "billing")), "", `its audience "billing" lacks "awards"`},

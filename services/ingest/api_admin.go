@@ -2,16 +2,13 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
@@ -73,8 +70,7 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 		Name:         "ingest",
 		GRPCServices: []string{ingestv1connect.IngestServiceName, ingestv1connect.IngestAdminServiceName},
 		Connect: func(mux *http.ServeMux, opts ...connect.HandlerOption) {
-			limit := connect.WithReadMaxBytes(svc.cfg.MaxBatchBytes)
-			mux.Handle(ingestv1connect.NewIngestServiceHandler(svc, append(opts, limit)...))
+			mux.Handle(ingestv1connect.NewIngestServiceHandler(svc, opts...))
 			mux.Handle(ingestv1connect.NewIngestAdminServiceHandler(connectAdmin{admin}, opts...))
 		},
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux) error {
@@ -85,12 +81,14 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 		},
 		Guard: func(h http.Handler) http.Handler {
 			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))
-			h = limitRESTBatch(svc.cfg.MaxBatchBytes, h)
 			if cfg.Schemas != nil {
 				h = cfg.Schemas.ReadyDetails(h)
 			}
 			return h
 		},
+		// The event API's batches have their own bound on every protocol;
+		// the rest take the server's.
+		Bodies:     []server.BodyLimit{{Prefixes: ingestPaths, MaxBytes: int64(svc.cfg.MaxBatchBytes)}},
 		Ready:      ready,
 		Collectors: append(svc.collectors(), admin.collectors()...),
 	}
@@ -113,31 +111,4 @@ func (a *AdminService) GetHourlyCounts(ctx context.Context, req *ingestv1.GetHou
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("reports need the warehouse: run ingest with PostgreSQL"))
 	}
 	return a.reports.GetHourlyCounts(ctx, req)
-}
-
-// restBatchPath is the REST route of SendBatch.
-const restBatchPath = "/v1/events:batch"
-
-// limitRESTBatch bounds the body of a REST batch: a declared length over
-// limit is answered 413 at once, and a longer chunked body fails to read.
-// (gRPC and Connect are bounded by connect.WithReadMaxBytes.)
-func limitRESTBatch(limit int, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != restBatchPath {
-			h.ServeHTTP(w, r)
-			return
-		}
-		if r.ContentLength > int64(limit) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_ = json.NewEncoder(w).Encode(map[string]any{
-				"code":    int(codes.ResourceExhausted),
-				"message": fmt.Sprintf("the batch is %d bytes; the limit is %d bytes per request: split it", r.ContentLength, limit),
-				"details": []any{},
-			})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, int64(limit))
-		h.ServeHTTP(w, r)
-	})
 }

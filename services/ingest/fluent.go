@@ -85,12 +85,19 @@ type FluentConfig struct {
 	// MaxConnections bounds the open connections; one more is closed at
 	// once (its client retries).
 	MaxConnections int
-	Logger         *slog.Logger
+	// MaxHeldBytes bounds what the input holds across its connections:
+	// messages as read, chunks decompressed and their decoded records (an
+	// estimate), until published. A message that would go over it closes
+	// its connection (the client sends the chunk again later). One
+	// message's decoded records may take at most a quarter of it.
+	MaxHeldBytes int64
+	Logger       *slog.Logger
 }
 
 // DefaultFluentConfig returns the defaults.
 func DefaultFluentConfig() FluentConfig {
-	return FluentConfig{MaxChunkBytes: 8 << 20, MaxChunkRecords: 10000, IdleTimeout: 5 * time.Minute, HandshakeTimeout: 10 * time.Second, MaxConnections: 1024}
+	return FluentConfig{MaxChunkBytes: 8 << 20, MaxChunkRecords: 10000, IdleTimeout: 5 * time.Minute, HandshakeTimeout: 10 * time.Second, MaxConnections: 1024,
+		MaxHeldBytes: 256 << 20}
 }
 
 // Fluent serves the Fluent Forward protocol, handing records to a Service.
@@ -110,6 +117,9 @@ type Fluent struct {
 
 	index sync.Mutex
 	tags  *fluentTags
+
+	// memory is what the connections hold, against MaxHeldBytes.
+	memory fluentMemory
 }
 
 // NewFluent returns the Fluent Forward input of svc. Zero fields of cfg take
@@ -131,6 +141,9 @@ func NewFluent(svc *Service, cfg FluentConfig) *Fluent {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = def.MaxConnections
 	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = def.MaxHeldBytes
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 		if cfg.Hostname == "" {
@@ -143,7 +156,7 @@ func NewFluent(svc *Service, cfg FluentConfig) *Fluent {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Fluent{svc: svc, cfg: cfg, log: log.With("input", "fluent"), ctx: ctx, cancel: cancel,
-		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, memory: fluentMemory{budget: cfg.MaxHeldBytes}}
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.
@@ -239,7 +252,9 @@ func (f *Fluent) ServeConn(conn net.Conn) {
 const fluentOverhead = 64 << 10
 
 func (f *Fluent) serve(conn net.Conn) error {
-	in := &budgetReader{r: bufio.NewReaderSize(conn, 64<<10)}
+	mem := &messageMemory{input: &f.memory}
+	defer mem.release()
+	in := &budgetReader{r: bufio.NewReaderSize(conn, 64<<10), mem: mem}
 	dec := msgpack.NewDecoder(in)
 	caller := Caller{Environment: f.svc.cfg.Environment, Protocol: busv1.Protocol_PROTOCOL_FLUENT, RemoteAddr: conn.RemoteAddr().String()}
 	if len(f.cfg.SharedKeys) > 0 {
@@ -255,14 +270,21 @@ func (f *Fluent) serve(conn net.Conn) error {
 		_ = conn.SetReadDeadline(time.Now().Add(f.cfg.IdleTimeout))
 		in.left = f.cfg.MaxChunkBytes + fluentOverhead
 		in.over = false
-		raw, err := dec.DecodeRaw()
+		mem.release()
+		// Read the message whole and check its depth without recursion
+		// before anything decodes it.
+		var raw bytes.Buffer
+		cost, err := scanMsgpack(in, &raw, maxFluentMessageDepth)
 		if err != nil {
 			if in.over {
 				return fmt.Errorf("a message is over %d bytes: the limit is %d bytes per chunk (MaxChunkBytes): send smaller chunks", f.cfg.MaxChunkBytes+fluentOverhead, f.cfg.MaxChunkBytes)
 			}
 			return err
 		}
-		msg, err := f.parse(raw)
+		if err := f.hold(mem, cost); err != nil {
+			return err
+		}
+		msg, err := f.parse(raw.Bytes(), mem)
 		if err != nil {
 			return err
 		}
@@ -282,12 +304,23 @@ func (f *Fluent) serve(conn net.Conn) error {
 	}
 }
 
+// hold counts cost, the estimated memory of a message's decoded records,
+// against the message's share and the input's budget.
+func (f *Fluent) hold(mem *messageMemory, cost int64) error {
+	if most := f.cfg.MaxHeldBytes / 4; cost > most {
+		return fmt.Errorf("a message would take about %d bytes decoded; the limit is %d bytes (a quarter of MaxHeldBytes): send smaller chunks or fewer, larger values", cost, most)
+	}
+	return mem.use(cost)
+}
+
 // budgetReader reads up to left bytes before failing, so one message of
-// the protocol cannot make the decoder read without bound.
+// the protocol cannot make the decoder read without bound; what it reads
+// is counted against the input's memory budget (mem) when set.
 type budgetReader struct {
 	r    *bufio.Reader
 	left int
 	over bool
+	mem  *messageMemory
 }
 
 var errOverBudget = errors.New("message over the size limit")
@@ -302,6 +335,11 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.left -= n
+	if b.mem != nil && n > 0 {
+		if merr := b.mem.use(int64(n)); merr != nil {
+			return n, merr
+		}
+	}
 	return n, err
 }
 
@@ -313,6 +351,11 @@ func (b *budgetReader) ReadByte() (byte, error) {
 	c, err := b.r.ReadByte()
 	if err == nil {
 		b.left--
+		if b.mem != nil {
+			if merr := b.mem.use(1); merr != nil {
+				return c, merr
+			}
+		}
 	}
 	return c, err
 }
@@ -447,7 +490,7 @@ type fluentEntry struct {
 // record, option?], Forward [tag, [[time, record]...], option?],
 // PackedForward and CompressedPackedForward [tag, entries as bytes,
 // option?].
-func (f *Fluent) parse(raw []byte) (fluentMessage, error) {
+func (f *Fluent) parse(raw []byte, mem *messageMemory) (fluentMessage, error) {
 	var msg fluentMessage
 	r := bytes.NewReader(raw)
 	dec := msgpack.NewDecoder(r)
@@ -545,8 +588,20 @@ func (f *Fluent) parse(raw []byte) (fluentMessage, error) {
 			if packed, err = gunzip(packed, f.cfg.MaxChunkBytes); err != nil {
 				return msg, fmt.Errorf("tag %q: %w", clip(msg.tag), err)
 			}
+			if err := mem.use(int64(len(packed))); err != nil {
+				return msg, err
+			}
 		default:
 			return msg, fmt.Errorf("tag %q: compressed %q is not supported: send gzip or text", clip(msg.tag), clip(compressed))
+		}
+		// The packed entries were bytes to the scan of the message:
+		// check their depth now, before decoding them.
+		cost, err := checkPacked(packed)
+		if err != nil {
+			return msg, fmt.Errorf("tag %q: %w", clip(msg.tag), err)
+		}
+		if err := f.hold(mem, cost); err != nil {
+			return msg, fmt.Errorf("tag %q: %w", clip(msg.tag), err)
 		}
 		pr := bytes.NewReader(packed)
 		pdec := msgpack.NewDecoder(pr)

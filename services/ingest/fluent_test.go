@@ -536,6 +536,10 @@ func FuzzFluentForward(f *testing.F) {
 	f.Add(seed([]any{"x", []byte{0x1f, 0x8b}, map[string]any{"compressed": "gzip", "chunk": 1}}))
 	f.Add([]byte{0x94, 0xa1, 'a', 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 1, 0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	// Deep nesting: in the frame, in a record, inside packed entries.
+	f.Add(bytes.Repeat([]byte{0x91}, 100_000))
+	f.Add(append([]byte{0x93, 0xa1, 'x', 0x01}, bytes.Repeat([]byte{0x81, 0xa1, 'k'}, 10_000)...))
+	f.Add(seed([]any{"x", bytes.Repeat([]byte{0x91}, 10_000), map[string]any{"compressed": "text"}}))
 	svc := ingest.New(ingest.Config{Environment: env}, realCatalogue(f), bustest.New(f))
 	input := ingest.NewFluent(svc, ingest.FluentConfig{MaxChunkBytes: 1 << 16, MaxChunkRecords: 100, IdleTimeout: 5 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)})

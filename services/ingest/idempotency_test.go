@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -298,27 +299,49 @@ func FuzzIdempotencyKey(f *testing.F) {
 	})
 }
 
-// An event over the bus's payload limit (far over MaxEventBytes) is
-// rejected alone: its dead letter keeps the start of its bytes and their
-// size, the rest of the batch is accepted, and a replay keeps it rejected.
+// An event far over MaxEventBytes is rejected alone, the rest of the batch
+// accepted: its dead letter keeps its bytes whole (2 MiB, over the 512 KiB
+// dead letters kept before), and a replay keeps it rejected as too large.
+// One over what the bus takes in a message (bus.MaxPayload, beyond any
+// request ingest reads) keeps the start of its bytes and their size, and
+// cannot be sent again.
 func TestHugeEventDoesNotFailTheBatch(t *testing.T) {
 	svc, b := newService(t, ingest.Config{})
 	huge := make([]byte, 2<<20)
-	resp := send(t, svc, typedBytes("huge", "clickstream.events.v1.ItemViewV2", huge), typed(t, "ok", itemView()))
-	if got := statuses(resp); got[0] != ingestv1.EventStatus_EVENT_STATUS_REJECTED || got[1] != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
-		t.Fatalf("statuses %v, want REJECTED then ACCEPTED", got)
+	for i := range huge {
+		huge[i] = byte(i)
+	}
+	over := make([]byte, bus.MaxPayload+1<<20)
+	resp := send(t, svc, typedBytes("huge", "clickstream.events.v1.ItemViewV2", huge), typed(t, "ok", itemView()),
+		typedBytes("over", "clickstream.events.v1.ItemViewV2", over))
+	if got := statuses(resp); got[0] != ingestv1.EventStatus_EVENT_STATUS_REJECTED || got[1] != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED ||
+		got[2] != ingestv1.EventStatus_EVENT_STATUS_REJECTED {
+		t.Fatalf("statuses %v, want REJECTED, ACCEPTED, REJECTED", got)
 	}
 	wantRejection(t, resp.GetResults()[0].GetRejection(), ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "2097152 bytes")
-	dl, ok := byMsgID(t, storedMsgs(t, b, bus.StreamDeadLetter))["dl-huge"]
+	stored := byMsgID(t, storedMsgs(t, b, bus.StreamDeadLetter))
+	dl, ok := stored["dl-huge"]
 	if !ok {
 		t.Fatal("no dead letter for the huge event")
 	}
-	if dl.Header.Get(ingest.HeaderPayloadTruncated) != "2097152" || len(dl.Data) == 0 || len(dl.Data) >= len(huge) {
-		t.Errorf("dead letter of %d bytes with %s %q", len(dl.Data), ingest.HeaderPayloadTruncated, dl.Header.Get(ingest.HeaderPayloadTruncated))
+	t.Logf("dead letter of the 2 MiB event: %d bytes, truncated header %q", len(dl.Data), dl.Header.Get(ingest.HeaderPayloadTruncated))
+	if dl.Header.Get(ingest.HeaderPayloadTruncated) != "" || !bytes.Equal(dl.Data, huge) {
+		t.Errorf("dead letter of %d bytes with %s %q; want the %d bytes whole", len(dl.Data), ingest.HeaderPayloadTruncated, dl.Header.Get(ingest.HeaderPayloadTruncated), len(huge))
+	}
+	cut, ok := stored["dl-over"]
+	t.Logf("dead letter of the %d-byte event: %d bytes, truncated header %q", len(over), len(cut.Data), cut.Header.Get(ingest.HeaderPayloadTruncated))
+	if !ok || cut.Header.Get(ingest.HeaderPayloadTruncated) != strconv.Itoa(len(over)) || len(cut.Data) == 0 || len(cut.Data) >= len(over) {
+		t.Errorf("dead letter of the event over the bus's limit: %d bytes with %s %q", len(cut.Data), ingest.HeaderPayloadTruncated, cut.Header.Get(ingest.HeaderPayloadTruncated))
 	}
 	replayed, err := ingest.NewAdmin(svc).ReplayDeadLetters(t.Context(), &ingestv1.ReplayDeadLettersRequest{Actor: "test"})
-	if err != nil || replayed.GetStillRejected() != 1 {
-		t.Fatalf("replay: %v, %v; want it still rejected", replayed, err)
+	if err != nil || replayed.GetStillRejected() != 2 {
+		t.Fatalf("replay: %v, %v; want both still rejected", replayed, err)
 	}
-	wantRejection(t, replayed.GetResults()[0].GetRejection(), ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "cannot be sent again")
+	for _, r := range replayed.GetResults() {
+		want := "2097152 bytes"
+		if r.GetSequence() == cut.Sequence {
+			want = "cannot be sent again"
+		}
+		wantRejection(t, r.GetRejection(), ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", want)
+	}
 }

@@ -51,6 +51,9 @@ type Config struct {
 	// CatalogueWait bounds how long a call waits for the first catalogue
 	// from the registry at start before answering Unavailable.
 	CatalogueWait time.Duration
+	// WebhookNetworks decides which addresses webhook subscriptions are
+	// delivered to: private ones only when allowed.
+	WebhookNetworks WebhookNetworks
 }
 
 // DefaultConfig returns the defaults.
@@ -211,14 +214,34 @@ const (
 	// the key instead (rejectedKeyID).
 	HeaderRejectedKey = "Clickstream-Rejected-Key"
 	// HeaderPayloadTruncated is the size of an event's bytes when its
-	// dead letter keeps only the first maxDeadLetterPayload of them.
+	// dead letter keeps only the start of them: an event larger than the
+	// bus takes in one message (deadLetterRoom).
 	HeaderPayloadTruncated = "Clickstream-Payload-Truncated"
 )
 
-// maxDeadLetterPayload bounds the bytes a dead letter keeps, under the
-// bus's payload limit (1 MiB by default in NATS) with room for headers. An
-// event this large is over MaxEventBytes anyway.
-const maxDeadLetterPayload = 512 << 10
+// deadLetterHeaderRoom is what a dead letter leaves of the bus's payload
+// limit for its headers.
+const deadLetterHeaderRoom = 64 << 10
+
+// defaultDeadLetterRoom is what a dead letter keeps of an event on a bus
+// that does not tell its payload limit: under NATS's default of 1 MiB.
+const defaultDeadLetterRoom = 512 << 10
+
+// deadLetterRoom is how many of an event's bytes its dead letter keeps
+// whole: the bus's payload limit less room for headers (the embedded NATS
+// takes bus.MaxPayload, over any request ingest takes, so every event read
+// is kept whole; an external NATS with its default max_payload of 1 MiB
+// keeps under that).
+func (s *Service) deadLetterRoom() int {
+	sized, ok := s.bus.(interface{ MaxPayload() int64 })
+	if !ok {
+		return defaultDeadLetterRoom
+	}
+	if n := sized.MaxPayload() - deadLetterHeaderRoom; n > 0 {
+		return int(n)
+	}
+	return defaultDeadLetterRoom
+}
 
 // SendBatch implements IngestService.SendBatch: one verdict per event;
 // accepted events are acknowledged by JetStream before the call returns, and
@@ -570,11 +593,11 @@ func (s *Service) deadLetterFor(caller Caller, id string, ev *ingestv1.Event, d 
 		}
 	}
 	data := d.original
-	if len(data) > maxDeadLetterPayload {
+	if room := s.deadLetterRoom(); len(data) > room {
 		// The bus refuses a message over its payload limit, and with it
 		// the whole batch: keep the start, and the size it had.
 		h[HeaderPayloadTruncated] = strconv.Itoa(len(data))
-		data = data[:maxDeadLetterPayload]
+		data = data[:room]
 	}
 	return bus.Message{
 		Subject: "deadletter." + caller.Environment + "." + reason,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	"github.com/clickstream-dev/clickstream/internal/auth"
+	"github.com/clickstream-dev/clickstream/internal/server"
 )
 
 // A subscription token, "cs_<id>_<random>", lets a team read its own pull
@@ -71,9 +72,21 @@ func subscriberGuard(adminToken string, guarded, open http.Handler) http.Handler
 			return
 		}
 		s := subscriber{token: auth.Bearer(r)}
+		if s.token == "" {
+			// Refused before the body is read.
+			server.WriteError(w, r, errNoSubscriberToken())
+			return
+		}
 		s.admin = adminToken != "" && subtle.ConstantTimeCompare([]byte(s.token), []byte(adminToken)) == 1
 		open.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subscriberKey{}, s)))
 	})
+}
+
+// errNoSubscriberToken answers a call of Subscribe or AckEvents without a
+// token.
+func errNoSubscriberToken() *connect.Error {
+	return connect.NewError(connect.CodeUnauthenticated, errors.New(
+		"reading a subscription needs its token or the admin token: send Authorization: Bearer <token>"))
 }
 
 // authorizeSubscriber lets the caller of Subscribe or AckEvents read the
@@ -86,8 +99,7 @@ func (a *AdminService) authorizeSubscriber(ctx context.Context, subs *Subscripti
 		return nil
 	}
 	if s.token == "" {
-		return connect.NewError(connect.CodeUnauthenticated, errors.New(
-			"reading a subscription needs its token or the admin token: send Authorization: Bearer <token>"))
+		return errNoSubscriberToken()
 	}
 	invalid := connect.NewError(connect.CodeUnauthenticated, errors.New(
 		"the token is neither the admin token nor a subscription's current token (rotating a token ends the old one): ask the subscription's owner or the operator for its token"))

@@ -44,7 +44,9 @@ type SubscriptionsConfig struct {
 	WebhookMaxBackoff time.Duration
 	// Poll is how often the webhook workers are matched to the stored
 	// subscriptions (created, paused or deleted on another instance).
-	Poll       time.Duration
+	Poll time.Duration
+	// HTTPClient posts webhooks; default one that connects only where
+	// Config.WebhookNetworks allows. It never follows redirects.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
 }
@@ -76,6 +78,9 @@ type Subscriptions struct {
 	workers map[string]*webhookWorker
 	// pulls are the Subscribe streams running here, one per subscription.
 	pulls map[string]*pullStream
+	// fetchBytes bounds the events one Subscribe stream fetches and holds
+	// at once.
+	fetchBytes int
 }
 
 // NewSubscriptions returns the subscriptions of svc kept in store, their
@@ -105,7 +110,13 @@ func NewSubscriptions(svc *Service, store SubscriptionStore, js jetstream.JetStr
 		cfg.Poll = def.Poll
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = webhookClient(svc.cfg.WebhookNetworks, cfg.WebhookTimeout)
+	} else {
+		// A client given here dials as it does, but never follows a
+		// redirect either.
+		client := *cfg.HTTPClient
+		client.CheckRedirect = noRedirects
+		cfg.HTTPClient = &client
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -116,7 +127,11 @@ func NewSubscriptions(svc *Service, store SubscriptionStore, js jetstream.JetStr
 			"Events matching a subscription not delivered yet (its durable consumer's NumPending).", []string{"subscription"}, nil),
 		ackLag: prometheus.NewDesc("clickstream_ingest_subscription_ack_pending",
 			"Events delivered to a subscription and not acknowledged yet.", []string{"subscription"}, nil),
-		poke: make(chan struct{}, 1), workers: map[string]*webhookWorker{}, pulls: map[string]*pullStream{}}
+		poke: make(chan struct{}, 1), workers: map[string]*webhookWorker{}, pulls: map[string]*pullStream{},
+		// Room for the largest event ingest accepts, twice over with its
+		// record around it: a message larger than a fetch would stop the
+		// stream.
+		fetchBytes: max(pullFetchBytes, 2*svc.cfg.MaxEventBytes+64<<10)}
 	return m
 }
 
@@ -360,7 +375,7 @@ func (m *Subscriptions) Subscribe(ctx context.Context, name string, maxBatch int
 		// The fetch is not bound to ctx: once the stream ends, what the
 		// fetch still brings is read to its end, so the stream stops
 		// fetching before a new one starts.
-		batch, err := cons.Fetch(pullFetch*maxBatch, jetstream.FetchMaxWait(wait))
+		batch, err := cons.FetchBytes(m.fetchBytes, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -420,12 +435,13 @@ func (m *Subscriptions) Subscribe(ctx context.Context, name string, maxBatch int
 	return sendErr
 }
 
-// A Subscribe stream fetches pullFetch responses' worth of events at once,
-// and gathers the events that come within pullLinger of each other into one
-// response.
+// A Subscribe stream fetches at most pullFetchBytes of events at once (more
+// when one event may be larger: see NewSubscriptions), which bounds what a
+// stream holds, and gathers the events that come within pullLinger of each
+// other into one response.
 const (
-	pullFetch  = 4
-	pullLinger = time.Millisecond
+	pullFetchBytes = 8 << 20
+	pullLinger     = time.Millisecond
 )
 
 // pullEvent is msg as a Subscribe stream carries it.

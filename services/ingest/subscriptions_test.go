@@ -65,7 +65,14 @@ type subsEnv struct {
 	admin  *ingest.AdminService
 }
 
+// newSubsEnv delivers webhooks to loopback (the tests' receivers), as
+// `clickstream dev` does.
 func newSubsEnv(t testing.TB, cfg ingest.SubscriptionsConfig) *subsEnv {
+	t.Helper()
+	return newSubsEnvNetworks(t, cfg, ingest.WebhookNetworks{Allow: ingest.LoopbackNetworks})
+}
+
+func newSubsEnvNetworks(t testing.TB, cfg ingest.SubscriptionsConfig, networks ingest.WebhookNetworks) *subsEnv {
 	t.Helper()
 	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
 	if err != nil {
@@ -78,7 +85,7 @@ func newSubsEnv(t testing.TB, cfg ingest.SubscriptionsConfig) *subsEnv {
 	}
 	t.Cleanup(pool.Close)
 	store := ingest.NewPostgresStore(pool)
-	svc := ingest.New(ingest.Config{Environment: "web"}, realCatalogue(t), b)
+	svc := ingest.New(ingest.Config{Environment: "web", WebhookNetworks: networks}, realCatalogue(t), b)
 	if cfg.Poll == 0 {
 		cfg.Poll = 50 * time.Millisecond
 	}

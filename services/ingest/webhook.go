@@ -208,6 +208,10 @@ func (m *Subscriptions) deliver(ctx context.Context, sub Subscription, msg jetst
 			}
 			return nil
 		}
+		var p permanent
+		if errors.As(last, &p) {
+			return fmt.Errorf("event %s (sequence %d) not delivered: %w", ev.GetId(), ev.GetSequence(), last)
+		}
 		if attempt == sub.MaxFailures || ctx.Err() != nil {
 			break
 		}
@@ -236,15 +240,31 @@ func (m *Subscriptions) post(ctx context.Context, sub Subscription, id string, s
 	req.Header.Set(WebhookAttemptHeader, strconv.Itoa(attempt))
 	resp, err := m.cfg.HTTPClient.Do(req)
 	if err != nil {
+		if errors.Is(err, errNetworkRefused) {
+			return permanent{fmt.Errorf("webhook %s: %w", sub.WebhookURL, err)}
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// Never followed: the signed event would go wherever the receiver
+		// points, loopback admin ports and metadata endpoints included.
+		to := resp.Header.Get("Location")
+		return permanent{fmt.Errorf("the webhook answered %s, redirecting to %s: ingest never follows redirects; set the subscription's URL to where events should go",
+			resp.Status, escapeClipped(to, 200))}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return errors.New("the webhook answered " + resp.Status)
 	}
 	return nil
 }
+
+// permanent marks a delivery failure no retry can mend (a redirect, a
+// refused address): the subscription parks at once with the reason.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
 
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) {
