@@ -242,6 +242,18 @@ func allBlocks(t *testing.T) []block {
 	return blocks
 }
 
+// TestMarkedBlocks checks the markers without running anything (so -short
+// catches a broken or removed marker): each is right before a ```sh fence,
+// names are unique, and every required block is marked.
+func TestMarkedBlocks(t *testing.T) {
+	blocks := allBlocks(t)
+	perFile := map[string]int{}
+	for _, b := range blocks {
+		perFile[b.file]++
+	}
+	t.Logf("%d marked blocks (%d required) in %d files: %v", len(blocks), len(requiredBlocks), len(perFile), perFile)
+}
+
 // TestExamples runs every marked block against a dev stack.
 func TestExamples(t *testing.T) {
 	if testing.Short() {
