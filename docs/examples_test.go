@@ -82,7 +82,7 @@ func goBinary() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }
 var requiredBlocks = []string{
 	"tour-send", "tour-usage", "tour-award",
 	"registry-read", "registry-grpc", "registry-push", "registry-admin",
-	"ingest-send", "ingest-admin",
+	"ingest-send", "ingest-admin", "ingest-subscriptions",
 	"langpack-fetch",
 	"awards-public", "awards-admin", "awards-admin-api",
 	"console-proxy",
