@@ -17,7 +17,7 @@ dev: ## Run the whole platform: PostgreSQL, NATS JetStream, registry, ingest, aw
 
 # The slow process-level suites run verbosely so the figures they check
 # (events sent, on EVENTS, in DEADLETTER, ...) show in the output.
-SLOW_SUITES := ./e2e/faults/ ./e2e/cluster/
+SLOW_SUITES := ./e2e/faults/ ./e2e/cluster/ ./docs/
 
 .PHONY: cluster
 cluster: ## Run the platform as in production on loopback: 3 NATS nodes, PostgreSQL primary + replica, 2 ingest, 2 awards
@@ -25,7 +25,7 @@ cluster: ## Run the platform as in production on loopback: 3 NATS nodes, Postgre
 
 .PHONY: test
 test: ## Run every test against real PostgreSQL and NATS JetStream
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/e2e/faults' -e '.*/e2e/cluster')
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -x -e '.*/e2e/faults' -e '.*/e2e/cluster' -e '.*/docs')
 	$(GO) test -count=1 -v $(SLOW_SUITES)
 
 .PHONY: faults
