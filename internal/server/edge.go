@@ -209,6 +209,28 @@ func leaksDatabaseText(code connect.Code, text string) bool {
 	return (code == connect.CodeInternal || code == connect.CodeUnknown) && strings.Contains(text, "SQLSTATE")
 }
 
+// databaseUnreachable reports whether an error with this code and text is
+// pgx failing to reach PostgreSQL ("failed to connect to `user=… database=…`:
+// host: dial error …"): the database is down or failing over, which a
+// client should retry, and the text names the database's user and address.
+func databaseUnreachable(code connect.Code, text string) bool {
+	return (code == connect.CodeInternal || code == connect.CodeUnknown) && strings.Contains(text, "failed to connect to `user=")
+}
+
+// unreachable is what a client sees instead of such an error: Unavailable,
+// which clients retry, and the request id that finds the full error in the
+// logs.
+func unreachable(ctx context.Context, err error) string {
+	msg := "the database is unavailable; retry later"
+	if id := requestID(ctx); id != "" {
+		msg += " (request id " + id + ")"
+	}
+	if info := requestInfoFrom(ctx); info != nil {
+		info.err = err
+	}
+	return msg
+}
+
 // withheld is what a client sees instead of an internal error's text: the
 // request id that finds the full error in the logs. The original is kept
 // for the request log line.
@@ -252,6 +274,9 @@ func withholdDatabaseText(ctx context.Context, err error) error {
 		return nil
 	}
 	code := connect.CodeOf(err)
+	if databaseUnreachable(code, err.Error()) {
+		return connect.NewError(connect.CodeUnavailable, errors.New(unreachable(ctx, err)))
+	}
 	if !leaksDatabaseText(code, err.Error()) {
 		return err
 	}

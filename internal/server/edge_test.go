@@ -11,9 +11,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -349,4 +351,41 @@ func FuzzCheckURL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnreachableDatabaseIsUnavailable: while PostgreSQL cannot be reached
+// (down, or a failover in progress) a call answers Unavailable (503 on
+// REST), which clients retry, and never the database's user and address.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// A real pgx connection failure: nothing listens on port 1.
+	_, dial := pgconn.Connect(ctx, "postgres://postgres@127.0.0.1:1/clickstream?connect_timeout=5")
+	if dial == nil || !strings.Contains(dial.Error(), "failed to connect to `user=postgres") {
+		t.Fatalf("connecting to a closed port gave %v, want pgx's connect error", dial)
+	}
+	double := &registryDouble{getEnvironment: func(context.Context, *registryv1.GetEnvironmentRequest) (*registryv1.GetEnvironmentResponse, error) {
+		return nil, fmt.Errorf("get environment web: %w", dial)
+	}}
+	srv := start(t, Config{}, double.routes())
+
+	resp, body := get(t, http1Client(t), srv.URL()+"/v1/environments/web")
+	var got gatewayError
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || got.Code != int(connect.CodeUnavailable) ||
+		!strings.HasPrefix(got.Message, "the database is unavailable; retry later (request id ") {
+		t.Errorf("REST: %d %s, want 503, code 14, the database is unavailable with a request id", resp.StatusCode, body)
+	}
+	_, err := registryv1connect.NewRegistryServiceClient(http1Client(t), srv.URL()).
+		GetEnvironment(callContext(t), &registryv1.GetEnvironmentRequest{Name: "web"})
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Errorf("Connect: %v, want Unavailable", err)
+	}
+	for _, text := range []string{string(body), fmt.Sprint(err)} {
+		if strings.Contains(text, "user=") || strings.Contains(text, "127.0.0.1:1") {
+			t.Errorf("a reply names the database's user or address: %s", text)
+		}
+	}
 }

@@ -55,7 +55,8 @@ func noteGatewayRoute(ctx context.Context) {
 // understands, so NotFound answers 404, InvalidArgument 400, Unauthenticated
 // 401, PermissionDenied 403, Unavailable 503, and so on. An internal error
 // carrying PostgreSQL's error text reaches the client as "internal error"
-// with the request id; the request log keeps the original.
+// with the request id, and one saying PostgreSQL cannot be reached as 503
+// Unavailable (a failover in progress); the request log keeps the original.
 func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	noteGatewayRoute(ctx)
 	if info := requestInfoFrom(r.Context()); info != nil && info.bodyLimit > 0 {
@@ -63,7 +64,10 @@ func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 		return
 	}
 	st := GRPCStatus(err)
-	if leaksDatabaseText(connect.Code(st.Code()), st.Message()) {
+	switch {
+	case databaseUnreachable(connect.Code(st.Code()), st.Message()):
+		st = status.New(codes.Unavailable, unreachable(r.Context(), err))
+	case leaksDatabaseText(connect.Code(st.Code()), st.Message()):
 		st = status.New(st.Code(), withheld(r.Context(), err))
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
