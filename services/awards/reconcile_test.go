@@ -1,6 +1,7 @@
 package awards_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -418,4 +419,43 @@ func TestReconcileReadsEveryoneInPages(t *testing.T) {
 	if rep.Users != 450 || len(rep.Drifts) != 2 || rep.Drifts[0].UserID != "user-000" || rep.Drifts[1].UserID != "user-449" {
 		t.Errorf("%d users, drifts %+v; want 450 users and the first and last user's drift", rep.Users, rep.Drifts)
 	}
+}
+
+// TestSavingANewGoalRefoldsUserAchievements: a changed strategy refolds
+// every user achievement of the achievement, so the stored progress and
+// goal follow the new strategy at the next cycle and reconcile (and the
+// audit) see no drift.
+func TestSavingANewGoalRefoldsUserAchievements(t *testing.T) {
+	env := newEngineEnv(t)
+	ctx := t.Context()
+	env.apply(t, tripRecord("u1", "t1", 6000), tripRecord("u2", "t2", 12000))
+	env.wantAchievement(t, "u2", "navigator-10km", 10, true)
+
+	c := env.engine.Snapshot().Achievements["navigator-10km"].Config
+	c.Strategy = json.RawMessage(`{"goal":20,"strategy":[{"objective_id":"navi","normalization_factor":0.001}]}`)
+	res, err := env.engine.Save(ctx, c, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Changed || res.Refolded != 2 {
+		t.Errorf("save = %+v, want changed and 2 user objectives refolded", res)
+	}
+	env.cycle(t)
+	var goal float64
+	if err := env.pool.QueryRow(ctx, `SELECT goal FROM awards.user_achievements WHERE user_id = 'u2' AND achievement_id = 'navigator-10km'`).Scan(&goal); err != nil {
+		t.Fatal(err)
+	}
+	if goal != 20 {
+		t.Errorf("u2's goal after the save = %v, want 20", goal)
+	}
+	env.wantAchievement(t, "u1", "navigator-10km", 6, false)
+	env.wantAchievement(t, "u2", "navigator-10km", 12, true) // sticky: granted at 10 stays granted
+	drifts, err := env.engine.Reconcile(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range drifts {
+		t.Errorf("drift after the save: %+v", d)
+	}
+	t.Logf("goal 10 → 20: %d user objectives refolded, %d drifts", res.Refolded, len(drifts))
 }

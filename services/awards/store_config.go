@@ -18,6 +18,10 @@ type SaveResult struct {
 	Version int
 	// Changed is false when the stored configuration was already equal.
 	Changed bool
+	// Refolded counts the user objectives given a new version so that the
+	// achievements worker folds the achievement's user achievements again
+	// with the saved strategy (an existing achievement that changed).
+	Refolded int
 }
 
 // StoredAchievement is an achievement's configuration as stored, with the
@@ -52,6 +56,18 @@ const (
 	sqlDeactivateObjectives = `
 		UPDATE awards.objectives SET active = false, updated_at = now()
 		WHERE achievement_id = $1 AND active AND NOT (key = ANY($2))`
+	// sqlRefoldAchievement gives every user objective of an achievement's
+	// active objectives a new progress version, so that the achievements
+	// worker folds its user achievements again with the saved strategy.
+	// Rows are locked in (user, objective) order, the order consuming
+	// batches write them in, so the two never deadlock.
+	sqlRefoldAchievement = `
+		UPDATE awards.user_objectives uo SET version = nextval('awards.progress_version_seq'), updated_at = now()
+		FROM (SELECT u.user_id, u.objective_id FROM awards.user_objectives u
+		      JOIN awards.objectives o ON o.id = u.objective_id AND o.active
+		      WHERE o.achievement_id = $1
+		      ORDER BY u.user_id, u.objective_id FOR UPDATE OF u) k
+		WHERE uo.user_id = k.user_id AND uo.objective_id = k.objective_id`
 	sqlInsertHistory = `
 		INSERT INTO awards.config_history (achievement_id, version, author, config) VALUES ($1, $2, $3, $4)`
 	sqlLoadAchievements = `
@@ -119,6 +135,21 @@ func (s *PostgresStore) SaveAchievement(ctx context.Context, a *CompiledAchievem
 		}
 		if _, err := tx.Exec(ctx, sqlInsertHistory, c.ID, res.Version, author, config); err != nil {
 			return err
+		}
+		if version > 0 {
+			// A changed strategy, goal or policy changes what users'
+			// progress folds to: every user achievement of it is folded
+			// again (counters are not: a changed filter or rule counts
+			// from now on, or from a backfill). This writes progress
+			// versions, so it holds the writers' lock like a batch.
+			if _, err := tx.Exec(ctx, sqlXactLockShared, int32(lockClassProgress)); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, sqlRefoldAchievement, c.ID)
+			if err != nil {
+				return fmt.Errorf("refold its user achievements: %w", err)
+			}
+			res.Refolded = int(tag.RowsAffected())
 		}
 		if version == 0 {
 			// A new achievement is announced to everyone.
