@@ -373,6 +373,7 @@ func TestRetryable(t *testing.T) {
 		connect.CodeUnavailable:       true,
 		connect.CodeResourceExhausted: true,
 		connect.CodeDeadlineExceeded:  true,
+		connect.CodeAborted:           true,
 		connect.CodeInvalidArgument:   false,
 		connect.CodeUnauthenticated:   false,
 		connect.CodePermissionDenied:  false,
