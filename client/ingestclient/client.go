@@ -330,10 +330,12 @@ func RetryableCodes() []connect.Code {
 }
 
 // TransportCodes are the codes after which a batch is sent again only when
-// the error comes from the transport: a connection reset or a cut-off
-// answer surfaces as one of these.
+// the error comes from the transport: a cut-off answer surfaces as Unknown or
+// Internal, and a connection reset by a server that died mid-request as
+// Canceled (connect-go maps ECONNRESET and EPIPE to it). A Canceled of the
+// caller's own context is not retried.
 func TransportCodes() []connect.Code {
-	return []connect.Code{connect.CodeUnknown, connect.CodeInternal}
+	return []connect.Code{connect.CodeUnknown, connect.CodeInternal, connect.CodeCanceled}
 }
 
 // Retryable reports whether sending the same batch again may succeed: an
