@@ -52,7 +52,9 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream, subject str
 		return fmt.Errorf("read %s: %w", stream, err)
 	}
 	for read := uint64(0); read < want; {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		// Ask for no more than remain: a fetch returns once it has them, not
+		// at its deadline.
+		batch, err := cons.Fetch(int(min(500, want-read)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
