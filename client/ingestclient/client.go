@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,9 +57,10 @@ func ParseProtocol(name string) (Protocol, error) {
 }
 
 // RetryPolicy says how often and how patiently a failed batch is sent again.
-// Only errors a retry can fix are retried: Unavailable, ResourceExhausted,
-// DeadlineExceeded of one attempt, and transport errors. InvalidArgument,
-// Unauthenticated, PermissionDenied and the rest are returned at once.
+// Only errors a retry can fix are retried (see RetryableCodes): Unavailable,
+// ResourceExhausted, DeadlineExceeded of one attempt, Aborted, and transport
+// errors. InvalidArgument, Unauthenticated, PermissionDenied and the rest are
+// returned at once.
 type RetryPolicy struct {
 	// MaxAttempts bounds the attempts per batch, the first included; 1
 	// disables retries. Default 5.
@@ -305,17 +307,38 @@ func AssignKeys(events []*ingestv1.Event) {
 	}
 }
 
-// Retryable reports whether sending the same batch again may succeed:
-// Unavailable, ResourceExhausted, DeadlineExceeded, and transport errors.
+// RetryableCodes are the codes after which a batch is sent again, with the
+// same keys: ingest answers Unavailable while its bus or catalogue is not
+// ready and ResourceExhausted when it sheds load; DeadlineExceeded is one
+// attempt's timeout and Aborted a conflict the next attempt may not meet.
+// This is the one list of the retry policy: the Go langpack's sender is
+// generated from it (services/registry/langpack), and the end-to-end tests
+// send through this client.
+func RetryableCodes() []connect.Code {
+	return []connect.Code{connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeDeadlineExceeded, connect.CodeAborted}
+}
+
+// TransportCodes are the codes after which a batch is sent again only when
+// the error comes from the transport: a cut-off answer surfaces as Unknown or
+// Internal, and a connection reset by a server that died mid-request as
+// Canceled (connect-go maps ECONNRESET and EPIPE to it). A Canceled of the
+// caller's own context is not retried.
+func TransportCodes() []connect.Code {
+	return []connect.Code{connect.CodeUnknown, connect.CodeInternal, connect.CodeCanceled}
+}
+
+// Retryable reports whether sending the same batch again may succeed: an
+// error with one of RetryableCodes, or one of TransportCodes caused by the
+// transport.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeDeadlineExceeded:
+	code := connect.CodeOf(err)
+	switch {
+	case slices.Contains(RetryableCodes(), code):
 		return true
-	case connect.CodeUnknown, connect.CodeInternal:
-		// A connection reset or a cut-off response surfaces as one of these.
+	case slices.Contains(TransportCodes(), code):
 		var netErr net.Error
 		return errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
 	}

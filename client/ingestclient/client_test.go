@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/platform"
@@ -373,6 +376,7 @@ func TestRetryable(t *testing.T) {
 		connect.CodeUnavailable:       true,
 		connect.CodeResourceExhausted: true,
 		connect.CodeDeadlineExceeded:  true,
+		connect.CodeAborted:           true,
 		connect.CodeInvalidArgument:   false,
 		connect.CodeUnauthenticated:   false,
 		connect.CodePermissionDenied:  false,
@@ -383,6 +387,69 @@ func TestRetryable(t *testing.T) {
 			t.Errorf("Retryable(%v) = %v, want %v", code, got, want)
 		}
 	}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{connect.NewError(connect.CodeCanceled, reset), true},
+		{connect.NewError(connect.CodeUnknown, io.ErrUnexpectedEOF), true},
+		{connect.NewError(connect.CodeCanceled, context.Canceled), false},
+		{connect.NewError(connect.CodeInternal, errors.New("ingest failed")), false},
+	} {
+		if got := ingestclient.Retryable(c.err); got != c.want {
+			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestRetriesAfterConnectionReset: the server dies mid-request (the
+// connection is reset before an answer, as after a SIGKILL); the client
+// sends the batch again with the same key and gets its verdict.
+func TestRetriesAfterConnectionReset(t *testing.T) {
+	var calls atomic.Int32
+	_, answer := ingestv1connect.NewIngestServiceHandler(acceptAll{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = conn.(*net.TCPConn).SetLinger(0) // close with RST
+			conn.Close()
+			return
+		}
+		answer.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := ingestclient.New(srv.URL, fastRetries())
+	ev, err := ingestclient.Typed(itemView("u-reset", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := c.Send(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("Send after a connection reset: %v (code %v)", err, connect.CodeOf(err))
+	}
+	if calls.Load() != 2 || !results[0].Stored() || results[0].Key != ev.GetIdempotencyKey() {
+		t.Errorf("%d calls, result %+v; want 2 calls and the event accepted under its key %s", calls.Load(), results[0], ev.GetIdempotencyKey())
+	}
+	t.Logf("reset on attempt 1, %s on attempt %d", results[0].Status, calls.Load())
+}
+
+// acceptAll answers every event ACCEPTED: a stand-in server for the
+// client's retry tests, not for ingest's behaviour.
+type acceptAll struct {
+	ingestv1connect.UnimplementedIngestServiceHandler
+}
+
+func (acceptAll) SendBatch(_ context.Context, req *ingestv1.SendBatchRequest) (*ingestv1.SendBatchResponse, error) {
+	resp := &ingestv1.SendBatchResponse{}
+	for i, ev := range req.GetEvents() {
+		resp.Results = append(resp.Results, &ingestv1.EventResult{Index: int32(i), Id: ev.GetIdempotencyKey(), Status: ingestv1.EventStatus_EVENT_STATUS_ACCEPTED})
+	}
+	return resp, nil
 }
 
 func TestParseProtocol(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -17,16 +16,14 @@ import (
 	"testing/fstest"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
-	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/platform"
 	protosrc "github.com/clickstream-dev/clickstream/proto"
-	"github.com/clickstream-dev/clickstream/services/ingest"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
 	"github.com/clickstream-dev/clickstream/web"
 )
@@ -57,41 +54,9 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// dataDir returns a directory the postgres OS user can enter when the tests
-// run as root.
-func dataDir(t *testing.T) string {
-	t.Helper()
-	return pgtest.DataDir(t)
-}
-
 func startStack(t *testing.T) *platform.Stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := platform.Start(ctx, platform.Config{
-		DataDir:    dataDir(t),
-		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
-		Awards:     platform.AwardsConfig{Starter: true},
-		AdminToken: adminToken,
-		Ingest:     ingest.Config{PIISecret: "console-test-pii-secret-0123456789"},
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start the dev stack: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack stopped with error: %v", err)
-		}
-	})
-	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelWait()
-	if err := s.WaitReady(waitCtx); err != nil {
-		t.Fatalf("the dev stack is not ready: %v", err)
-	}
-	return s
+	return harness.StartStack(t, harness.DevConfig(harness.DataDir(t), adminToken, "console-test-pii-secret-0123456789")).Stack
 }
 
 // rest does one call to a REST gateway and decodes the JSON answer into out.
@@ -99,42 +64,20 @@ func startStack(t *testing.T) *platform.Stack {
 // decoding a 200 answer into out.
 func restStatus(t *testing.T, method, url string, out any) int {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
+	status, data := harness.REST(t, "", method, url, "")
+	if status == http.StatusOK {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("%s %s: %v: %s", method, url, err, data)
 		}
 	}
-	return resp.StatusCode
+	return status
 }
 
 func rest(t *testing.T, token, method, url, body string, out any) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, data)
+	status, data := harness.REST(t, token, method, url, body)
+	if status != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d: %s", method, url, status, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -195,13 +138,7 @@ func pushPlaceCardV2(t *testing.T, ctx context.Context, s *platform.Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := registryv1connect.NewRegistryAdminServiceClient(http.DefaultClient, s.URL(platform.Registry),
-		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
-			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-				req.Header().Set("Authorization", "Bearer "+adminToken)
-				return next(ctx, req)
-			}
-		})))
+	admin := registryv1connect.NewRegistryAdminServiceClient(harness.BearerClient(adminToken), s.URL(platform.Registry))
 	resp, err := admin.PushSchemas(ctx, &registryv1.PushSchemasRequest{FileDescriptorSet: set.FileDescriptorSet(), Author: "console-test", Message: "add PlaceCardOpenedV2"})
 	if err != nil {
 		t.Fatalf("push PlaceCardOpenedV2: %v", err)

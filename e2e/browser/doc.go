@@ -1,4 +1,9 @@
 // Package browser drives the web console in headless Chromium against a
 // real dev stack (PostgreSQL, NATS JetStream, registry, ingest and awards in
-// process): the acceptance flows of issue 12, with a screenshot of every page.
+// process, a harness.Stack): the acceptance flows of issue 12, with a
+// screenshot of every page.
+//
+// Imports: e2e/harness, platform, the services' public configuration and
+// schema packages, and chromedp; never another e2e test package. Nothing
+// imports this package.
 package browser

@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/client/ingestclient"
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 )
 
 // BenchmarkIngestInstances measures the ingest throughput of one and of two instances on
@@ -24,7 +25,9 @@ func BenchmarkIngestInstances(b *testing.B) {
 		workers     = 8
 	)
 	p := startPlatform(b, 2)
-	clients := p.ingestClients(2)
+	// One attempt per batch: no node goes down here, so any error fails the benchmark.
+	once := ingestclient.RetryPolicy{MaxAttempts: 1}
+	oneInstance, twoInstances := harness.NewSender(p.apiKey, once, p.ingestURLs(1)...), harness.NewSender(p.apiKey, once, p.ingestURLs(2)...)
 	ctx := context.Background()
 
 	var (
@@ -32,8 +35,8 @@ func BenchmarkIngestInstances(b *testing.B) {
 		rounds   int
 	)
 	for b.Loop() {
-		one += sendThrough(ctx, b, clients[:1], workload{n: benchEvents, prefix: fmt.Sprintf("bench-1-%d", rounds)}, batchSize, workers)
-		two += sendThrough(ctx, b, clients, workload{n: benchEvents, prefix: fmt.Sprintf("bench-2-%d", rounds)}, batchSize, workers)
+		one += sendThrough(ctx, b, oneInstance, 1, workload(benchEvents, fmt.Sprintf("bench-1-%d", rounds)), batchSize, workers)
+		two += sendThrough(ctx, b, twoInstances, 2, workload(benchEvents, fmt.Sprintf("bench-2-%d", rounds)), batchSize, workers)
 		rounds++
 	}
 	perSecond := func(d time.Duration) float64 { return float64(rounds*benchEvents) / d.Seconds() }
@@ -44,15 +47,15 @@ func BenchmarkIngestInstances(b *testing.B) {
 		rounds, benchEvents, perSecond(one), perSecond(two), perSecond(two)/perSecond(one))
 }
 
-// sendThrough sends w's events in batches from workers goroutines, spreading the batches
-// over clients, and returns how long that took. Any failed batch fails the benchmark: no
-// node goes down here.
-func sendThrough(ctx context.Context, b *testing.B, clients []ingestv1connect.IngestServiceClient, w workload, batchSize, workers int) time.Duration {
+// sendThrough sends w's events in batches from workers goroutines through sender, which
+// spreads the batches over its instances, and returns how long that took. Any failed
+// batch fails the benchmark: no node goes down here.
+func sendThrough(ctx context.Context, b *testing.B, sender *harness.Sender, instances int, w harness.Workload, batchSize, workers int) time.Duration {
 	b.Helper()
-	// Build the requests first: the measurement is ingest's, not the client's encoding.
-	var reqs []*ingestv1.SendBatchRequest
-	for start := 0; start < w.n; start += batchSize {
-		reqs = append(reqs, w.batch(start, batchSize))
+	// Build the events first: the measurement is ingest's, not the client's encoding.
+	var batches [][]*ingestv1.Event
+	for start := 0; start < w.N; start += batchSize {
+		batches = append(batches, w.Events(start, batchSize))
 	}
 	next := make(chan int)
 	errs := make(chan error, workers)
@@ -63,16 +66,16 @@ func sendThrough(ctx context.Context, b *testing.B, clients []ingestv1connect.In
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if _, err := clients[i%len(clients)].SendBatch(ctx, reqs[i]); err != nil {
+				if _, err := sender.Send(ctx, i, batches[i]); err != nil {
 					select {
-					case errs <- fmt.Errorf("batch %s through %d instance(s): %w", w.key(i*batchSize), len(clients), err):
+					case errs <- fmt.Errorf("batch %s through %d instance(s): %w", w.Key(i*batchSize), instances, err):
 					default:
 					}
 				}
 			}
 		}()
 	}
-	for i := range reqs {
+	for i := range batches {
 		next <- i
 	}
 	close(next)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 )
@@ -45,59 +44,12 @@ func TestEventsLeaderFailover(t *testing.T) {
 		batchSize = 100
 		workers   = 4
 	)
-	w := workload{n: events, prefix: "failover"}
-	clients := p.ingestClients(2)
+	w := workload(events, "failover")
+	// Batch b goes to instance b mod 2 and each retry to the other one.
+	sender := harness.NewSender(p.apiKey, harness.UntilAnswered(), p.ingestURLs(2)...)
+	answered := &sender.Answered // events with a final answer
 
-	var (
-		mu       sync.Mutex
-		status   = make(map[string]ingestv1.EventStatus, events)
-		errCodes = map[string]int{}
-		answered atomic.Int64 // events with a final answer
-		attempts atomic.Int64 // batches sent, retries included
-		retries  atomic.Int64 // batches sent again after an error
-		failed   atomic.Value
-	)
 	started := time.Now()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for start := range next {
-				req := w.batch(start, batchSize)
-				backoff := 20 * time.Millisecond
-				for attempt := 0; ; attempt++ {
-					attempts.Add(1)
-					// Alternate the instances, and move to the other one on a retry.
-					resp, err := clients[(start/batchSize+attempt)%2].SendBatch(ctx, req)
-					if err == nil && len(resp.GetResults()) != len(req.GetEvents()) {
-						err = fmt.Errorf("%d results for %d events", len(resp.GetResults()), len(req.GetEvents()))
-					}
-					if err == nil {
-						mu.Lock()
-						for _, r := range resp.GetResults() {
-							status[r.GetId()] = r.GetStatus()
-						}
-						mu.Unlock()
-						answered.Add(int64(len(req.GetEvents())))
-						break
-					}
-					if ctx.Err() != nil {
-						failed.CompareAndSwap(nil, fmt.Errorf("batch %s: not answered after %d attempts: %v", w.key(start), attempt+1, err))
-						break
-					}
-					mu.Lock()
-					errCodes[codeOf(err)]++
-					mu.Unlock()
-					retries.Add(1)
-					time.Sleep(backoff)
-					backoff = min(2*backoff, 500*time.Millisecond)
-				}
-			}
-		}()
-	}
-
 	// The failover: shut down the EVENTS leader once a fifth of the events are answered,
 	// restart it once another node leads and half are answered (or 5 s passed).
 	type event struct {
@@ -153,15 +105,11 @@ func TestEventsLeaderFailover(t *testing.T) {
 		}
 	}()
 
-	for start := 0; start < events; start += batchSize {
-		next <- start
-	}
-	close(next)
-	wg.Wait()
+	sendErr := sender.SendAll(ctx, w, batchSize, workers)
 	loadTime := time.Since(started)
 	<-failoverDone
-	if err, _ := failed.Load().(error); err != nil {
-		t.Fatal(err)
+	if sendErr != nil {
+		t.Fatalf("a batch was not answered: %v", sendErr)
 	}
 	if failoverErr != nil {
 		t.Fatal(failoverErr)
@@ -171,8 +119,8 @@ func TestEventsLeaderFailover(t *testing.T) {
 	var accepted, duplicate, rejected int
 	stored := map[string]bool{}
 	for i := range events {
-		key := w.key(i)
-		switch s := status[key]; s {
+		key := w.Key(i)
+		switch s := sender.Status(key); s {
 		case ingestv1.EventStatus_EVENT_STATUS_ACCEPTED, ingestv1.EventStatus_EVENT_STATUS_DUPLICATE:
 			if s == ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 				accepted++
@@ -180,12 +128,12 @@ func TestEventsLeaderFailover(t *testing.T) {
 				duplicate++
 			}
 			stored[key] = true
-			if !w.valid(i) {
+			if !w.Valid(i) {
 				t.Errorf("event %s lacks its trip id but was answered %s", key, s)
 			}
 		case ingestv1.EventStatus_EVENT_STATUS_REJECTED:
 			rejected++
-			if w.valid(i) {
+			if w.Valid(i) {
 				t.Errorf("valid event %s was rejected", key)
 			}
 		default:
@@ -194,8 +142,8 @@ func TestEventsLeaderFailover(t *testing.T) {
 	}
 
 	// What the streams hold, read through the cluster once the restarted node is back.
-	onEvents := streamKeys(ctx, t, p.nats.URL(), bus.StreamEvents, "")
-	inDeadLetter := streamKeys(ctx, t, p.nats.URL(), bus.StreamDeadLetter, "dl-")
+	onEvents := harness.StreamKeys(ctx, t, p.nats.URL(), bus.StreamEvents, "")
+	inDeadLetter := harness.StreamKeys(ctx, t, p.nats.URL(), bus.StreamDeadLetter, "dl-")
 	var eventsTotal, deadTotal int
 	for key, n := range onEvents {
 		eventsTotal += n
@@ -203,12 +151,12 @@ func TestEventsLeaderFailover(t *testing.T) {
 			t.Errorf("event %s is on %s %d times", key, bus.StreamEvents, n)
 		}
 		if !stored[key] {
-			t.Errorf("event %s is on %s but was answered %s", key, bus.StreamEvents, status[key])
+			t.Errorf("event %s is on %s but was answered %s", key, bus.StreamEvents, sender.Status(key))
 		}
 	}
 	for key := range stored {
 		if onEvents[key] == 0 {
-			t.Errorf("event %s was answered %s but is not on %s (a false acknowledgement)", key, status[key], bus.StreamEvents)
+			t.Errorf("event %s was answered %s but is not on %s (a false acknowledgement)", key, sender.Status(key), bus.StreamEvents)
 		}
 	}
 	for key, n := range inDeadLetter {
@@ -216,8 +164,8 @@ func TestEventsLeaderFailover(t *testing.T) {
 		if n != 1 {
 			t.Errorf("dead letter %s is on %s %d times", key, bus.StreamDeadLetter, n)
 		}
-		if status[key] != ingestv1.EventStatus_EVENT_STATUS_REJECTED {
-			t.Errorf("dead letter %s was answered %s", key, status[key])
+		if sender.Status(key) != ingestv1.EventStatus_EVENT_STATUS_REJECTED {
+			t.Errorf("dead letter %s was answered %s", key, sender.Status(key))
 		}
 	}
 	if deadTotal != rejected {
@@ -228,6 +176,7 @@ func TestEventsLeaderFailover(t *testing.T) {
 	}
 
 	// Ingest stays up: what it answers while the bus has no leader is Unavailable.
+	errCodes := sender.ErrorCodes()
 	codes := make([]string, 0, len(errCodes))
 	for code, n := range errCodes {
 		codes = append(codes, fmt.Sprintf("%s×%d", code, n))
@@ -239,7 +188,7 @@ func TestEventsLeaderFailover(t *testing.T) {
 	t.Logf("sent %d events in batches of %d from %d goroutines to 2 ingest instances in %s (%.0f events/s)",
 		events, batchSize, workers, loadTime.Round(time.Millisecond), float64(events)/loadTime.Seconds())
 	t.Logf("answers: ACCEPTED %d, DUPLICATE %d, REJECTED %d; batches sent %d, retried %d (errors: %v)",
-		accepted, duplicate, rejected, attempts.Load(), retries.Load(), codes)
+		accepted, duplicate, rejected, sender.Attempts.Load(), sender.Retries.Load(), codes)
 	t.Logf("streams: %d on %s, %d in %s, total %d", eventsTotal, bus.StreamEvents, deadTotal, bus.StreamDeadLetter, eventsTotal+deadTotal)
 	t.Logf("failover: %s led %s and was shut down at %s (%d events answered); %s led from %s (%d answered); %s restarted at %s (%d answered)",
 		leaderName, bus.StreamEvents, shutdown.at.Round(time.Millisecond), shutdown.answered,

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
@@ -46,7 +47,7 @@ func TestPostgresFailover(t *testing.T) {
 		t.Skip("starts two PostgreSQL clusters, NATS and the three services")
 	}
 	ctx := t.Context()
-	dir := dataDir(t)
+	dir := harness.DataDir(t)
 	primary, err := postgres.StartCluster(ctx, postgres.ClusterConfig{DataDir: filepath.Join(dir, "primary"), Ephemeral: true, Password: "failover-test-password"})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestPostgresFailover(t *testing.T) {
 			t.Logf("warnings and errors of the services (last 4 KiB):\n%s", logs.tail(4096))
 		}
 	})
-	s := run(t, platform.Config{
+	s := harness.StartStack(t, platform.Config{
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		DataDir:     dir,
 		DatabaseURL: dbURL,
@@ -83,10 +84,10 @@ func TestPostgresFailover(t *testing.T) {
 		AdminToken:  adminToken,
 		Ingest:      ingest.Config{PIISecret: piiSecret},
 	})
-	registryAdmin := registryv1connect.NewRegistryAdminServiceClient(bearerClient(adminToken), s.URL(platform.Registry))
+	registryAdmin := registryv1connect.NewRegistryAdminServiceClient(harness.BearerClient(adminToken), s.URL(platform.Registry))
 	registryRead := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry))
-	ingestAdmin := ingestv1connect.NewIngestAdminServiceClient(bearerClient(adminToken), s.URL(platform.Ingest))
-	events := ingestv1connect.NewIngestServiceClient(bearerClient(s.IngestKey()), s.URL(platform.Ingest))
+	ingestAdmin := ingestv1connect.NewIngestAdminServiceClient(harness.BearerClient(adminToken), s.URL(platform.Ingest))
+	events := ingestv1connect.NewIngestServiceClient(harness.BearerClient(s.IngestKey()), s.URL(platform.Ingest))
 
 	// Before: a photo counts, an owner is set, on the primary.
 	sendJSON(t, events, "failover-photo-1", 2001, 2, `{"context":{"userId":"u-failover"},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}`)

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 )
@@ -61,12 +62,12 @@ func TestAbuse(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fluentPort, consolePort := freePort(t), freePort(t)
-	d := newDev(t)
-	d.args = []string{"--fluent-listen", "127.0.0.1:" + strconv.Itoa(fluentPort), "--console-addr", "127.0.0.1:" + strconv.Itoa(consolePort)}
-	d.start()
-	adminToken, apiKey := d.secret("admin-token"), d.secret("ingest-key")
-	rss := watchRSS(t, d.cmd.Process.Pid)
+	fluentPort, consolePort := harness.FreePort(t), harness.FreePort(t)
+	d := harness.NewDev(t, binary)
+	d.Args = []string{"--fluent-listen", "127.0.0.1:" + strconv.Itoa(fluentPort), "--console-addr", "127.0.0.1:" + strconv.Itoa(consolePort)}
+	d.Start()
+	adminToken, apiKey := d.Secret("admin-token"), d.Secret("ingest-key")
+	rss := watchRSS(t, d.Pid())
 	t.Logf("resident memory after start: %d MiB", rss.current()>>20)
 
 	a := &abuse{t: t, ctx: ctx, rss: rss, h1: &http.Client{Timeout: 30 * time.Second}, h2: h2cClient(), admin: adminToken}
@@ -75,12 +76,12 @@ func TestAbuse(t *testing.T) {
 		name, base, rpc, rest, restMethod string
 		admin                             bool
 	}{
-		{name: "registry", base: d.registryURL(), rpc: "/clickstream.registry.v1.RegistryService/ListEvents", rest: "/v1/admin/schemas:push", restMethod: "POST", admin: true},
-		{name: "registry admin", base: d.registryURL(), rpc: "/clickstream.registry.v1.RegistryAdminService/PushSchemas", admin: true},
-		{name: "ingest", base: d.ingestURL(), rpc: "/clickstream.ingest.v1.IngestService/SendBatch", rest: "/v1/events:batch", restMethod: "POST"},
-		{name: "ingest admin", base: d.ingestURL(), rpc: "/clickstream.ingest.v1.IngestAdminService/ListKeys", rest: "/v1/admin/keys", restMethod: "POST", admin: true},
-		{name: "awards", base: d.awardsURL(), rpc: "/clickstream.awards.v1.AwardsService/ListAchievements", rest: "/v1/admin/achievements:validate", restMethod: "POST", admin: true},
-		{name: "awards admin", base: d.awardsURL(), rpc: "/clickstream.awards.v1.AwardsAdminService/ValidateAchievement", admin: true},
+		{name: "registry", base: d.RegistryURL(), rpc: "/clickstream.registry.v1.RegistryService/ListEvents", rest: "/v1/admin/schemas:push", restMethod: "POST", admin: true},
+		{name: "registry admin", base: d.RegistryURL(), rpc: "/clickstream.registry.v1.RegistryAdminService/PushSchemas", admin: true},
+		{name: "ingest", base: d.IngestURL(), rpc: "/clickstream.ingest.v1.IngestService/SendBatch", rest: "/v1/events:batch", restMethod: "POST"},
+		{name: "ingest admin", base: d.IngestURL(), rpc: "/clickstream.ingest.v1.IngestAdminService/ListKeys", rest: "/v1/admin/keys", restMethod: "POST", admin: true},
+		{name: "awards", base: d.AwardsURL(), rpc: "/clickstream.awards.v1.AwardsService/ListAchievements", rest: "/v1/admin/achievements:validate", restMethod: "POST", admin: true},
+		{name: "awards admin", base: d.AwardsURL(), rpc: "/clickstream.awards.v1.AwardsAdminService/ValidateAchievement", admin: true},
 	}
 	for _, s := range services {
 		// gzip bombs: every Connect handler refuses them while inflating.
@@ -99,15 +100,15 @@ func TestAbuse(t *testing.T) {
 	}
 	// A subscriber's ack without a token is refused before its body is
 	// read (it read 200 MB before answering 401).
-	a.probe("ingest REST ack streamed 600 MiB, no token", d.ingestURL()+"/v1/admin/subscriptions/x:ack", restStream("POST", oversized), false, wantHTTP(401))
-	a.raw("ingest REST ack declared 600 MiB, no token", d.ingestURL(), "/v1/admin/subscriptions/x:ack", "application/json", nil, false, 413)
-	for _, base := range []string{d.registryURL(), d.ingestURL(), d.awardsURL()} {
+	a.probe("ingest REST ack streamed 600 MiB, no token", d.IngestURL()+"/v1/admin/subscriptions/x:ack", restStream("POST", oversized), false, wantHTTP(401))
+	a.raw("ingest REST ack declared 600 MiB, no token", d.IngestURL(), "/v1/admin/subscriptions/x:ack", "application/json", nil, false, 413)
+	for _, base := range []string{d.RegistryURL(), d.IngestURL(), d.AwardsURL()} {
 		a.probe("health gRPC gzip bomb "+base, base+"/grpc.health.v1.Health/Check", grpcRequest(bomb, true), false, wantGRPC(8))
 		a.probe("reflection gRPC gzip bomb "+base, base+"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", grpcRequest(bomb, true), false, wantGRPC(8))
 	}
 
 	a.fluentDeepNesting("127.0.0.1:"+strconv.Itoa(fluentPort), d)
-	a.webhookRedirect(d.ingestURL(), apiKey)
+	a.webhookRedirect(d.IngestURL(), apiKey)
 	console := "http://127.0.0.1:" + strconv.Itoa(consolePort)
 	for _, p := range []string{"/console/%ff", "/console/api/registry/v1/..%2fmetrics", "/console/api/ingest/v1/%2e%2e/%2e%2e/metrics",
 		"/console/api/awards/v1/..%2F..%2Fclickstream.awards.v1.AwardsAdminService/ListSources", "/console/api/registry/v1//..//metrics"} {
@@ -115,12 +116,12 @@ func TestAbuse(t *testing.T) {
 			return http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		}, false, wantHTTP(400))
 	}
-	secret := []byte(d.secret("awards-jwt-secret"))
+	secret := []byte(d.Secret("awards-jwt-secret"))
 	for name, token := range map[string]string{
 		"JWT with crit":  signJWT(t, secret, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}, map[string]any{"crit": []string{"x"}, "x": 1}),
 		"JWT exp string": signJWT(t, secret, jwt.MapClaims{"sub": "u1", "exp": strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)}, nil),
 	} {
-		a.probe("awards "+name, d.awardsURL()+"/v1/me/achievements", func(ctx context.Context, url string) (*http.Request, error) {
+		a.probe("awards "+name, d.AwardsURL()+"/v1/me/achievements", func(ctx context.Context, url string) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err == nil {
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -131,14 +132,14 @@ func TestAbuse(t *testing.T) {
 
 	// Alive and ready, within bounds.
 	select {
-	case <-d.exited:
-		t.Fatalf("clickstream dev exited during the probes:\n%s", tail(d.logPath, 40))
+	case <-d.Exited():
+		t.Fatalf("clickstream dev exited during the probes:\n%s", harness.Tail(d.LogPath, 40))
 	default:
 	}
 	readyCtx, readyCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer readyCancel()
-	for _, u := range []string{d.registryURL(), d.ingestURL(), d.awardsURL()} {
-		if err := waitReady(readyCtx, u, d.exited); err != nil {
+	for _, u := range []string{d.RegistryURL(), d.IngestURL(), d.AwardsURL()} {
+		if err := harness.WaitReady(readyCtx, u, d.Exited()); err != nil {
 			t.Errorf("%s after the probes: %v", u, err)
 		}
 	}
@@ -251,12 +252,12 @@ func (a *abuse) raw(name, base, path, contentType string, header map[string]stri
 // fluentDeepNesting sends, after the shared-key handshake, a frame of
 // 8.6 MB of 0x91 (arrays nested 8.6 million deep): the connection closes
 // with the reason logged, and a new connection's chunk is acknowledged.
-func (a *abuse) fluentDeepNesting(addr string, d *dev) {
+func (a *abuse) fluentDeepNesting(addr string, d *harness.Dev) {
 	a.t.Helper()
 	a.probes++
 	mark := a.rss.mark()
 	var sharedKey string
-	for line := range strings.SplitSeq(d.secret("fluent-shared-keys"), "\n") {
+	for line := range strings.SplitSeq(d.Secret("fluent-shared-keys"), "\n") {
 		if env, key, ok := strings.Cut(strings.TrimSpace(line), " "); ok && env == "dev" {
 			sharedKey = key
 		}
@@ -272,7 +273,7 @@ func (a *abuse) fluentDeepNesting(addr string, d *dev) {
 	}
 	logged := false
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !logged; time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(d.logPath)
+		b, _ := os.ReadFile(d.LogPath)
 		logged = bytes.Contains(b, []byte("nested deeper than"))
 	}
 	if !logged {
@@ -341,7 +342,7 @@ func (a *abuse) webhookRedirect(ingestURL, apiKey string) {
 		http.Redirect(w, r, elsewhere.URL+"/metadata", http.StatusTemporaryRedirect)
 	}))
 	defer hook.Close()
-	admin := ingestv1connect.NewIngestAdminServiceClient(bearerClient(a.admin), ingestURL)
+	admin := ingestv1connect.NewIngestAdminServiceClient(harness.BearerClient(a.admin), ingestURL)
 	if _, err := admin.CreateSubscription(a.ctx, &ingestv1.CreateSubscriptionRequest{Actor: "abuse test", Subscription: &ingestv1.Subscription{
 		Name: "abuse-redirect", OwnerTeam: "security", Environments: []string{"dev"},
 		Events:   []*ingestv1.SubscribedEvent{{Name: "NavigationTripFinished"}},
@@ -350,9 +351,9 @@ func (a *abuse) webhookRedirect(ingestURL, apiKey string) {
 	}}); err != nil {
 		a.t.Fatalf("create the webhook subscription: %v", err)
 	}
-	events := ingestv1connect.NewIngestServiceClient(bearerClient(apiKey), ingestURL)
-	w := workload{n: 1, users: 1, prefix: "abuse-webhook"}
-	if resp, err := events.SendBatch(a.ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{w.event(0)}}); err != nil || resp.GetAccepted() != 1 {
+	events := ingestv1connect.NewIngestServiceClient(harness.BearerClient(apiKey), ingestURL)
+	w := harness.Workload{N: 1, Users: 1, UserPrefix: "abuse-user", Prefix: "abuse-webhook"}
+	if resp, err := events.SendBatch(a.ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{w.Event(0)}}); err != nil || resp.GetAccepted() != 1 {
 		a.t.Fatalf("send an event: %v %v", resp, err)
 	}
 	var reason string
@@ -554,16 +555,6 @@ func signJWT(t *testing.T, secret []byte, claims jwt.MapClaims, header map[strin
 		t.Fatal(err)
 	}
 	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func h2cClient() *http.Client {

@@ -1,27 +1,23 @@
 package faults_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 )
 
 // The shape of one run of TestAwardsExactUnderLoad.
@@ -204,7 +200,7 @@ func (w *awardsLoad) itemEvent(it *loadItem, j int) *ingestv1.Event {
 	default:
 		msg = &eventsv1.PhotoStatusChangedV1{Context: c, PhotoId: it.id, ObjectId: it.object, Status: it.statuses[j]}
 	}
-	return typedEvent(it.key(w.run, j), msg)
+	return harness.TypedEvent(it.key(w.run, j), msg)
 }
 
 func (w *awardsLoad) tripEvent(tr *loadTrip) *ingestv1.Event {
@@ -212,16 +208,8 @@ func (w *awardsLoad) tripEvent(tr *loadTrip) *ingestv1.Event {
 	if tr.at != nil {
 		c.OccurredAt = timestamppb.New(*tr.at)
 	}
-	return typedEvent(fmt.Sprintf("load%d-%s", w.run, tr.id),
+	return harness.TypedEvent(fmt.Sprintf("load%d-%s", w.run, tr.id),
 		&eventsv1.NavigationTripFinishedV1{Context: c, TripId: tr.id, DistanceM: tr.distance, Arrived: true})
-}
-
-func typedEvent(key string, msg proto.Message) *ingestv1.Event {
-	payload, err := anypb.New(msg)
-	if err != nil {
-		panic(err)
-	}
-	return &ingestv1.Event{IdempotencyKey: key, Payload: &ingestv1.Event_Typed{Typed: payload}}
 }
 
 // batches are what sender s sends, in order. Round r holds change r of
@@ -275,9 +263,8 @@ type sent struct {
 // send runs the four senders at once and waits for all of them.
 func (w *awardsLoad) send(ctx context.Context, t *testing.T, ingestURL, apiKey string) *sent {
 	t.Helper()
-	client := ingestv1connect.NewIngestServiceClient(bearerClient(apiKey), ingestURL)
+	client := harness.NewSender(apiKey, harness.UntilAnswered(), ingestURL)
 	out := &sent{bySubject: map[string]int{}}
-	var v verdicts
 	var wg sync.WaitGroup
 	errs := make(chan error, loadSenders)
 	for s := range loadSenders {
@@ -286,16 +273,16 @@ func (w *awardsLoad) send(ctx context.Context, t *testing.T, ingestURL, apiKey s
 		go func() {
 			defer wg.Done()
 			for _, events := range batches {
-				resp, err := sendWithRetries(ctx, client, &ingestv1.SendBatchRequest{Events: events}, &v)
+				results, err := client.Send(ctx, 0, events)
 				if err != nil {
 					errs <- fmt.Errorf("sender %d: %w", s, err)
 					return
 				}
 				out.mu.Lock()
 				out.batches++
-				for i, r := range resp.GetResults() {
+				for i, r := range results {
 					out.bySubject[subjectOf(events[i])]++
-					switch r.GetStatus() {
+					switch r.Status {
 					case ingestv1.EventStatus_EVENT_STATUS_ACCEPTED:
 						out.accepted++
 					case ingestv1.EventStatus_EVENT_STATUS_DUPLICATE:
@@ -303,7 +290,7 @@ func (w *awardsLoad) send(ctx context.Context, t *testing.T, ingestURL, apiKey s
 					default:
 						out.rejected++
 						if out.rejected <= 5 {
-							t.Errorf("%s: %s %v", events[i].GetIdempotencyKey(), r.GetStatus(), r.GetRejection())
+							t.Errorf("%s: %s %v", events[i].GetIdempotencyKey(), r.Status, r.Rejection)
 						}
 					}
 				}
@@ -480,27 +467,6 @@ func (a adminClient) allPending(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
-// metric reads one unlabelled sample from base/metrics.
-func metric(ctx context.Context, base, name string) (float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, nil // not exported before the first recompute
-}
-
 // settle waits until awards has applied every event on the bus and the
 // achievements worker has stopped changing anything: no pending events,
 // and neither the recompute counter nor any user's public progress moved
@@ -529,7 +495,7 @@ func settle(ctx context.Context, t *testing.T, a adminClient, awardsURL string, 
 			if drained == 0 {
 				drained = time.Since(begin)
 			}
-			m, err := metric(ctx, awardsURL, "clickstream_awards_achievements_recomputed_total")
+			m, _, err := harness.Metric(ctx, awardsURL, "clickstream_awards_achievements_recomputed_total")
 			if err != nil {
 				last = err.Error()
 				break
@@ -608,17 +574,14 @@ func TestAwardsExactUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	d := newDev(t)
-	d.start()
-	apiKey, adminToken := d.secret("ingest-key"), d.secret("admin-token")
-	awards := newAdminClient(d.awardsURL(), adminToken)
+	d, apiKey, awards := startDev(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 
 	for run := 1; run <= loadRuns; run++ {
 		begin := time.Now()
 		w := newAwardsLoad(run, seed)
-		s := w.send(ctx, t, d.ingestURL(), apiKey)
+		s := w.send(ctx, t, d.IngestURL(), apiKey)
 		sendTime := time.Since(begin)
 		total := s.accepted + s.duplicate + s.rejected
 		if s.rejected > 0 || total != loadEvents {
@@ -631,7 +594,7 @@ func TestAwardsExactUnderLoad(t *testing.T) {
 			}
 		}
 
-		snap, drained := settle(ctx, t, awards, d.awardsURL(), w.users)
+		snap, drained := settle(ctx, t, awards, d.AwardsURL(), w.users)
 		settleTime := time.Since(begin) - sendTime
 
 		resp, err := awards.admin.Reconcile(ctx, &awardsv1.ReconcileRequest{})

@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 )
 
 // TestFluentClientOutlivesSIGKILL: a real Fluent client (the npm fluent-logger package,
@@ -25,7 +26,8 @@ func TestFluentClientOutlivesSIGKILL(t *testing.T) {
 		t.Skip("starts clickstream dev as a child process twice")
 	}
 	node, err := exec.LookPath("node")
-	modules, _ := filepath.Abs(filepath.Join("..", "tools", "npm", "node_modules"))
+	root := harness.RepoRoot(t)
+	modules := filepath.Join(root, "tools", "npm", "node_modules")
 	if err == nil {
 		_, err = os.Stat(filepath.Join(modules, "fluent-logger"))
 	}
@@ -38,18 +40,13 @@ func TestFluentClientOutlivesSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	d := newDev(t)
-	d.args = []string{"--fluent-listen", "127.0.0.1:" + strconv.Itoa(port)}
-	d.start()
+	port := harness.FreePort(t)
+	d := harness.NewDev(t, binary)
+	d.Args = []string{"--fluent-listen", "127.0.0.1:" + strconv.Itoa(port)}
+	d.Start()
 	// "<environment> <shared key>", written by the first start.
 	var sharedKey string
-	for _, line := range strings.Split(d.secret("fluent-shared-keys"), "\n") {
+	for _, line := range strings.Split(d.Secret("fluent-shared-keys"), "\n") {
 		if env, key, ok := strings.Cut(strings.TrimSpace(line), " "); ok && env == "dev" {
 			sharedKey = key
 		}
@@ -59,7 +56,7 @@ func TestFluentClientOutlivesSIGKILL(t *testing.T) {
 	}
 
 	const n = 10000
-	client := exec.CommandContext(ctx, node, filepath.Join("..", "services", "ingest", "testdata", "fluent_client.js"),
+	client := exec.CommandContext(ctx, node, filepath.Join(root, "services", "ingest", "testdata", "fluent_client.js"),
 		strconv.Itoa(port), sharedKey, strconv.Itoa(n), "500")
 	client.Env = append(os.Environ(), "NODE_PATH="+modules)
 	var out strings.Builder
@@ -71,7 +68,7 @@ func TestFluentClientOutlivesSIGKILL(t *testing.T) {
 	go func() { clientDone <- client.Wait() }()
 
 	// SIGKILL once a third of the records are on EVENTS.
-	nc, err := nats.Connect(d.natsURL())
+	nc, err := nats.Connect(d.NATSURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,24 +87,24 @@ func TestFluentClientOutlivesSIGKILL(t *testing.T) {
 		}
 	}
 	nc.Close()
-	if err := d.kill(); err != nil {
+	if err := d.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("SIGKILL with %d records on EVENTS", atKill)
-	d.start()
+	d.Start()
 	if err := <-clientDone; err != nil {
 		t.Fatalf("node fluent_client.js: %v\n%s", err, out.String())
 	}
 	t.Logf("node client: %s", strings.TrimSpace(out.String()))
 
-	events := streamKeys(ctx, t, d.natsURL(), "EVENTS", "")
-	dead := streamKeys(ctx, t, d.natsURL(), "DEADLETTER", "dl-")
-	t.Logf("EVENTS %d + DEADLETTER %d = %d (sent %d records)", total(events), total(dead), total(events)+total(dead), n)
-	if total(events)+total(dead) != n {
-		t.Errorf("EVENTS + DEADLETTER = %d, want %d", total(events)+total(dead), n)
+	events := harness.StreamKeys(ctx, t, d.NATSURL(), "EVENTS", "")
+	dead := harness.StreamKeys(ctx, t, d.NATSURL(), "DEADLETTER", "dl-")
+	t.Logf("EVENTS %d + DEADLETTER %d = %d (sent %d records)", harness.Total(events), harness.Total(dead), harness.Total(events)+harness.Total(dead), n)
+	if harness.Total(events)+harness.Total(dead) != n {
+		t.Errorf("EVENTS + DEADLETTER = %d, want %d", harness.Total(events)+harness.Total(dead), n)
 	}
-	checkOnce(t, "EVENTS", events)
-	checkOnce(t, "DEADLETTER", dead)
+	harness.CheckOnce(t, "EVENTS", events)
+	harness.CheckOnce(t, "DEADLETTER", dead)
 	for i := range n {
 		key := "node-" + strconv.Itoa(i)
 		valid := i%10 != 9

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 )
@@ -50,34 +51,37 @@ func TestPostgresDownIngestKeepsAccepting(t *testing.T) {
 
 	// The header timeout is shortened through the environment, as an
 	// operator would set it.
-	d := newDev(t, "DATABASE_URL="+cluster.URL("clickstream"), "CLICKSTREAM_READ_HEADER_TIMEOUT=1s")
-	d.start()
-	checkSlowHeadersCut(t, d.ingestURL())
-	apiKey, adminToken := d.secret("ingest-key"), d.secret("admin-token")
-	awards := newAdminClient(d.awardsURL(), adminToken)
+	d := harness.NewDev(t, binary, "DATABASE_URL="+cluster.URL("clickstream"), "CLICKSTREAM_READ_HEADER_TIMEOUT=1s")
+	d.Start()
+	checkSlowHeadersCut(t, d.IngestURL())
+	apiKey, adminToken := d.Secret("ingest-key"), d.Secret("admin-token")
+	awards := newAdminClient(d.AwardsURL(), adminToken)
 
-	before := workload{n: 2000, users: 7, prefix: "pg-up"}
-	var v1 verdicts
-	sendAll(ctx, t, d.ingestURL(), apiKey, before, 100, 2, &v1)
-	awards.waitApplied(ctx, t, before.distances())
+	before := harness.Workload{N: 2000, Users: 7, UserPrefix: "fault-user", Prefix: "pg-up", InvalidPercent: 10}
+	if err := harness.NewSender(apiKey, harness.UntilAnswered(), d.IngestURL()).SendAll(ctx, before, 100, 2); err != nil {
+		t.Fatalf("a batch was never answered: %v", err)
+	}
+	awards.waitApplied(ctx, t, before.Distances())
 
 	if err := cluster.Stop(ctx); err != nil {
 		t.Fatalf("stop PostgreSQL: %v", err)
 	}
 	t.Logf("PostgreSQL stopped")
 
-	during := workload{n: 2000, users: 7, prefix: "pg-down"}
-	var v2 verdicts
-	sendAll(ctx, t, d.ingestURL(), apiKey, during, 100, 2, &v2)
-	accepted, duplicate, rejected := v2.count()
+	during := harness.Workload{N: 2000, Users: 7, UserPrefix: "fault-user", Prefix: "pg-down", InvalidPercent: 10}
+	v2 := harness.NewSender(apiKey, harness.UntilAnswered(), d.IngestURL())
+	if err := v2.SendAll(ctx, during, 100, 2); err != nil {
+		t.Fatalf("a batch was never answered: %v", err)
+	}
+	accepted, duplicate, rejected := v2.Count()
 	t.Logf("with PostgreSQL down: sent %d events in %d batch attempts: %d ACCEPTED, %d DUPLICATE, %d REJECTED",
-		during.n, v2.attempts.Load(), accepted, duplicate, rejected)
-	if accepted != during.n*9/10 || rejected != during.n/10 {
+		during.N, v2.Attempts.Load(), accepted, duplicate, rejected)
+	if accepted != during.N*9/10 || rejected != during.N/10 {
 		t.Errorf("with PostgreSQL down ingest accepted %d and rejected %d of %d, want %d and %d",
-			accepted, rejected, during.n, during.n*9/10, during.n/10)
+			accepted, rejected, during.N, during.N*9/10, during.N/10)
 	}
 
-	code, checks := readyz(ctx, t, d.ingestURL())
+	code, checks := readyz(ctx, t, d.IngestURL())
 	t.Logf("ingest /readyz with PostgreSQL down: %d %v", code, checks)
 	if code != http.StatusOK {
 		t.Errorf("ingest /readyz answered %d with PostgreSQL down; it needs only the bus to accept events", code)
@@ -85,7 +89,7 @@ func TestPostgresDownIngestKeepsAccepting(t *testing.T) {
 	if c := checks["postgres"]; c.Status != "failing" || c.Error == "" {
 		t.Errorf("ingest /readyz does not report the database down: %+v", checks)
 	}
-	code, checks = readyz(ctx, t, d.awardsURL())
+	code, checks = readyz(ctx, t, d.AwardsURL())
 	t.Logf("awards /readyz with PostgreSQL down: %d %v", code, checks)
 	if code != http.StatusServiceUnavailable || checks["postgres"].Status != "failing" {
 		t.Errorf("awards /readyz answered %d %+v with PostgreSQL down, want 503 with the postgres check failing", code, checks)
@@ -97,8 +101,8 @@ func TestPostgresDownIngestKeepsAccepting(t *testing.T) {
 	}
 	t.Logf("PostgreSQL started again on port %d", cluster.Port())
 
-	want := before.distances()
-	for u, m := range during.distances() {
+	want := before.Distances()
+	for u, m := range during.Distances() {
 		want[u] += m
 	}
 	sums := awards.waitApplied(ctx, t, want)
@@ -111,15 +115,15 @@ func TestPostgresDownIngestKeepsAccepting(t *testing.T) {
 		t.Errorf("drifts after the outage: %v", drifts.GetDrifts())
 	}
 
-	events := streamKeys(ctx, t, d.natsURL(), "EVENTS", "")
-	dead := streamKeys(ctx, t, d.natsURL(), "DEADLETTER", "dl-")
-	t.Logf("EVENTS holds %d messages, DEADLETTER %d: %d in all, %d sent", total(events), total(dead), total(events)+total(dead), before.n+during.n)
-	if total(events)+total(dead) != before.n+during.n {
-		t.Errorf("EVENTS + DEADLETTER = %d, want %d", total(events)+total(dead), before.n+during.n)
+	events := harness.StreamKeys(ctx, t, d.NATSURL(), "EVENTS", "")
+	dead := harness.StreamKeys(ctx, t, d.NATSURL(), "DEADLETTER", "dl-")
+	t.Logf("EVENTS holds %d messages, DEADLETTER %d: %d in all, %d sent", harness.Total(events), harness.Total(dead), harness.Total(events)+harness.Total(dead), before.N+during.N)
+	if harness.Total(events)+harness.Total(dead) != before.N+during.N {
+		t.Errorf("EVENTS + DEADLETTER = %d, want %d", harness.Total(events)+harness.Total(dead), before.N+during.N)
 	}
-	checkOnce(t, "EVENTS", events)
-	checkOnce(t, "DEADLETTER", dead)
-	for code, c := range map[string]string{d.ingestURL(): "ingest", d.awardsURL(): "awards", d.registryURL(): "registry"} {
+	harness.CheckOnce(t, "EVENTS", events)
+	harness.CheckOnce(t, "DEADLETTER", dead)
+	for code, c := range map[string]string{d.IngestURL(): "ingest", d.AwardsURL(): "awards", d.RegistryURL(): "registry"} {
 		if status, checks := readyz(ctx, t, code); status != http.StatusOK {
 			t.Errorf("%s /readyz after PostgreSQL returned: %d %v", c, status, checks)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 )
@@ -26,10 +27,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	d := newDev(t)
-	d.start()
-	apiKey, adminToken := d.secret("ingest-key"), d.secret("admin-token")
-	awards := newAdminClient(d.awardsURL(), adminToken)
+	d, apiKey, awards := startDev(t)
 
 	// Awards counts nothing while ingest is under fire: its kill comes
 	// later, during consumption.
@@ -37,65 +35,67 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		t.Fatalf("pause the navigation source: %v", err)
 	}
 
-	w := workload{n: 20000, users: 41, prefix: "sigkill"}
+	w := harness.Workload{N: 20000, Users: 41, UserPrefix: "fault-user", Prefix: "sigkill", InvalidPercent: 10}
 	const batch, workers = 100, 4
 	killAt := []int64{5000, 12000}
-	var v verdicts
+	v := harness.NewSender(apiKey, harness.UntilAnswered(), d.IngestURL())
 	killed := make(chan error, 1)
 	go func() {
 		killed <- func() error {
 			for _, at := range killAt {
-				for v.done.Load() < at {
+				for v.Answered.Load() < at {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
 					time.Sleep(time.Millisecond)
 				}
-				if err := d.kill(); err != nil {
+				if err := d.Kill(); err != nil {
 					return err
 				}
-				t.Logf("SIGKILL after %d answered events (%d batches sent so far)", v.done.Load(), v.attempts.Load())
-				if err := d.tryStart(); err != nil {
+				t.Logf("SIGKILL after %d answered events (%d batches sent so far)", v.Answered.Load(), v.Attempts.Load())
+				if err := d.TryStart(); err != nil {
 					return err
 				}
 			}
 			return nil
 		}()
 	}()
-	sendAll(ctx, t, d.ingestURL(), apiKey, w, batch, workers, &v)
+	if err := v.SendAll(ctx, w, batch, workers); err != nil {
+		t.Fatalf("a batch was never answered: %v", err)
+	}
 	if err := <-killed; err != nil {
 		t.Fatalf("kill and restart: %v", err)
 	}
 
-	accepted, duplicate, rejected := v.count()
+	accepted, duplicate, rejected := v.Count()
 	t.Logf("sent %d events in %d batch attempts (%d retries): %d ACCEPTED, %d DUPLICATE (accepted before a kill, answered after), %d REJECTED",
-		w.n, v.attempts.Load(), v.retries.Load(), accepted, duplicate, rejected)
-	if v.retries.Load() == 0 {
+		w.N, v.Attempts.Load(), v.Retries.Load(), accepted, duplicate, rejected)
+	if v.Retries.Load() == 0 {
 		t.Errorf("no batch was retried: the kills did not hit the load")
 	}
-	if got := accepted + duplicate + rejected; got != w.n {
-		t.Errorf("%d events have a verdict, want %d", got, w.n)
+	if got := accepted + duplicate + rejected; got != w.N {
+		t.Errorf("%d events have a verdict, want %d", got, w.N)
 	}
 
-	events := streamKeys(ctx, t, d.natsURL(), "EVENTS", "")
-	dead := streamKeys(ctx, t, d.natsURL(), "DEADLETTER", "dl-")
-	onEvents, onDead := total(events), total(dead)
-	t.Logf("EVENTS holds %d messages (%d keys), DEADLETTER %d (%d keys): %d in all, %d sent", onEvents, len(events), onDead, len(dead), onEvents+onDead, w.n)
-	if onEvents+onDead != w.n {
-		t.Errorf("EVENTS + DEADLETTER = %d, want %d", onEvents+onDead, w.n)
+	events := harness.StreamKeys(ctx, t, d.NATSURL(), "EVENTS", "")
+	dead := harness.StreamKeys(ctx, t, d.NATSURL(), "DEADLETTER", "dl-")
+	onEvents, onDead := harness.Total(events), harness.Total(dead)
+	t.Logf("EVENTS holds %d messages (%d keys), DEADLETTER %d (%d keys): %d in all, %d sent", onEvents, len(events), onDead, len(dead), onEvents+onDead, w.N)
+	if onEvents+onDead != w.N {
+		t.Errorf("EVENTS + DEADLETTER = %d, want %d", onEvents+onDead, w.N)
 	}
-	checkOnce(t, "EVENTS", events)
-	checkOnce(t, "DEADLETTER", dead)
+	harness.CheckOnce(t, "EVENTS", events)
+	harness.CheckOnce(t, "DEADLETTER", dead)
 	var lost []string
-	for i := range w.n {
-		key := w.key(i)
-		status := v.status[key]
+	for i := range w.N {
+		key := w.Key(i)
+		status := v.Status(key)
 		switch {
-		case w.valid(i) && (events[key] != 1 || dead[key] != 0):
+		case w.Valid(i) && (events[key] != 1 || dead[key] != 0):
 			lost = append(lost, fmt.Sprintf("%s (valid, %s): %d on EVENTS, %d in DEADLETTER", key, status, events[key], dead[key]))
-		case !w.valid(i) && (dead[key] != 1 || events[key] != 0):
+		case !w.Valid(i) && (dead[key] != 1 || events[key] != 0):
 			lost = append(lost, fmt.Sprintf("%s (invalid, %s): %d on EVENTS, %d in DEADLETTER", key, status, events[key], dead[key]))
-		case w.valid(i) == (status == ingestv1.EventStatus_EVENT_STATUS_REJECTED):
+		case w.Valid(i) == (status == ingestv1.EventStatus_EVENT_STATUS_REJECTED):
 			lost = append(lost, fmt.Sprintf("%s: answered %s", key, status))
 		}
 	}
@@ -104,7 +104,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	}
 
 	// Awards: resume, kill while it consumes, restart, and compare.
-	want := w.distances()
+	want := w.Distances()
 	if _, err := awards.admin.ResumeSource(ctx, &awardsv1.ResumeSourceRequest{Source: "navigation", Actor: "faults test"}); err != nil {
 		t.Fatalf("resume the navigation source: %v", err)
 	}
@@ -121,14 +121,14 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := d.kill(); err != nil {
+	if err := d.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("SIGKILL while awards consumed: %d of %d navigation events were still pending", pendingAtKill, valid)
 	if pendingAtKill == 0 {
 		t.Errorf("awards had applied everything before the kill; the test did not hit consumption")
 	}
-	d.start()
+	d.Start()
 	sums := awards.waitApplied(ctx, t, want)
 	_, progress, err := awards.navigationSums(ctx, sortedUsers(want))
 	if err != nil {
@@ -148,29 +148,6 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		len(sums), sums[sortedUsers(want)[0]], sortedUsers(want)[0], len(drifts.GetDrifts()))
 	for _, dr := range drifts.GetDrifts() {
 		t.Errorf("drift: %s %s/%s stored %v, recomputed %v", dr.GetUserId(), dr.GetAchievementId(), dr.GetObjectiveKey(), dr.GetStored(), dr.GetRecomputed())
-	}
-}
-
-func total(keys map[string]int) int {
-	n := 0
-	for _, c := range keys {
-		n += c
-	}
-	return n
-}
-
-// checkOnce fails the test for every key stream holds more than once.
-func checkOnce(t *testing.T, stream string, keys map[string]int) {
-	t.Helper()
-	var twice []string
-	for k, n := range keys {
-		if n > 1 {
-			twice = append(twice, fmt.Sprintf("%s ×%d", k, n))
-		}
-	}
-	sort.Strings(twice)
-	if len(twice) > 0 {
-		t.Errorf("%s holds %d keys more than once, e.g. %v", stream, len(twice), twice[:min(len(twice), 10)])
 	}
 }
 

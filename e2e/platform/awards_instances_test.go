@@ -1,15 +1,12 @@
 package platform_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
@@ -58,12 +56,12 @@ func newAwardsWorkload(t *testing.T, users, n int) awardsWorkload {
 			status := statuses[r.IntN(len(statuses))]
 			last[[2]string{user, photo}] = status
 			w.photos++
-			w.events = append(w.events, typedEvent(t, key, &eventsv1.PhotoStatusChangedV1{Context: ctx, PhotoId: user + "-" + photo, ObjectId: "place-" + photo, Status: status}))
+			w.events = append(w.events, harness.TypedEvent(key, &eventsv1.PhotoStatusChangedV1{Context: ctx, PhotoId: user + "-" + photo, ObjectId: "place-" + photo, Status: status}))
 			continue
 		}
 		metres := int64(r.IntN(2_000))
 		w.metres[user] += metres
-		w.events = append(w.events, typedEvent(t, key, &eventsv1.NavigationTripFinishedV1{Context: ctx, TripId: key, DistanceM: metres}))
+		w.events = append(w.events, harness.TypedEvent(key, &eventsv1.NavigationTripFinishedV1{Context: ctx, TripId: key, DistanceM: metres}))
 	}
 	for k, status := range last {
 		if status == eventsv1.ContentStatus_CONTENT_STATUS_ACTIVE {
@@ -107,7 +105,7 @@ func (w awardsWorkload) send(t *testing.T, url, key string) {
 
 // adminClient is the awards admin API of the awards at url.
 func adminClient(url string) awardsv1connect.AwardsAdminServiceClient {
-	return awardsv1connect.NewAwardsAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
+	return awardsv1connect.NewAwardsAdminServiceClient(harness.BearerClient(testAdminToken), url)
 }
 
 // waitSettled waits until the awards at url have applied every event on
@@ -171,22 +169,11 @@ func awardsState(t *testing.T, db *pgxpool.Pool) string {
 // it applied, from its metrics.
 func appliedMetric(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	v, _, err := harness.Metric(context.Background(), url, `clickstream_awards_events_total{outcome="applied"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `clickstream_awards_events_total{outcome="applied"} `); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return int(f)
-		}
-	}
-	return 0
+	return int(v)
 }
 
 func openDB(t *testing.T, url string) *pgxpool.Pool {
@@ -213,14 +200,9 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	w := newAwardsWorkload(t, users, events)
 
 	// One instance, on a stack of its own: what the workload must make.
-	single := startConfig(t, platform.Config{
-		DataDir:    dataDir(t),
-		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
-		Awards:     platform.AwardsConfig{Starter: true},
-		AdminToken: testAdminToken,
-		Ingest:     ingest.Config{PIISecret: testPIISecret},
-		Logger:     quietLog,
-	})
+	singleCfg := harness.DevConfig(harness.DataDir(t), testAdminToken, testPIISecret)
+	singleCfg.Logger = quietLog
+	single := harness.StartStack(t, singleCfg)
 	singleDB, err := postgres.Open(context.Background(), single.DatabaseURL())
 	if err != nil {
 		t.Fatal(err)
@@ -232,11 +214,11 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	t.Logf("one instance: %d events, %d (event, objective) pairs applied in %s", events, appliedMetric(t, single.URL(platform.Awards)), time.Since(start).Round(time.Millisecond))
 	want := awardsState(t, singleDB)
 	singleDB.Close()
-	single.stop()
+	single.Shutdown()
 
 	// Registry and ingest with NATS listening; two awards-only instances.
-	first := startConfig(t, platform.Config{
-		DataDir:    dataDir(t),
+	first := harness.StartStack(t, platform.Config{
+		DataDir:    harness.DataDir(t),
 		NATSListen: "127.0.0.1:0",
 		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
 		Services:   []string{platform.Registry, platform.Ingest},
@@ -246,7 +228,7 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	})
 	// Started at once, as an operator's deployment does: both apply the
 	// starter achievements at the same moment (issue 16).
-	instances := startAtOnce(t, 2, platform.Config{
+	instances := harness.StartAtOnce(t, 2, platform.Config{
 		DataDir:     t.TempDir(),
 		DatabaseURL: first.DatabaseURL(),
 		NATSURL:     first.NATSURL(),
@@ -258,10 +240,10 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 		Logger:      quietLog,
 	})
 	db := openDB(t, first.DatabaseURL())
-	if n := count(t, db, `SELECT count(*) FROM awards.config_history`); n != count(t, db, `SELECT count(*) FROM awards.achievements`) {
+	if n := harness.Scalar[int](t, db, `SELECT count(*) FROM awards.config_history`); n != harness.Scalar[int](t, db, `SELECT count(*) FROM awards.achievements`) {
 		t.Errorf("%d configuration revisions of the starter achievements, want one each", n)
 	}
-	if n := count(t, db, `SELECT count(*) FROM awards.outbox WHERE kind = 'announced'`); n != count(t, db, `SELECT count(*) FROM awards.achievements`) {
+	if n := harness.Scalar[int](t, db, `SELECT count(*) FROM awards.outbox WHERE kind = 'announced'`); n != harness.Scalar[int](t, db, `SELECT count(*) FROM awards.achievements`) {
 		t.Errorf("%d announcements of the starter achievements, want one each", n)
 	}
 	waitConsumers(t, first.Bus(), len(instances))
@@ -290,13 +272,13 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	if n := count(t, db, `SELECT count(*) FROM awards.processing_log`); n != w.pairs() {
+	if n := harness.Scalar[int](t, db, `SELECT count(*) FROM awards.processing_log`); n != w.pairs() {
 		t.Errorf("%d processing log rows, want %d", n, w.pairs())
 	}
-	if n := count(t, db, `SELECT count(*) FROM (SELECT 1 FROM awards.processing_log GROUP BY record_id, objective_id HAVING count(*) > 1) d`); n != 0 {
+	if n := harness.Scalar[int](t, db, `SELECT count(*) FROM (SELECT 1 FROM awards.processing_log GROUP BY record_id, objective_id HAVING count(*) > 1) d`); n != 0 {
 		t.Errorf("%d (event, objective) pairs applied more than once", n)
 	}
-	if n := count(t, db, `SELECT count(DISTINCT record_id) FROM awards.processing_log`); n != events {
+	if n := harness.Scalar[int](t, db, `SELECT count(DISTINCT record_id) FROM awards.processing_log`); n != events {
 		t.Errorf("%d events in the processing log, want %d", n, events)
 	}
 	for i, in := range instances {
@@ -316,7 +298,7 @@ func TestAwardsOnSeveralInstances(t *testing.T) {
 	for user, active := range w.activePhotos {
 		wantObjective(t, db, user, "photos-and-reviews", "photo", float64(active))
 	}
-	if n := count(t, db, `SELECT count(*) FROM awards.user_achievements WHERE progress >= goal AND completed_at IS NULL`); n != 0 {
+	if n := harness.Scalar[int](t, db, `SELECT count(*) FROM awards.user_achievements WHERE progress >= goal AND completed_at IS NULL`); n != 0 {
 		t.Errorf("%d user achievements at their goal are not granted", n)
 	}
 	got := awardsState(t, db)
@@ -348,15 +330,6 @@ func wantObjective(t *testing.T, db *pgxpool.Pool, user, achievement, key string
 	}
 }
 
-func count(t *testing.T, db *pgxpool.Pool, query string) int {
-	t.Helper()
-	var n int
-	if err := db.QueryRow(context.Background(), query).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // waitConsumers waits until the awards consumers of the workload's sources
 // exist (they start at events published from then on) and, as far as can
 // be seen, instances workers pull from each.
@@ -383,58 +356,4 @@ func waitConsumers(t *testing.T, b *bus.Bus, instances int) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// startAtOnce starts n stacks of cfg at the same moment and waits
-// until each is ready; each runs until the test ends and must stop without
-// error.
-func startAtOnce(t *testing.T, n int, cfg platform.Config) []running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stacks := make([]*platform.Stack, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { stacks[i], errs[i] = platform.Start(ctx, cfg) })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			cancel()
-			for _, s := range stacks {
-				if s != nil {
-					s.Close()
-				}
-			}
-			t.Fatalf("start instance %d: %v", i+1, err)
-		}
-	}
-	out := make([]running, n)
-	for i, s := range stacks {
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		stopped := false
-		stop := func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("instance %d stopped with error: %v", i+1, err)
-			}
-		}
-		t.Cleanup(stop)
-		out[i] = running{Stack: s, stop: stop}
-	}
-	for i, s := range stacks {
-		waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-		err := s.WaitReady(waitCtx)
-		cancelWait()
-		if err != nil {
-			t.Fatalf("instance %d is not ready: %v", i+1, err)
-		}
-	}
-	return out
 }

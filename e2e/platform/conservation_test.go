@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/internal/bus"
@@ -115,10 +116,10 @@ func conservationKinds() []eventKind {
 	ctx := func(n int) *eventsv1.Context { return &eventsv1.Context{UserId: "u-" + strconv.Itoa(n%97)} }
 	return []eventKind{
 		{"typed ItemViewV2", true, true, func(t *testing.T, key string, n int) *ingestv1.Event {
-			return typedEvent(t, key, &eventsv1.ItemViewV2{Context: ctx(n), ItemId: int64(n + 1), Referrer: "search"})
+			return harness.TypedEvent(key, &eventsv1.ItemViewV2{Context: ctx(n), ItemId: int64(n + 1), Referrer: "search"})
 		}},
 		{"typed PlaceCardOpenedV1", true, true, func(t *testing.T, key string, n int) *ingestv1.Event {
-			return typedEvent(t, key, &eventsv1.PlaceCardOpenedV1{Context: ctx(n), ObjectId: "o-" + strconv.Itoa(n), Rubric: "cafe"})
+			return harness.TypedEvent(key, &eventsv1.PlaceCardOpenedV1{Context: ctx(n), ObjectId: "o-" + strconv.Itoa(n), Rubric: "cafe"})
 		}},
 		{"json ItemViewV2", true, true, func(t *testing.T, key string, n int) *ingestv1.Event {
 			return jsonData(t, key, &ingestv1.JsonEvent{Name: "clickstream.events.v1.ItemViewV2"},
@@ -135,7 +136,7 @@ func conservationKinds() []eventKind {
 			return typedRaw(key, "clickstream.events.v1.ItemViewV2", b)
 		}},
 		{"typed missing item_id", false, true, func(t *testing.T, key string, n int) *ingestv1.Event {
-			return typedEvent(t, key, &eventsv1.ItemViewV2{Context: ctx(n)})
+			return harness.TypedEvent(key, &eventsv1.ItemViewV2{Context: ctx(n)})
 		}},
 		{"json wrong type", false, true, func(t *testing.T, key string, n int) *ingestv1.Event {
 			return jsonData(t, key, &ingestv1.JsonEvent{EventId: 1001, Version: 2},
@@ -163,42 +164,16 @@ func storedIDs(t *testing.T, b *bus.Bus, stream, header string) (map[string]int,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := b.JetStream().Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := int(info.State.Msgs)
 	counts, headers := map[string]int{}, map[string]string{}
-	if want == 0 {
-		return counts, headers
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	err := harness.ReadStream(ctx, b.JetStream(), stream, "", func(msg jetstream.Msg) {
+		id := msg.Headers().Get(jetstream.MsgIDHeader)
+		counts[id]++
+		if header != "" {
+			headers[id] = msg.Headers().Get(header)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for got := 0; got < want; {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for msg := range batch.Messages() {
-			id := msg.Headers().Get(jetstream.MsgIDHeader)
-			counts[id]++
-			if header != "" {
-				headers[id] = msg.Headers().Get(header)
-			}
-			got++
-		}
-		if batch.Error() != nil && ctx.Err() == nil {
-			t.Fatalf("read %s: %v", stream, batch.Error())
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of the %d messages of %s before the deadline", got, want, stream)
-		}
 	}
 	return counts, headers
 }
@@ -224,7 +199,7 @@ func TestConservation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS and sends 20,000 events")
 	}
-	s := start(t, dataDir(t))
+	s := start(t, harness.DataDir(t))
 	snd := newSender(t, s.URL(platform.Ingest), s.IngestKey())
 	eventsBefore, deadBefore := streamMsgs(t, s.Bus(), bus.StreamEvents), streamMsgs(t, s.Bus(), bus.StreamDeadLetter)
 

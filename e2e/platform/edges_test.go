@@ -12,26 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/server"
 	"github.com/clickstream-dev/clickstream/platform"
-	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 // startWith runs the platform in-process like start, with the connection
 // limits in httpCfg and the schema watch heartbeat.
 func startWith(t *testing.T, httpCfg server.Config, heartbeat time.Duration) *platform.Stack {
 	t.Helper()
-	return startConfig(t, platform.Config{
-		DataDir:        dataDir(t),
-		Addrs:          map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
-		Awards:         platform.AwardsConfig{Starter: true},
-		AdminToken:     testAdminToken,
-		Ingest:         ingest.Config{PIISecret: testPIISecret},
-		HTTP:           httpCfg,
-		WatchHeartbeat: heartbeat,
-	}).Stack
+	cfg := harness.DevConfig(harness.DataDir(t), testAdminToken, testPIISecret)
+	cfg.HTTP, cfg.WatchHeartbeat = httpCfg, heartbeat
+	return harness.StartStack(t, cfg).Stack
 }
 
 // TestEdgesOfEveryRouteFamily sends NUL, invalid UTF-8 and over-long values

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -17,23 +18,16 @@ func TestServicesOnAnExternalNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole platform and two more services")
 	}
-	dir := dataDir(t)
+	dir := harness.DataDir(t)
 	// The first stack embeds NATS and listens for network clients.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	first, err := platform.Start(ctx, platform.Config{
+	first := harness.StartStack(t, platform.Config{
 		DataDir:    dir,
 		NATSListen: "127.0.0.1:0",
 		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
 		Services:   []string{platform.Registry},
 		AdminToken: testAdminToken,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- first.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := context.Background()
 
 	for _, service := range []string{platform.Ingest, platform.Awards} {
 		svcCtx, svcCancel := context.WithTimeout(ctx, time.Minute)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -19,7 +20,7 @@ func TestStartFailureClosesFluentListener(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS")
 	}
-	dir := dataDir(t)
+	dir := harness.DataDir(t)
 	if err := os.WriteFile(filepath.Join(dir, platform.FluentKeysFile), []byte("web secret-web\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
@@ -39,39 +39,12 @@ func withKey(ctx context.Context, key string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 }
 
-// headerTransport adds headers to every request.
-type headerTransport struct {
-	header http.Header
-}
-
-func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range h.header {
-		r.Header[k] = v
-	}
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// authClient sends header name: value on every request.
-func authClient(name, value string) *http.Client {
-	return &http.Client{Transport: headerTransport{header: http.Header{http.CanonicalHeaderKey(name): {value}}}}
-}
-
 // ingestClient is a Connect ingest client sending key as X-Api-Key ("" for none).
 func ingestClient(url, key string) ingestv1connect.IngestServiceClient {
 	if key == "" {
 		return ingestv1connect.NewIngestServiceClient(http.DefaultClient, url)
 	}
-	return ingestv1connect.NewIngestServiceClient(authClient(ingest.APIKeyHeader, key), url)
-}
-
-func typedEvent(t *testing.T, key string, m proto.Message) *ingestv1.Event {
-	t.Helper()
-	a, err := anypb.New(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ingestv1.Event{IdempotencyKey: key, Payload: &ingestv1.Event_Typed{Typed: a}}
+	return ingestv1connect.NewIngestServiceClient(harness.HeaderClient(ingest.APIKeyHeader, key), url)
 }
 
 // sendOne sends one event with key over Connect and returns its result.
@@ -86,7 +59,7 @@ func sendOne(t *testing.T, url, key string, ev *ingestv1.Event) *ingestv1.EventR
 
 // awaitCatalogue waits until ingest validates against registry revision
 // rev or newer.
-func awaitCatalogue(t *testing.T, s running, rev uint64) {
+func awaitCatalogue(t *testing.T, s *harness.Stack, rev uint64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.IngestCatalogueRevision() < rev {
@@ -97,7 +70,7 @@ func awaitCatalogue(t *testing.T, s running, rev uint64) {
 	}
 }
 
-func registryRevision(t *testing.T, s running) uint64 {
+func registryRevision(t *testing.T, s *harness.Stack) uint64 {
 	t.Helper()
 	resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).
 		GetSchemaSet(context.Background(), &registryv1.GetSchemaSetRequest{SinceRevision: 1<<63 - 1})
@@ -116,14 +89,13 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	ctx := context.Background()
-	s := start(t, dataDir(t))
+	s := start(t, harness.DataDir(t))
 	url := s.URL(platform.Ingest)
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
-	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
+	regAdmin, ingAdmin := adminClients(s)
 	view := &eventsv1.ItemViewV2{Context: &eventsv1.Context{UserId: "u-7"}, ItemId: 7}
 
 	t.Run("no key is Unauthenticated on every protocol", func(t *testing.T) {
-		req := &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{typedEvent(t, "nokey-1", view)}}
+		req := &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{harness.TypedEvent("nokey-1", view)}}
 		if _, err := ingestClient(url, "").SendBatch(ctx, req); connect.CodeOf(err) != connect.CodeUnauthenticated {
 			t.Errorf("connect without key: %v, want Unauthenticated", err)
 		}
@@ -169,7 +141,7 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 	awaitCatalogue(t, s, registryRevision(t, s))
 
 	t.Run("the key's environment decides subject, record and access", func(t *testing.T) {
-		if r := sendOne(t, url, web.GetSecret(), typedEvent(t, "web-view-1", view)); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		if r := sendOne(t, url, web.GetSecret(), harness.TypedEvent("web-view-1", view)); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			t.Fatalf("web ItemViewV2: %v", r)
 		}
 		rec, ok := streamRecords(t, s.Bus(), bus.StreamEvents, "events.web.item_view.v2")["web-view-1"]
@@ -179,17 +151,17 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 		if rec.GetEnvironment() != "web" || rec.GetSource().GetKeyId() != web.GetKey().GetId() || rec.GetSource().GetProtocol() != busv1.Protocol_PROTOCOL_CONNECT {
 			t.Errorf("record environment %q source %v, want web, %s, CONNECT", rec.GetEnvironment(), rec.GetSource(), web.GetKey().GetId())
 		}
-		r := sendOne(t, url, web.GetSecret(), typedEvent(t, "web-search-1", searchQuery("x")))
+		r := sendOne(t, url, web.GetSecret(), harness.TypedEvent("web-search-1", searchQuery("x")))
 		if r.GetRejection().GetReason() != ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED || !strings.Contains(r.GetRejection().GetMessage(), `"web"`) {
 			t.Errorf("web SearchQueryV1: %v, want NOT_ALLOWED naming web", r)
 		}
 	})
 
 	t.Run("pii is hashed unless the environment keeps it", func(t *testing.T) {
-		if r := sendOne(t, url, s.IngestKey(), typedEvent(t, "pii-dev-1", searchQuery("red bicycle"))); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		if r := sendOne(t, url, s.IngestKey(), harness.TypedEvent("pii-dev-1", searchQuery("red bicycle"))); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			t.Fatalf("dev SearchQueryV1: %v", r)
 		}
-		if r := sendOne(t, url, keep.GetSecret(), typedEvent(t, "pii-keep-1", searchQuery("red bicycle"))); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		if r := sendOne(t, url, keep.GetSecret(), harness.TypedEvent("pii-keep-1", searchQuery("red bicycle"))); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			t.Fatalf("keep SearchQueryV1: %v", r)
 		}
 		want := ingest.NewPIIHasher([]byte(testPIISecret), nil).HashString("red bicycle")
@@ -216,7 +188,7 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 		if _, err := ingAdmin.RevokeKey(ctx, &ingestv1.RevokeKeyRequest{KeyId: web.GetKey().GetId(), Actor: "test"}); err != nil {
 			t.Fatalf("RevokeKey: %v", err)
 		}
-		_, err := ingestClient(url, web.GetSecret()).SendBatch(ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{typedEvent(t, "web-view-2", view)}})
+		_, err := ingestClient(url, web.GetSecret()).SendBatch(ctx, &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{harness.TypedEvent("web-view-2", view)}})
 		if connect.CodeOf(err) != connect.CodeUnauthenticated || !strings.Contains(err.Error(), "revoked") {
 			t.Errorf("send with a revoked key: %v, want Unauthenticated saying revoked", err)
 		}
@@ -234,7 +206,7 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 			}
 		}
 		awaitCatalogue(t, s, registryRevision(t, s))
-		r := sendOne(t, url, s.IngestKey(), typedEvent(t, "retired-1", photo))
+		r := sendOne(t, url, s.IngestKey(), harness.TypedEvent("retired-1", photo))
 		if r.GetRejection().GetReason() != ingestv1.RejectReason_REJECT_REASON_RETIRED ||
 			!strings.Contains(r.GetRejection().GetMessage(), "PhotoStatusChangedV1") || !strings.Contains(r.GetRejection().GetMessage(), "version 2") {
 			t.Errorf("retired PhotoStatusChangedV1: %v, want RETIRED naming v1 and the active v2", r)
@@ -273,7 +245,7 @@ func TestIngestKeysGovernanceAndPII(t *testing.T) {
 		if !strings.Contains(detail, "cached catalogue revision") {
 			t.Errorf("/readyz schemas detail %q does not name the cached revision", detail)
 		}
-		if r := sendOne(t, url, s.IngestKey(), typedEvent(t, "cached-1", view)); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
+		if r := sendOne(t, url, s.IngestKey(), harness.TypedEvent("cached-1", view)); r.GetStatus() != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			t.Errorf("send with the registry down: %v, want ACCEPTED", r)
 		}
 	})

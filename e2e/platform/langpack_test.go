@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/platform"
@@ -23,12 +23,11 @@ import (
 // webLangpackStack runs the dev stack with an environment "web" that may
 // send ItemView v2 and PlaceCardOpened v1, and returns it with an ingest
 // API key bound to web.
-func webLangpackStack(t *testing.T) (running, string) {
+func webLangpackStack(t *testing.T) (*harness.Stack, string) {
 	t.Helper()
 	ctx := context.Background()
-	s := start(t, dataDir(t))
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
-	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Ingest))
+	s := start(t, harness.DataDir(t))
+	regAdmin, ingAdmin := adminClients(s)
 	if _, err := regAdmin.CreateEnvironment(ctx, &registryv1.CreateEnvironmentRequest{Name: "web", Actor: "langpack-test"}); err != nil {
 		t.Fatalf("CreateEnvironment web: %v", err)
 	}

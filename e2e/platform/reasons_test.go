@@ -11,11 +11,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
-	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
@@ -35,10 +34,9 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	ctx := context.Background()
-	s := start(t, dataDir(t))
+	s := start(t, harness.DataDir(t))
 	url := s.URL(platform.Ingest)
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
-	ingAdmin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
+	regAdmin, ingAdmin := adminClients(s)
 
 	// NOT_ALLOWED: environment "web" may send ItemView v2 only.
 	if _, err := regAdmin.CreateEnvironment(ctx, &registryv1.CreateEnvironmentRequest{Name: "web", Actor: "test"}); err != nil {
@@ -115,7 +113,7 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 
 		{"typed retired", ingestv1.RejectReason_REJECT_REASON_RETIRED, "", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
-				return typedEvent(t, key, &eventsv1.PhotoStatusChangedV1{Context: &eventsv1.Context{UserId: "u-1"}, PhotoId: "p-1"})
+				return harness.TypedEvent(key, &eventsv1.PhotoStatusChangedV1{Context: &eventsv1.Context{UserId: "u-1"}, PhotoId: "p-1"})
 			}},
 		{"json retired", ingestv1.RejectReason_REJECT_REASON_RETIRED, "", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
@@ -127,7 +125,7 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 			}},
 
 		{"typed not allowed", ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED, "", "web", "",
-			func(t *testing.T, key string) *ingestv1.Event { return typedEvent(t, key, searchQuery("x")) }},
+			func(t *testing.T, key string) *ingestv1.Event { return harness.TypedEvent(key, searchQuery("x")) }},
 		{"json not allowed", ingestv1.RejectReason_REJECT_REASON_NOT_ALLOWED, "", "web", "",
 			func(t *testing.T, key string) *ingestv1.Event {
 				return jsonData(t, key, &ingestv1.JsonEvent{Name: "clickstream.events.v1.SearchQueryV1"}, map[string]any{"context": map[string]any{}, "query": "x"})
@@ -141,13 +139,13 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 			func(t *testing.T, key string) *ingestv1.Event {
 				m := view()
 				m.ItemId = 0
-				return typedEvent(t, key, m)
+				return harness.TypedEvent(key, m)
 			}},
 		{"typed missing context", ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, "context", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
 				m := view()
 				m.Context = nil
-				return typedEvent(t, key, m)
+				return harness.TypedEvent(key, m)
 			}},
 		{"json missing item_id", ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, "item_id", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
@@ -193,7 +191,7 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 			func(t *testing.T, key string) *ingestv1.Event {
 				m := view()
 				m.Referrer = big
-				return typedEvent(t, key, m)
+				return harness.TypedEvent(key, m)
 			}},
 		{"json too large", ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {

@@ -1,10 +1,8 @@
 package platform_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -12,14 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/platform"
-	"github.com/clickstream-dev/clickstream/services/ingest"
 )
 
 // replicaUser is the user whose achievements the replica test follows.
@@ -35,7 +31,7 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 		t.Skip("starts two PostgreSQL clusters and NATS")
 	}
 	ctx := t.Context()
-	dir := dataDir(t)
+	dir := harness.DataDir(t)
 	primary, err := postgres.StartCluster(ctx, postgres.ClusterConfig{DataDir: filepath.Join(dir, "primary"), Ephemeral: true, Password: "replica-test-password"})
 	if err != nil {
 		t.Fatal(err)
@@ -50,15 +46,9 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = replica.Stop(context.Background()) })
 
-	s := startConfig(t, platform.Config{
-		DataDir:         dir,
-		DatabaseURL:     primary.URL("clickstream"),
-		DatabaseReadURL: replica.URL("clickstream"),
-		Addrs:           map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
-		Awards:          platform.AwardsConfig{Starter: true},
-		AdminToken:      testAdminToken,
-		Ingest:          ingest.Config{PIISecret: testPIISecret},
-	})
+	cfg := harness.DevConfig(dir, testAdminToken, testPIISecret)
+	cfg.DatabaseURL, cfg.DatabaseReadURL = primary.URL("clickstream"), replica.URL("clickstream")
+	s := harness.StartStack(t, cfg)
 	onPrimary, err := postgres.Open(ctx, primary.URL("clickstream"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +68,7 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	} else {
 		t.Logf("migrate against the replica: %v", err)
 	}
-	onStandby, err := platform.Start(ctx, platform.Config{DataDir: dataDir(t), DatabaseURL: replica.URL("clickstream"),
+	onStandby, err := platform.Start(ctx, platform.Config{DataDir: harness.DataDir(t), DatabaseURL: replica.URL("clickstream"),
 		Services: []string{platform.Awards}, Addrs: map[string]string{platform.Awards: "127.0.0.1:0"}, RegistryURL: s.URL(platform.Registry)})
 	if err != nil {
 		t.Errorf("awards started on the standby: %v; want its migrations skipped", err)
@@ -90,7 +80,7 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	send(t, s, "replica-photo-1", 2001, 2, `{"context":{"userId":"u-replica"},"photoId":"p-1","objectId":"cafe-1","status":"CONTENT_STATUS_ACTIVE"}`)
 	waitProgress(t, s, "local-guide", 1)
 	regRead := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry))
-	regAdmin := registryv1connect.NewRegistryAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), s.URL(platform.Registry))
+	regAdmin := registryv1connect.NewRegistryAdminServiceClient(harness.BearerClient(testAdminToken), s.URL(platform.Registry))
 	ownerBefore := eventOwner(t, regRead, 2001)
 	if ready, check := readiness(t, s.URL(platform.Awards)); ready != "ready" {
 		t.Errorf("/readyz of awards on a caught-up replica = %s (postgres replica: %s), want ready", ready, check)
@@ -100,10 +90,12 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 	if _, err := onReplica.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "replay paused", func() bool { return scalar[string](t, onReplica, `SELECT pg_get_wal_replay_pause_state()`) == "paused" })
+	waitFor(t, "replay paused", func() bool {
+		return harness.Scalar[string](t, onReplica, `SELECT pg_get_wal_replay_pause_state()`) == "paused"
+	})
 	send(t, s, "replica-trip-1", 2004, 1, `{"context":{"userId":"u-replica"},"tripId":"t-1","distanceM":"10000"}`)
 	waitFor(t, "awards counts the trip on the primary", func() bool {
-		return scalar[float64](t, onPrimary, `SELECT coalesce(max(progress), 0)::float8 FROM awards.user_achievements
+		return harness.Scalar[float64](t, onPrimary, `SELECT coalesce(max(progress), 0)::float8 FROM awards.user_achievements
 			WHERE user_id = 'u-replica' AND achievement_id = 'navigator-10km'`) == 10
 	})
 	if _, err := regAdmin.SetOwner(ctx, &registryv1.SetOwnerRequest{EventId: 2001,
@@ -155,7 +147,7 @@ func TestPublicReadsFromAReplica(t *testing.T) {
 }
 
 // send sends one JSON event through ingest and fails unless it is accepted.
-func send(t *testing.T, s running, key string, id, version uint32, data string) {
+func send(t *testing.T, s *harness.Stack, key string, id, version uint32, data string) {
 	t.Helper()
 	resp, err := ingestClient(s.URL(platform.Ingest), s.IngestKey()).SendBatch(t.Context(), &ingestv1.SendBatchRequest{Events: []*ingestv1.Event{
 		{IdempotencyKey: key, Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{EventId: id, Version: version, Data: mustStruct(t, data)}}},
@@ -169,12 +161,12 @@ func send(t *testing.T, s running, key string, id, version uint32, data string) 
 }
 
 // progressOf reads replicaUser's achievements through the public REST API.
-func progressOf(t *testing.T, s running) map[string]float64 {
+func progressOf(t *testing.T, s *harness.Stack) map[string]float64 {
 	t.Helper()
 	return userProgress(t, s.URL(platform.Awards), replicaUser)
 }
 
-func waitProgress(t *testing.T, s running, achievement string, want float64) {
+func waitProgress(t *testing.T, s *harness.Stack, achievement string, want float64) {
 	t.Helper()
 	waitFor(t, achievement+" progress "+strconv.FormatFloat(want, 'f', -1, 64)+" in the public API",
 		func() bool { return progressOf(t, s)[achievement] == want })
@@ -221,31 +213,12 @@ func readiness(t *testing.T, base string) (string, string) {
 // metric returns the value of an unlabelled metric on base's /metrics.
 func metric(t *testing.T, base, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	v, found, err := harness.Metric(t.Context(), base, name)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", name, err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 8<<20))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if value, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return v
-		}
-	}
-	t.Fatalf("%s/metrics has no %s", base, name)
-	return 0
-}
-
-func scalar[T any](t *testing.T, pool *pgxpool.Pool, sql string) T {
-	t.Helper()
-	var v T
-	if err := pool.QueryRow(t.Context(), sql).Scan(&v); err != nil {
-		t.Fatalf("%s: %v", sql, err)
+	if !found {
+		t.Fatalf("%s/metrics has no %s", base, name)
 	}
 	return v
 }

@@ -3,7 +3,6 @@ package platform_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -23,75 +22,33 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	awardsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/awards/v1/awardsv1connect"
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
-	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/platform"
-	"github.com/clickstream-dev/clickstream/services/ingest"
 )
-
-// running is a dev stack started in-process for one test.
-type running struct {
-	*platform.Stack
-	stop func()
-}
-
-// dataDir returns a directory the postgres OS user can enter when the
-// tests run as root.
-func dataDir(t *testing.T) string {
-	t.Helper()
-	return pgtest.DataDir(t)
-}
 
 // start runs the whole platform in-process on free ports, as `clickstream
 // dev` does, with its data in dir.
-func start(t *testing.T, dir string) running {
+func start(t *testing.T, dir string) *harness.Stack {
 	t.Helper()
-	return startConfig(t, platform.Config{
-		DataDir:    dir,
-		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.Awards: "127.0.0.1:0"},
-		Awards:     platform.AwardsConfig{Starter: true},
-		AdminToken: testAdminToken,
-		Ingest:     ingest.Config{PIISecret: testPIISecret, PIIKeepEnvironments: []string{keepEnvironment}},
-	})
+	cfg := harness.DevConfig(dir, testAdminToken, testPIISecret)
+	cfg.Ingest.PIIKeepEnvironments = []string{keepEnvironment}
+	return harness.StartStack(t, cfg)
 }
 
-// startConfig runs the stack of cfg until the test ends and waits until it
-// is ready.
-func startConfig(t *testing.T, cfg platform.Config) running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := platform.Start(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatalf("start the dev stack: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	var once bool
-	stop := func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack stopped with error: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	waitCtx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelWait()
-	if err := s.WaitReady(waitCtx); err != nil {
-		t.Fatalf("the dev stack is not ready: %v", err)
-	}
-	return running{Stack: s, stop: stop}
+// adminClients are the registry and ingest admin APIs of s with the admin
+// token.
+func adminClients(s *harness.Stack) (registryv1connect.RegistryAdminServiceClient, ingestv1connect.IngestAdminServiceClient) {
+	hc := harness.BearerClient(testAdminToken)
+	return registryv1connect.NewRegistryAdminServiceClient(hc, s.URL(platform.Registry)), ingestv1connect.NewIngestAdminServiceClient(hc, s.URL(platform.Ingest))
 }
 
 func grpcConn(t *testing.T, baseURL string) *grpc.ClientConn {
@@ -143,22 +100,9 @@ func restJSON(t *testing.T, method, url, body string, want int, out proto.Messag
 // restJSONAuth is restJSON with an API key as bearer token ("" for none).
 func restJSONAuth(t *testing.T, key, method, url, body string, want int, out proto.Message) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, url, resp.StatusCode, want, data)
+	status, data := harness.REST(t, key, method, url, body)
+	if status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, url, status, want, data)
 	}
 	if out != nil {
 		if err := protojson.Unmarshal(data, out); err != nil {
@@ -180,7 +124,7 @@ func TestDevStackServesEveryServiceThreeWays(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS")
 	}
 	ctx := context.Background()
-	s := start(t, dataDir(t))
+	s := start(t, harness.DataDir(t))
 
 	t.Run("registry", func(t *testing.T) {
 		url := s.URL(platform.Registry)
@@ -387,8 +331,8 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 		t.Skip("starts PostgreSQL and NATS twice")
 	}
 	ctx := context.Background()
-	dir := dataDir(t)
-	send := func(s running) *ingestv1.SendBatchResponse {
+	dir := harness.DataDir(t)
+	send := func(s *harness.Stack) *ingestv1.SendBatchResponse {
 		t.Helper()
 		resp, err := ingestClient(s.URL(platform.Ingest), s.IngestKey()).SendBatch(ctx, &ingestv1.SendBatchRequest{
 			Events: []*ingestv1.Event{{IdempotencyKey: "restart-1", Payload: &ingestv1.Event_Json{Json: &ingestv1.JsonEvent{
@@ -400,7 +344,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 		}
 		return resp
 	}
-	revision := func(s running) uint64 {
+	revision := func(s *harness.Stack) uint64 {
 		t.Helper()
 		resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, s.URL(platform.Registry)).ListEvents(ctx, &registryv1.ListEventsRequest{})
 		if err != nil {
@@ -414,7 +358,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 		t.Fatalf("first send: %v, want ACCEPTED", got)
 	}
 	rev := revision(first)
-	first.stop()
+	first.Shutdown()
 
 	second := start(t, dir)
 	if got := send(second).GetResults()[0].GetStatus(); got != ingestv1.EventStatus_EVENT_STATUS_DUPLICATE {
@@ -431,7 +375,7 @@ func TestDevStackKeepsDataAcrossRestarts(t *testing.T) {
 func TestDevStackWithoutPostgresBinariesSaysWhatToInstall(t *testing.T) {
 	t.Setenv("CLICKSTREAM_PG_BIN", t.TempDir())
 	t.Setenv("PATH", t.TempDir())
-	_, err := platform.Start(context.Background(), platform.Config{DataDir: dataDir(t)})
+	_, err := platform.Start(context.Background(), platform.Config{DataDir: harness.DataDir(t)})
 	if err == nil {
 		t.Fatal("started without PostgreSQL binaries")
 	}
@@ -494,33 +438,11 @@ func streamData(t *testing.T, b *bus.Bus, stream, subject string) [][]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js := b.JetStream()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out [][]byte
-	for {
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			out = append(out, msg.Data())
-			n++
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return out
-		}
+	if err := harness.ReadStream(ctx, b.JetStream(), stream, subject, func(m jetstream.Msg) { out = append(out, m.Data()) }); err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func keys[V any](m map[string]V) []string {

@@ -1,16 +1,15 @@
 package platform_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
-	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 )
@@ -21,24 +20,11 @@ const registryToken = "usage-test-token"
 // catalogue, and returns its URL.
 func startRegistry(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := platform.Start(ctx, platform.Config{
-		DataDir:    pgtest.DataDir(t),
+	s := harness.StartStack(t, platform.Config{
+		DataDir:    harness.DataDir(t),
 		Services:   []string{platform.Registry},
 		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0"},
 		AdminToken: registryToken,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start the registry: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("registry stopped with error: %v", err)
-		}
 	})
 	return s.URL(platform.Registry)
 }

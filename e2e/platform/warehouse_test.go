@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
@@ -19,16 +20,16 @@ func TestWarehouseReportCountsAcceptedEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS")
 	}
-	s := start(t, dataDir(t))
+	s := start(t, harness.DataDir(t))
 	url := s.URL(platform.Ingest)
 	const sent = 5
 	for i := range sent {
-		ev := typedEvent(t, "warehouse-"+string(rune('a'+i)), &eventsv1.PlaceCardOpenedV1{Context: &eventsv1.Context{UserId: "u"}, ObjectId: "o"})
+		ev := harness.TypedEvent("warehouse-"+string(rune('a'+i)), &eventsv1.PlaceCardOpenedV1{Context: &eventsv1.Context{UserId: "u"}, ObjectId: "o"})
 		if got := sendOne(t, url, s.IngestKey(), ev).GetStatus(); got != ingestv1.EventStatus_EVENT_STATUS_ACCEPTED {
 			t.Fatalf("event %d: %v", i, got)
 		}
 	}
-	admin := ingestv1connect.NewIngestAdminServiceClient(authClient("Authorization", "Bearer "+testAdminToken), url)
+	admin := ingestv1connect.NewIngestAdminServiceClient(harness.BearerClient(testAdminToken), url)
 	req := &ingestv1.GetHourlyCountsRequest{
 		From:    timestamppb.New(time.Now().Add(-time.Hour)),
 		To:      timestamppb.New(time.Now().Add(time.Hour)),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/template"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 
+	"github.com/clickstream-dev/clickstream/client/ingestclient"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 )
 
@@ -421,6 +423,9 @@ func goSender(c *catalogue) ([]byte, error) {
 	err := goSenderTemplate.Execute(&buf, map[string]string{
 		"Package": goPackageName(c.in.Environment),
 		"Ingest":  c.names.GoModule + "/" + path.Dir(ingestProtoPath),
+		// One retry policy: the codes come from the Go client.
+		"RetryableCodes": goConnectCodes(ingestclient.RetryableCodes()),
+		"TransportCodes": goConnectCodes(ingestclient.TransportCodes()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sender.go: %w", err)
@@ -455,6 +460,20 @@ func goReadme(c *catalogue) []byte {
 // goTypeName is protoc-gen-go's name for a message: nested names joined by "_".
 func goTypeName(md protoreflect.MessageDescriptor) string {
 	return strings.ReplaceAll(strings.TrimPrefix(string(md.FullName()), string(md.ParentFile().Package())+"."), ".", "_")
+}
+
+// goConnectCodes prints codes as a Go case list: connect.CodeUnavailable,
+// connect.CodeResourceExhausted, ...
+func goConnectCodes(codes []connect.Code) string {
+	names := make([]string, len(codes))
+	for i, code := range codes {
+		var name strings.Builder
+		for word := range strings.SplitSeq(code.String(), "_") {
+			name.WriteString(strings.ToUpper(word[:1]) + word[1:])
+		}
+		names[i] = "connect.Code" + name.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 var goSenderTemplate = template.Must(template.New("sender.go").Delims("[[", "]]").Parse(goSenderSource))

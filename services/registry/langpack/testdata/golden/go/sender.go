@@ -412,7 +412,7 @@ func retryable(err error) bool {
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeDeadlineExceeded, connect.CodeAborted:
 		return true
-	case connect.CodeUnknown, connect.CodeInternal:
+	case connect.CodeUnknown, connect.CodeInternal, connect.CodeCanceled:
 		var netErr net.Error
 		return errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
 	}
