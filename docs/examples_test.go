@@ -7,8 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clickstream-dev/clickstream/e2e/harness"
 )
 
 // The examples of the docs are run against a dev stack the test starts (see
@@ -56,25 +56,16 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run()) // TestExamples skips itself; the link checks run
 	}
-	dir, err := os.MkdirTemp("", "clickstream-docs-bin-")
+	built, remove, err := harness.BuildClickstream()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "clickstream")
-	build := exec.Command(goBinary(), "build", "-o", binary, "github.com/clickstream-dev/clickstream/cmd/clickstream")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build clickstream: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	binary = built
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
 }
-
-func goBinary() string { return filepath.Join(runtime.GOROOT(), "bin", "go") }
 
 // requiredBlocks are the examples that must stay marked: the README's tour
 // and at least one per page that touches the dev stack. Removing a marker
@@ -351,7 +342,7 @@ func startDev(t *testing.T) *stack {
 			t.Fatal(err)
 		}
 	}
-	free := freePorts(t, 7)
+	free := harness.FreePorts(t, 7)
 	s := &stack{
 		t:       t,
 		root:    root,
@@ -360,7 +351,7 @@ func startDev(t *testing.T) *stack {
 	}
 	url := func(name string) string { return "http://127.0.0.1:" + strconv.Itoa(s.ports[name]) }
 	s.env = append(os.Environ(),
-		"PATH="+filepath.Dir(binary)+string(os.PathListSeparator)+filepath.Dir(goBinary())+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PATH="+filepath.Dir(binary)+string(os.PathListSeparator)+filepath.Join(runtime.GOROOT(), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"CLICKSTREAM_REGISTRY="+url("registry"),
 		"CLICKSTREAM_INGEST="+url("ingest"),
 		"CLICKSTREAM_AWARDS="+url("awards"),
@@ -401,7 +392,7 @@ func startDev(t *testing.T) *stack {
 			<-s.exited
 		}
 		if t.Failed() {
-			t.Logf("last lines of %s:\n%s", s.logPath, tail(s.logPath, 40))
+			t.Logf("last lines of %s:\n%s", s.logPath, harness.Tail(s.logPath, 40))
 		}
 		os.RemoveAll(root)
 	})
@@ -409,8 +400,8 @@ func startDev(t *testing.T) *stack {
 	defer cancel()
 	started := time.Now()
 	for _, name := range []string{"registry", "ingest", "awards"} {
-		if err := waitReady(ctx, url(name), s.exited); err != nil {
-			t.Fatalf("clickstream dev: %s: %v\n%s", name, err, tail(s.logPath, 30))
+		if err := harness.WaitReady(ctx, url(name), s.exited); err != nil {
+			t.Fatalf("clickstream dev: %s: %v\n%s", name, err, harness.Tail(s.logPath, 30))
 		}
 	}
 	t.Logf("clickstream dev ready in %.1f s on registry %d, ingest %d, awards %d, console %d (the docs say 8081-8083, 8080)",
@@ -496,63 +487,4 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n/2] + "\n[... " + strconv.Itoa(len(s)-n) + " bytes ...]\n" + s[len(s)-n/2:]
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	var listeners []net.Listener
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		listeners = append(listeners, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range listeners {
-		l.Close()
-	}
-	return ports
-}
-
-// waitReady polls base/readyz until it answers 200, the process exits or
-// ctx ends.
-func waitReady(ctx context.Context, base string, exited <-chan struct{}) error {
-	var last string
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			var body bytes.Buffer
-			_, _ = body.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(body.String()))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("the process exited before it was ready (last answer: %s)", last)
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w (last answer: %s)", ctx.Err(), last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

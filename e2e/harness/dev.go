@@ -65,10 +65,10 @@ func RepoRoot(t testing.TB) string {
 // FreePort is a TCP port on 127.0.0.1 that nothing listened on a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	return freePorts(t, 1)[0]
+	return FreePorts(t, 1)[0]
 }
 
-func freePorts(t testing.TB, n int) []int {
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	var listeners []net.Listener
@@ -121,7 +121,7 @@ func NewDev(t testing.TB, binary string, extraEnv ...string) *Dev {
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := freePorts(t, 5)
+	p := FreePorts(t, 5)
 	d := &Dev{
 		DataDir: filepath.Join(root, "data"),
 		Ports:   DevPorts{Registry: p[0], Ingest: p[1], Awards: p[2], NATS: p[3], Postgres: p[4]},
