@@ -4,7 +4,10 @@
 // the node leading the EVENTS stream under load — a harness.Sender spreads the batches over
 // two ingest instances and retries with client/ingestclient's policy — and counts what the
 // streams hold at the end: every accepted event once, every rejected one dead-lettered,
-// nothing else. The benchmark compares the ingest throughput of one and two instances.
+// nothing else. TestPostgresFailover stops the PostgreSQL primary, promotes its streaming
+// replica and sees registry, ingest and awards carry on without a restart, on a multi-host
+// URL with target_session_attrs=read-write. The benchmark compares the ingest throughput of
+// one and two instances.
 //
 // The test takes about a minute and is skipped with -short; `make cluster-test` runs it.
 //

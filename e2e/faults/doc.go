@@ -5,7 +5,11 @@
 // with SIGKILL or stop its PostgreSQL mid-load. At the end they count what is
 // on the bus and in the database: nothing lost, nothing twice. The awards load
 // test checks that every user's progress equals what the test computes from
-// what it sent.
+// what it sent. The abuse suite (TestAbuse) sends what an attacker would —
+// gzip bombs and oversized bodies to every service on every protocol, a
+// Fluent frame nested millions deep, a redirecting webhook receiver, console
+// path tricks, crafted JWTs — and holds the process to a memory bound,
+// alive and ready.
 //
 // The tests are slow (about a minute each) and skipped with -short; `make
 // faults` runs only them, `make test` runs them with everything else.
