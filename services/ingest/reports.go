@@ -15,13 +15,41 @@ import (
 // maxReportRange bounds one hourly report.
 const maxReportRange = 93 * 24 * time.Hour
 
+// HourlyQuery asks for event counts over [From, To).
+type HourlyQuery struct {
+	From, To time.Time
+	// EventID 0 means every event.
+	EventID uint32
+	// Environment "" means every environment.
+	Environment string
+}
+
+// HourlyCount is how many events of one version one environment sent in
+// one hour.
+type HourlyCount struct {
+	Hour        time.Time
+	Environment string
+	EventID     uint32
+	Version     uint32
+	EventName   string
+	Count       int64
+}
+
+// HourlyCounter counts stored events; the warehouse's typed tables answer
+// it (the composition root wires them in: ingest does not import the
+// warehouse).
+type HourlyCounter interface {
+	// HourlyCounts answers q, ordered by hour, environment, event and version.
+	HourlyCounts(ctx context.Context, q HourlyQuery) ([]HourlyCount, error)
+}
+
 // Reports answers the report RPCs of the admin API from the warehouse.
 type Reports struct {
-	store WarehouseStore
+	store HourlyCounter
 }
 
 // NewReports returns the reports over store.
-func NewReports(store WarehouseStore) *Reports { return &Reports{store: store} }
+func NewReports(store HourlyCounter) *Reports { return &Reports{store: store} }
 
 // GetHourlyCounts answers IngestAdminService.GetHourlyCounts: stored events
 // per hour, event version and environment over [from, to).
