@@ -26,8 +26,8 @@ import (
 	ingestmigrations "github.com/clickstream-dev/clickstream/services/ingest/migrations"
 	"github.com/clickstream-dev/clickstream/services/registry"
 	registrymigrations "github.com/clickstream-dev/clickstream/services/registry/migrations"
-	warehousemigrations "github.com/clickstream-dev/clickstream/services/warehouse/migrations"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
+	warehousemigrations "github.com/clickstream-dev/clickstream/services/warehouse/migrations"
 )
 
 // Service names, as `clickstream serve` and `clickstream migrate` take them.

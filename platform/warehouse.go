@@ -67,4 +67,3 @@ func (r warehouseReports) HourlyCounts(ctx context.Context, q ingest.HourlyQuery
 }
 
 var _ ingest.HourlyCounter = warehouseReports{}
-
