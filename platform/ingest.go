@@ -84,7 +84,9 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 
 	// The warehouse loads every accepted event into typed tables; reports
 	// come from them.
-	s.startWarehouse(ctx, pool, client, admin)
+	if err := s.startWarehouse(ctx, pool, client, admin); err != nil {
+		return server.Routes{}, err
+	}
 
 	// Per-minute verdict counts go to the registry's usage statistics.
 	usage, err := ingest.NewUsageReporter(ingest.UsageReporterConfig{RegistryURL: registryURL, AdminToken: s.cfg.AdminToken, Logger: s.log.With("service", Ingest)})

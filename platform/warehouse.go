@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,9 +17,19 @@ import (
 // WarehouseConfig configures the warehouse loader, which runs inside the
 // ingest process.
 type WarehouseConfig struct {
-	// Disabled leaves the loader off (another ingest instance, or a
-	// dedicated one, runs it; loaders share one durable consumer anyway).
+	// Disabled leaves the loader off (another ingest instance runs it;
+	// loaders share one durable consumer anyway).
 	Disabled bool
+	// Retention is how long the typed tables keep events (whole daily
+	// partitions older are dropped); 0 keeps everything.
+	Retention time.Duration
+	// LakeDir, when set, is where the loader also writes Parquet files.
+	LakeDir string
+	// LakeFileSequences, LakeFlushEvents and LakeFlushAge roll the lake's
+	// files (0: the defaults of warehouse.LakeConfig).
+	LakeFileSequences uint64
+	LakeFlushEvents   int
+	LakeFlushAge      time.Duration
 }
 
 // legacyWarehouseConsumer is the durable consumer of the bytea warehouse
@@ -35,11 +46,12 @@ const legacyWarehouseConsumer = "warehouse"
 // separate process would add a port, a health endpoint and a deployment
 // for nothing. It is still its own package (services/warehouse) that
 // imports no other service, so moving it out later is wiring only.
-func (s *Stack) startWarehouse(ctx context.Context, pool *pgxpool.Pool, registry registryv1connect.RegistryServiceClient, admin *ingest.AdminService) {
+func (s *Stack) startWarehouse(ctx context.Context, pool *pgxpool.Pool, registry registryv1connect.RegistryServiceClient, admin *ingest.AdminService) error {
 	store := warehouse.NewPostgresStore(pool)
 	admin.SetReports(ingest.NewReports(warehouseReports{store}))
-	if s.cfg.Warehouse.Disabled {
-		return
+	cfg := s.cfg.Warehouse
+	if cfg.Disabled {
+		return nil
 	}
 	log := s.log.With("service", Ingest, "worker", "warehouse")
 	if err := s.bus.JetStream().DeleteConsumer(ctx, bus.StreamEvents, legacyWarehouseConsumer); err == nil {
@@ -47,8 +59,24 @@ func (s *Stack) startWarehouse(ctx context.Context, pool *pgxpool.Pool, registry
 	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		log.Warn("remove the consumer of the retired bytea warehouse", "consumer", legacyWarehouseConsumer, "err", err)
 	}
-	loader := warehouse.NewLoader(s.bus.JetStream(), warehouse.NewRegistrySchemas(registry, log), store, warehouse.LoaderConfig{Logger: log})
+	loaderCfg := warehouse.LoaderConfig{Logger: log}
+	if cfg.LakeDir != "" {
+		lake, err := warehouse.OpenLake(warehouse.LakeConfig{Dir: cfg.LakeDir, FileSequences: cfg.LakeFileSequences,
+			FlushEvents: cfg.LakeFlushEvents, FlushAge: cfg.LakeFlushAge, Logger: log})
+		if err != nil {
+			return err
+		}
+		loaderCfg.Lake = lake
+		log.Info("warehouse: writing the Parquet lake", "dir", cfg.LakeDir)
+	}
+	loader := warehouse.NewLoader(s.bus.JetStream(), warehouse.NewRegistrySchemas(registry, log), store, loaderCfg)
 	s.runners = append(s.runners, loader.Run)
+	if cfg.Retention > 0 {
+		s.runners = append(s.runners, func(ctx context.Context) error {
+			return warehouse.RunRetention(ctx, store, cfg.Retention, log)
+		})
+	}
+	return nil
 }
 
 // warehouseReports answers ingest's hourly counts from the typed tables.

@@ -139,6 +139,7 @@ the starter achievements are applied to awards.`,
 	f.StringVar(&cfg.Awards.JWTPublicKeyFile, "awards-jwt-public-key", "", "PEM public key (RS256/ES256) of the user tokens awards accepts, instead of a secret")
 	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent")
 	addHTTPFlags(f, &cfg)
+	addWarehouseFlags(f, &cfg.Warehouse)
 	f.DurationVar(&cfg.Awards.ProcessingLogRetention, "awards-processing-log-retention", awards.DefaultProcessingLogRetention,
 		"how long awards keeps its processing log (monthly partitions; whole months older are dropped; negative keeps everything) (awards)")
 	f.DurationVar(&cfg.Awards.AuditInterval, "awards-audit-interval", awards.DefaultAuditInterval,

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/clickstream-dev/clickstream/internal/postgres"
+	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/warehouse"
 )
 
@@ -74,4 +77,14 @@ service runs the loader against.`,
 	cmd.Flags().StringVar(&url, "database-url", "", "PostgreSQL connection URL (also $DATABASE_URL)")
 	cmd.Flags().BoolVar(&columns, "columns", true, "list each table's columns with type and comment")
 	return cmd
+}
+
+// addWarehouseFlags adds the flags of the warehouse loader, which the
+// ingest service runs.
+func addWarehouseFlags(f *pflag.FlagSet, c *platform.WarehouseConfig) {
+	f.DurationVar(&c.Retention, "warehouse-retention", 0, "how long the typed tables (schema warehouse) keep events: older whole daily partitions are dropped hourly; 0 keeps everything (ingest)")
+	f.StringVar(&c.LakeDir, "lake-dir", "", "directory of the Parquet lake the warehouse loader also writes (event=<table>/date=<yyyy-mm-dd>/seq-<first>-<last>.parquet); empty writes none (ingest)")
+	f.Uint64Var(&c.LakeFileSequences, "lake-file-sequences", 100_000, "stream sequences one lake file covers, which bounds its rows (ingest)")
+	f.IntVar(&c.LakeFlushEvents, "lake-flush-events", 10_000, "buffered events that make the loader write its lake files (ingest)")
+	f.DurationVar(&c.LakeFlushAge, "lake-flush-age", 30*time.Second, "longest an event waits before its lake file is written, and acknowledged (ingest)")
 }

@@ -30,7 +30,10 @@ type LoaderConfig struct {
 	// after a failed write or when its version cannot be decoded yet; 0 is
 	// 5s.
 	RetryWait time.Duration
-	Logger    *slog.Logger
+	// Lake, when set, also writes every row to Parquet files; events are
+	// acknowledged once the file holding them is in place.
+	Lake   *Lake
+	Logger *slog.Logger
 }
 
 // Loader consumes the EVENTS stream into the typed tables (and the lake).
@@ -87,6 +90,12 @@ func (l *Loader) Stored() int64 { return l.stored.Load() }
 func (l *Loader) Run(ctx context.Context) error {
 	maxPending := 4 * l.cfg.BatchSize
 	ackWait := l.cfg.BatchWait + time.Minute
+	if l.cfg.Lake != nil {
+		// Events wait unacknowledged until the file holding them is in
+		// place.
+		maxPending = max(maxPending, 2*l.cfg.Lake.cfg.FlushEvents+l.cfg.BatchSize)
+		ackWait = max(ackWait, 2*l.cfg.Lake.cfg.FlushAge+time.Minute)
+	}
 	cons, err := l.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       l.cfg.Durable,
 		Description:   "Warehouse: accepted events into the typed tables (schema warehouse) and the Parquet lake",
@@ -100,6 +109,15 @@ func (l *Loader) Run(ctx context.Context) error {
 		return fmt.Errorf("warehouse: create consumer %s on %s: %w", l.cfg.Durable, bus.StreamEvents, err)
 	}
 	l.ready.Store(true)
+	if l.cfg.Lake != nil {
+		// What is buffered at shutdown is written (and acknowledged)
+		// rather than delivered again.
+		defer func() {
+			if err := l.cfg.Lake.FlushDue(true); err != nil {
+				l.log.Warn("warehouse: lake files not written at shutdown; their events will be delivered again", "err", err)
+			}
+		}()
+	}
 	for ctx.Err() == nil {
 		if err := l.consumeBatch(ctx, cons); err != nil {
 			if ctx.Err() != nil {
@@ -107,6 +125,11 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 			l.log.Warn("warehouse: batch not stored; it will be delivered again", "err", err)
 			sleep(ctx, l.cfg.RetryWait)
+		}
+		if l.cfg.Lake != nil {
+			if err := l.cfg.Lake.FlushDue(false); err != nil {
+				l.log.Warn("warehouse: lake files not written; their events will be delivered again", "err", err)
+			}
 		}
 	}
 	return nil
@@ -123,6 +146,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // it to the lake, which acknowledges once its files are in place).
 func (l *Loader) consumeBatch(ctx context.Context, cons jetstream.Consumer) error {
 	wait := l.cfg.BatchWait
+	if l.cfg.Lake != nil {
+		wait = min(wait, l.cfg.Lake.untilDue())
+	}
 	batch, err := cons.Fetch(l.cfg.BatchSize, jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
 	if err != nil {
 		return fmt.Errorf("fetch: %w", err)
@@ -165,6 +191,10 @@ func (l *Loader) consumeBatch(ctx context.Context, cons jetstream.Consumer) erro
 		return err
 	}
 	l.stored.Add(int64(len(rows)))
+	if l.cfg.Lake != nil {
+		l.cfg.Lake.Add(rows, msgs)
+		return nil
+	}
 	for _, m := range msgs {
 		// A lost ack means a redelivery, which the store absorbs.
 		_ = m.Ack()

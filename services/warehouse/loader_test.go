@@ -388,3 +388,28 @@ func TestLoaderWaitsForUnreachableRegistry(t *testing.T) {
 	e.schemas.push(e.v12)
 	e.waitRows(t, 1)
 }
+
+// Retention drops the whole daily partitions older than the cutoff and
+// keeps the others with their rows.
+func TestDropPartitionsBefore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and NATS")
+	}
+	e := newLoaderEnv(t)
+	e.run(t, warehouse.LoaderConfig{})
+	old, recent := cartRecord(t, e.v12, "old", 1, cartV1), cartRecord(t, e.v12, "recent", 1, cartV1)
+	recent.ReceivedAt = timestamppb.New(testReceived.AddDate(0, 0, 1))
+	e.publish(t, old, recent)
+	e.waitRows(t, 2)
+	dropped, err := e.store.DropPartitionsBefore(t.Context(), testReceived.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dropped %v", dropped)
+	if len(dropped) != 1 || dropped[0] != "cart_updated_p20260304" {
+		t.Errorf("dropped %v, want [cart_updated_p20260304]", dropped)
+	}
+	if n := e.count(t, "true"); n != 1 || e.count(t, "event_id = 'recent'") != 1 {
+		t.Errorf("%d rows left, want the recent one", n)
+	}
+}
