@@ -1,0 +1,166 @@
+package faults_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/parquet-go/parquet-go"
+)
+
+// TestSIGKILLWhileTheWarehouseLoads sends events through `clickstream dev`
+// with the Parquet lake on and SIGKILLs the process twice while the loader
+// writes the typed table and the lake files; after the restarts every event
+// on EVENTS is in warehouse.navigation_trip_finished once and in the lake
+// once: table rows = Parquet rows = events on EVENTS.
+func TestSIGKILLWhileTheWarehouseLoads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts clickstream dev as a child process several times")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	d := newDev(t)
+	lakeDir := filepath.Join(d.dataDir, "lake")
+	d.args = []string{"--lake-dir", lakeDir, "--lake-flush-events", "500", "--lake-flush-age", "500ms", "--lake-file-sequences", "2000"}
+	d.start()
+	apiKey := d.secret("ingest-key")
+	pool, err := pgxpool.New(ctx, d.secret("database-url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tableRows := func() int {
+		var n int
+		qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer qcancel()
+		if err := pool.QueryRow(qctx, `SELECT count(*) FROM warehouse.navigation_trip_finished`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+
+	w := workload{n: 8000, users: 17, prefix: "whkill"}
+	var v verdicts
+	killed := make(chan error, 1)
+	go func() {
+		killed <- func() error {
+			for _, at := range []int{1000, 3500} {
+				for tableRows() < at {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				if err := d.kill(); err != nil {
+					return err
+				}
+				files, _ := filepath.Glob(filepath.Join(lakeDir, "*", "*", "*.parquet"))
+				t.Logf("SIGKILL with at least %d rows in the table and %d lake files (%d events answered)", at, len(files), v.done.Load())
+				if err := d.tryStart(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}()
+	sendAll(ctx, t, d.ingestURL(), apiKey, w, 100, 4, &v)
+	if err := <-killed; err != nil {
+		t.Fatalf("kill and restart: %v", err)
+	}
+
+	onEvents := 0
+	events := map[string]int{}
+	for id, n := range streamKeys(ctx, t, d.natsURL(), "EVENTS", "") {
+		if strings.HasPrefix(id, w.prefix+"-") {
+			events[id] = n
+			onEvents += n
+		}
+	}
+	checkOnce(t, "EVENTS", events)
+	deadline := time.Now().Add(time.Minute)
+	var rows, lakeRows int
+	var lakeIDs map[string]int
+	for {
+		rows = tableRows()
+		lakeIDs = readLake(t, lakeDir)
+		lakeRows = 0
+		for _, n := range lakeIDs {
+			lakeRows += n
+		}
+		if (rows == onEvents && lakeRows == onEvents) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var distinct int
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT event_id) FROM warehouse.navigation_trip_finished`).Scan(&distinct); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EVENTS holds %d events; warehouse.navigation_trip_finished %d rows (%d distinct ids); the lake %d rows (%d distinct ids)",
+		onEvents, rows, distinct, lakeRows, len(lakeIDs))
+	if rows != onEvents || distinct != onEvents {
+		t.Errorf("table rows %d (distinct %d), want %d (the events on EVENTS)", rows, distinct, onEvents)
+	}
+	if lakeRows != onEvents || len(lakeIDs) != onEvents {
+		t.Errorf("lake rows %d (distinct ids %d), want %d", lakeRows, len(lakeIDs), onEvents)
+	}
+	var twice []string
+	for id, n := range lakeIDs {
+		if n > 1 {
+			twice = append(twice, id)
+		}
+	}
+	if len(twice) > 0 {
+		t.Errorf("%d events twice in the lake, e.g. %v", len(twice), twice[:min(len(twice), 5)])
+	}
+	for id := range events {
+		if lakeIDs[id] == 0 {
+			t.Errorf("%s is on EVENTS but not in the lake", id)
+			break
+		}
+	}
+}
+
+// readLake counts the event ids of every Parquet file of the navigation
+// table in the lake, with parquet-go's reader.
+func readLake(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "event=navigation_trip_finished", "date=*", "seq-*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int{}
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := parquet.NewGenericReader[struct {
+			EventID string `parquet:"event_id,optional"`
+		}](f)
+		buf := make([]struct {
+			EventID string `parquet:"event_id,optional"`
+		}, 512)
+		for {
+			n, err := r.Read(buf)
+			for _, row := range buf[:n] {
+				ids[row.EventID]++
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read %s: %v", path, err)
+			}
+		}
+		r.Close()
+		f.Close()
+	}
+	return ids
+}
