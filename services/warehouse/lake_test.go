@@ -55,7 +55,7 @@ func duckDB(t *testing.T, sql string) []map[string]any {
 
 // lakeWorkload is n cart events: versions 1 and 2 alternating, over two
 // UTC days, every field varying with i.
-func lakeWorkload(t *testing.T, e *loaderEnv, n int) []*busv1.EventRecord {
+func lakeWorkload(t testing.TB, e *loaderEnv, n int) []*busv1.EventRecord {
 	t.Helper()
 	recs := make([]*busv1.EventRecord, n)
 	statuses := []string{"CART_STATUS_UNSPECIFIED", "CART_STATUS_OPEN", "CART_STATUS_PAID"}

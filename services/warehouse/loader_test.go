@@ -70,7 +70,7 @@ type loaderEnv struct {
 	v123    *warehouse.FileSchemas
 }
 
-func newLoaderEnv(t *testing.T) *loaderEnv {
+func newLoaderEnv(t testing.TB) *loaderEnv {
 	t.Helper()
 	pool, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
 	if err != nil {
@@ -109,7 +109,7 @@ var testReceived = time.Date(2026, 3, 4, 10, 30, 0, 0, time.UTC)
 
 // cartRecord is an EventRecord of the cart event version v with the payload
 // given as protojson.
-func cartRecord(t *testing.T, s *warehouse.FileSchemas, id string, v uint32, payload string) *busv1.EventRecord {
+func cartRecord(t testing.TB, s *warehouse.FileSchemas, id string, v uint32, payload string) *busv1.EventRecord {
 	t.Helper()
 	name := fmt.Sprintf("fixture.v1.CartUpdatedV%d", v)
 	_, versions, ok := s.Event(name)
@@ -134,7 +134,7 @@ func cartRecord(t *testing.T, s *warehouse.FileSchemas, id string, v uint32, pay
 }
 
 // publish puts records on EVENTS, each under msgID (or its id).
-func (e *loaderEnv) publish(t *testing.T, recs ...*busv1.EventRecord) {
+func (e *loaderEnv) publish(t testing.TB, recs ...*busv1.EventRecord) {
 	t.Helper()
 	var msgs []bus.Message
 	for _, r := range recs {
@@ -171,7 +171,7 @@ func (e *loaderEnv) count(t *testing.T, where string) int {
 	return n
 }
 
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

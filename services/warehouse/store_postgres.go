@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -48,6 +49,9 @@ var _ Store = (*PostgresStore)(nil)
 func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 	return &PostgresStore{pool: pool, ensured: map[uint32]int{}, names: map[uint32]string{}, days: map[string]bool{}}
 }
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
 
 // ddlLock serializes table and partition changes between loaders.
 const ddlLock = `SELECT pg_advisory_xact_lock(hashtext('warehouse ddl'))`
@@ -193,8 +197,12 @@ func (s *PostgresStore) ensurePartitions(ctx context.Context, rows []Row) error 
 	return nil
 }
 
-// WriteRows implements Store: per table, COPY into a staging table, then
-// INSERT … SELECT … ON CONFLICT DO NOTHING, all in one transaction.
+// WriteRows implements Store, in one transaction. Per table it first
+// COPYs the rows straight into the table under a savepoint: the common case,
+// none stored yet, costs one COPY. When a row is there already (a
+// redelivery: unique violation on (event_id, received_at)) it rolls back to
+// the savepoint and goes the careful way: COPY into a staging table, then
+// INSERT … SELECT … ON CONFLICT DO NOTHING.
 func (s *PostgresStore) WriteRows(ctx context.Context, rows []Row) (err error) {
 	defer derrors.Wrap(&err, "store %d rows in the warehouse", len(rows))
 	if len(rows) == 0 {
@@ -206,24 +214,51 @@ func (s *PostgresStore) WriteRows(ctx context.Context, rows []Row) (err error) {
 	groups := groupByTable(rows)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for i, g := range groups {
-			stage := fmt.Sprintf("warehouse_stage_%d", i)
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP`, stage, qualified(g.table))); err != nil {
-				return fmt.Errorf("create staging table for %s: %w", g.table, err)
+			direct, err := tx.Begin(ctx) // a savepoint
+			if err != nil {
+				return err
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, g.columns, pgx.CopyFromRows(g.values)); err != nil {
+			_, err = direct.CopyFrom(ctx, pgx.Identifier{"warehouse", g.table}, g.columns, pgx.CopyFromRows(g.values))
+			if err == nil {
+				if err := direct.Commit(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation {
 				return fmt.Errorf("copy into %s: %w", g.table, err)
 			}
-			cols := make([]string, len(g.columns))
-			for j, c := range g.columns {
-				cols[j] = ident(c)
+			if err := direct.Rollback(ctx); err != nil {
+				return err
 			}
-			list := strings.Join(cols, ", ")
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING`, qualified(g.table), list, list, stage)); err != nil {
-				return fmt.Errorf("insert into %s: %w", g.table, err)
+			if err := insertSkippingStored(ctx, tx, i, g); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// insertSkippingStored writes g through a staging table, skipping the rows
+// stored already.
+func insertSkippingStored(ctx context.Context, tx pgx.Tx, i int, g tableRows) error {
+	stage := fmt.Sprintf("warehouse_stage_%d", i)
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP`, stage, qualified(g.table))); err != nil {
+		return fmt.Errorf("create staging table for %s: %w", g.table, err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stage}, g.columns, pgx.CopyFromRows(g.values)); err != nil {
+		return fmt.Errorf("copy into the staging table of %s: %w", g.table, err)
+	}
+	cols := make([]string, len(g.columns))
+	for j, c := range g.columns {
+		cols[j] = ident(c)
+	}
+	list := strings.Join(cols, ", ")
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING`, qualified(g.table), list, list, stage)); err != nil {
+		return fmt.Errorf("insert into %s: %w", g.table, err)
+	}
+	return nil
 }
 
 // tableRows are the rows of one table in COPY form.
