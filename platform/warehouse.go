@@ -94,4 +94,18 @@ func (r warehouseReports) HourlyCounts(ctx context.Context, q ingest.HourlyQuery
 	return out, nil
 }
 
-var _ ingest.HourlyCounter = warehouseReports{}
+func (r warehouseReports) Sample(ctx context.Context, eventID uint32, limit int) (ingest.WarehouseSample, error) {
+	s, err := r.store.Sample(ctx, eventID, limit)
+	if errors.Is(err, warehouse.ErrNoTable) {
+		return ingest.WarehouseSample{}, ingest.ErrNoWarehouseTable
+	}
+	if err != nil {
+		return ingest.WarehouseSample{}, err
+	}
+	return ingest.WarehouseSample{Table: s.Table, Columns: s.Columns, Rows: s.Rows, TotalRows: s.TotalRows}, nil
+}
+
+var (
+	_ ingest.HourlyCounter = warehouseReports{}
+	_ ingest.TableSampler  = warehouseReports{}
+)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"testing"
 	"testing/fstest"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
@@ -186,6 +188,28 @@ func TestWarehouseTypedTablesThroughIngest(t *testing.T) {
 	if byVersion[1] != 1 || byVersion[2] != 1 || byVersion[3] != 1 {
 		t.Errorf("hourly counts by version %v, want one of each of 1, 2, 3", byVersion)
 	}
+
+	// The console's event page shows the table and its recent rows (REST,
+	// admin token).
+	var sample ingestv1.GetWarehouseSampleResponse
+	restJSONAuth(t, testAdminToken, "GET", url+"/v1/admin/events/9101/warehouse?limit=2", "", http.StatusOK, &sample)
+	col := map[string]int{}
+	for i, c := range sample.GetColumns() {
+		col[c] = i
+	}
+	t.Logf("sample of %s: %d of %d rows, %d columns", sample.GetTable(), len(sample.GetRows()), sample.GetTotalRows(), len(sample.GetColumns()))
+	if sample.GetTable() != "warehouse.cart_updated" || sample.GetTotalRows() != 3 || len(sample.GetRows()) != 2 {
+		t.Fatalf("sample: table %q, %d rows of %d, want warehouse.cart_updated, 2 of 3", sample.GetTable(), len(sample.GetRows()), sample.GetTotalRows())
+	}
+	newest := sample.GetRows()[0].GetValues()
+	if newest[col["event_id"]].GetStringValue() != "cart-3" || newest[col["channel"]].GetStringValue() != "partner" {
+		t.Errorf("newest sample row: event_id %v channel %v, want cart-3 and partner", newest[col["event_id"]], newest[col["channel"]])
+	}
+	if _, isNull := sample.GetRows()[1].GetValues()[col["channel"]].GetKind().(*structpb.Value_NullValue); !isNull {
+		t.Errorf("older sample row: channel %v, want null", sample.GetRows()[1].GetValues()[col["channel"]])
+	}
+	restJSONAuth(t, testAdminToken, "GET", url+"/v1/admin/events/4242/warehouse", "", http.StatusNotFound, nil)
+	restJSONAuth(t, "", "GET", url+"/v1/admin/events/9101/warehouse", "", http.StatusUnauthorized, nil)
 }
 
 // waitTableRows waits until table has want rows.

@@ -452,3 +452,66 @@ ORDER BY a.attnum`, "warehouse."+ident(t.Name))
 	}
 	return out, nil
 }
+
+// ErrNoTable is the error of Sample for an event without a table yet.
+var ErrNoTable = errors.New("the event has no warehouse table yet")
+
+// Sample is an event's table and its most recent rows.
+type Sample struct {
+	// Table is schema-qualified, e.g. "warehouse.item_view".
+	Table   string
+	Columns []string
+	// Rows hold one value per column in PostgreSQL's text form; nil is
+	// NULL.
+	Rows      [][]*string
+	TotalRows int64
+}
+
+// Sample returns the table of the event and its limit most recent rows
+// (by received_at); ErrNoTable when the event has none yet.
+func (s *PostgresStore) Sample(ctx context.Context, eventID uint32, limit int) (_ Sample, err error) {
+	defer derrors.Wrap(&err, "sample the warehouse table of event %d", eventID)
+	var name string
+	err = s.pool.QueryRow(ctx, `SELECT table_name FROM warehouse.event_tables WHERE event_id = $1`, int32(eventID)).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Sample{}, ErrNoTable
+	}
+	if err != nil {
+		return Sample{}, err
+	}
+	out := Sample{Table: "warehouse." + name}
+	rows, err := s.pool.Query(ctx, `
+SELECT a.attname FROM pg_attribute a
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`, qualified(name))
+	if err != nil {
+		return Sample{}, err
+	}
+	if out.Columns, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return Sample{}, err
+	}
+	sel := make([]string, len(out.Columns))
+	for i, c := range out.Columns {
+		sel[i] = ident(c) + "::text"
+	}
+	rows, err = s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s ORDER BY received_at DESC, event_id LIMIT %d`,
+		strings.Join(sel, ", "), qualified(name), limit))
+	if err != nil {
+		return Sample{}, err
+	}
+	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) ([]*string, error) {
+		vals := make([]*string, len(out.Columns))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		return vals, row.Scan(ptrs...)
+	})
+	if err != nil {
+		return Sample{}, err
+	}
+	if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s`, qualified(name))).Scan(&out.TotalRows); err != nil {
+		return Sample{}, err
+	}
+	return out, nil
+}
