@@ -15,8 +15,8 @@ import (
 )
 
 // TestSIGKILLWhileTheWarehouseLoads sends events through `clickstream dev`
-// with the Parquet lake on and SIGKILLs the process twice while the loader
-// writes the typed table and the lake files; after the restarts every event
+// with the Parquet lake on and SIGKILLs the process while the loader
+// writes the typed table and the lake files; after the restart every event
 // on EVENTS is in warehouse.navigation_trip_finished once and in the lake
 // once: table rows = Parquet rows = events on EVENTS.
 func TestSIGKILLWhileTheWarehouseLoads(t *testing.T) {
@@ -45,12 +45,12 @@ func TestSIGKILLWhileTheWarehouseLoads(t *testing.T) {
 		return n
 	}
 
-	w := workload{n: 8000, users: 17, prefix: "whkill"}
+	w := workload{n: 5000, users: 17, prefix: "whkill"}
 	var v verdicts
 	killed := make(chan error, 1)
 	go func() {
 		killed <- func() error {
-			for _, at := range []int{1000, 3500} {
+			for _, at := range []int{1500} {
 				for tableRows() < at {
 					if ctx.Err() != nil {
 						return ctx.Err()

@@ -39,6 +39,9 @@ type LoaderConfig struct {
 	Logger *slog.Logger
 }
 
+// minAckWait is the least acknowledgement wait of the loader's consumer.
+const minAckWait = 10 * time.Second
+
 // Loader consumes the EVENTS stream into the typed tables (and the lake).
 type Loader struct {
 	js      jetstream.JetStream
@@ -92,12 +95,15 @@ func (l *Loader) Stored() int64 { return l.stored.Load() }
 // when the consumer cannot be set up.
 func (l *Loader) Run(ctx context.Context) error {
 	maxPending := 4 * l.cfg.BatchSize
-	ackWait := l.cfg.BatchWait + time.Minute
+	// The acknowledgement wait is how soon the events a crashed loader
+	// held come back: short, since a redelivery of events still being
+	// written is harmless (the table and the lake skip what they have).
+	ackWait := max(minAckWait, 4*l.cfg.BatchWait)
 	if l.cfg.Lake != nil {
 		// Events wait unacknowledged until the file holding them is in
 		// place.
 		maxPending = max(maxPending, 2*l.cfg.Lake.cfg.FlushEvents+l.cfg.BatchSize)
-		ackWait = max(ackWait, 2*l.cfg.Lake.cfg.FlushAge+time.Minute)
+		ackWait += 2 * l.cfg.Lake.cfg.FlushAge
 	}
 	cons, err := l.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       l.cfg.Durable,
