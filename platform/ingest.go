@@ -82,10 +82,11 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 		server.Check{Name: "schemas", Func: schemas.Check})
 	admin := ingest.NewAdmin(svc).WithRegistry(client).WithLogger(s.log.With("service", Ingest))
 
-	// The warehouse keeps every accepted record in PostgreSQL for reports.
-	warehouse := ingest.NewPostgresWarehouse(pool)
-	admin.SetReports(ingest.NewReports(warehouse))
-	s.runners = append(s.runners, ingest.NewWarehouse(s.bus.JetStream(), warehouse, ingest.WarehouseConfig{Logger: s.log.With("service", Ingest)}).Run)
+	// The warehouse loads every accepted event into typed tables; reports
+	// come from them.
+	if err := s.startWarehouse(ctx, pool, client, admin); err != nil {
+		return server.Routes{}, err
+	}
 
 	// Per-minute verdict counts go to the registry's usage statistics.
 	usage, err := ingest.NewUsageReporter(ingest.UsageReporterConfig{RegistryURL: registryURL, AdminToken: s.cfg.AdminToken, Logger: s.log.With("service", Ingest)})

@@ -27,6 +27,7 @@ import (
 	"github.com/clickstream-dev/clickstream/services/registry"
 	registrymigrations "github.com/clickstream-dev/clickstream/services/registry/migrations"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
+	warehousemigrations "github.com/clickstream-dev/clickstream/services/warehouse/migrations"
 )
 
 // Service names, as `clickstream serve` and `clickstream migrate` take them.
@@ -84,6 +85,8 @@ type Config struct {
 	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
+	// Warehouse configures the warehouse loader ingest runs.
+	Warehouse WarehouseConfig
 	// BusAckTimeout is how long a publish waits for JetStream's
 	// acknowledgement before the batch answers Unavailable; 0 is the bus's
 	// default (5s). During a leader election a shorter one answers sooner.
@@ -294,7 +297,11 @@ func Migrate(ctx context.Context, databaseURL string, services ...string) error 
 		case Awards:
 			err = postgres.Migrate(ctx, databaseURL, awardsmigrations.Schema, awardsmigrations.FS)
 		case Ingest:
+			// Ingest runs the warehouse loader: its schema comes along.
 			err = postgres.Migrate(ctx, databaseURL, ingestmigrations.Schema, ingestmigrations.FS)
+			if err == nil {
+				err = postgres.Migrate(ctx, databaseURL, warehousemigrations.Schema, warehousemigrations.FS)
+			}
 		default:
 			err = fmt.Errorf("unknown service %q: choose one of %v", name, Services())
 		}

@@ -140,6 +140,7 @@ the starter achievements are applied to awards.`,
 	f.StringSliceVar(&cfg.Ingest.PIIKeepEnvironments, "pii-keep-environments", nil, "environments whose pii fields are published as sent")
 	addHTTPFlags(f, &cfg)
 	addWebhookFlags(f, &cfg.Ingest.WebhookNetworks, true)
+	addWarehouseFlags(f, &cfg.Warehouse)
 	f.DurationVar(&cfg.Awards.ProcessingLogRetention, "awards-processing-log-retention", awards.DefaultProcessingLogRetention,
 		"how long awards keeps its processing log (monthly partitions; whole months older are dropped; negative keeps everything) (awards)")
 	f.DurationVar(&cfg.Awards.AuditInterval, "awards-audit-interval", awards.DefaultAuditInterval,

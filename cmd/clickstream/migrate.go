@@ -16,7 +16,8 @@ func newMigrateCommand() *cobra.Command {
 		Short: "Apply the embedded database migrations of the named services (all by default)",
 		Long: `Apply the embedded database migrations. Each service owns a PostgreSQL schema
 (registry, ingest, awards) and records its applied migrations in
-<schema>.goose_db_version. Running it again is a no-op.`,
+<schema>.goose_db_version; ingest's come with the schema "warehouse" of the
+typed tables its warehouse loader writes. Running it again is a no-op.`,
 		ValidArgs: platform.Services(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			url = databaseURL(url)

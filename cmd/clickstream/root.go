@@ -55,6 +55,7 @@ CLICKSTREAM_DATA_DIR). Flags win over the environment.`,
 	root.AddCommand(newAwardsCommand())
 	root.AddCommand(newDeadLettersCommand(), newSendCommand(), newBenchCommand())
 	root.AddCommand(newSubscriptionsCommand())
+	root.AddCommand(newWarehouseCommand())
 	annotateEnv(root)
 	return root
 }

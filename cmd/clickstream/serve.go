@@ -77,6 +77,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&cfg.Ingest.MaxBatchBytes, "ingest-max-batch-bytes", cfg.Ingest.MaxBatchBytes, "largest request body ingest takes, in bytes")
 	addHTTPFlags(f, &cfg)
 	addWebhookFlags(f, &cfg.Ingest.WebhookNetworks, false)
+	addWarehouseFlags(f, &cfg.Warehouse)
 	f.DurationVar(&cfg.Awards.ProcessingLogRetention, "awards-processing-log-retention", awards.DefaultProcessingLogRetention,
 		"how long awards keeps its processing log (monthly partitions; whole months older are dropped; negative keeps everything) (awards)")
 	f.DurationVar(&cfg.Awards.AuditInterval, "awards-audit-interval", awards.DefaultAuditInterval,

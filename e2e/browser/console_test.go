@@ -596,6 +596,8 @@ func TestConsole(t *testing.T) {
 		b.shot("71-ingest-report")
 		b.open("#/registry/events/2004", "NavigationTripFinished")
 		b.until("the usage chart", `!!document.querySelector("#usage svg.chart")`)
+		// The event's typed warehouse table, named and sampled.
+		b.until("the warehouse table and its rows", `(document.querySelector("#warehouse a.table-name")?.textContent ?? "") === "warehouse.navigation_trip_finished" && document.querySelectorAll("#warehouse table tr").length >= 3`)
 		b.shot("72-registry-event-usage")
 		for _, p := range []struct{ hash, h1, shot string }{
 			{"#/awards/notifications", "Parked notifications", "73-awards-notifications"},

@@ -17,10 +17,9 @@ import (
 
 const adminToken = "admin-token-for-tests"
 
-// emptyWarehouse is a WarehouseStore with nothing stored.
+// emptyWarehouse is an HourlyCounter with nothing stored.
 type emptyWarehouse struct{}
 
-func (emptyWarehouse) WriteEvents(context.Context, []ingest.StoredEvent) error { return nil }
 func (emptyWarehouse) HourlyCounts(context.Context, ingest.HourlyQuery) ([]ingest.HourlyCount, error) {
 	return nil, nil
 }

@@ -112,3 +112,11 @@ func (a *AdminService) GetHourlyCounts(ctx context.Context, req *ingestv1.GetHou
 	}
 	return a.reports.GetHourlyCounts(ctx, req)
 }
+
+// GetWarehouseSample implements IngestAdminService.GetWarehouseSample.
+func (a *AdminService) GetWarehouseSample(ctx context.Context, req *ingestv1.GetWarehouseSampleRequest) (*ingestv1.GetWarehouseSampleResponse, error) {
+	if a.reports == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("the warehouse sample needs the warehouse: run ingest with PostgreSQL"))
+	}
+	return a.reports.GetWarehouseSample(ctx, req)
+}

@@ -56,6 +56,9 @@ export interface paths {
   "/v1/admin/events/{eventId}/versions/{version}/lifecycle": {
     put: operations["RegistryAdminService_SetLifecycle"];
   };
+  "/v1/admin/events/{eventId}/warehouse": {
+    get: operations["IngestAdminService_GetWarehouseSample"];
+  };
   "/v1/admin/keys": {
     get: operations["IngestAdminService_ListKeys"];
     post: operations["IngestAdminService_CreateKey"];
@@ -2120,6 +2123,19 @@ export interface definitions {
   v1GetSubscriptionResponse: {
     subscription?: definitions["v1Subscription"];
   };
+  v1GetWarehouseSampleResponse: {
+    /** @description The table, schema-qualified, e.g. "warehouse.item_view". */
+    table?: string;
+    /** @description Its column names, in table order. */
+    columns?: string[];
+    /** @description The rows: one value per column, as PostgreSQL's text form; null for NULL. */
+    rows?: { [key: string]: unknown }[][];
+    /**
+     * Format: int64
+     * @description Rows in the table.
+     */
+    totalRows?: string;
+  };
   /** @description HourlyCount is how many events of one version one environment sent in one hour. */
   v1HourlyCount: {
     /** Format: date-time */
@@ -3170,6 +3186,28 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1SetLifecycleResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_GetWarehouseSample: {
+    parameters: {
+      path: {
+        /** The registry's event id. */
+        eventId: number;
+      };
+      query: {
+        /** Rows to return, most recent (received_at) first; 0 means 10, at most 100. */
+        limit?: number;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1GetWarehouseSampleResponse"];
       };
       /** An unexpected error response. */
       default: {

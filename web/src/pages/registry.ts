@@ -114,6 +114,7 @@ export const eventPage: Page = async (main, [id]) => {
     });
   };
   const usage = h("div", { id: "usage" });
+  const warehouse = h("div", { id: "warehouse", class: "sample" });
   fill(main, 
     h("p", {}, h("a", { href: "#/registry" }, "← catalogue")),
     h("h1", {}, `${event?.name} (event ${event?.id})`),
@@ -125,6 +126,8 @@ export const eventPage: Page = async (main, [id]) => {
     diffOut,
     h("h2", {}, "Usage"),
     usage,
+    h("h2", {}, "Warehouse"),
+    warehouse,
     h("h2", {}, "Versions"),
     versions.map((v) =>
       h(
@@ -140,6 +143,7 @@ export const eventPage: Page = async (main, [id]) => {
       ),
     ),
   );
+  await showWarehouse(warehouse, Number(id));
   const envs = await environmentNames();
   const usageForm = h(
     "form",
@@ -276,3 +280,22 @@ export const usage: Page = async (main) => {
     ),
   );
 };
+
+/** showWarehouse fills el with the event's typed table (its name, linked to
+ * the page anchor a reader can share) and its most recent rows. */
+async function showWarehouse(el: HTMLElement, eventId: number): Promise<void> {
+  try {
+    const s = await api("ingest", "get", "/v1/admin/events/{eventId}/warehouse", { path: { eventId }, query: { limit: 10 } });
+    const columns = s.columns ?? [];
+    const rows = (s.rows ?? []) as unknown[][];
+    fill(el,
+      h("p", {},
+        "Every accepted event lands in ",
+        h("a", { href: `#/registry/events/${eventId}`, class: "table-name", title: "query it in PostgreSQL; see docs/warehouse.md" }, h("code", {}, s.table ?? "")),
+        ` (${s.totalRows ?? 0} rows). The ${rows.length} most recent:`),
+      table(columns, rows.map((r) => r.map((v) => (v === null || v === undefined ? h("small", {}, "NULL") : String(v))))),
+    );
+  } catch (e) {
+    fill(el, h("p", {}, e instanceof Error ? e.message : String(e)));
+  }
+}

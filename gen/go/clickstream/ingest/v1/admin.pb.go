@@ -9,6 +9,7 @@ package ingestv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1071,6 +1072,132 @@ func (x *GetHourlyCountsResponse) GetCounts() []*HourlyCount {
 	return nil
 }
 
+type GetWarehouseSampleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registry's event id.
+	EventId uint32 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// Rows to return, most recent (received_at) first; 0 means 10, at most 100.
+	Limit         int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWarehouseSampleRequest) Reset() {
+	*x = GetWarehouseSampleRequest{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWarehouseSampleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWarehouseSampleRequest) ProtoMessage() {}
+
+func (x *GetWarehouseSampleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWarehouseSampleRequest.ProtoReflect.Descriptor instead.
+func (*GetWarehouseSampleRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetWarehouseSampleRequest) GetEventId() uint32 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *GetWarehouseSampleRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type GetWarehouseSampleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table, schema-qualified, e.g. "warehouse.item_view".
+	Table string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Its column names, in table order.
+	Columns []string `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	// The rows: one value per column, as PostgreSQL's text form; null for NULL.
+	Rows []*structpb.ListValue `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Rows in the table.
+	TotalRows     int64 `protobuf:"varint,4,opt,name=total_rows,json=totalRows,proto3" json:"total_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWarehouseSampleResponse) Reset() {
+	*x = GetWarehouseSampleResponse{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWarehouseSampleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWarehouseSampleResponse) ProtoMessage() {}
+
+func (x *GetWarehouseSampleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWarehouseSampleResponse.ProtoReflect.Descriptor instead.
+func (*GetWarehouseSampleResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetWarehouseSampleResponse) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *GetWarehouseSampleResponse) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *GetWarehouseSampleResponse) GetRows() []*structpb.ListValue {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *GetWarehouseSampleResponse) GetTotalRows() int64 {
+	if x != nil {
+		return x.TotalRows
+	}
+	return 0
+}
+
 // HourlyCount is how many events of one version one environment sent in one hour.
 type HourlyCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1086,7 +1213,7 @@ type HourlyCount struct {
 
 func (x *HourlyCount) Reset() {
 	*x = HourlyCount{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1225,7 @@ func (x *HourlyCount) String() string {
 func (*HourlyCount) ProtoMessage() {}
 
 func (x *HourlyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1238,7 @@ func (x *HourlyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HourlyCount.ProtoReflect.Descriptor instead.
 func (*HourlyCount) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HourlyCount) GetHour() *timestamppb.Timestamp {
@@ -1160,7 +1287,7 @@ var File_clickstream_ingest_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12 \n" +
@@ -1238,7 +1365,16 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\bevent_id\x18\x03 \x01(\rR\aeventId\x12 \n" +
 	"\venvironment\x18\x04 \x01(\tR\venvironment\"U\n" +
 	"\x17GetHourlyCountsResponse\x12:\n" +
-	"\x06counts\x18\x01 \x03(\v2\".clickstream.ingest.v1.HourlyCountR\x06counts\"\xc9\x01\n" +
+	"\x06counts\x18\x01 \x03(\v2\".clickstream.ingest.v1.HourlyCountR\x06counts\"L\n" +
+	"\x19GetWarehouseSampleRequest\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\rR\aeventId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x9b\x01\n" +
+	"\x1aGetWarehouseSampleResponse\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12.\n" +
+	"\x04rows\x18\x03 \x03(\v2\x1a.google.protobuf.ListValueR\x04rows\x12\x1d\n" +
+	"\n" +
+	"total_rows\x18\x04 \x01(\x03R\ttotalRows\"\xc9\x01\n" +
 	"\vHourlyCount\x12.\n" +
 	"\x04hour\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04hour\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x19\n" +
@@ -1246,7 +1382,7 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
 	"event_name\x18\x05 \x01(\tR\teventName\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count2\x99\x0e\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count2\x94\x0f\n" +
 	"\x12IngestAdminService\x12^\n" +
 	"\tCreateKey\x12'.clickstream.ingest.v1.CreateKeyRequest\x1a(.clickstream.ingest.v1.CreateKeyResponse\x12[\n" +
 	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12^\n" +
@@ -1255,6 +1391,7 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\rGetDeadLetter\x12+.clickstream.ingest.v1.GetDeadLetterRequest\x1a,.clickstream.ingest.v1.GetDeadLetterResponse\x12v\n" +
 	"\x11ReplayDeadLetters\x12/.clickstream.ingest.v1.ReplayDeadLettersRequest\x1a0.clickstream.ingest.v1.ReplayDeadLettersResponse\x12p\n" +
 	"\x0fGetHourlyCounts\x12-.clickstream.ingest.v1.GetHourlyCountsRequest\x1a..clickstream.ingest.v1.GetHourlyCountsResponse\x12y\n" +
+	"\x12GetWarehouseSample\x120.clickstream.ingest.v1.GetWarehouseSampleRequest\x1a1.clickstream.ingest.v1.GetWarehouseSampleResponse\x12y\n" +
 	"\x12CreateSubscription\x120.clickstream.ingest.v1.CreateSubscriptionRequest\x1a1.clickstream.ingest.v1.CreateSubscriptionResponse\x12v\n" +
 	"\x11ListSubscriptions\x12/.clickstream.ingest.v1.ListSubscriptionsRequest\x1a0.clickstream.ingest.v1.ListSubscriptionsResponse\x12p\n" +
 	"\x0fGetSubscription\x12-.clickstream.ingest.v1.GetSubscriptionRequest\x1a..clickstream.ingest.v1.GetSubscriptionResponse\x12v\n" +
@@ -1277,7 +1414,7 @@ func file_clickstream_ingest_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_ingest_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
 	(*ApiKey)(nil),                          // 0: clickstream.ingest.v1.ApiKey
 	(*CreateKeyRequest)(nil),                // 1: clickstream.ingest.v1.CreateKeyRequest
@@ -1296,86 +1433,92 @@ var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
 	(*ReplayResult)(nil),                    // 14: clickstream.ingest.v1.ReplayResult
 	(*GetHourlyCountsRequest)(nil),          // 15: clickstream.ingest.v1.GetHourlyCountsRequest
 	(*GetHourlyCountsResponse)(nil),         // 16: clickstream.ingest.v1.GetHourlyCountsResponse
-	(*HourlyCount)(nil),                     // 17: clickstream.ingest.v1.HourlyCount
-	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
-	(RejectReason)(0),                       // 19: clickstream.ingest.v1.RejectReason
-	(EventStatus)(0),                        // 20: clickstream.ingest.v1.EventStatus
-	(*Rejection)(nil),                       // 21: clickstream.ingest.v1.Rejection
-	(*CreateSubscriptionRequest)(nil),       // 22: clickstream.ingest.v1.CreateSubscriptionRequest
-	(*ListSubscriptionsRequest)(nil),        // 23: clickstream.ingest.v1.ListSubscriptionsRequest
-	(*GetSubscriptionRequest)(nil),          // 24: clickstream.ingest.v1.GetSubscriptionRequest
-	(*PauseSubscriptionRequest)(nil),        // 25: clickstream.ingest.v1.PauseSubscriptionRequest
-	(*ResumeSubscriptionRequest)(nil),       // 26: clickstream.ingest.v1.ResumeSubscriptionRequest
-	(*DeleteSubscriptionRequest)(nil),       // 27: clickstream.ingest.v1.DeleteSubscriptionRequest
-	(*RotateSubscriptionTokenRequest)(nil),  // 28: clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	(*SubscribeRequest)(nil),                // 29: clickstream.ingest.v1.SubscribeRequest
-	(*AckEventsRequest)(nil),                // 30: clickstream.ingest.v1.AckEventsRequest
-	(*CreateSubscriptionResponse)(nil),      // 31: clickstream.ingest.v1.CreateSubscriptionResponse
-	(*ListSubscriptionsResponse)(nil),       // 32: clickstream.ingest.v1.ListSubscriptionsResponse
-	(*GetSubscriptionResponse)(nil),         // 33: clickstream.ingest.v1.GetSubscriptionResponse
-	(*PauseSubscriptionResponse)(nil),       // 34: clickstream.ingest.v1.PauseSubscriptionResponse
-	(*ResumeSubscriptionResponse)(nil),      // 35: clickstream.ingest.v1.ResumeSubscriptionResponse
-	(*DeleteSubscriptionResponse)(nil),      // 36: clickstream.ingest.v1.DeleteSubscriptionResponse
-	(*RotateSubscriptionTokenResponse)(nil), // 37: clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	(*SubscribeResponse)(nil),               // 38: clickstream.ingest.v1.SubscribeResponse
-	(*AckEventsResponse)(nil),               // 39: clickstream.ingest.v1.AckEventsResponse
+	(*GetWarehouseSampleRequest)(nil),       // 17: clickstream.ingest.v1.GetWarehouseSampleRequest
+	(*GetWarehouseSampleResponse)(nil),      // 18: clickstream.ingest.v1.GetWarehouseSampleResponse
+	(*HourlyCount)(nil),                     // 19: clickstream.ingest.v1.HourlyCount
+	(*timestamppb.Timestamp)(nil),           // 20: google.protobuf.Timestamp
+	(RejectReason)(0),                       // 21: clickstream.ingest.v1.RejectReason
+	(EventStatus)(0),                        // 22: clickstream.ingest.v1.EventStatus
+	(*Rejection)(nil),                       // 23: clickstream.ingest.v1.Rejection
+	(*structpb.ListValue)(nil),              // 24: google.protobuf.ListValue
+	(*CreateSubscriptionRequest)(nil),       // 25: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*ListSubscriptionsRequest)(nil),        // 26: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*GetSubscriptionRequest)(nil),          // 27: clickstream.ingest.v1.GetSubscriptionRequest
+	(*PauseSubscriptionRequest)(nil),        // 28: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*ResumeSubscriptionRequest)(nil),       // 29: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*DeleteSubscriptionRequest)(nil),       // 30: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*RotateSubscriptionTokenRequest)(nil),  // 31: clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	(*SubscribeRequest)(nil),                // 32: clickstream.ingest.v1.SubscribeRequest
+	(*AckEventsRequest)(nil),                // 33: clickstream.ingest.v1.AckEventsRequest
+	(*CreateSubscriptionResponse)(nil),      // 34: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*ListSubscriptionsResponse)(nil),       // 35: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionResponse)(nil),         // 36: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionResponse)(nil),       // 37: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionResponse)(nil),      // 38: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionResponse)(nil),      // 39: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*RotateSubscriptionTokenResponse)(nil), // 40: clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	(*SubscribeResponse)(nil),               // 41: clickstream.ingest.v1.SubscribeResponse
+	(*AckEventsResponse)(nil),               // 42: clickstream.ingest.v1.AckEventsResponse
 }
 var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
-	18, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	18, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	20, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	20, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: clickstream.ingest.v1.CreateKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
 	0,  // 3: clickstream.ingest.v1.ListKeysResponse.keys:type_name -> clickstream.ingest.v1.ApiKey
 	0,  // 4: clickstream.ingest.v1.RevokeKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
-	19, // 5: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
-	18, // 6: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
-	19, // 7: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	21, // 5: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
+	20, // 6: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
+	21, // 7: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
 	7,  // 8: clickstream.ingest.v1.ListDeadLettersResponse.dead_letters:type_name -> clickstream.ingest.v1.DeadLetter
 	7,  // 9: clickstream.ingest.v1.GetDeadLetterResponse.dead_letter:type_name -> clickstream.ingest.v1.DeadLetter
-	19, // 10: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	21, // 10: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
 	14, // 11: clickstream.ingest.v1.ReplayDeadLettersResponse.results:type_name -> clickstream.ingest.v1.ReplayResult
-	20, // 12: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
-	21, // 13: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
-	18, // 14: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
-	18, // 15: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
-	17, // 16: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
-	18, // 17: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
-	1,  // 18: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
-	3,  // 19: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
-	5,  // 20: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
-	8,  // 21: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
-	10, // 22: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
-	12, // 23: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
-	15, // 24: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
-	22, // 25: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
-	23, // 26: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
-	24, // 27: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
-	25, // 28: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
-	26, // 29: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
-	27, // 30: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
-	28, // 31: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	29, // 32: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
-	30, // 33: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
-	2,  // 34: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
-	4,  // 35: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
-	6,  // 36: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
-	9,  // 37: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
-	11, // 38: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
-	13, // 39: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
-	16, // 40: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
-	31, // 41: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
-	32, // 42: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
-	33, // 43: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
-	34, // 44: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
-	35, // 45: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
-	36, // 46: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
-	37, // 47: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	38, // 48: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
-	39, // 49: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
-	34, // [34:50] is the sub-list for method output_type
-	18, // [18:34] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	22, // 12: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
+	23, // 13: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
+	20, // 14: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
+	20, // 15: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
+	19, // 16: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
+	24, // 17: clickstream.ingest.v1.GetWarehouseSampleResponse.rows:type_name -> google.protobuf.ListValue
+	20, // 18: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
+	1,  // 19: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
+	3,  // 20: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
+	5,  // 21: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
+	8,  // 22: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
+	10, // 23: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
+	12, // 24: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
+	15, // 25: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
+	17, // 26: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:input_type -> clickstream.ingest.v1.GetWarehouseSampleRequest
+	25, // 27: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
+	26, // 28: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
+	27, // 29: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
+	28, // 30: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
+	29, // 31: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
+	30, // 32: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
+	31, // 33: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	32, // 34: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
+	33, // 35: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
+	2,  // 36: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
+	4,  // 37: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
+	6,  // 38: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
+	9,  // 39: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
+	11, // 40: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
+	13, // 41: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
+	16, // 42: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
+	18, // 43: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:output_type -> clickstream.ingest.v1.GetWarehouseSampleResponse
+	34, // 44: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
+	35, // 45: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
+	36, // 46: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
+	37, // 47: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
+	38, // 48: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
+	39, // 49: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
+	40, // 50: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	41, // 51: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
+	42, // 52: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_ingest_v1_admin_proto_init() }
@@ -1391,7 +1534,7 @@ func file_clickstream_ingest_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_ingest_v1_admin_proto_rawDesc), len(file_clickstream_ingest_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

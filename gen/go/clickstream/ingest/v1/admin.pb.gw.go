@@ -278,6 +278,59 @@ func local_request_IngestAdminService_GetHourlyCounts_0(ctx context.Context, mar
 	return msg, metadata, err
 }
 
+var filter_IngestAdminService_GetWarehouseSample_0 = &utilities.DoubleArray{Encoding: map[string]int{"event_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_IngestAdminService_GetWarehouseSample_0(ctx context.Context, marshaler runtime.Marshaler, client IngestAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetWarehouseSampleRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["event_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "event_id")
+	}
+	protoReq.EventId, err = runtime.Uint32(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "event_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_IngestAdminService_GetWarehouseSample_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetWarehouseSample(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_IngestAdminService_GetWarehouseSample_0(ctx context.Context, marshaler runtime.Marshaler, server IngestAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetWarehouseSampleRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["event_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "event_id")
+	}
+	protoReq.EventId, err = runtime.Uint32(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "event_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_IngestAdminService_GetWarehouseSample_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.GetWarehouseSample(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_IngestAdminService_CreateSubscription_0(ctx context.Context, marshaler runtime.Marshaler, client IngestAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq CreateSubscriptionRequest
@@ -758,6 +811,26 @@ func RegisterIngestAdminServiceHandlerServer(ctx context.Context, mux *runtime.S
 		}
 		forward_IngestAdminService_GetHourlyCounts_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_IngestAdminService_GetWarehouseSample_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/clickstream.ingest.v1.IngestAdminService/GetWarehouseSample", runtime.WithHTTPPathPattern("/v1/admin/events/{event_id}/warehouse"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_IngestAdminService_GetWarehouseSample_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IngestAdminService_GetWarehouseSample_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IngestAdminService_CreateSubscription_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1077,6 +1150,23 @@ func RegisterIngestAdminServiceHandlerClient(ctx context.Context, mux *runtime.S
 		}
 		forward_IngestAdminService_GetHourlyCounts_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_IngestAdminService_GetWarehouseSample_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/clickstream.ingest.v1.IngestAdminService/GetWarehouseSample", runtime.WithHTTPPathPattern("/v1/admin/events/{event_id}/warehouse"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_IngestAdminService_GetWarehouseSample_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_IngestAdminService_GetWarehouseSample_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_IngestAdminService_CreateSubscription_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1224,6 +1314,7 @@ var (
 	pattern_IngestAdminService_GetDeadLetter_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "dead-letters", "sequence"}, ""))
 	pattern_IngestAdminService_ReplayDeadLetters_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "dead-letters"}, "replay"))
 	pattern_IngestAdminService_GetHourlyCounts_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "admin", "reports", "hourly"}, ""))
+	pattern_IngestAdminService_GetWarehouseSample_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "admin", "events", "event_id", "warehouse"}, ""))
 	pattern_IngestAdminService_CreateSubscription_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "subscriptions"}, ""))
 	pattern_IngestAdminService_ListSubscriptions_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "admin", "subscriptions"}, ""))
 	pattern_IngestAdminService_GetSubscription_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "admin", "subscriptions", "name"}, ""))
@@ -1242,6 +1333,7 @@ var (
 	forward_IngestAdminService_GetDeadLetter_0           = runtime.ForwardResponseMessage
 	forward_IngestAdminService_ReplayDeadLetters_0       = runtime.ForwardResponseMessage
 	forward_IngestAdminService_GetHourlyCounts_0         = runtime.ForwardResponseMessage
+	forward_IngestAdminService_GetWarehouseSample_0      = runtime.ForwardResponseMessage
 	forward_IngestAdminService_CreateSubscription_0      = runtime.ForwardResponseMessage
 	forward_IngestAdminService_ListSubscriptions_0       = runtime.ForwardResponseMessage
 	forward_IngestAdminService_GetSubscription_0         = runtime.ForwardResponseMessage

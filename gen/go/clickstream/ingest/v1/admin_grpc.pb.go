@@ -26,6 +26,7 @@ const (
 	IngestAdminService_GetDeadLetter_FullMethodName           = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
 	IngestAdminService_ReplayDeadLetters_FullMethodName       = "/clickstream.ingest.v1.IngestAdminService/ReplayDeadLetters"
 	IngestAdminService_GetHourlyCounts_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	IngestAdminService_GetWarehouseSample_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/GetWarehouseSample"
 	IngestAdminService_CreateSubscription_FullMethodName      = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
 	IngestAdminService_ListSubscriptions_FullMethodName       = "/clickstream.ingest.v1.IngestAdminService/ListSubscriptions"
 	IngestAdminService_GetSubscription_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/GetSubscription"
@@ -66,6 +67,9 @@ type IngestAdminServiceClient interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(ctx context.Context, in *GetHourlyCountsRequest, opts ...grpc.CallOption) (*GetHourlyCountsResponse, error)
+	// GetWarehouseSample returns the typed warehouse table of an event and
+	// its most recent rows. REST: GET /v1/admin/events/{event_id}/warehouse.
+	GetWarehouseSample(ctx context.Context, in *GetWarehouseSampleRequest, opts ...grpc.CallOption) (*GetWarehouseSampleResponse, error)
 	// CreateSubscription creates a subscription and its durable consumer,
 	// which starts at the next event. REST: POST /v1/admin/subscriptions.
 	CreateSubscription(ctx context.Context, in *CreateSubscriptionRequest, opts ...grpc.CallOption) (*CreateSubscriptionResponse, error)
@@ -174,6 +178,16 @@ func (c *ingestAdminServiceClient) GetHourlyCounts(ctx context.Context, in *GetH
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetHourlyCountsResponse)
 	err := c.cc.Invoke(ctx, IngestAdminService_GetHourlyCounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) GetWarehouseSample(ctx context.Context, in *GetWarehouseSampleRequest, opts ...grpc.CallOption) (*GetWarehouseSampleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetWarehouseSampleResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_GetWarehouseSample_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +322,9 @@ type IngestAdminServiceServer interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *GetHourlyCountsRequest) (*GetHourlyCountsResponse, error)
+	// GetWarehouseSample returns the typed warehouse table of an event and
+	// its most recent rows. REST: GET /v1/admin/events/{event_id}/warehouse.
+	GetWarehouseSample(context.Context, *GetWarehouseSampleRequest) (*GetWarehouseSampleResponse, error)
 	// CreateSubscription creates a subscription and its durable consumer,
 	// which starts at the next event. REST: POST /v1/admin/subscriptions.
 	CreateSubscription(context.Context, *CreateSubscriptionRequest) (*CreateSubscriptionResponse, error)
@@ -372,6 +389,9 @@ func (UnimplementedIngestAdminServiceServer) ReplayDeadLetters(context.Context, 
 }
 func (UnimplementedIngestAdminServiceServer) GetHourlyCounts(context.Context, *GetHourlyCountsRequest) (*GetHourlyCountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHourlyCounts not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) GetWarehouseSample(context.Context, *GetWarehouseSampleRequest) (*GetWarehouseSampleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWarehouseSample not implemented")
 }
 func (UnimplementedIngestAdminServiceServer) CreateSubscription(context.Context, *CreateSubscriptionRequest) (*CreateSubscriptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSubscription not implemented")
@@ -543,6 +563,24 @@ func _IngestAdminService_GetHourlyCounts_Handler(srv interface{}, ctx context.Co
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IngestAdminServiceServer).GetHourlyCounts(ctx, req.(*GetHourlyCountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_GetWarehouseSample_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetWarehouseSampleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).GetWarehouseSample(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_GetWarehouseSample_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).GetWarehouseSample(ctx, req.(*GetWarehouseSampleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -736,6 +774,10 @@ var IngestAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetHourlyCounts",
 			Handler:    _IngestAdminService_GetHourlyCounts_Handler,
+		},
+		{
+			MethodName: "GetWarehouseSample",
+			Handler:    _IngestAdminService_GetWarehouseSample_Handler,
 		},
 		{
 			MethodName: "CreateSubscription",

@@ -54,6 +54,9 @@ const (
 	// IngestAdminServiceGetHourlyCountsProcedure is the fully-qualified name of the
 	// IngestAdminService's GetHourlyCounts RPC.
 	IngestAdminServiceGetHourlyCountsProcedure = "/clickstream.ingest.v1.IngestAdminService/GetHourlyCounts"
+	// IngestAdminServiceGetWarehouseSampleProcedure is the fully-qualified name of the
+	// IngestAdminService's GetWarehouseSample RPC.
+	IngestAdminServiceGetWarehouseSampleProcedure = "/clickstream.ingest.v1.IngestAdminService/GetWarehouseSample"
 	// IngestAdminServiceCreateSubscriptionProcedure is the fully-qualified name of the
 	// IngestAdminService's CreateSubscription RPC.
 	IngestAdminServiceCreateSubscriptionProcedure = "/clickstream.ingest.v1.IngestAdminService/CreateSubscription"
@@ -106,6 +109,9 @@ type IngestAdminServiceClient interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error)
+	// GetWarehouseSample returns the typed warehouse table of an event and
+	// its most recent rows. REST: GET /v1/admin/events/{event_id}/warehouse.
+	GetWarehouseSample(context.Context, *v1.GetWarehouseSampleRequest) (*v1.GetWarehouseSampleResponse, error)
 	// CreateSubscription creates a subscription and its durable consumer,
 	// which starts at the next event. REST: POST /v1/admin/subscriptions.
 	CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error)
@@ -195,6 +201,12 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(ingestAdminServiceMethods.ByName("GetHourlyCounts")),
 			connect.WithClientOptions(opts...),
 		),
+		getWarehouseSample: connect.NewClient[v1.GetWarehouseSampleRequest, v1.GetWarehouseSampleResponse](
+			httpClient,
+			baseURL+IngestAdminServiceGetWarehouseSampleProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("GetWarehouseSample")),
+			connect.WithClientOptions(opts...),
+		),
 		createSubscription: connect.NewClient[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse](
 			httpClient,
 			baseURL+IngestAdminServiceCreateSubscriptionProcedure,
@@ -261,6 +273,7 @@ type ingestAdminServiceClient struct {
 	getDeadLetter           *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
 	replayDeadLetters       *connect.Client[v1.ReplayDeadLettersRequest, v1.ReplayDeadLettersResponse]
 	getHourlyCounts         *connect.Client[v1.GetHourlyCountsRequest, v1.GetHourlyCountsResponse]
+	getWarehouseSample      *connect.Client[v1.GetWarehouseSampleRequest, v1.GetWarehouseSampleResponse]
 	createSubscription      *connect.Client[v1.CreateSubscriptionRequest, v1.CreateSubscriptionResponse]
 	listSubscriptions       *connect.Client[v1.ListSubscriptionsRequest, v1.ListSubscriptionsResponse]
 	getSubscription         *connect.Client[v1.GetSubscriptionRequest, v1.GetSubscriptionResponse]
@@ -329,6 +342,15 @@ func (c *ingestAdminServiceClient) ReplayDeadLetters(ctx context.Context, req *v
 // GetHourlyCounts calls clickstream.ingest.v1.IngestAdminService.GetHourlyCounts.
 func (c *ingestAdminServiceClient) GetHourlyCounts(ctx context.Context, req *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error) {
 	response, err := c.getHourlyCounts.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// GetWarehouseSample calls clickstream.ingest.v1.IngestAdminService.GetWarehouseSample.
+func (c *ingestAdminServiceClient) GetWarehouseSample(ctx context.Context, req *v1.GetWarehouseSampleRequest) (*v1.GetWarehouseSampleResponse, error) {
+	response, err := c.getWarehouseSample.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -436,6 +458,9 @@ type IngestAdminServiceHandler interface {
 	// GetHourlyCounts reports stored events per hour, event version and
 	// environment, from the warehouse. REST: GET /v1/admin/reports/hourly.
 	GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error)
+	// GetWarehouseSample returns the typed warehouse table of an event and
+	// its most recent rows. REST: GET /v1/admin/events/{event_id}/warehouse.
+	GetWarehouseSample(context.Context, *v1.GetWarehouseSampleRequest) (*v1.GetWarehouseSampleResponse, error)
 	// CreateSubscription creates a subscription and its durable consumer,
 	// which starts at the next event. REST: POST /v1/admin/subscriptions.
 	CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error)
@@ -521,6 +546,12 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 		connect.WithSchema(ingestAdminServiceMethods.ByName("GetHourlyCounts")),
 		connect.WithHandlerOptions(opts...),
 	)
+	ingestAdminServiceGetWarehouseSampleHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceGetWarehouseSampleProcedure,
+		svc.GetWarehouseSample,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("GetWarehouseSample")),
+		connect.WithHandlerOptions(opts...),
+	)
 	ingestAdminServiceCreateSubscriptionHandler := connect.NewUnaryHandlerSimple(
 		IngestAdminServiceCreateSubscriptionProcedure,
 		svc.CreateSubscription,
@@ -591,6 +622,8 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 			ingestAdminServiceReplayDeadLettersHandler.ServeHTTP(w, r)
 		case IngestAdminServiceGetHourlyCountsProcedure:
 			ingestAdminServiceGetHourlyCountsHandler.ServeHTTP(w, r)
+		case IngestAdminServiceGetWarehouseSampleProcedure:
+			ingestAdminServiceGetWarehouseSampleHandler.ServeHTTP(w, r)
 		case IngestAdminServiceCreateSubscriptionProcedure:
 			ingestAdminServiceCreateSubscriptionHandler.ServeHTTP(w, r)
 		case IngestAdminServiceListSubscriptionsProcedure:
@@ -644,6 +677,10 @@ func (UnimplementedIngestAdminServiceHandler) ReplayDeadLetters(context.Context,
 
 func (UnimplementedIngestAdminServiceHandler) GetHourlyCounts(context.Context, *v1.GetHourlyCountsRequest) (*v1.GetHourlyCountsResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.GetHourlyCounts is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) GetWarehouseSample(context.Context, *v1.GetWarehouseSampleRequest) (*v1.GetWarehouseSampleResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.GetWarehouseSample is not implemented"))
 }
 
 func (UnimplementedIngestAdminServiceHandler) CreateSubscription(context.Context, *v1.CreateSubscriptionRequest) (*v1.CreateSubscriptionResponse, error) {
