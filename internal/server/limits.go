@@ -97,10 +97,10 @@ func (b bodyLimits) largest() int64 {
 // largest bound of the server's routes (the body as sent is bounded per
 // route by limitBodies), and gzip is replaced by one that stops inflating
 // there or past the ratio.
-func connectLimits(limits Limits, bodies bodyLimits) []connect.HandlerOption {
+func connectLimits(limits Limits, bodies bodyLimits, decoders JSONDecoders) []connect.HandlerOption {
 	inflateCap := bodies.largest()
 	ratio := limits.MaxDecompressionRatio
-	return append(codecs(),
+	return append(codecs(decoders),
 		connect.WithReadMaxBytes(int(inflateCap)),
 		// Drop the stock gzip, then add the bounded one under its name.
 		connect.WithCompression("gzip", nil, nil),

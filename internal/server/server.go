@@ -48,6 +48,9 @@ type Routes struct {
 	Connect func(mux *http.ServeMux, opts ...connect.HandlerOption)
 	// Gateway registers the REST routes on the grpc-gateway mux, in-process.
 	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
+	// JSONDecoders decode some request messages from JSON their own way,
+	// on REST and on every protocol's JSON codec.
+	JSONDecoders JSONDecoders
 	// HTTP mounts plain HTTP routes that are not RPCs (downloads, pages,
 	// package indexes) on mux, e.g. "GET /docs/".
 	HTTP func(mux *http.ServeMux)
@@ -151,7 +154,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	bodies := bodyLimits{def: cfg.Limits.MaxRequestBytes, classes: routes.Bodies}
 	// Every Connect handler, the service's, health's and reflection's,
 	// is bounded alike.
-	limits := connect.WithHandlerOptions(connectLimits(cfg.Limits, bodies)...)
+	limits := connect.WithHandlerOptions(connectLimits(cfg.Limits, bodies, routes.JSONDecoders)...)
 	if routes.Connect != nil {
 		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()), limits)
 	}
@@ -165,7 +168,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limits))
 
 	if routes.Gateway != nil {
-		gw := NewGatewayMux()
+		gw := NewGatewayMux(routes.JSONDecoders)
 		if err := routes.Gateway(ctx, gw); err != nil {
 			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
 		}

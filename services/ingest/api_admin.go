@@ -3,12 +3,14 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
@@ -78,6 +80,17 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 				return err
 			}
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
+		},
+		// A batch in JSON is split into its events, each decoded by
+		// SendBatch against the live catalogue (DecodeBatchJSON).
+		JSONDecoders: server.JSONDecoders{
+			(&ingestv1.SendBatchRequest{}).ProtoReflect().Descriptor().FullName(): func(data []byte, m proto.Message) error {
+				req, ok := m.(*ingestv1.SendBatchRequest)
+				if !ok {
+					return fmt.Errorf("%T is not a SendBatchRequest", m)
+				}
+				return DecodeBatchJSON(data, req)
+			},
 		},
 		Guard: func(h http.Handler) http.Handler {
 			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))

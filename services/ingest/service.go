@@ -305,6 +305,10 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		subjects: map[string]string{},
 	}
 	for i, ev := range b.events {
+		// An event of a batch sent as JSON is decoded here, against this
+		// catalogue; one that does not decode is rejected alone.
+		x, sentJSON := catalogue.expandJSON(ev)
+		ev = x.event
 		id := ev.GetIdempotencyKey()
 		keyRejection := checkIdempotencyKey(id)
 		switch {
@@ -319,12 +323,15 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		resp.Results[i] = res
 		var d decoded
 		early := i < len(b.early) && b.early[i] != nil
-		if early {
+		switch {
+		case early:
 			d.rejection = b.early[i]
 			if i < len(b.originals) {
 				d.original = b.originals[i]
 			}
-		} else {
+		case x.rejection != nil:
+			d.rejection, d.original = x.rejection, x.original
+		default:
 			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
 		}
 		switch {
@@ -354,8 +361,11 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		if d.typ.Descriptor == nil && b.name != "" {
 			dl.Header[HeaderEvent] = headerSafe(b.name)
 		}
-		if early && d.original != nil {
+		switch {
+		case early && d.original != nil:
 			dl.Header[HeaderPayloadForm] = FluentPayloadForm
+		case sentJSON && x.rejection != nil && x.form != "":
+			dl.Header[HeaderPayloadForm] = x.form
 		}
 		msgs = append(msgs, dl)
 	}
