@@ -159,7 +159,9 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()), limits)
 	}
 	ready := readiness{checks: routes.Ready, timeout: cfg.CheckTimeout}
-	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices), limits))
+	checker := ready.checker(routes.GRPCServices)
+	mux.Handle(grpchealth.NewHandler(checker, limits))
+	mux.Handle(healthWatch(checker, healthWatchInterval, limits))
 	// Reflection lists the health service too, so grpcurl and friends can
 	// find and describe it.
 	reflected := append(slices.Clip(routes.GRPCServices), grpchealth.HealthV1ServiceName)
@@ -207,7 +209,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(rejectBadInput(limitBodies(guard(routes.Guard, mux), bodies), toGateway), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(grpcWebText(limitBodies(guard(routes.Guard, mux), bodies, cfg.Limits.MaxDecompressionRatio)), toGateway), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,
