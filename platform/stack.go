@@ -356,12 +356,28 @@ func (s *Stack) PostgresDataDir() string {
 
 // Run serves every service until ctx is done or one fails, then shuts all
 // down and closes storage.
+//
+// Shutdown goes in order: the services that take outside calls stop first
+// (nothing new is recorded after), then the background loops (ingest's
+// usage reporter sends its last counts to the registry), then the registry.
 func (s *Stack) Run(ctx context.Context) error {
 	defer s.Close()
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	base := context.WithoutCancel(ctx)
+	frontCtx, stopFront := context.WithCancel(base)
+	runnersCtx, stopRunners := context.WithCancel(base)
+	registryCtx, stopRegistry := context.WithCancel(base)
+	var front []chan struct{}
 	for name, srv := range s.servers {
-		srvCtx, cancel := context.WithCancel(ctx)
+		parent := frontCtx
+		if name == Registry {
+			parent = registryCtx
+		}
+		srvCtx, cancel := context.WithCancel(parent)
 		done := make(chan struct{})
+		if name != Registry {
+			front = append(front, done)
+		}
 		s.mu.Lock()
 		s.cancels[name], s.stopped[name] = cancel, done
 		s.mu.Unlock()
@@ -371,9 +387,25 @@ func (s *Stack) Run(ctx context.Context) error {
 			return srv.Serve(srvCtx)
 		})
 	}
+	var runners sync.WaitGroup
 	for _, run := range s.runners {
-		g.Go(func() error { return run(ctx) })
+		runners.Add(1)
+		g.Go(func() error {
+			defer runners.Done()
+			return run(runnersCtx)
+		})
 	}
+	g.Go(func() error {
+		<-gctx.Done()
+		stopFront()
+		for _, done := range front {
+			<-done
+		}
+		stopRunners()
+		runners.Wait()
+		stopRegistry()
+		return nil
+	})
 	return g.Wait()
 }
 
