@@ -105,6 +105,10 @@ type Stack struct {
 	bus     *bus.Bus
 	pools   []*pgxpool.Pool
 	servers map[string]*server.Server
+	// devRegistry is the registry's store when the stack runs the registry
+	// and ingest: the dev environment then allows versions as they are
+	// pushed (startIngest).
+	devRegistry registry.Store
 	// runners are background loops Run runs beside the servers (the
 	// ingest catalogue watch).
 	runners []func(context.Context) error
@@ -202,6 +206,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				if err := devEnvironment(ctx, store, s.ingestConfig().Environment); err != nil {
 					return nil, err
 				}
+				s.devRegistry = store
 			}
 			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewPostgresStore(reads)), registry.NewAdmin(store), checks...)
 		case Ingest:

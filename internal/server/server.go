@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+	"google.golang.org/protobuf/reflect/protodesc"
 	// Registers the grpc.health.v1 descriptors, which reflection serves;
 	// connectrpc.com/grpchealth only links a private copy of them.
 	_ "google.golang.org/grpc/health/grpc_health_v1"
@@ -48,6 +49,10 @@ type Routes struct {
 	Connect func(mux *http.ServeMux, opts ...connect.HandlerOption)
 	// Gateway registers the REST routes on the grpc-gateway mux, in-process.
 	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
+	// Descriptors, when set, is what server reflection resolves files and
+	// symbols from (ingest: its live catalogue, then the compiled-in
+	// descriptors); otherwise the compiled-in descriptors alone.
+	Descriptors protodesc.Resolver
 	// JSONDecoders decode some request messages from JSON their own way,
 	// on REST and on every protocol's JSON codec.
 	JSONDecoders JSONDecoders
@@ -166,6 +171,10 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	// find and describe it.
 	reflected := append(slices.Clip(routes.GRPCServices), grpchealth.HealthV1ServiceName)
 	reflector := grpcreflect.NewStaticReflector(reflected...)
+	if routes.Descriptors != nil {
+		reflector = grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return reflected }),
+			grpcreflect.WithDescriptorResolver(routes.Descriptors))
+	}
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, limits))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limits))
 

@@ -81,6 +81,8 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			}
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
 		},
+		// Reflection serves the live catalogue.
+		Descriptors: svc.Descriptors(),
 		// A batch in JSON is split into its events, each decoded by
 		// SendBatch against the live catalogue (DecodeBatchJSON).
 		JSONDecoders: server.JSONDecoders{

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -468,4 +469,29 @@ func (c *Catalogue) expandJSON(ev *ingestv1.Event) (jsonDecoded, bool) {
 		return jsonDecoded{event: ev}, false
 	}
 	return c.decodeJSON(raw), true
+}
+
+// Descriptors resolves descriptors for server reflection from the live
+// catalogue first (versions pushed while ingest runs included), then from
+// those compiled in (the service contracts, well-known types).
+func (s *Service) Descriptors() protodesc.Resolver { return liveDescriptors{s} }
+
+type liveDescriptors struct{ s *Service }
+
+func (l liveDescriptors) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
+	if c := l.s.currentCatalogue(); c != nil && c.files != nil {
+		if fd, err := c.files.FindFileByPath(path); err == nil {
+			return fd, nil
+		}
+	}
+	return protoregistry.GlobalFiles.FindFileByPath(path)
+}
+
+func (l liveDescriptors) FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error) {
+	if c := l.s.currentCatalogue(); c != nil && c.files != nil {
+		if d, err := c.files.FindDescriptorByName(name); err == nil {
+			return d, nil
+		}
+	}
+	return protoregistry.GlobalFiles.FindDescriptorByName(name)
 }

@@ -54,6 +54,8 @@ type Catalogue struct {
 	governance Governance
 	// types resolves the typed form's @type in JSON (resolver).
 	types *catalogueTypes
+	// files are the catalogue's files, for server reflection.
+	files *protoregistry.Files
 }
 
 // NewCatalogue indexes every message with the event option in fds.
@@ -73,6 +75,7 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 		wire:      map[protoreflect.FullName]*wireMessage{},
 	}
 	c.types = &catalogueTypes{c: c}
+	c.files = files
 	var walkErr error
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
 		walkErr = c.addMessages(fd.Messages())
