@@ -92,6 +92,12 @@ func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 		overLimit(w, info)
 		return
 	}
+	if cerr := new(connect.Error); errors.As(err, &cerr) {
+		// A rate limit says when to come back.
+		if v := cerr.Meta().Get("Retry-After"); v != "" {
+			w.Header().Set("Retry-After", v)
+		}
+	}
 	st := GRPCStatus(err)
 	switch {
 	case databaseUnreachable(connect.Code(st.Code()), st.Message()):

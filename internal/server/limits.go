@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"net/http"
 	"strings"
 
@@ -209,7 +210,7 @@ func (g *boundedGzip) Close() error {
 // decompression ratio), and answered 413 past them; another
 // Content-Encoding, or a Content-Type the gateway does not read
 // (restMediaProblem), is answered 415 unread.
-func limitBodies(h http.Handler, bodies bodyLimits, ratio int) http.Handler {
+func limitBodies(h http.Handler, bodies bodyLimits, ratio int, plainText []string) http.Handler {
 	errorWriter := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := bodies.of(r.URL.Path)
@@ -219,7 +220,7 @@ func limitBodies(h http.Handler, bodies bodyLimits, ratio int) http.Handler {
 		}
 		toREST := strings.HasPrefix(r.URL.Path, gatewayPattern)
 		if toREST {
-			if msg := restMediaProblem(r); msg != "" {
+			if msg := restMediaProblem(r, plainText); msg != "" {
 				if info := requestInfoFrom(r.Context()); info != nil {
 					info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
 				}
@@ -344,7 +345,9 @@ func (b *inflatedBody) Close() error {
 // or "": it reads JSON (application/json or a +json type; also no
 // Content-Type, and application/x-www-form-urlencoded, which is what curl
 // -d sends, read as JSON) as is or gzip-compressed.
-func restMediaProblem(r *http.Request) string {
+//
+// The paths of plainText take text/plain too (ingest's beacons).
+func restMediaProblem(r *http.Request, plainText []string) string {
 	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") && !strings.EqualFold(enc, "gzip") {
 		return fmt.Sprintf("the REST gateway takes bodies uncompressed or gzip, not Content-Encoding %.40q: send the body as is or with gzip", enc)
 	}
@@ -358,6 +361,8 @@ func restMediaProblem(r *http.Request) string {
 		return fmt.Sprintf("the Content-Type %.60q does not parse (%v): send application/json", ct, err)
 	case media == "application/json", strings.HasPrefix(media, "application/") && strings.HasSuffix(media, "+json"),
 		media == "application/x-www-form-urlencoded":
+		return ""
+	case media == "text/plain" && slices.Contains(plainText, r.URL.Path):
 		return ""
 	}
 	return fmt.Sprintf("the REST gateway reads JSON, not Content-Type %.60q: send the body as application/json (gRPC and Connect take protobuf)", media)

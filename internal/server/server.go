@@ -53,6 +53,10 @@ type Routes struct {
 	// symbols from (ingest: its live catalogue, then the compiled-in
 	// descriptors); otherwise the compiled-in descriptors alone.
 	Descriptors protodesc.Resolver
+	// PlainText lists REST paths that also take a text/plain body, read as
+	// JSON (ingest's beacons: navigator.sendBeacon cannot send JSON
+	// cross-origin without a preflight).
+	PlainText []string
 	// JSONDecoders decode some request messages from JSON their own way,
 	// on REST and on every protocol's JSON codec.
 	JSONDecoders JSONDecoders
@@ -218,7 +222,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(rejectBadInput(grpcWebText(limitBodies(guard(routes.Guard, mux), bodies, cfg.Limits.MaxDecompressionRatio)), toGateway), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(grpcWebText(limitBodies(guard(routes.Guard, mux), bodies, cfg.Limits.MaxDecompressionRatio, routes.PlainText)), toGateway), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,

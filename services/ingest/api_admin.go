@@ -81,6 +81,8 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			}
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
 		},
+		// Beacons send the batch as text/plain.
+		PlainText: []string{"/v1/events:batch"},
 		// Reflection serves the live catalogue.
 		Descriptors: svc.Descriptors(),
 		// A batch in JSON is split into its events, each decoded by
@@ -96,6 +98,8 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 		},
 		Guard: func(h http.Handler) http.Handler {
 			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))
+			// Pages send from other origins with browser keys.
+			h = CORS(svc, slog.Default().Warn)(h)
 			if cfg.Schemas != nil {
 				h = cfg.Schemas.ReadyDetails(h)
 			}

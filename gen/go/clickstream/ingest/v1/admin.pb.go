@@ -22,6 +22,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ApiKeyKind is who holds a key.
+type ApiKeyKind int32
+
+const (
+	ApiKeyKind_API_KEY_KIND_UNSPECIFIED ApiKeyKind = 0
+	// A backend, an app, a partner: never passes CORS.
+	ApiKeyKind_API_KEY_KIND_SERVER ApiKeyKind = 1
+	// A web page: bound to origins, CORS and beacons, rate-limited per IP.
+	ApiKeyKind_API_KEY_KIND_BROWSER ApiKeyKind = 2
+)
+
+// Enum value maps for ApiKeyKind.
+var (
+	ApiKeyKind_name = map[int32]string{
+		0: "API_KEY_KIND_UNSPECIFIED",
+		1: "API_KEY_KIND_SERVER",
+		2: "API_KEY_KIND_BROWSER",
+	}
+	ApiKeyKind_value = map[string]int32{
+		"API_KEY_KIND_UNSPECIFIED": 0,
+		"API_KEY_KIND_SERVER":      1,
+		"API_KEY_KIND_BROWSER":     2,
+	}
+)
+
+func (x ApiKeyKind) Enum() *ApiKeyKind {
+	p := new(ApiKeyKind)
+	*p = x
+	return p
+}
+
+func (x ApiKeyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApiKeyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_clickstream_ingest_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (ApiKeyKind) Type() protoreflect.EnumType {
+	return &file_clickstream_ingest_v1_admin_proto_enumTypes[0]
+}
+
+func (x ApiKeyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApiKeyKind.Descriptor instead.
+func (ApiKeyKind) EnumDescriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // ApiKey is an API key without its secret.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -32,10 +84,17 @@ type ApiKey struct {
 	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// Set when revoked.
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Server keys (the default) are for backends and apps; browser keys are
+	// safe to ship in a page: SendBatch only, from the allowed origins only
+	// (CORS), and the only keys a beacon may carry in its query string.
+	Kind ApiKeyKind `protobuf:"varint,7,opt,name=kind,proto3,enum=clickstream.ingest.v1.ApiKeyKind" json:"kind,omitempty"`
+	// Origins a browser key may send from, e.g. "https://shop.example";
+	// empty for server keys.
+	AllowedOrigins []string `protobuf:"bytes,8,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
@@ -110,13 +169,31 @@ func (x *ApiKey) GetCreatedBy() string {
 	return ""
 }
 
+func (x *ApiKey) GetKind() ApiKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ApiKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *ApiKey) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
 type CreateKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Environment   string                 `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Environment string                 `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Actor       string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Server unless set.
+	Kind ApiKeyKind `protobuf:"varint,4,opt,name=kind,proto3,enum=clickstream.ingest.v1.ApiKeyKind" json:"kind,omitempty"`
+	// Required for a browser key: origins like "https://shop.example".
+	AllowedOrigins []string `protobuf:"bytes,5,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -168,6 +245,20 @@ func (x *CreateKeyRequest) GetActor() string {
 		return x.Actor
 	}
 	return ""
+}
+
+func (x *CreateKeyRequest) GetKind() ApiKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ApiKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *CreateKeyRequest) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
 }
 
 type CreateKeyResponse struct {
@@ -321,6 +412,111 @@ func (x *ListKeysResponse) GetKeys() []*ApiKey {
 	return nil
 }
 
+type RestrictKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The origins the key may send from from now on (at least one).
+	AllowedOrigins []string `protobuf:"bytes,2,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	Actor          string   `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RestrictKeyRequest) Reset() {
+	*x = RestrictKeyRequest{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestrictKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestrictKeyRequest) ProtoMessage() {}
+
+func (x *RestrictKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestrictKeyRequest.ProtoReflect.Descriptor instead.
+func (*RestrictKeyRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RestrictKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RestrictKeyRequest) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
+func (x *RestrictKeyRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RestrictKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestrictKeyResponse) Reset() {
+	*x = RestrictKeyResponse{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestrictKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestrictKeyResponse) ProtoMessage() {}
+
+func (x *RestrictKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestrictKeyResponse.ProtoReflect.Descriptor instead.
+func (*RestrictKeyResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RestrictKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 type RevokeKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -331,7 +527,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +539,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +552,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -382,7 +578,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +590,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +603,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeKeyResponse) GetKey() *ApiKey {
@@ -443,7 +639,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +651,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +664,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeadLetter) GetSequence() uint64 {
@@ -570,7 +766,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +778,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +791,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDeadLettersRequest) GetEnvironment() string {
@@ -637,7 +833,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +845,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +858,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -688,7 +884,7 @@ type GetDeadLetterRequest struct {
 
 func (x *GetDeadLetterRequest) Reset() {
 	*x = GetDeadLetterRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +896,7 @@ func (x *GetDeadLetterRequest) String() string {
 func (*GetDeadLetterRequest) ProtoMessage() {}
 
 func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +909,7 @@ func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterRequest.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetDeadLetterRequest) GetSequence() uint64 {
@@ -732,7 +928,7 @@ type GetDeadLetterResponse struct {
 
 func (x *GetDeadLetterResponse) Reset() {
 	*x = GetDeadLetterResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +940,7 @@ func (x *GetDeadLetterResponse) String() string {
 func (*GetDeadLetterResponse) ProtoMessage() {}
 
 func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +953,7 @@ func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterResponse.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDeadLetterResponse) GetDeadLetter() *DeadLetter {
@@ -780,7 +976,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +988,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +1001,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplayDeadLettersRequest) GetSequences() []uint64 {
@@ -847,7 +1043,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1055,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1068,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplayDeadLettersResponse) GetResults() []*ReplayResult {
@@ -909,7 +1105,7 @@ type ReplayResult struct {
 
 func (x *ReplayResult) Reset() {
 	*x = ReplayResult{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1117,7 @@ func (x *ReplayResult) String() string {
 func (*ReplayResult) ProtoMessage() {}
 
 func (x *ReplayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1130,7 @@ func (x *ReplayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayResult.ProtoReflect.Descriptor instead.
 func (*ReplayResult) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplayResult) GetSequence() uint64 {
@@ -971,7 +1167,7 @@ type GetHourlyCountsRequest struct {
 
 func (x *GetHourlyCountsRequest) Reset() {
 	*x = GetHourlyCountsRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1179,7 @@ func (x *GetHourlyCountsRequest) String() string {
 func (*GetHourlyCountsRequest) ProtoMessage() {}
 
 func (x *GetHourlyCountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1192,7 @@ func (x *GetHourlyCountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHourlyCountsRequest.ProtoReflect.Descriptor instead.
 func (*GetHourlyCountsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetHourlyCountsRequest) GetFrom() *timestamppb.Timestamp {
@@ -1036,7 +1232,7 @@ type GetHourlyCountsResponse struct {
 
 func (x *GetHourlyCountsResponse) Reset() {
 	*x = GetHourlyCountsResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1244,7 @@ func (x *GetHourlyCountsResponse) String() string {
 func (*GetHourlyCountsResponse) ProtoMessage() {}
 
 func (x *GetHourlyCountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1257,7 @@ func (x *GetHourlyCountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHourlyCountsResponse.ProtoReflect.Descriptor instead.
 func (*GetHourlyCountsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetHourlyCountsResponse) GetCounts() []*HourlyCount {
@@ -1086,7 +1282,7 @@ type HourlyCount struct {
 
 func (x *HourlyCount) Reset() {
 	*x = HourlyCount{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1294,7 @@ func (x *HourlyCount) String() string {
 func (*HourlyCount) ProtoMessage() {}
 
 func (x *HourlyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1307,7 @@ func (x *HourlyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HourlyCount.ProtoReflect.Descriptor instead.
 func (*HourlyCount) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HourlyCount) GetHour() *timestamppb.Timestamp {
@@ -1160,7 +1356,7 @@ var File_clickstream_ingest_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12 \n" +
@@ -1170,11 +1366,15 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\x06 \x01(\tR\tcreatedBy\"l\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\x125\n" +
+	"\x04kind\x18\a \x01(\x0e2!.clickstream.ingest.v1.ApiKeyKindR\x04kind\x12'\n" +
+	"\x0fallowed_origins\x18\b \x03(\tR\x0eallowedOrigins\"\xcc\x01\n" +
 	"\x10CreateKeyRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
-	"\x05actor\x18\x03 \x01(\tR\x05actor\"\\\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x125\n" +
+	"\x04kind\x18\x04 \x01(\x0e2!.clickstream.ingest.v1.ApiKeyKindR\x04kind\x12'\n" +
+	"\x0fallowed_origins\x18\x05 \x03(\tR\x0eallowedOrigins\"\\\n" +
 	"\x11CreateKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"\\\n" +
@@ -1182,7 +1382,13 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12'\n" +
 	"\x0finclude_revoked\x18\x02 \x01(\bR\x0eincludeRevoked\"E\n" +
 	"\x10ListKeysResponse\x121\n" +
-	"\x04keys\x18\x01 \x03(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x04keys\"?\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x04keys\"j\n" +
+	"\x12RestrictKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fallowed_origins\x18\x02 \x03(\tR\x0eallowedOrigins\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"F\n" +
+	"\x13RestrictKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x03key\"?\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\"D\n" +
@@ -1246,10 +1452,16 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
 	"event_name\x18\x05 \x01(\tR\teventName\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count2\x99\x0e\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count*]\n" +
+	"\n" +
+	"ApiKeyKind\x12\x1c\n" +
+	"\x18API_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13API_KEY_KIND_SERVER\x10\x01\x12\x18\n" +
+	"\x14API_KEY_KIND_BROWSER\x10\x022\xff\x0e\n" +
 	"\x12IngestAdminService\x12^\n" +
 	"\tCreateKey\x12'.clickstream.ingest.v1.CreateKeyRequest\x1a(.clickstream.ingest.v1.CreateKeyResponse\x12[\n" +
-	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12^\n" +
+	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12d\n" +
+	"\vRestrictKey\x12).clickstream.ingest.v1.RestrictKeyRequest\x1a*.clickstream.ingest.v1.RestrictKeyResponse\x12^\n" +
 	"\tRevokeKey\x12'.clickstream.ingest.v1.RevokeKeyRequest\x1a(.clickstream.ingest.v1.RevokeKeyResponse\x12p\n" +
 	"\x0fListDeadLetters\x12-.clickstream.ingest.v1.ListDeadLettersRequest\x1a..clickstream.ingest.v1.ListDeadLettersResponse\x12j\n" +
 	"\rGetDeadLetter\x12+.clickstream.ingest.v1.GetDeadLetterRequest\x1a,.clickstream.ingest.v1.GetDeadLetterResponse\x12v\n" +
@@ -1277,105 +1489,114 @@ func file_clickstream_ingest_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_ingest_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_clickstream_ingest_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
-	(*ApiKey)(nil),                          // 0: clickstream.ingest.v1.ApiKey
-	(*CreateKeyRequest)(nil),                // 1: clickstream.ingest.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),               // 2: clickstream.ingest.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),                 // 3: clickstream.ingest.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),                // 4: clickstream.ingest.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),                // 5: clickstream.ingest.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),               // 6: clickstream.ingest.v1.RevokeKeyResponse
-	(*DeadLetter)(nil),                      // 7: clickstream.ingest.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),          // 8: clickstream.ingest.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),         // 9: clickstream.ingest.v1.ListDeadLettersResponse
-	(*GetDeadLetterRequest)(nil),            // 10: clickstream.ingest.v1.GetDeadLetterRequest
-	(*GetDeadLetterResponse)(nil),           // 11: clickstream.ingest.v1.GetDeadLetterResponse
-	(*ReplayDeadLettersRequest)(nil),        // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),       // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
-	(*ReplayResult)(nil),                    // 14: clickstream.ingest.v1.ReplayResult
-	(*GetHourlyCountsRequest)(nil),          // 15: clickstream.ingest.v1.GetHourlyCountsRequest
-	(*GetHourlyCountsResponse)(nil),         // 16: clickstream.ingest.v1.GetHourlyCountsResponse
-	(*HourlyCount)(nil),                     // 17: clickstream.ingest.v1.HourlyCount
-	(*timestamppb.Timestamp)(nil),           // 18: google.protobuf.Timestamp
-	(RejectReason)(0),                       // 19: clickstream.ingest.v1.RejectReason
-	(EventStatus)(0),                        // 20: clickstream.ingest.v1.EventStatus
-	(*Rejection)(nil),                       // 21: clickstream.ingest.v1.Rejection
-	(*CreateSubscriptionRequest)(nil),       // 22: clickstream.ingest.v1.CreateSubscriptionRequest
-	(*ListSubscriptionsRequest)(nil),        // 23: clickstream.ingest.v1.ListSubscriptionsRequest
-	(*GetSubscriptionRequest)(nil),          // 24: clickstream.ingest.v1.GetSubscriptionRequest
-	(*PauseSubscriptionRequest)(nil),        // 25: clickstream.ingest.v1.PauseSubscriptionRequest
-	(*ResumeSubscriptionRequest)(nil),       // 26: clickstream.ingest.v1.ResumeSubscriptionRequest
-	(*DeleteSubscriptionRequest)(nil),       // 27: clickstream.ingest.v1.DeleteSubscriptionRequest
-	(*RotateSubscriptionTokenRequest)(nil),  // 28: clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	(*SubscribeRequest)(nil),                // 29: clickstream.ingest.v1.SubscribeRequest
-	(*AckEventsRequest)(nil),                // 30: clickstream.ingest.v1.AckEventsRequest
-	(*CreateSubscriptionResponse)(nil),      // 31: clickstream.ingest.v1.CreateSubscriptionResponse
-	(*ListSubscriptionsResponse)(nil),       // 32: clickstream.ingest.v1.ListSubscriptionsResponse
-	(*GetSubscriptionResponse)(nil),         // 33: clickstream.ingest.v1.GetSubscriptionResponse
-	(*PauseSubscriptionResponse)(nil),       // 34: clickstream.ingest.v1.PauseSubscriptionResponse
-	(*ResumeSubscriptionResponse)(nil),      // 35: clickstream.ingest.v1.ResumeSubscriptionResponse
-	(*DeleteSubscriptionResponse)(nil),      // 36: clickstream.ingest.v1.DeleteSubscriptionResponse
-	(*RotateSubscriptionTokenResponse)(nil), // 37: clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	(*SubscribeResponse)(nil),               // 38: clickstream.ingest.v1.SubscribeResponse
-	(*AckEventsResponse)(nil),               // 39: clickstream.ingest.v1.AckEventsResponse
+	(ApiKeyKind)(0),                         // 0: clickstream.ingest.v1.ApiKeyKind
+	(*ApiKey)(nil),                          // 1: clickstream.ingest.v1.ApiKey
+	(*CreateKeyRequest)(nil),                // 2: clickstream.ingest.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),               // 3: clickstream.ingest.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),                 // 4: clickstream.ingest.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),                // 5: clickstream.ingest.v1.ListKeysResponse
+	(*RestrictKeyRequest)(nil),              // 6: clickstream.ingest.v1.RestrictKeyRequest
+	(*RestrictKeyResponse)(nil),             // 7: clickstream.ingest.v1.RestrictKeyResponse
+	(*RevokeKeyRequest)(nil),                // 8: clickstream.ingest.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),               // 9: clickstream.ingest.v1.RevokeKeyResponse
+	(*DeadLetter)(nil),                      // 10: clickstream.ingest.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),          // 11: clickstream.ingest.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),         // 12: clickstream.ingest.v1.ListDeadLettersResponse
+	(*GetDeadLetterRequest)(nil),            // 13: clickstream.ingest.v1.GetDeadLetterRequest
+	(*GetDeadLetterResponse)(nil),           // 14: clickstream.ingest.v1.GetDeadLetterResponse
+	(*ReplayDeadLettersRequest)(nil),        // 15: clickstream.ingest.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),       // 16: clickstream.ingest.v1.ReplayDeadLettersResponse
+	(*ReplayResult)(nil),                    // 17: clickstream.ingest.v1.ReplayResult
+	(*GetHourlyCountsRequest)(nil),          // 18: clickstream.ingest.v1.GetHourlyCountsRequest
+	(*GetHourlyCountsResponse)(nil),         // 19: clickstream.ingest.v1.GetHourlyCountsResponse
+	(*HourlyCount)(nil),                     // 20: clickstream.ingest.v1.HourlyCount
+	(*timestamppb.Timestamp)(nil),           // 21: google.protobuf.Timestamp
+	(RejectReason)(0),                       // 22: clickstream.ingest.v1.RejectReason
+	(EventStatus)(0),                        // 23: clickstream.ingest.v1.EventStatus
+	(*Rejection)(nil),                       // 24: clickstream.ingest.v1.Rejection
+	(*CreateSubscriptionRequest)(nil),       // 25: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*ListSubscriptionsRequest)(nil),        // 26: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*GetSubscriptionRequest)(nil),          // 27: clickstream.ingest.v1.GetSubscriptionRequest
+	(*PauseSubscriptionRequest)(nil),        // 28: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*ResumeSubscriptionRequest)(nil),       // 29: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*DeleteSubscriptionRequest)(nil),       // 30: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*RotateSubscriptionTokenRequest)(nil),  // 31: clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	(*SubscribeRequest)(nil),                // 32: clickstream.ingest.v1.SubscribeRequest
+	(*AckEventsRequest)(nil),                // 33: clickstream.ingest.v1.AckEventsRequest
+	(*CreateSubscriptionResponse)(nil),      // 34: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*ListSubscriptionsResponse)(nil),       // 35: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionResponse)(nil),         // 36: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionResponse)(nil),       // 37: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionResponse)(nil),      // 38: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionResponse)(nil),      // 39: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*RotateSubscriptionTokenResponse)(nil), // 40: clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	(*SubscribeResponse)(nil),               // 41: clickstream.ingest.v1.SubscribeResponse
+	(*AckEventsResponse)(nil),               // 42: clickstream.ingest.v1.AckEventsResponse
 }
 var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
-	18, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	18, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: clickstream.ingest.v1.CreateKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
-	0,  // 3: clickstream.ingest.v1.ListKeysResponse.keys:type_name -> clickstream.ingest.v1.ApiKey
-	0,  // 4: clickstream.ingest.v1.RevokeKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
-	19, // 5: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
-	18, // 6: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
-	19, // 7: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
-	7,  // 8: clickstream.ingest.v1.ListDeadLettersResponse.dead_letters:type_name -> clickstream.ingest.v1.DeadLetter
-	7,  // 9: clickstream.ingest.v1.GetDeadLetterResponse.dead_letter:type_name -> clickstream.ingest.v1.DeadLetter
-	19, // 10: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
-	14, // 11: clickstream.ingest.v1.ReplayDeadLettersResponse.results:type_name -> clickstream.ingest.v1.ReplayResult
-	20, // 12: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
-	21, // 13: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
-	18, // 14: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
-	18, // 15: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
-	17, // 16: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
-	18, // 17: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
-	1,  // 18: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
-	3,  // 19: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
-	5,  // 20: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
-	8,  // 21: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
-	10, // 22: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
-	12, // 23: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
-	15, // 24: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
-	22, // 25: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
-	23, // 26: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
-	24, // 27: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
-	25, // 28: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
-	26, // 29: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
-	27, // 30: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
-	28, // 31: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	29, // 32: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
-	30, // 33: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
-	2,  // 34: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
-	4,  // 35: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
-	6,  // 36: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
-	9,  // 37: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
-	11, // 38: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
-	13, // 39: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
-	16, // 40: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
-	31, // 41: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
-	32, // 42: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
-	33, // 43: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
-	34, // 44: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
-	35, // 45: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
-	36, // 46: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
-	37, // 47: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	38, // 48: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
-	39, // 49: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
-	34, // [34:50] is the sub-list for method output_type
-	18, // [18:34] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	21, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	21, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: clickstream.ingest.v1.ApiKey.kind:type_name -> clickstream.ingest.v1.ApiKeyKind
+	0,  // 3: clickstream.ingest.v1.CreateKeyRequest.kind:type_name -> clickstream.ingest.v1.ApiKeyKind
+	1,  // 4: clickstream.ingest.v1.CreateKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 5: clickstream.ingest.v1.ListKeysResponse.keys:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 6: clickstream.ingest.v1.RestrictKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 7: clickstream.ingest.v1.RevokeKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	22, // 8: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
+	21, // 9: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
+	22, // 10: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	10, // 11: clickstream.ingest.v1.ListDeadLettersResponse.dead_letters:type_name -> clickstream.ingest.v1.DeadLetter
+	10, // 12: clickstream.ingest.v1.GetDeadLetterResponse.dead_letter:type_name -> clickstream.ingest.v1.DeadLetter
+	22, // 13: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	17, // 14: clickstream.ingest.v1.ReplayDeadLettersResponse.results:type_name -> clickstream.ingest.v1.ReplayResult
+	23, // 15: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
+	24, // 16: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
+	21, // 17: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
+	21, // 18: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
+	20, // 19: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
+	21, // 20: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
+	2,  // 21: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
+	4,  // 22: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
+	6,  // 23: clickstream.ingest.v1.IngestAdminService.RestrictKey:input_type -> clickstream.ingest.v1.RestrictKeyRequest
+	8,  // 24: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
+	11, // 25: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
+	13, // 26: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
+	15, // 27: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
+	18, // 28: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
+	25, // 29: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
+	26, // 30: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
+	27, // 31: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
+	28, // 32: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
+	29, // 33: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
+	30, // 34: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
+	31, // 35: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	32, // 36: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
+	33, // 37: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
+	3,  // 38: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
+	5,  // 39: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
+	7,  // 40: clickstream.ingest.v1.IngestAdminService.RestrictKey:output_type -> clickstream.ingest.v1.RestrictKeyResponse
+	9,  // 41: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
+	12, // 42: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
+	14, // 43: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
+	16, // 44: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
+	19, // 45: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
+	34, // 46: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
+	35, // 47: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
+	36, // 48: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
+	37, // 49: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
+	38, // 50: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
+	39, // 51: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
+	40, // 52: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	41, // 53: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
+	42, // 54: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
+	38, // [38:55] is the sub-list for method output_type
+	21, // [21:38] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_ingest_v1_admin_proto_init() }
@@ -1390,13 +1611,14 @@ func file_clickstream_ingest_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_ingest_v1_admin_proto_rawDesc), len(file_clickstream_ingest_v1_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   18,
+			NumEnums:      1,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_clickstream_ingest_v1_admin_proto_goTypes,
 		DependencyIndexes: file_clickstream_ingest_v1_admin_proto_depIdxs,
+		EnumInfos:         file_clickstream_ingest_v1_admin_proto_enumTypes,
 		MessageInfos:      file_clickstream_ingest_v1_admin_proto_msgTypes,
 	}.Build()
 	File_clickstream_ingest_v1_admin_proto = out.File
