@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"slices"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"

@@ -119,7 +119,7 @@ func keyIDOf(secret string) (string, bool) {
 // reached ingest.
 type Caller struct {
 	// Browser: the key is a browser key (rate-limited per key and IP).
-	Browser bool
+	Browser     bool
 	KeyID       string
 	Environment string
 	Protocol    busv1.Protocol

@@ -26,8 +26,8 @@ const (
 	sqlCreateKey  = `INSERT INTO ingest.api_keys (id, environment, description, secret_hash, created_at, created_by, kind, allowed_origins)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	sqlRestrictKey = `UPDATE ingest.api_keys SET allowed_origins = $2 WHERE id = $1 AND kind = 'browser' RETURNING ` + sqlKeyColumns
-	sqlKey      = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys WHERE id = $1`
-	sqlListKeys = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys
+	sqlKey         = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys WHERE id = $1`
+	sqlListKeys    = `SELECT ` + sqlKeyColumns + ` FROM ingest.api_keys
 WHERE ($1 = '' OR environment = $1) AND ($2 OR revoked_at IS NULL)
 ORDER BY created_at, id`
 	sqlRevokeKey = `UPDATE ingest.api_keys SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
