@@ -75,6 +75,10 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&cfg.Ingest.MaxBatchEvents, "ingest-max-batch-events", cfg.Ingest.MaxBatchEvents, "most events ingest takes in one batch")
 	f.IntVar(&cfg.Ingest.MaxEventBytes, "ingest-max-event-bytes", cfg.Ingest.MaxEventBytes, "largest event payload ingest takes, in bytes")
 	f.IntVar(&cfg.Ingest.MaxBatchBytes, "ingest-max-batch-bytes", cfg.Ingest.MaxBatchBytes, "largest request body ingest takes, in bytes")
+	f.Float64Var(&cfg.Ingest.BrowserRateLimit.PerSecond, "ingest-browser-rate", ingest.DefaultBrowserRateLimit.PerSecond, "requests a second each browser key may send per client IP (token bucket; 429 with Retry-After past it); negative: no limit (ingest)")
+	f.IntVar(&cfg.Ingest.BrowserRateLimit.Burst, "ingest-browser-burst", ingest.DefaultBrowserRateLimit.Burst, "requests a browser key may send at once per client IP (ingest)")
+	f.Float64Var(&cfg.Ingest.ServerRateLimit.PerSecond, "ingest-server-rate", 0, "requests a second each server key may send per client IP; 0: no limit (ingest)")
+	f.IntVar(&cfg.Ingest.ServerRateLimit.Burst, "ingest-server-burst", 100, "requests a server key may send at once per client IP, with --ingest-server-rate (ingest)")
 	addHTTPFlags(f, &cfg)
 	addWebhookFlags(f, &cfg.Ingest.WebhookNetworks, false)
 	f.DurationVar(&cfg.Awards.ProcessingLogRetention, "awards-processing-log-retention", awards.DefaultProcessingLogRetention,
