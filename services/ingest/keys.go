@@ -179,6 +179,14 @@ func Credentials(h http.Handler) http.Handler {
 		if v := r.Header.Get("Authorization"); c.secret == "" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			c.secret = strings.TrimSpace(v[7:])
 		}
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") && r.URL.Query().Get(BeaconKeyParam) == "" {
+			// text/plain is the beacons' type, and a beacon's key is in
+			// the query.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			_, _ = w.Write([]byte(`{"code":3,"message":"a text/plain body is a beacon's: put the browser key in the query (?key=<secret>), or send application/json","details":[]}`))
+			return
+		}
 		c.origin = r.Header.Get("Origin")
 		if c.secret == "" && r.URL.RawQuery != "" {
 			// A beacon cannot set headers: its key is in the query
