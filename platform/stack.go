@@ -84,6 +84,11 @@ type Config struct {
 	RegistryURL string
 	// Ingest configures ingest.
 	Ingest ingest.Config
+	// DevAllowsNewVersions makes the dev environment of a stack running the
+	// registry and ingest allow versions as they are pushed, not only those
+	// registered at start (`clickstream dev` sets it; other environments are
+	// never touched).
+	DevAllowsNewVersions bool
 	// BusAckTimeout is how long a publish waits for JetStream's
 	// acknowledgement before the batch answers Unavailable; 0 is the bus's
 	// default (5s). During a leader election a shorter one answers sooner.
@@ -206,7 +211,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				if err := devEnvironment(ctx, store, s.ingestConfig().Environment); err != nil {
 					return nil, err
 				}
-				s.devRegistry = store
+				if cfg.DevAllowsNewVersions {
+					s.devRegistry = store
+				}
 			}
 			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewPostgresStore(reads)), registry.NewAdmin(store), checks...)
 		case Ingest:

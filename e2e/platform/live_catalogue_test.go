@@ -164,6 +164,8 @@ func TestPushedVersionReachesEverySurface(t *testing.T) {
 		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0", platform.IngestFluent: "127.0.0.1:0"},
 		AdminToken: testAdminToken,
 		Ingest:     ingest.Config{PIISecret: testPIISecret},
+		// As `clickstream dev` runs it.
+		DevAllowsNewVersions: true,
 	})
 	url, key := s.URL(platform.Ingest), s.IngestKey()
 	if names, msg := reflectSymbol(t, url, tripV2); msg == "" {
