@@ -66,7 +66,11 @@ func (s *Stack) startIngest(ctx context.Context, pool *pgxpool.Pool, checks []se
 	// Schemas travel over gRPC (HTTP/2 without TLS), as between services in
 	// production.
 	client := registryv1connect.NewRegistryServiceClient(grpcHTTPClient(), registryURL, connect.WithGRPC())
-	schemas := ingest.NewSchemas(client, registryURL, svc.SetCatalogue, s.log.With("service", Ingest))
+	setCatalogue := svc.SetCatalogue
+	if s.devRegistry != nil {
+		setCatalogue = s.devAllowsNewVersions(svc, cfg.Environment)
+	}
+	schemas := ingest.NewSchemas(client, registryURL, setCatalogue, s.log.With("service", Ingest))
 	s.runners = append(s.runners, schemas.Run)
 	s.ingest = svc
 
@@ -271,3 +275,34 @@ func grpcHTTPClient() *http.Client {
 
 // FluentAddr is where ingest's Fluent Forward input listens ("" when off).
 func (s *Stack) FluentAddr() string { return s.fluentAddr }
+
+// devAllowsNewVersions is the catalogue setter of ingest in a stack that
+// runs the registry too (`clickstream dev`): each catalogue ingest loads
+// also wakes a loop that allows the dev environment env every registered
+// version it does not allow yet, in the registry, so a version pushed
+// while the stack runs is accepted in dev a moment later (the registry's
+// watch brings ingest the new access at once). Other environments are
+// left as they are.
+func (s *Stack) devAllowsNewVersions(svc *ingest.Service, env string) func(*ingest.Catalogue) {
+	wake := make(chan struct{}, 1)
+	log := s.log.With("service", Ingest, "environment", env)
+	s.runners = append(s.runners, func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-wake:
+			}
+			if err := devEnvironment(ctx, s.devRegistry, env); err != nil && ctx.Err() == nil {
+				log.Warn("dev environment: could not allow new versions", "err", err)
+			}
+		}
+	})
+	return func(c *ingest.Catalogue) {
+		svc.SetCatalogue(c)
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}

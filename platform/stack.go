@@ -87,6 +87,11 @@ type Config struct {
 	Ingest ingest.Config
 	// Warehouse configures the warehouse loader ingest runs.
 	Warehouse WarehouseConfig
+	// DevAllowsNewVersions makes the dev environment of a stack running the
+	// registry and ingest allow versions as they are pushed, not only those
+	// registered at start (`clickstream dev` sets it; other environments are
+	// never touched).
+	DevAllowsNewVersions bool
 	// BusAckTimeout is how long a publish waits for JetStream's
 	// acknowledgement before the batch answers Unavailable; 0 is the bus's
 	// default (5s). During a leader election a shorter one answers sooner.
@@ -108,6 +113,10 @@ type Stack struct {
 	bus     *bus.Bus
 	pools   []*pgxpool.Pool
 	servers map[string]*server.Server
+	// devRegistry is the registry's store when the stack runs the registry
+	// and ingest: the dev environment then allows versions as they are
+	// pushed (startIngest).
+	devRegistry registry.Store
 	// runners are background loops Run runs beside the servers (the
 	// ingest catalogue watch).
 	runners []func(context.Context) error
@@ -204,6 +213,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			if s.runs(Ingest) {
 				if err := devEnvironment(ctx, store, s.ingestConfig().Environment); err != nil {
 					return nil, err
+				}
+				if cfg.DevAllowsNewVersions {
+					s.devRegistry = store
 				}
 			}
 			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewPostgresStore(reads)), registry.NewAdmin(store), checks...)
@@ -363,12 +375,28 @@ func (s *Stack) PostgresDataDir() string {
 
 // Run serves every service until ctx is done or one fails, then shuts all
 // down and closes storage.
+//
+// Shutdown goes in order: the services that take outside calls stop first
+// (nothing new is recorded after), then the background loops (ingest's
+// usage reporter sends its last counts to the registry), then the registry.
 func (s *Stack) Run(ctx context.Context) error {
 	defer s.Close()
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	base := context.WithoutCancel(ctx)
+	frontCtx, stopFront := context.WithCancel(base)
+	runnersCtx, stopRunners := context.WithCancel(base)
+	registryCtx, stopRegistry := context.WithCancel(base)
+	var front []chan struct{}
 	for name, srv := range s.servers {
-		srvCtx, cancel := context.WithCancel(ctx)
+		parent := frontCtx
+		if name == Registry {
+			parent = registryCtx
+		}
+		srvCtx, cancel := context.WithCancel(parent)
 		done := make(chan struct{})
+		if name != Registry {
+			front = append(front, done)
+		}
 		s.mu.Lock()
 		s.cancels[name], s.stopped[name] = cancel, done
 		s.mu.Unlock()
@@ -378,9 +406,25 @@ func (s *Stack) Run(ctx context.Context) error {
 			return srv.Serve(srvCtx)
 		})
 	}
+	var runners sync.WaitGroup
 	for _, run := range s.runners {
-		g.Go(func() error { return run(ctx) })
+		runners.Add(1)
+		g.Go(func() error {
+			defer runners.Done()
+			return run(runnersCtx)
+		})
 	}
+	g.Go(func() error {
+		<-gctx.Done()
+		stopFront()
+		for _, done := range front {
+			<-done
+		}
+		stopRunners()
+		runners.Wait()
+		stopRegistry()
+		return nil
+	})
 	return g.Wait()
 }
 

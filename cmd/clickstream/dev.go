@@ -62,6 +62,8 @@ the starter achievements are applied to awards.`,
 				cfg.Addrs[name] = *a
 			}
 			cfg.Awards.Starter = true
+			// The dev environment allows versions as they are pushed.
+			cfg.DevAllowsNewVersions = true
 			tokenFile := filepath.Join(cfg.DataDir, "admin-token")
 			if cfg.AdminToken == "" {
 				if cfg.AdminToken, err = auth.LoadOrCreateToken(tokenFile); err != nil {

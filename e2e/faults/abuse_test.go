@@ -95,7 +95,7 @@ func TestAbuse(t *testing.T) {
 		if s.rest != "" {
 			a.raw(s.name+" REST declared 600 MiB", s.base, s.rest, "application/json", nil, s.admin, 413)
 			a.probe(s.name+" REST streamed 600 MiB", s.base+s.rest, restStream(s.restMethod, oversized), s.admin, wantHTTP(413))
-			a.probe(s.name+" REST gzip bomb", s.base+s.rest, restGzip(s.restMethod, bomb), s.admin, wantHTTP(415))
+			a.probe(s.name+" REST gzip bomb", s.base+s.rest, restGzip(s.restMethod, bomb), s.admin, wantHTTP(413))
 		}
 	}
 	// A subscriber's ack without a token is refused before its body is

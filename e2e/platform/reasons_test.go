@@ -165,7 +165,7 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 				b = protowire.AppendString(b, "7")
 				return typedRaw(key, itemView, b)
 			}},
-		{"json wrong type", ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE, "json.data", "", "",
+		{"json wrong type", ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE, "itemId", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
 				return jsonData(t, key, &ingestv1.JsonEvent{Name: itemView}, map[string]any{"context": map[string]any{}, "itemId": "seven"})
 			}},
@@ -178,7 +178,7 @@ func TestEveryRejectReasonOnEveryProtocol(t *testing.T) {
 			func(t *testing.T, key string) *ingestv1.Event {
 				return typedRaw(key, itemView, unknownFieldBytes(t, view()))
 			}},
-		{"json unknown field", ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, "json.data.colour", "", "",
+		{"json unknown field", ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, "colour", "", "",
 			func(t *testing.T, key string) *ingestv1.Event {
 				return jsonData(t, key, &ingestv1.JsonEvent{Name: itemView}, map[string]any{"context": map[string]any{}, "itemId": "7", "colour": "red"})
 			}},

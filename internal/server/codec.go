@@ -7,6 +7,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // MaxMessageDepth bounds how deep a request message may nest, in binary
@@ -16,13 +17,28 @@ import (
 // about 130; the services then refuse deeper ones naming the field.
 const MaxMessageDepth = 1000
 
+// JSONDecoders decode some request messages from JSON in a way of their
+// own, by the message's full name, on the REST gateway and on every
+// protocol's JSON codec alike: ingest's batch, for one, is split into its
+// events so that one event that does not decode is rejected alone.
+type JSONDecoders map[protoreflect.FullName]func(data []byte, m proto.Message) error
+
+// decoder is the decoder of m's message type, if it has one.
+func (d JSONDecoders) decoder(m proto.Message) func([]byte, proto.Message) error {
+	if len(d) == 0 {
+		return nil
+	}
+	return d[m.ProtoReflect().Descriptor().FullName()]
+}
+
 // codecs are the Connect codecs of every handler: Connect's own, with the
-// nesting bound of MaxMessageDepth instead of the libraries' 10,000.
-func codecs() []connect.HandlerOption {
+// nesting bound of MaxMessageDepth instead of the libraries' 10,000, and
+// the JSON codec taking the routes' own decoders.
+func codecs(decoders JSONDecoders) []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithCodec(protoCodec{}),
-		connect.WithCodec(jsonCodec{name: "json"}),
-		connect.WithCodec(jsonCodec{name: "json; charset=utf-8"}),
+		connect.WithCodec(jsonCodec{name: "json", decoders: decoders}),
+		connect.WithCodec(jsonCodec{name: "json; charset=utf-8", decoders: decoders}),
 	}
 }
 
@@ -60,7 +76,10 @@ func (protoCodec) Unmarshal(data []byte, m any) error {
 }
 
 // jsonCodec is Connect's protobuf JSON codec, depth-bounded.
-type jsonCodec struct{ name string }
+type jsonCodec struct {
+	name     string
+	decoders JSONDecoders
+}
 
 func (c jsonCodec) Name() string { return c.name }
 
@@ -72,13 +91,16 @@ func (jsonCodec) Marshal(m any) ([]byte, error) {
 	return protojson.Marshal(msg)
 }
 
-func (jsonCodec) Unmarshal(data []byte, m any) error {
+func (c jsonCodec) Unmarshal(data []byte, m any) error {
 	msg, ok := m.(proto.Message)
 	if !ok {
 		return errNotProto(m)
 	}
 	if len(data) == 0 {
 		return errors.New("zero-length payload is not a valid JSON object")
+	}
+	if decode := c.decoders.decoder(msg); decode != nil {
+		return decode(data, msg)
 	}
 	// Unknown fields are dropped, as Connect's own codec does, so clients
 	// and servers need not share one version of a schema.

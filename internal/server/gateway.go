@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -21,12 +22,15 @@ import (
 // naming the path parameter (rejectBadInput). Both the error handler and a forward
 // response option tell the request middleware which REST route matched,
 // for metrics.
-func NewGatewayMux() *runtime.ServeMux {
+func NewGatewayMux(decoders JSONDecoders) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
-			Marshaler: &runtime.JSONPb{
-				MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: MaxMessageDepth},
+			Marshaler: gatewayJSON{
+				JSONPb: &runtime.JSONPb{
+					MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+					UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: MaxMessageDepth},
+				},
+				decoders: decoders,
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
@@ -37,6 +41,31 @@ func NewGatewayMux() *runtime.ServeMux {
 			return nil
 		}),
 	)
+}
+
+// gatewayJSON is the gateway's protobuf JSON, with the routes' own
+// decoders for the request messages that have one.
+type gatewayJSON struct {
+	*runtime.JSONPb
+	decoders JSONDecoders
+}
+
+func (g gatewayJSON) NewDecoder(r io.Reader) runtime.Decoder {
+	if len(g.decoders) == 0 {
+		return g.JSONPb.NewDecoder(r)
+	}
+	return runtime.DecoderFunc(func(v any) error {
+		if msg, ok := v.(proto.Message); ok {
+			if decode := g.decoders.decoder(msg); decode != nil {
+				data, err := io.ReadAll(r)
+				if err != nil {
+					return err
+				}
+				return decode(data, msg)
+			}
+		}
+		return g.JSONPb.NewDecoder(r).Decode(v)
+	})
 }
 
 // noteGatewayRoute records the matched REST path pattern, e.g.
@@ -62,6 +91,12 @@ func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 	if info := requestInfoFrom(r.Context()); info != nil && info.bodyLimit > 0 {
 		overLimit(w, info)
 		return
+	}
+	if cerr := new(connect.Error); errors.As(err, &cerr) {
+		// A rate limit says when to come back.
+		if v := cerr.Meta().Get("Retry-After"); v != "" {
+			w.Header().Set("Retry-After", v)
+		}
 	}
 	st := GRPCStatus(err)
 	switch {

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -97,10 +100,10 @@ func (b bodyLimits) largest() int64 {
 // largest bound of the server's routes (the body as sent is bounded per
 // route by limitBodies), and gzip is replaced by one that stops inflating
 // there or past the ratio.
-func connectLimits(limits Limits, bodies bodyLimits) []connect.HandlerOption {
+func connectLimits(limits Limits, bodies bodyLimits, decoders JSONDecoders) []connect.HandlerOption {
 	inflateCap := bodies.largest()
 	ratio := limits.MaxDecompressionRatio
-	return append(codecs(),
+	return append(codecs(decoders),
 		connect.WithReadMaxBytes(int(inflateCap)),
 		// Drop the stock gzip, then add the bounded one under its name.
 		connect.WithCompression("gzip", nil, nil),
@@ -202,9 +205,12 @@ func (g *boundedGzip) Close() error {
 // a declared Content-Length over it is answered at once, 413 on REST and
 // ResourceExhausted on gRPC, gRPC-Web and Connect, without reading a byte
 // of it; a longer body fails to read past it, and the REST gateway then
-// answers 413 (gatewayErrorHandler). A compressed body to the REST gateway,
-// which does not inflate, is answered 415 unread.
-func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
+// answers 413 (gatewayErrorHandler). A gzip body to the REST gateway is
+// inflated, bounded as on Connect (the route's limit once inflated, the
+// decompression ratio), and answered 413 past them; another
+// Content-Encoding, or a Content-Type the gateway does not read
+// (restMediaProblem), is answered 415 unread.
+func limitBodies(h http.Handler, bodies bodyLimits, ratio int, plainText []string) http.Handler {
 	errorWriter := connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit := bodies.of(r.URL.Path)
@@ -212,16 +218,16 @@ func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") && strings.HasPrefix(r.URL.Path, gatewayPattern) {
-			// The REST gateway reads bodies as sent: refuse a compressed
-			// one before reading it rather than fail to parse it.
-			msg := fmt.Sprintf("the REST gateway takes uncompressed bodies, not Content-Encoding %.40q: send the body as is (gRPC and Connect take gzip)", enc)
-			if info := requestInfoFrom(r.Context()); info != nil {
-				info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
+		toREST := strings.HasPrefix(r.URL.Path, gatewayPattern)
+		if toREST {
+			if msg := restMediaProblem(r, plainText); msg != "" {
+				if info := requestInfoFrom(r.Context()); info != nil {
+					info.err = connect.NewError(connect.CodeInvalidArgument, errors.New(msg))
+				}
+				closeAfter(w, r)
+				writeStatus(w, status.New(codes.InvalidArgument, msg), http.StatusUnsupportedMediaType)
+				return
 			}
-			closeAfter(w, r)
-			writeStatus(w, status.New(codes.InvalidArgument, msg), http.StatusUnsupportedMediaType)
-			return
 		}
 		if r.ContentLength > limit+envelopeSlack {
 			err := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf(
@@ -239,6 +245,14 @@ func limitBodies(h http.Handler, bodies bodyLimits) http.Handler {
 		}
 		info := requestInfoFrom(r.Context())
 		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit+envelopeSlack), limit: limit, info: info}
+		if toREST && strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
+			// The REST gateway reads what it is given: inflate here, with
+			// the bounds of Connect's gzip (the route's limit, the ratio).
+			r.Body = &inflatedBody{src: r.Body, gz: boundedGzip{limit: limit, ratio: ratio}, limit: limit, info: info}
+			r.Header.Del("Content-Encoding")
+			r.Header.Del("Content-Length")
+			r.ContentLength = -1
+		}
 		h.ServeHTTP(w, r)
 	})
 }
@@ -276,4 +290,80 @@ func overLimit(w http.ResponseWriter, info *requestInfo) {
 	msg := fmt.Sprintf("the request body is over %d bytes; the limit is %d bytes per request: send less (split a batch)", info.bodyLimit, info.bodyLimit)
 	info.err = connect.NewError(connect.CodeResourceExhausted, errors.New(msg))
 	writeStatus(w, status.New(codes.ResourceExhausted, msg), http.StatusRequestEntityTooLarge)
+}
+
+// inflatedBody is a gzip request body to the REST gateway, inflated whole
+// before the gateway reads a byte, so that past the route's limit or the
+// decompression ratio every route fails alike (the gateway's JSON decoder
+// would stop early on a bomb that is not JSON), noting the limit so the
+// gateway answers 413.
+type inflatedBody struct {
+	src     io.ReadCloser
+	gz      boundedGzip
+	started bool
+	data    bytes.Reader
+	err     error
+	limit   int64
+	info    *requestInfo
+}
+
+func (b *inflatedBody) Read(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		b.err = b.inflate()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.data.Read(p)
+}
+
+func (b *inflatedBody) inflate() error {
+	if err := b.gz.Reset(b.src); err != nil {
+		return fmt.Errorf("the body is not gzip although Content-Encoding says so: %w", err)
+	}
+	data, err := io.ReadAll(&b.gz)
+	if cerr := new(connect.Error); errors.As(err, &cerr) && cerr.Code() == connect.CodeResourceExhausted && b.info != nil {
+		b.info.bodyLimit = b.limit
+	}
+	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) && b.info != nil {
+		b.info.bodyLimit = b.limit
+	}
+	if err != nil {
+		return err
+	}
+	b.data.Reset(data)
+	return nil
+}
+
+func (b *inflatedBody) Close() error {
+	_ = b.gz.Close()
+	return b.src.Close()
+}
+
+// restMediaProblem is why the REST gateway cannot read r's body as sent,
+// or "": it reads JSON (application/json or a +json type; also no
+// Content-Type, and application/x-www-form-urlencoded, which is what curl
+// -d sends, read as JSON) as is or gzip-compressed.
+//
+// The paths of plainText take text/plain too (ingest's beacons).
+func restMediaProblem(r *http.Request, plainText []string) string {
+	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") && !strings.EqualFold(enc, "gzip") {
+		return fmt.Sprintf("the REST gateway takes bodies uncompressed or gzip, not Content-Encoding %.40q: send the body as is or with gzip", enc)
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return ""
+	}
+	media, _, err := mime.ParseMediaType(ct)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("the Content-Type %.60q does not parse (%v): send application/json", ct, err)
+	case media == "application/json", strings.HasPrefix(media, "application/") && strings.HasSuffix(media, "+json"),
+		media == "application/x-www-form-urlencoded":
+		return ""
+	case media == "text/plain" && slices.Contains(plainText, r.URL.Path):
+		return ""
+	}
+	return fmt.Sprintf("the REST gateway reads JSON, not Content-Type %.60q: send the body as application/json (gRPC and Connect take protobuf)", media)
 }

@@ -91,7 +91,7 @@ func withMiddleware(h http.Handler, log *slog.Logger, m httpMetrics) http.Handle
 		w.Header().Set(RequestIDHeader, id)
 		info := &requestInfo{id: id}
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-		rec := &recorder{ResponseWriter: w, code: http.StatusOK}
+		rec := &recorder{ResponseWriter: w, code: http.StatusOK, credentials: hasCredentials(r)}
 		defer func() {
 			p := recover()
 			abort := false
@@ -197,12 +197,43 @@ type recorder struct {
 	code  int
 	bytes int
 	wrote bool
+	// credentials: the request carried some (a challenge then says
+	// invalid_token).
+	credentials bool
+}
+
+// Realm is the realm of the Bearer challenge of every 401.
+const Realm = "clickstream"
+
+// bearerChallenge is the RFC 6750 challenge every 401 carries, on REST and
+// Connect alike (the gateway would put its error message there): with
+// error="invalid_token" when the request carried credentials, without an
+// error code when it had none (RFC 6750, section 3.1).
+func bearerChallenge(credentials bool) string {
+	if credentials {
+		return `Bearer realm="` + Realm + `", error="invalid_token"`
+	}
+	return `Bearer realm="` + Realm + `"`
+}
+
+// hasCredentials reports whether r carries a token in any of the headers
+// the services read one from.
+func hasCredentials(r *http.Request) bool {
+	for _, h := range []string{"Authorization", "X-Api-Key", "X-Admin-Token"} {
+		if r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if !r.wrote {
 		r.code = code
 		r.wrote = true
+		if code == http.StatusUnauthorized {
+			r.Header().Set("WWW-Authenticate", bearerChallenge(r.credentials))
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }

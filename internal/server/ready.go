@@ -138,7 +138,7 @@ func (r readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // checker adapts readiness to gRPC health: every served service (and the
 // server as a whole, "") is SERVING exactly when /readyz would answer 200,
 // degraded included.
-func (r readiness) checker(services []string) grpchealth.Checker {
+func (r readiness) checker(services []string) healthChecker {
 	known := map[string]bool{"": true}
 	for _, s := range services {
 		known[s] = true

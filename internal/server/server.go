@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+	"google.golang.org/protobuf/reflect/protodesc"
 	// Registers the grpc.health.v1 descriptors, which reflection serves;
 	// connectrpc.com/grpchealth only links a private copy of them.
 	_ "google.golang.org/grpc/health/grpc_health_v1"
@@ -48,6 +49,17 @@ type Routes struct {
 	Connect func(mux *http.ServeMux, opts ...connect.HandlerOption)
 	// Gateway registers the REST routes on the grpc-gateway mux, in-process.
 	Gateway func(ctx context.Context, mux *runtime.ServeMux) error
+	// Descriptors, when set, is what server reflection resolves files and
+	// symbols from (ingest: its live catalogue, then the compiled-in
+	// descriptors); otherwise the compiled-in descriptors alone.
+	Descriptors protodesc.Resolver
+	// PlainText lists REST paths that also take a text/plain body, read as
+	// JSON (ingest's beacons: navigator.sendBeacon cannot send JSON
+	// cross-origin without a preflight).
+	PlainText []string
+	// JSONDecoders decode some request messages from JSON their own way,
+	// on REST and on every protocol's JSON codec.
+	JSONDecoders JSONDecoders
 	// HTTP mounts plain HTTP routes that are not RPCs (downloads, pages,
 	// package indexes) on mux, e.g. "GET /docs/".
 	HTTP func(mux *http.ServeMux)
@@ -151,21 +163,27 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	bodies := bodyLimits{def: cfg.Limits.MaxRequestBytes, classes: routes.Bodies}
 	// Every Connect handler, the service's, health's and reflection's,
 	// is bounded alike.
-	limits := connect.WithHandlerOptions(connectLimits(cfg.Limits, bodies)...)
+	limits := connect.WithHandlerOptions(connectLimits(cfg.Limits, bodies, routes.JSONDecoders)...)
 	if routes.Connect != nil {
 		routes.Connect(mux, connect.WithRecover(recoverRPC(log)), connect.WithInterceptors(withholdDatabaseErrors()), limits)
 	}
 	ready := readiness{checks: routes.Ready, timeout: cfg.CheckTimeout}
-	mux.Handle(grpchealth.NewHandler(ready.checker(routes.GRPCServices), limits))
+	checker := ready.checker(routes.GRPCServices)
+	mux.Handle(grpchealth.NewHandler(checker, limits))
+	mux.Handle(healthWatch(checker, healthWatchInterval, limits))
 	// Reflection lists the health service too, so grpcurl and friends can
 	// find and describe it.
 	reflected := append(slices.Clip(routes.GRPCServices), grpchealth.HealthV1ServiceName)
 	reflector := grpcreflect.NewStaticReflector(reflected...)
+	if routes.Descriptors != nil {
+		reflector = grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return reflected }),
+			grpcreflect.WithDescriptorResolver(routes.Descriptors))
+	}
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, limits))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limits))
 
 	if routes.Gateway != nil {
-		gw := NewGatewayMux()
+		gw := NewGatewayMux(routes.JSONDecoders)
 		if err := routes.Gateway(ctx, gw); err != nil {
 			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
 		}
@@ -204,7 +222,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 		cancelRequests: cancelRequests,
 		http: &http.Server{
 			BaseContext:       func(net.Listener) context.Context { return requestCtx },
-			Handler:           withMiddleware(rejectBadInput(limitBodies(guard(routes.Guard, mux), bodies), toGateway), log, httpMetrics),
+			Handler:           withMiddleware(rejectBadInput(grpcWebText(limitBodies(guard(routes.Guard, mux), bodies, cfg.Limits.MaxDecompressionRatio, routes.PlainText)), toGateway), log, httpMetrics),
 			Protocols:         &protocols,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,

@@ -3,12 +3,14 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1/ingestv1connect"
@@ -79,8 +81,25 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 			}
 			return ingestv1.RegisterIngestAdminServiceHandlerServer(ctx, mux, admin)
 		},
+		// Beacons send the batch as text/plain.
+		PlainText: []string{"/v1/events:batch"},
+		// Reflection serves the live catalogue.
+		Descriptors: svc.Descriptors(),
+		// A batch in JSON is split into its events, each decoded by
+		// SendBatch against the live catalogue (DecodeBatchJSON).
+		JSONDecoders: server.JSONDecoders{
+			(&ingestv1.SendBatchRequest{}).ProtoReflect().Descriptor().FullName(): func(data []byte, m proto.Message) error {
+				req, ok := m.(*ingestv1.SendBatchRequest)
+				if !ok {
+					return fmt.Errorf("%T is not a SendBatchRequest", m)
+				}
+				return DecodeBatchJSON(data, req)
+			},
+		},
 		Guard: func(h http.Handler) http.Handler {
 			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))
+			// Pages send from other origins with browser keys.
+			h = CORS(svc, slog.Default().Warn)(h)
 			if cfg.Schemas != nil {
 				h = cfg.Schemas.ReadyDetails(h)
 			}

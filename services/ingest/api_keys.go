@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -46,12 +47,29 @@ func (a *AdminService) CreateKey(ctx context.Context, req *ingestv1.CreateKeyReq
 	if err := a.environmentExists(ctx, env); err != nil {
 		return nil, err
 	}
+	kind := KeyKindServer
+	var origins []string
+	switch req.GetKind() {
+	case ingestv1.ApiKeyKind_API_KEY_KIND_UNSPECIFIED, ingestv1.ApiKeyKind_API_KEY_KIND_SERVER:
+		if len(req.GetAllowedOrigins()) > 0 {
+			return nil, connect.NewError(connect.CodeInvalidArgument, errors.New(
+				"allowed_origins is for browser keys: set kind API_KEY_KIND_BROWSER, or drop the origins (server keys never pass CORS)"))
+		}
+	case ingestv1.ApiKeyKind_API_KEY_KIND_BROWSER:
+		kind = KeyKindBrowser
+		if origins, err = checkOrigins(req.GetAllowedOrigins()); err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, err)
+		}
+	default:
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("kind %d is not a key kind: API_KEY_KIND_SERVER or API_KEY_KIND_BROWSER", req.GetKind()))
+	}
 	id, secret := NewKeySecret()
 	k := APIKey{ID: id, Environment: env, Description: req.GetDescription(), SecretHash: HashSecret(secret),
-		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), CreatedBy: req.GetActor()}
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), CreatedBy: req.GetActor(), Kind: kind, AllowedOrigins: origins}
 	if err := keys.Store().CreateKey(ctx, k); err != nil {
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
+	keys.forgetOrigins()
 	return &ingestv1.CreateKeyResponse{Key: keyProto(k), Secret: secret}, nil
 }
 
@@ -119,9 +137,68 @@ func (a *AdminService) RevokeKey(ctx context.Context, req *ingestv1.RevokeKeyReq
 	return &ingestv1.RevokeKeyResponse{Key: keyProto(k)}, nil
 }
 
+// RestrictKey implements IngestAdminService.RestrictKey. The new origins
+// hold at once on this instance and within KeyCacheTTL on the others.
+func (a *AdminService) RestrictKey(ctx context.Context, req *ingestv1.RestrictKeyRequest) (*ingestv1.RestrictKeyResponse, error) {
+	keys, err := a.keysOf()
+	if err != nil {
+		return nil, err
+	}
+	id := strings.TrimSpace(req.GetKeyId())
+	if id == "" {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("key_id is required, e.g. ck_5f0c2a9d81be (see clickstream keys list)"))
+	}
+	for _, err := range []error{checkKeyID(id), checkActor(req.GetActor())} {
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, err)
+		}
+	}
+	origins, err := checkOrigins(req.GetAllowedOrigins())
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	k, err := keys.Store().RestrictKey(ctx, id, origins)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("there is no browser key %s (server keys have no origins); list keys with `clickstream keys list`", id))
+	}
+	if err != nil {
+		return nil, connect.NewError(connect.CodeUnavailable, err)
+	}
+	keys.forget(id)
+	return &ingestv1.RestrictKeyResponse{Key: keyProto(k)}, nil
+}
+
+// maxOrigins bounds a browser key's list of origins.
+const maxOrigins = 100
+
+// checkOrigins validates and normalizes a browser key's origins: each
+// "scheme://host[:port]" with scheme http or https, nothing after.
+func checkOrigins(origins []string) ([]string, error) {
+	if len(origins) == 0 {
+		return nil, errors.New(`a browser key needs at least one allowed origin, e.g. "https://shop.example"`)
+	}
+	if len(origins) > maxOrigins {
+		return nil, fmt.Errorf("%d origins; a key takes at most %d", len(origins), maxOrigins)
+	}
+	out := make([]string, 0, len(origins))
+	for _, o := range origins {
+		u, err := url.Parse(strings.TrimSpace(o))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(u.Host, "*") || len(o) > 255 {
+			return nil, fmt.Errorf(`allowed origin %.80q is not an origin: write scheme://host[:port], e.g. "https://shop.example" (no path, no wildcard)`, o)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out, nil
+}
+
 func keyProto(k APIKey) *ingestv1.ApiKey {
 	p := &ingestv1.ApiKey{Id: k.ID, Environment: k.Environment, Description: k.Description,
-		CreatedAt: timestamppb.New(k.CreatedAt), CreatedBy: k.CreatedBy}
+		CreatedAt: timestamppb.New(k.CreatedAt), CreatedBy: k.CreatedBy, AllowedOrigins: k.AllowedOrigins,
+		Kind: ingestv1.ApiKeyKind_API_KEY_KIND_SERVER}
+	if k.Browser() {
+		p.Kind = ingestv1.ApiKeyKind_API_KEY_KIND_BROWSER
+	}
 	if k.Revoked() {
 		p.RevokedAt = timestamppb.New(k.RevokedAt)
 	}

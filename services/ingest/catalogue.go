@@ -52,6 +52,10 @@ type Catalogue struct {
 	// governance is the registry's word on lifecycle and access; the zero
 	// value retires nothing and lets every environment send every version.
 	governance Governance
+	// types resolves the typed form's @type in JSON (resolver).
+	types *catalogueTypes
+	// files are the catalogue's files, for server reflection.
+	files *protoregistry.Files
 }
 
 // NewCatalogue indexes every message with the event option in fds.
@@ -70,6 +74,8 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 		piiWithin: map[protoreflect.FullName]bool{},
 		wire:      map[protoreflect.FullName]*wireMessage{},
 	}
+	c.types = &catalogueTypes{c: c}
+	c.files = files
 	var walkErr error
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
 		walkErr = c.addMessages(fd.Messages())

@@ -200,6 +200,15 @@ func eventOfDeadLetter(m *jetstream.RawStreamMsg) (*ingestv1.Event, error) {
 			j.Name, j.EventId, j.Version = "", id, version
 		}
 		ev.Payload = &ingestv1.Event_Json{Json: j}
+	case TypedJSONPayloadForm:
+		// Decoded again, against the catalogue of the replay.
+		return eventOfTypedJSON(ev.IdempotencyKey, m.Data), nil
+	case MobileJSONPayloadForm:
+		mobile := &eventsv1.MobileAppEvent{}
+		if err := (protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth}).Unmarshal(m.Data, mobile); err != nil {
+			return nil, fmt.Errorf("the MobileAppEvent JSON does not decode: %w", err)
+		}
+		ev.Payload = &ingestv1.Event_Mobile{Mobile: mobile}
 	case "mobile":
 		mobile := &eventsv1.MobileAppEvent{}
 		if err := proto.Unmarshal(m.Data, mobile); err != nil {

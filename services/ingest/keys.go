@@ -33,6 +33,30 @@ type APIKey struct {
 	CreatedBy   string
 	// RevokedAt is zero while the key is valid.
 	RevokedAt time.Time
+	// Kind is KeyKindServer or KeyKindBrowser.
+	Kind string
+	// AllowedOrigins are where a browser key may send from, e.g.
+	// "https://shop.example".
+	AllowedOrigins []string
+}
+
+// Kinds of API keys.
+const (
+	KeyKindServer  = "server"
+	KeyKindBrowser = "browser"
+)
+
+// Browser reports whether k is a browser key.
+func (k APIKey) Browser() bool { return k.Kind == KeyKindBrowser }
+
+// AllowsOrigin reports whether a browser key may send from origin.
+func (k APIKey) AllowsOrigin(origin string) bool {
+	for _, o := range k.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // Revoked reports whether the key was revoked.
@@ -53,6 +77,8 @@ type KeyStore interface {
 	// RevokeKey revokes a key (once: revoking again keeps the first time)
 	// and returns it, or ErrKeyNotFound.
 	RevokeKey(ctx context.Context, id, actor string) (APIKey, error)
+	// RestrictKey replaces a browser key's allowed origins.
+	RestrictKey(ctx context.Context, id string, origins []string) (APIKey, error)
 }
 
 // NewKeySecret returns a fresh key id and its secret.
@@ -92,6 +118,8 @@ func keyIDOf(secret string) (string, bool) {
 // Caller is who sends a batch: the API key, its environment, and how it
 // reached ingest.
 type Caller struct {
+	// Browser: the key is a browser key (rate-limited per key and IP).
+	Browser     bool
 	KeyID       string
 	Environment string
 	Protocol    busv1.Protocol
@@ -117,6 +145,10 @@ type credentials struct {
 	secret     string
 	protocol   busv1.Protocol
 	remoteAddr string
+	// origin is the request's Origin header (a browser's page), if any.
+	origin string
+	// inQuery: the secret came in the query string (a beacon).
+	inQuery bool
 }
 
 type credentialsKey struct{}
@@ -146,6 +178,22 @@ func Credentials(h http.Handler) http.Handler {
 		c := credentials{secret: strings.TrimSpace(r.Header.Get(APIKeyHeader)), remoteAddr: r.RemoteAddr}
 		if v := r.Header.Get("Authorization"); c.secret == "" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			c.secret = strings.TrimSpace(v[7:])
+		}
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") && r.URL.Query().Get(BeaconKeyParam) == "" {
+			// text/plain is the beacons' type, and a beacon's key is in
+			// the query.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			_, _ = w.Write([]byte(`{"code":3,"message":"a text/plain body is a beacon's: put the browser key in the query (?key=<secret>), or send application/json","details":[]}`))
+			return
+		}
+		c.origin = r.Header.Get("Origin")
+		if c.secret == "" && r.URL.RawQuery != "" {
+			// A beacon cannot set headers: its key is in the query
+			// (browser keys only, checked by Authenticate).
+			if key := r.URL.Query().Get(BeaconKeyParam); key != "" {
+				c.secret, c.inQuery = strings.TrimSpace(key), true
+			}
 		}
 		ct := r.Header.Get("Content-Type")
 		switch {
@@ -210,6 +258,8 @@ type Keys struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedKey
+	// browser caches the origins of browser keys, for preflights.
+	browser browserOrigins
 }
 
 type cachedKey struct {
@@ -241,6 +291,7 @@ func (k *Keys) forget(id string) {
 	k.mu.Lock()
 	delete(k.cache, id)
 	k.mu.Unlock()
+	k.forgetOrigins()
 }
 
 // lookup returns a key from the cache or the store. When the store fails,
@@ -315,5 +366,8 @@ func (k *Keys) Authenticate(ctx context.Context, c credentials) (Caller, error) 
 		return Caller{}, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf(
 			"API key %s was revoked at %s: create a new key for environment %q", id, key.RevokedAt.UTC().Format(time.RFC3339), key.Environment))
 	}
-	return Caller{KeyID: key.ID, Environment: key.Environment, Protocol: c.protocol, RemoteAddr: c.remoteAddr}, nil
+	if err := checkOrigin(key, c); err != nil {
+		return Caller{}, err
+	}
+	return Caller{KeyID: key.ID, Environment: key.Environment, Protocol: c.protocol, RemoteAddr: c.remoteAddr, Browser: key.Browser()}, nil
 }

@@ -328,3 +328,18 @@ func TestKeysOutliveAPostgreSQLOutage(t *testing.T) {
 		t.Errorf("a key never read, during the outage: %v, want Unavailable", err)
 	}
 }
+
+func (s *flakyKeyStore) RestrictKey(_ context.Context, id string, origins []string) (ingest.APIKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return ingest.APIKey{}, errStoreDown
+	}
+	k, ok := s.keys[id]
+	if !ok || !k.Browser() {
+		return k, ingest.ErrKeyNotFound
+	}
+	k.AllowedOrigins = origins
+	s.keys[id] = k
+	return k, nil
+}

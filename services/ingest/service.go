@@ -54,6 +54,12 @@ type Config struct {
 	// WebhookNetworks decides which addresses webhook subscriptions are
 	// delivered to: private ones only when allowed.
 	WebhookNetworks WebhookNetworks
+	// BrowserRateLimit limits the requests of each browser key per client
+	// IP; zero takes DefaultBrowserRateLimit, a negative rate turns it off.
+	BrowserRateLimit RateLimit
+	// ServerRateLimit limits the requests of each server key per client
+	// IP; zero (the default) is no limit.
+	ServerRateLimit RateLimit
 }
 
 // DefaultConfig returns the defaults.
@@ -84,6 +90,9 @@ type Service struct {
 	// usage counts verdicts per minute for the registry; nil counts nothing.
 	usage UsageRecorder
 	now   func() time.Time
+	// browserLimit and serverLimit are the rate limits per key and IP of
+	// the two kinds of keys; nil is no limit.
+	browserLimit, serverLimit *limiter
 }
 
 var (
@@ -117,8 +126,13 @@ func New(cfg Config, catalogue *Catalogue, pub Publisher) *Service {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret)
 	}
+	if cfg.BrowserRateLimit.PerSecond == 0 {
+		cfg.BrowserRateLimit = DefaultBrowserRateLimit
+	}
 	s := &Service{cfg: cfg, bus: pub, now: time.Now, loaded: make(chan struct{}),
-		pii: NewPIIHasher(secret, cfg.PIIKeepEnvironments)}
+		pii:          NewPIIHasher(secret, cfg.PIIKeepEnvironments),
+		browserLimit: newLimiter(cfg.BrowserRateLimit, time.Now),
+		serverLimit:  newLimiter(cfg.ServerRateLimit, time.Now)}
 	if catalogue != nil {
 		s.SetCatalogue(catalogue)
 	}
@@ -193,7 +207,14 @@ func (s *Service) caller(ctx context.Context) (Caller, error) {
 		}
 		return Caller{Environment: s.cfg.Environment, Protocol: cred.protocol}, nil
 	}
-	return s.keys.Authenticate(ctx, cred)
+	c, err := s.keys.Authenticate(ctx, cred)
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := s.rateLimited(c); err != nil {
+		return Caller{}, err
+	}
+	return c, nil
 }
 
 // SetUsageRecorder makes the service count every verdict with r.
@@ -305,6 +326,10 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		subjects: map[string]string{},
 	}
 	for i, ev := range b.events {
+		// An event of a batch sent as JSON is decoded here, against this
+		// catalogue; one that does not decode is rejected alone.
+		x, sentJSON := catalogue.expandJSON(ev)
+		ev = x.event
 		id := ev.GetIdempotencyKey()
 		keyRejection := checkIdempotencyKey(id)
 		switch {
@@ -319,12 +344,15 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		resp.Results[i] = res
 		var d decoded
 		early := i < len(b.early) && b.early[i] != nil
-		if early {
+		switch {
+		case early:
 			d.rejection = b.early[i]
 			if i < len(b.originals) {
 				d.original = b.originals[i]
 			}
-		} else {
+		case x.rejection != nil:
+			d.rejection, d.original = x.rejection, x.original
+		default:
 			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
 		}
 		switch {
@@ -354,8 +382,11 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		if d.typ.Descriptor == nil && b.name != "" {
 			dl.Header[HeaderEvent] = headerSafe(b.name)
 		}
-		if early && d.original != nil {
+		switch {
+		case early && d.original != nil:
 			dl.Header[HeaderPayloadForm] = FluentPayloadForm
+		case sentJSON && x.rejection != nil && x.form != "":
+			dl.Header[HeaderPayloadForm] = x.form
 		}
 		msgs = append(msgs, dl)
 	}

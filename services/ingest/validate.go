@@ -82,6 +82,14 @@ func (d *decoded) message() *dynamicpb.Message {
 // set.
 func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 	var d decoded
+	if x, ok := c.expandJSON(ev); ok {
+		// An event of a JSON batch (a dead letter's, replayed).
+		if x.rejection != nil {
+			d.rejection, d.original = x.rejection, x.original
+			return d
+		}
+		ev = x.event
+	}
 	switch p := ev.GetPayload().(type) {
 	case *ingestv1.Event_Typed:
 		d.original = p.Typed.GetValue()
@@ -147,7 +155,7 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 		}
 		msg := dynamicpb.NewMessage(t.Descriptor)
 		if err := protojson.Unmarshal(data, msg); err != nil {
-			d.rejection = jsonRejection(t, err)
+			d.rejection = dataRejection(t, data, err)
 			return d
 		}
 		d.msg = msg
@@ -191,20 +199,6 @@ func (c *Catalogue) resolveJSON(j *ingestv1.JsonEvent) (EventType, *ingestv1.Rej
 		return t, reject(ingestv1.RejectReason_REJECT_REASON_UNKNOWN_EVENT, "json.event_id",
 			"event id %d is not registered; set json.name or a registered event_id and version", j.GetEventId())
 	}
-}
-
-// jsonRejection classifies a protojson error.
-func jsonRejection(t EventType, err error) *ingestv1.Rejection {
-	// protobuf errors start with "proto:" and a space that is sometimes a
-	// non-breaking one, so nobody matches on them; neither do we beyond this.
-	msg := strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0")
-	reason := ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE
-	path := "json.data"
-	if _, name, ok := strings.Cut(msg, "unknown field "); ok {
-		reason = ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD
-		path = "json.data." + strings.Trim(name, `"`)
-	}
-	return reject(reason, path, "%s: %s", t.FullName(), msg)
 }
 
 // unknownField reports the first field, in field order, that the

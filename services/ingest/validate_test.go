@@ -158,11 +158,11 @@ func TestDecode(t *testing.T) {
 		},
 		{
 			name: "json unknown field", ev: jsonEvent(t, "", &ingestv1.JsonEvent{Name: itemViewV2}, `{"context":{}, "itemId":"1", "colour":"red"}`),
-			reason: ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, path: "json.data.colour", inMessage: []string{itemViewV2, "colour"},
+			reason: ingestv1.RejectReason_REJECT_REASON_UNKNOWN_FIELD, path: "colour", inMessage: []string{itemViewV2, "colour"},
 		},
 		{
 			name: "json wrong type", ev: jsonEvent(t, "", &ingestv1.JsonEvent{Name: itemViewV2}, `{"context":{}, "itemId":"abc"}`),
-			reason: ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE, path: "json.data", inMessage: []string{itemViewV2, "itemId", `"abc"`},
+			reason: ingestv1.RejectReason_REJECT_REASON_WRONG_TYPE, path: "itemId", inMessage: []string{itemViewV2, "itemId", `"abc"`},
 		},
 		{
 			name: "json missing required item_id", ev: jsonEvent(t, "", &ingestv1.JsonEvent{Name: itemViewV2}, `{"context":{"userId":"u"}}`),

@@ -63,6 +63,9 @@ export interface paths {
     get: operations["IngestAdminService_ListKeys"];
     post: operations["IngestAdminService_CreateKey"];
   };
+  "/v1/admin/keys/{keyId}:restrict": {
+    post: operations["IngestAdminService_RestrictKey"];
+  };
   "/v1/admin/keys/{keyId}:revoke": {
     post: operations["IngestAdminService_RevokeKey"];
   };
@@ -503,6 +506,11 @@ export interface definitions {
     ackTokens?: string[];
   };
   IngestAdminServicePauseSubscriptionBody: {
+    actor?: string;
+  };
+  IngestAdminServiceRestrictKeyBody: {
+    /** @description The origins the key may send from from now on (at least one). */
+    allowedOrigins?: string[];
     actor?: string;
   };
   IngestAdminServiceResumeSubscriptionBody: {
@@ -1671,7 +1679,30 @@ export interface definitions {
      */
     revokedAt?: string;
     createdBy?: string;
+    /**
+     * @description Server keys (the default) are for backends and apps; browser keys are
+     * safe to ship in a page: SendBatch only, from the allowed origins only
+     * (CORS), and the only keys a beacon may carry in its query string.
+     */
+    kind?: definitions["v1ApiKeyKind"];
+    /**
+     * @description Origins a browser key may send from, e.g. "https://shop.example";
+     * empty for server keys.
+     */
+    allowedOrigins?: string[];
   };
+  /**
+   * @description ApiKeyKind is who holds a key.
+   *
+   *  - API_KEY_KIND_SERVER: A backend, an app, a partner: never passes CORS.
+   *  - API_KEY_KIND_BROWSER: A web page: bound to origins, CORS and beacons, rate-limited per IP.
+   * @default API_KEY_KIND_UNSPECIFIED
+   * @enum {string}
+   */
+  v1ApiKeyKind:
+    | "API_KEY_KIND_UNSPECIFIED"
+    | "API_KEY_KIND_SERVER"
+    | "API_KEY_KIND_BROWSER";
   /** @description AuditEntry is one metadata change. */
   v1AuditEntry: {
     /** Format: int64 */
@@ -1765,6 +1796,10 @@ export interface definitions {
     environment?: string;
     description?: string;
     actor?: string;
+    /** @description Server unless set. */
+    kind?: definitions["v1ApiKeyKind"];
+    /** @description Required for a browser key: origins like "https://shop.example". */
+    allowedOrigins?: string[];
   };
   v1CreateKeyResponse: {
     key?: definitions["v1ApiKey"];
@@ -2558,6 +2593,9 @@ export interface definitions {
     /** Format: int32 */
     recorded?: number;
   };
+  v1RestrictKeyResponse: {
+    key?: definitions["v1ApiKey"];
+  };
   v1ResumeSourceResponse: { [key: string]: unknown };
   v1ResumeSubscriptionResponse: {
     subscription?: definitions["v1Subscription"];
@@ -3244,6 +3282,26 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1CreateKeyResponse"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  IngestAdminService_RestrictKey: {
+    parameters: {
+      path: {
+        keyId: string;
+      };
+      body: {
+        body: definitions["IngestAdminServiceRestrictKeyBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1RestrictKeyResponse"];
       };
       /** An unexpected error response. */
       default: {

@@ -143,13 +143,16 @@ export const keys: Page = async (main) => {
     { class: "filters", "aria-label": "Create an API key" },
     field("Environment", select("environment", envs)),
     field("Description", h("input", { name: "description", required: true })),
+    field("Kind", select("kind", [["server", "server (backends, apps)"], ["browser", "browser (pages)"]])),
+    field("Origins", h("input", { name: "origins", placeholder: "https://shop.example, … (browser keys)" })),
     h("button", { type: "submit" }, "Create key"),
   );
+  const origins = (text: string): string[] => text.split(/[\s,]+/).filter((o) => o !== "");
   const show = async () => {
     const r = await api("ingest", "get", "/v1/admin/keys", { query: { includeRevoked: true } });
     fill(list, 
       table(
-        ["Id", "Environment", "Description", "Created", "By", "Revoked", ""],
+        ["Id", "Environment", "Description", "Created", "By", "Revoked", "Kind", ""],
         (r.keys ?? []).map((k) => [
           k.id,
           k.environment,
@@ -157,9 +160,25 @@ export const keys: Page = async (main) => {
           when(k.createdAt),
           k.createdBy ?? "",
           when(k.revokedAt),
+          k.kind === "API_KEY_KIND_BROWSER" ? `browser: ${(k.allowedOrigins ?? []).join(", ")}` : "server",
           k.revokedAt
             ? ""
-            : h("button", {
+            : h("span", {},
+              k.kind === "API_KEY_KIND_BROWSER"
+                ? h("button", {
+                    type: "button",
+                    "aria-label": `restrict ${k.id}`,
+                    onclick: () =>
+                      void run(async () => {
+                        const list = prompt(`Origins ${k.id} may send from (comma-separated):`, (k.allowedOrigins ?? []).join(", "));
+                        if (list === null) return;
+                        await api("ingest", "post", "/v1/admin/keys/{keyId}:restrict", { path: { keyId: k.id ?? "" }, body: { allowedOrigins: origins(list), actor: session.actor() } });
+                        notice(`${k.id} restricted`);
+                        await show();
+                      }),
+                  }, "Restrict")
+                : "",
+              h("button", {
                 type: "button",
                 "aria-label": `revoke ${k.id}`,
                 onclick: () =>
@@ -169,14 +188,19 @@ export const keys: Page = async (main) => {
                     notice(`${k.id} revoked`);
                     await show();
                   }),
-              }, "Revoke"),
+              }, "Revoke")),
         ]),
         { class: "keys" },
       ),
     );
   };
   onSubmit(form, async (data) => {
-    const r = await api("ingest", "post", "/v1/admin/keys", { body: { environment: str(data, "environment"), description: str(data, "description"), actor: session.actor() } });
+    const browser = str(data, "kind") === "browser";
+    const r = await api("ingest", "post", "/v1/admin/keys", { body: {
+      environment: str(data, "environment"), description: str(data, "description"), actor: session.actor(),
+      kind: browser ? "API_KEY_KIND_BROWSER" : "API_KEY_KIND_SERVER",
+      allowedOrigins: browser ? origins(str(data, "origins")) : [],
+    } });
     fill(secret, 
       h("p", { class: "once" }, `Key ${r.key?.id} for ${r.key?.environment}. The secret is shown this once; copy it now:`),
       h("code", { class: "secret" }, r.secret ?? ""),

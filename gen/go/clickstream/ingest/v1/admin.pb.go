@@ -23,6 +23,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ApiKeyKind is who holds a key.
+type ApiKeyKind int32
+
+const (
+	ApiKeyKind_API_KEY_KIND_UNSPECIFIED ApiKeyKind = 0
+	// A backend, an app, a partner: never passes CORS.
+	ApiKeyKind_API_KEY_KIND_SERVER ApiKeyKind = 1
+	// A web page: bound to origins, CORS and beacons, rate-limited per IP.
+	ApiKeyKind_API_KEY_KIND_BROWSER ApiKeyKind = 2
+)
+
+// Enum value maps for ApiKeyKind.
+var (
+	ApiKeyKind_name = map[int32]string{
+		0: "API_KEY_KIND_UNSPECIFIED",
+		1: "API_KEY_KIND_SERVER",
+		2: "API_KEY_KIND_BROWSER",
+	}
+	ApiKeyKind_value = map[string]int32{
+		"API_KEY_KIND_UNSPECIFIED": 0,
+		"API_KEY_KIND_SERVER":      1,
+		"API_KEY_KIND_BROWSER":     2,
+	}
+)
+
+func (x ApiKeyKind) Enum() *ApiKeyKind {
+	p := new(ApiKeyKind)
+	*p = x
+	return p
+}
+
+func (x ApiKeyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ApiKeyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_clickstream_ingest_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (ApiKeyKind) Type() protoreflect.EnumType {
+	return &file_clickstream_ingest_v1_admin_proto_enumTypes[0]
+}
+
+func (x ApiKeyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ApiKeyKind.Descriptor instead.
+func (ApiKeyKind) EnumDescriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // ApiKey is an API key without its secret.
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -33,10 +85,17 @@ type ApiKey struct {
 	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// Set when revoked.
-	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
-	CreatedBy     string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	CreatedBy string                 `protobuf:"bytes,6,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Server keys (the default) are for backends and apps; browser keys are
+	// safe to ship in a page: SendBatch only, from the allowed origins only
+	// (CORS), and the only keys a beacon may carry in its query string.
+	Kind ApiKeyKind `protobuf:"varint,7,opt,name=kind,proto3,enum=clickstream.ingest.v1.ApiKeyKind" json:"kind,omitempty"`
+	// Origins a browser key may send from, e.g. "https://shop.example";
+	// empty for server keys.
+	AllowedOrigins []string `protobuf:"bytes,8,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ApiKey) Reset() {
@@ -111,13 +170,31 @@ func (x *ApiKey) GetCreatedBy() string {
 	return ""
 }
 
+func (x *ApiKey) GetKind() ApiKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ApiKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *ApiKey) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
 type CreateKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Environment   string                 `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Environment string                 `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Actor       string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Server unless set.
+	Kind ApiKeyKind `protobuf:"varint,4,opt,name=kind,proto3,enum=clickstream.ingest.v1.ApiKeyKind" json:"kind,omitempty"`
+	// Required for a browser key: origins like "https://shop.example".
+	AllowedOrigins []string `protobuf:"bytes,5,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -169,6 +246,20 @@ func (x *CreateKeyRequest) GetActor() string {
 		return x.Actor
 	}
 	return ""
+}
+
+func (x *CreateKeyRequest) GetKind() ApiKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ApiKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *CreateKeyRequest) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
 }
 
 type CreateKeyResponse struct {
@@ -322,6 +413,111 @@ func (x *ListKeysResponse) GetKeys() []*ApiKey {
 	return nil
 }
 
+type RestrictKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The origins the key may send from from now on (at least one).
+	AllowedOrigins []string `protobuf:"bytes,2,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	Actor          string   `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RestrictKeyRequest) Reset() {
+	*x = RestrictKeyRequest{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestrictKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestrictKeyRequest) ProtoMessage() {}
+
+func (x *RestrictKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestrictKeyRequest.ProtoReflect.Descriptor instead.
+func (*RestrictKeyRequest) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RestrictKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RestrictKeyRequest) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
+}
+
+func (x *RestrictKeyRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RestrictKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ApiKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestrictKeyResponse) Reset() {
+	*x = RestrictKeyResponse{}
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestrictKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestrictKeyResponse) ProtoMessage() {}
+
+func (x *RestrictKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestrictKeyResponse.ProtoReflect.Descriptor instead.
+func (*RestrictKeyResponse) Descriptor() ([]byte, []int) {
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RestrictKeyResponse) GetKey() *ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
 type RevokeKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -332,7 +528,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +540,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[5]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +553,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeKeyRequest) GetKeyId() string {
@@ -383,7 +579,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +591,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[6]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +604,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeKeyResponse) GetKey() *ApiKey {
@@ -444,7 +640,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +652,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[7]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +665,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeadLetter) GetSequence() uint64 {
@@ -571,7 +767,7 @@ type ListDeadLettersRequest struct {
 
 func (x *ListDeadLettersRequest) Reset() {
 	*x = ListDeadLettersRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +779,7 @@ func (x *ListDeadLettersRequest) String() string {
 func (*ListDeadLettersRequest) ProtoMessage() {}
 
 func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[8]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +792,7 @@ func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListDeadLettersRequest) GetEnvironment() string {
@@ -638,7 +834,7 @@ type ListDeadLettersResponse struct {
 
 func (x *ListDeadLettersResponse) Reset() {
 	*x = ListDeadLettersResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +846,7 @@ func (x *ListDeadLettersResponse) String() string {
 func (*ListDeadLettersResponse) ProtoMessage() {}
 
 func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[9]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +859,7 @@ func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
@@ -689,7 +885,7 @@ type GetDeadLetterRequest struct {
 
 func (x *GetDeadLetterRequest) Reset() {
 	*x = GetDeadLetterRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +897,7 @@ func (x *GetDeadLetterRequest) String() string {
 func (*GetDeadLetterRequest) ProtoMessage() {}
 
 func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[10]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +910,7 @@ func (x *GetDeadLetterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterRequest.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetDeadLetterRequest) GetSequence() uint64 {
@@ -733,7 +929,7 @@ type GetDeadLetterResponse struct {
 
 func (x *GetDeadLetterResponse) Reset() {
 	*x = GetDeadLetterResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +941,7 @@ func (x *GetDeadLetterResponse) String() string {
 func (*GetDeadLetterResponse) ProtoMessage() {}
 
 func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[11]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +954,7 @@ func (x *GetDeadLetterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeadLetterResponse.ProtoReflect.Descriptor instead.
 func (*GetDeadLetterResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDeadLetterResponse) GetDeadLetter() *DeadLetter {
@@ -781,7 +977,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +989,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[12]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +1002,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplayDeadLettersRequest) GetSequences() []uint64 {
@@ -848,7 +1044,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1056,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[13]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1069,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplayDeadLettersResponse) GetResults() []*ReplayResult {
@@ -910,7 +1106,7 @@ type ReplayResult struct {
 
 func (x *ReplayResult) Reset() {
 	*x = ReplayResult{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1118,7 @@ func (x *ReplayResult) String() string {
 func (*ReplayResult) ProtoMessage() {}
 
 func (x *ReplayResult) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[14]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1131,7 @@ func (x *ReplayResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayResult.ProtoReflect.Descriptor instead.
 func (*ReplayResult) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplayResult) GetSequence() uint64 {
@@ -972,7 +1168,7 @@ type GetHourlyCountsRequest struct {
 
 func (x *GetHourlyCountsRequest) Reset() {
 	*x = GetHourlyCountsRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1180,7 @@ func (x *GetHourlyCountsRequest) String() string {
 func (*GetHourlyCountsRequest) ProtoMessage() {}
 
 func (x *GetHourlyCountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[15]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1193,7 @@ func (x *GetHourlyCountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHourlyCountsRequest.ProtoReflect.Descriptor instead.
 func (*GetHourlyCountsRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetHourlyCountsRequest) GetFrom() *timestamppb.Timestamp {
@@ -1037,7 +1233,7 @@ type GetHourlyCountsResponse struct {
 
 func (x *GetHourlyCountsResponse) Reset() {
 	*x = GetHourlyCountsResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1245,7 @@ func (x *GetHourlyCountsResponse) String() string {
 func (*GetHourlyCountsResponse) ProtoMessage() {}
 
 func (x *GetHourlyCountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[16]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1258,7 @@ func (x *GetHourlyCountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHourlyCountsResponse.ProtoReflect.Descriptor instead.
 func (*GetHourlyCountsResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetHourlyCountsResponse) GetCounts() []*HourlyCount {
@@ -1084,7 +1280,7 @@ type GetWarehouseSampleRequest struct {
 
 func (x *GetWarehouseSampleRequest) Reset() {
 	*x = GetWarehouseSampleRequest{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1292,7 @@ func (x *GetWarehouseSampleRequest) String() string {
 func (*GetWarehouseSampleRequest) ProtoMessage() {}
 
 func (x *GetWarehouseSampleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[17]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1305,7 @@ func (x *GetWarehouseSampleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWarehouseSampleRequest.ProtoReflect.Descriptor instead.
 func (*GetWarehouseSampleRequest) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetWarehouseSampleRequest) GetEventId() uint32 {
@@ -1142,7 +1338,7 @@ type GetWarehouseSampleResponse struct {
 
 func (x *GetWarehouseSampleResponse) Reset() {
 	*x = GetWarehouseSampleResponse{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1154,7 +1350,7 @@ func (x *GetWarehouseSampleResponse) String() string {
 func (*GetWarehouseSampleResponse) ProtoMessage() {}
 
 func (x *GetWarehouseSampleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[18]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,7 +1363,7 @@ func (x *GetWarehouseSampleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWarehouseSampleResponse.ProtoReflect.Descriptor instead.
 func (*GetWarehouseSampleResponse) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetWarehouseSampleResponse) GetTable() string {
@@ -1213,7 +1409,7 @@ type HourlyCount struct {
 
 func (x *HourlyCount) Reset() {
 	*x = HourlyCount{}
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1421,7 @@ func (x *HourlyCount) String() string {
 func (*HourlyCount) ProtoMessage() {}
 
 func (x *HourlyCount) ProtoReflect() protoreflect.Message {
-	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[19]
+	mi := &file_clickstream_ingest_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1434,7 @@ func (x *HourlyCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HourlyCount.ProtoReflect.Descriptor instead.
 func (*HourlyCount) Descriptor() ([]byte, []int) {
-	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_clickstream_ingest_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HourlyCount) GetHour() *timestamppb.Timestamp {
@@ -1287,7 +1483,7 @@ var File_clickstream_ingest_v1_admin_proto protoreflect.FileDescriptor
 
 const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n" +
+	"!clickstream/ingest/v1/admin.proto\x12\x15clickstream.ingest.v1\x1a\"clickstream/ingest/v1/ingest.proto\x1a)clickstream/ingest/v1/subscriptions.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n" +
 	"\x06ApiKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12 \n" +
@@ -1297,11 +1493,15 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\x06 \x01(\tR\tcreatedBy\"l\n" +
+	"created_by\x18\x06 \x01(\tR\tcreatedBy\x125\n" +
+	"\x04kind\x18\a \x01(\x0e2!.clickstream.ingest.v1.ApiKeyKindR\x04kind\x12'\n" +
+	"\x0fallowed_origins\x18\b \x03(\tR\x0eallowedOrigins\"\xcc\x01\n" +
 	"\x10CreateKeyRequest\x12 \n" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
-	"\x05actor\x18\x03 \x01(\tR\x05actor\"\\\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x125\n" +
+	"\x04kind\x18\x04 \x01(\x0e2!.clickstream.ingest.v1.ApiKeyKindR\x04kind\x12'\n" +
+	"\x0fallowed_origins\x18\x05 \x03(\tR\x0eallowedOrigins\"\\\n" +
 	"\x11CreateKeyResponse\x12/\n" +
 	"\x03key\x18\x01 \x01(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x03key\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"\\\n" +
@@ -1309,7 +1509,13 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\venvironment\x18\x01 \x01(\tR\venvironment\x12'\n" +
 	"\x0finclude_revoked\x18\x02 \x01(\bR\x0eincludeRevoked\"E\n" +
 	"\x10ListKeysResponse\x121\n" +
-	"\x04keys\x18\x01 \x03(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x04keys\"?\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x04keys\"j\n" +
+	"\x12RestrictKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fallowed_origins\x18\x02 \x03(\tR\x0eallowedOrigins\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"F\n" +
+	"\x13RestrictKeyResponse\x12/\n" +
+	"\x03key\x18\x01 \x01(\v2\x1d.clickstream.ingest.v1.ApiKeyR\x03key\"?\n" +
 	"\x10RevokeKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\"D\n" +
@@ -1382,10 +1588,16 @@ const file_clickstream_ingest_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x04 \x01(\rR\aversion\x12\x1d\n" +
 	"\n" +
 	"event_name\x18\x05 \x01(\tR\teventName\x12\x14\n" +
-	"\x05count\x18\x06 \x01(\x03R\x05count2\x94\x0f\n" +
+	"\x05count\x18\x06 \x01(\x03R\x05count*]\n" +
+	"\n" +
+	"ApiKeyKind\x12\x1c\n" +
+	"\x18API_KEY_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13API_KEY_KIND_SERVER\x10\x01\x12\x18\n" +
+	"\x14API_KEY_KIND_BROWSER\x10\x022\xfa\x0f\n" +
 	"\x12IngestAdminService\x12^\n" +
 	"\tCreateKey\x12'.clickstream.ingest.v1.CreateKeyRequest\x1a(.clickstream.ingest.v1.CreateKeyResponse\x12[\n" +
-	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12^\n" +
+	"\bListKeys\x12&.clickstream.ingest.v1.ListKeysRequest\x1a'.clickstream.ingest.v1.ListKeysResponse\x12d\n" +
+	"\vRestrictKey\x12).clickstream.ingest.v1.RestrictKeyRequest\x1a*.clickstream.ingest.v1.RestrictKeyResponse\x12^\n" +
 	"\tRevokeKey\x12'.clickstream.ingest.v1.RevokeKeyRequest\x1a(.clickstream.ingest.v1.RevokeKeyResponse\x12p\n" +
 	"\x0fListDeadLetters\x12-.clickstream.ingest.v1.ListDeadLettersRequest\x1a..clickstream.ingest.v1.ListDeadLettersResponse\x12j\n" +
 	"\rGetDeadLetter\x12+.clickstream.ingest.v1.GetDeadLetterRequest\x1a,.clickstream.ingest.v1.GetDeadLetterResponse\x12v\n" +
@@ -1414,111 +1626,120 @@ func file_clickstream_ingest_v1_admin_proto_rawDescGZIP() []byte {
 	return file_clickstream_ingest_v1_admin_proto_rawDescData
 }
 
-var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_clickstream_ingest_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_clickstream_ingest_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_clickstream_ingest_v1_admin_proto_goTypes = []any{
-	(*ApiKey)(nil),                          // 0: clickstream.ingest.v1.ApiKey
-	(*CreateKeyRequest)(nil),                // 1: clickstream.ingest.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),               // 2: clickstream.ingest.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),                 // 3: clickstream.ingest.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),                // 4: clickstream.ingest.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),                // 5: clickstream.ingest.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),               // 6: clickstream.ingest.v1.RevokeKeyResponse
-	(*DeadLetter)(nil),                      // 7: clickstream.ingest.v1.DeadLetter
-	(*ListDeadLettersRequest)(nil),          // 8: clickstream.ingest.v1.ListDeadLettersRequest
-	(*ListDeadLettersResponse)(nil),         // 9: clickstream.ingest.v1.ListDeadLettersResponse
-	(*GetDeadLetterRequest)(nil),            // 10: clickstream.ingest.v1.GetDeadLetterRequest
-	(*GetDeadLetterResponse)(nil),           // 11: clickstream.ingest.v1.GetDeadLetterResponse
-	(*ReplayDeadLettersRequest)(nil),        // 12: clickstream.ingest.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),       // 13: clickstream.ingest.v1.ReplayDeadLettersResponse
-	(*ReplayResult)(nil),                    // 14: clickstream.ingest.v1.ReplayResult
-	(*GetHourlyCountsRequest)(nil),          // 15: clickstream.ingest.v1.GetHourlyCountsRequest
-	(*GetHourlyCountsResponse)(nil),         // 16: clickstream.ingest.v1.GetHourlyCountsResponse
-	(*GetWarehouseSampleRequest)(nil),       // 17: clickstream.ingest.v1.GetWarehouseSampleRequest
-	(*GetWarehouseSampleResponse)(nil),      // 18: clickstream.ingest.v1.GetWarehouseSampleResponse
-	(*HourlyCount)(nil),                     // 19: clickstream.ingest.v1.HourlyCount
-	(*timestamppb.Timestamp)(nil),           // 20: google.protobuf.Timestamp
-	(RejectReason)(0),                       // 21: clickstream.ingest.v1.RejectReason
-	(EventStatus)(0),                        // 22: clickstream.ingest.v1.EventStatus
-	(*Rejection)(nil),                       // 23: clickstream.ingest.v1.Rejection
-	(*structpb.ListValue)(nil),              // 24: google.protobuf.ListValue
-	(*CreateSubscriptionRequest)(nil),       // 25: clickstream.ingest.v1.CreateSubscriptionRequest
-	(*ListSubscriptionsRequest)(nil),        // 26: clickstream.ingest.v1.ListSubscriptionsRequest
-	(*GetSubscriptionRequest)(nil),          // 27: clickstream.ingest.v1.GetSubscriptionRequest
-	(*PauseSubscriptionRequest)(nil),        // 28: clickstream.ingest.v1.PauseSubscriptionRequest
-	(*ResumeSubscriptionRequest)(nil),       // 29: clickstream.ingest.v1.ResumeSubscriptionRequest
-	(*DeleteSubscriptionRequest)(nil),       // 30: clickstream.ingest.v1.DeleteSubscriptionRequest
-	(*RotateSubscriptionTokenRequest)(nil),  // 31: clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	(*SubscribeRequest)(nil),                // 32: clickstream.ingest.v1.SubscribeRequest
-	(*AckEventsRequest)(nil),                // 33: clickstream.ingest.v1.AckEventsRequest
-	(*CreateSubscriptionResponse)(nil),      // 34: clickstream.ingest.v1.CreateSubscriptionResponse
-	(*ListSubscriptionsResponse)(nil),       // 35: clickstream.ingest.v1.ListSubscriptionsResponse
-	(*GetSubscriptionResponse)(nil),         // 36: clickstream.ingest.v1.GetSubscriptionResponse
-	(*PauseSubscriptionResponse)(nil),       // 37: clickstream.ingest.v1.PauseSubscriptionResponse
-	(*ResumeSubscriptionResponse)(nil),      // 38: clickstream.ingest.v1.ResumeSubscriptionResponse
-	(*DeleteSubscriptionResponse)(nil),      // 39: clickstream.ingest.v1.DeleteSubscriptionResponse
-	(*RotateSubscriptionTokenResponse)(nil), // 40: clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	(*SubscribeResponse)(nil),               // 41: clickstream.ingest.v1.SubscribeResponse
-	(*AckEventsResponse)(nil),               // 42: clickstream.ingest.v1.AckEventsResponse
+	(ApiKeyKind)(0),                         // 0: clickstream.ingest.v1.ApiKeyKind
+	(*ApiKey)(nil),                          // 1: clickstream.ingest.v1.ApiKey
+	(*CreateKeyRequest)(nil),                // 2: clickstream.ingest.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),               // 3: clickstream.ingest.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),                 // 4: clickstream.ingest.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),                // 5: clickstream.ingest.v1.ListKeysResponse
+	(*RestrictKeyRequest)(nil),              // 6: clickstream.ingest.v1.RestrictKeyRequest
+	(*RestrictKeyResponse)(nil),             // 7: clickstream.ingest.v1.RestrictKeyResponse
+	(*RevokeKeyRequest)(nil),                // 8: clickstream.ingest.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),               // 9: clickstream.ingest.v1.RevokeKeyResponse
+	(*DeadLetter)(nil),                      // 10: clickstream.ingest.v1.DeadLetter
+	(*ListDeadLettersRequest)(nil),          // 11: clickstream.ingest.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),         // 12: clickstream.ingest.v1.ListDeadLettersResponse
+	(*GetDeadLetterRequest)(nil),            // 13: clickstream.ingest.v1.GetDeadLetterRequest
+	(*GetDeadLetterResponse)(nil),           // 14: clickstream.ingest.v1.GetDeadLetterResponse
+	(*ReplayDeadLettersRequest)(nil),        // 15: clickstream.ingest.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),       // 16: clickstream.ingest.v1.ReplayDeadLettersResponse
+	(*ReplayResult)(nil),                    // 17: clickstream.ingest.v1.ReplayResult
+	(*GetHourlyCountsRequest)(nil),          // 18: clickstream.ingest.v1.GetHourlyCountsRequest
+	(*GetHourlyCountsResponse)(nil),         // 19: clickstream.ingest.v1.GetHourlyCountsResponse
+	(*GetWarehouseSampleRequest)(nil),       // 20: clickstream.ingest.v1.GetWarehouseSampleRequest
+	(*GetWarehouseSampleResponse)(nil),      // 21: clickstream.ingest.v1.GetWarehouseSampleResponse
+	(*HourlyCount)(nil),                     // 22: clickstream.ingest.v1.HourlyCount
+	(*timestamppb.Timestamp)(nil),           // 23: google.protobuf.Timestamp
+	(RejectReason)(0),                       // 24: clickstream.ingest.v1.RejectReason
+	(EventStatus)(0),                        // 25: clickstream.ingest.v1.EventStatus
+	(*Rejection)(nil),                       // 26: clickstream.ingest.v1.Rejection
+	(*structpb.ListValue)(nil),              // 27: google.protobuf.ListValue
+	(*CreateSubscriptionRequest)(nil),       // 28: clickstream.ingest.v1.CreateSubscriptionRequest
+	(*ListSubscriptionsRequest)(nil),        // 29: clickstream.ingest.v1.ListSubscriptionsRequest
+	(*GetSubscriptionRequest)(nil),          // 30: clickstream.ingest.v1.GetSubscriptionRequest
+	(*PauseSubscriptionRequest)(nil),        // 31: clickstream.ingest.v1.PauseSubscriptionRequest
+	(*ResumeSubscriptionRequest)(nil),       // 32: clickstream.ingest.v1.ResumeSubscriptionRequest
+	(*DeleteSubscriptionRequest)(nil),       // 33: clickstream.ingest.v1.DeleteSubscriptionRequest
+	(*RotateSubscriptionTokenRequest)(nil),  // 34: clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	(*SubscribeRequest)(nil),                // 35: clickstream.ingest.v1.SubscribeRequest
+	(*AckEventsRequest)(nil),                // 36: clickstream.ingest.v1.AckEventsRequest
+	(*CreateSubscriptionResponse)(nil),      // 37: clickstream.ingest.v1.CreateSubscriptionResponse
+	(*ListSubscriptionsResponse)(nil),       // 38: clickstream.ingest.v1.ListSubscriptionsResponse
+	(*GetSubscriptionResponse)(nil),         // 39: clickstream.ingest.v1.GetSubscriptionResponse
+	(*PauseSubscriptionResponse)(nil),       // 40: clickstream.ingest.v1.PauseSubscriptionResponse
+	(*ResumeSubscriptionResponse)(nil),      // 41: clickstream.ingest.v1.ResumeSubscriptionResponse
+	(*DeleteSubscriptionResponse)(nil),      // 42: clickstream.ingest.v1.DeleteSubscriptionResponse
+	(*RotateSubscriptionTokenResponse)(nil), // 43: clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	(*SubscribeResponse)(nil),               // 44: clickstream.ingest.v1.SubscribeResponse
+	(*AckEventsResponse)(nil),               // 45: clickstream.ingest.v1.AckEventsResponse
 }
 var file_clickstream_ingest_v1_admin_proto_depIdxs = []int32{
-	20, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	20, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: clickstream.ingest.v1.CreateKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
-	0,  // 3: clickstream.ingest.v1.ListKeysResponse.keys:type_name -> clickstream.ingest.v1.ApiKey
-	0,  // 4: clickstream.ingest.v1.RevokeKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
-	21, // 5: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
-	20, // 6: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
-	21, // 7: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
-	7,  // 8: clickstream.ingest.v1.ListDeadLettersResponse.dead_letters:type_name -> clickstream.ingest.v1.DeadLetter
-	7,  // 9: clickstream.ingest.v1.GetDeadLetterResponse.dead_letter:type_name -> clickstream.ingest.v1.DeadLetter
-	21, // 10: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
-	14, // 11: clickstream.ingest.v1.ReplayDeadLettersResponse.results:type_name -> clickstream.ingest.v1.ReplayResult
-	22, // 12: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
-	23, // 13: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
-	20, // 14: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
-	20, // 15: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
-	19, // 16: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
-	24, // 17: clickstream.ingest.v1.GetWarehouseSampleResponse.rows:type_name -> google.protobuf.ListValue
-	20, // 18: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
-	1,  // 19: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
-	3,  // 20: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
-	5,  // 21: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
-	8,  // 22: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
-	10, // 23: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
-	12, // 24: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
-	15, // 25: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
-	17, // 26: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:input_type -> clickstream.ingest.v1.GetWarehouseSampleRequest
-	25, // 27: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
-	26, // 28: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
-	27, // 29: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
-	28, // 30: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
-	29, // 31: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
-	30, // 32: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
-	31, // 33: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
-	32, // 34: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
-	33, // 35: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
-	2,  // 36: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
-	4,  // 37: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
-	6,  // 38: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
-	9,  // 39: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
-	11, // 40: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
-	13, // 41: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
-	16, // 42: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
-	18, // 43: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:output_type -> clickstream.ingest.v1.GetWarehouseSampleResponse
-	34, // 44: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
-	35, // 45: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
-	36, // 46: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
-	37, // 47: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
-	38, // 48: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
-	39, // 49: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
-	40, // 50: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
-	41, // 51: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
-	42, // 52: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
-	36, // [36:53] is the sub-list for method output_type
-	19, // [19:36] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 0: clickstream.ingest.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	23, // 1: clickstream.ingest.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: clickstream.ingest.v1.ApiKey.kind:type_name -> clickstream.ingest.v1.ApiKeyKind
+	0,  // 3: clickstream.ingest.v1.CreateKeyRequest.kind:type_name -> clickstream.ingest.v1.ApiKeyKind
+	1,  // 4: clickstream.ingest.v1.CreateKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 5: clickstream.ingest.v1.ListKeysResponse.keys:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 6: clickstream.ingest.v1.RestrictKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	1,  // 7: clickstream.ingest.v1.RevokeKeyResponse.key:type_name -> clickstream.ingest.v1.ApiKey
+	24, // 8: clickstream.ingest.v1.DeadLetter.reason:type_name -> clickstream.ingest.v1.RejectReason
+	23, // 9: clickstream.ingest.v1.DeadLetter.received_at:type_name -> google.protobuf.Timestamp
+	24, // 10: clickstream.ingest.v1.ListDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	10, // 11: clickstream.ingest.v1.ListDeadLettersResponse.dead_letters:type_name -> clickstream.ingest.v1.DeadLetter
+	10, // 12: clickstream.ingest.v1.GetDeadLetterResponse.dead_letter:type_name -> clickstream.ingest.v1.DeadLetter
+	24, // 13: clickstream.ingest.v1.ReplayDeadLettersRequest.reason:type_name -> clickstream.ingest.v1.RejectReason
+	17, // 14: clickstream.ingest.v1.ReplayDeadLettersResponse.results:type_name -> clickstream.ingest.v1.ReplayResult
+	25, // 15: clickstream.ingest.v1.ReplayResult.status:type_name -> clickstream.ingest.v1.EventStatus
+	26, // 16: clickstream.ingest.v1.ReplayResult.rejection:type_name -> clickstream.ingest.v1.Rejection
+	23, // 17: clickstream.ingest.v1.GetHourlyCountsRequest.from:type_name -> google.protobuf.Timestamp
+	23, // 18: clickstream.ingest.v1.GetHourlyCountsRequest.to:type_name -> google.protobuf.Timestamp
+	22, // 19: clickstream.ingest.v1.GetHourlyCountsResponse.counts:type_name -> clickstream.ingest.v1.HourlyCount
+	27, // 20: clickstream.ingest.v1.GetWarehouseSampleResponse.rows:type_name -> google.protobuf.ListValue
+	23, // 21: clickstream.ingest.v1.HourlyCount.hour:type_name -> google.protobuf.Timestamp
+	2,  // 22: clickstream.ingest.v1.IngestAdminService.CreateKey:input_type -> clickstream.ingest.v1.CreateKeyRequest
+	4,  // 23: clickstream.ingest.v1.IngestAdminService.ListKeys:input_type -> clickstream.ingest.v1.ListKeysRequest
+	6,  // 24: clickstream.ingest.v1.IngestAdminService.RestrictKey:input_type -> clickstream.ingest.v1.RestrictKeyRequest
+	8,  // 25: clickstream.ingest.v1.IngestAdminService.RevokeKey:input_type -> clickstream.ingest.v1.RevokeKeyRequest
+	11, // 26: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:input_type -> clickstream.ingest.v1.ListDeadLettersRequest
+	13, // 27: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:input_type -> clickstream.ingest.v1.GetDeadLetterRequest
+	15, // 28: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:input_type -> clickstream.ingest.v1.ReplayDeadLettersRequest
+	18, // 29: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:input_type -> clickstream.ingest.v1.GetHourlyCountsRequest
+	20, // 30: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:input_type -> clickstream.ingest.v1.GetWarehouseSampleRequest
+	28, // 31: clickstream.ingest.v1.IngestAdminService.CreateSubscription:input_type -> clickstream.ingest.v1.CreateSubscriptionRequest
+	29, // 32: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:input_type -> clickstream.ingest.v1.ListSubscriptionsRequest
+	30, // 33: clickstream.ingest.v1.IngestAdminService.GetSubscription:input_type -> clickstream.ingest.v1.GetSubscriptionRequest
+	31, // 34: clickstream.ingest.v1.IngestAdminService.PauseSubscription:input_type -> clickstream.ingest.v1.PauseSubscriptionRequest
+	32, // 35: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:input_type -> clickstream.ingest.v1.ResumeSubscriptionRequest
+	33, // 36: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:input_type -> clickstream.ingest.v1.DeleteSubscriptionRequest
+	34, // 37: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:input_type -> clickstream.ingest.v1.RotateSubscriptionTokenRequest
+	35, // 38: clickstream.ingest.v1.IngestAdminService.Subscribe:input_type -> clickstream.ingest.v1.SubscribeRequest
+	36, // 39: clickstream.ingest.v1.IngestAdminService.AckEvents:input_type -> clickstream.ingest.v1.AckEventsRequest
+	3,  // 40: clickstream.ingest.v1.IngestAdminService.CreateKey:output_type -> clickstream.ingest.v1.CreateKeyResponse
+	5,  // 41: clickstream.ingest.v1.IngestAdminService.ListKeys:output_type -> clickstream.ingest.v1.ListKeysResponse
+	7,  // 42: clickstream.ingest.v1.IngestAdminService.RestrictKey:output_type -> clickstream.ingest.v1.RestrictKeyResponse
+	9,  // 43: clickstream.ingest.v1.IngestAdminService.RevokeKey:output_type -> clickstream.ingest.v1.RevokeKeyResponse
+	12, // 44: clickstream.ingest.v1.IngestAdminService.ListDeadLetters:output_type -> clickstream.ingest.v1.ListDeadLettersResponse
+	14, // 45: clickstream.ingest.v1.IngestAdminService.GetDeadLetter:output_type -> clickstream.ingest.v1.GetDeadLetterResponse
+	16, // 46: clickstream.ingest.v1.IngestAdminService.ReplayDeadLetters:output_type -> clickstream.ingest.v1.ReplayDeadLettersResponse
+	19, // 47: clickstream.ingest.v1.IngestAdminService.GetHourlyCounts:output_type -> clickstream.ingest.v1.GetHourlyCountsResponse
+	21, // 48: clickstream.ingest.v1.IngestAdminService.GetWarehouseSample:output_type -> clickstream.ingest.v1.GetWarehouseSampleResponse
+	37, // 49: clickstream.ingest.v1.IngestAdminService.CreateSubscription:output_type -> clickstream.ingest.v1.CreateSubscriptionResponse
+	38, // 50: clickstream.ingest.v1.IngestAdminService.ListSubscriptions:output_type -> clickstream.ingest.v1.ListSubscriptionsResponse
+	39, // 51: clickstream.ingest.v1.IngestAdminService.GetSubscription:output_type -> clickstream.ingest.v1.GetSubscriptionResponse
+	40, // 52: clickstream.ingest.v1.IngestAdminService.PauseSubscription:output_type -> clickstream.ingest.v1.PauseSubscriptionResponse
+	41, // 53: clickstream.ingest.v1.IngestAdminService.ResumeSubscription:output_type -> clickstream.ingest.v1.ResumeSubscriptionResponse
+	42, // 54: clickstream.ingest.v1.IngestAdminService.DeleteSubscription:output_type -> clickstream.ingest.v1.DeleteSubscriptionResponse
+	43, // 55: clickstream.ingest.v1.IngestAdminService.RotateSubscriptionToken:output_type -> clickstream.ingest.v1.RotateSubscriptionTokenResponse
+	44, // 56: clickstream.ingest.v1.IngestAdminService.Subscribe:output_type -> clickstream.ingest.v1.SubscribeResponse
+	45, // 57: clickstream.ingest.v1.IngestAdminService.AckEvents:output_type -> clickstream.ingest.v1.AckEventsResponse
+	40, // [40:58] is the sub-list for method output_type
+	22, // [22:40] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_clickstream_ingest_v1_admin_proto_init() }
@@ -1533,13 +1754,14 @@ func file_clickstream_ingest_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_ingest_v1_admin_proto_rawDesc), len(file_clickstream_ingest_v1_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   20,
+			NumEnums:      1,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_clickstream_ingest_v1_admin_proto_goTypes,
 		DependencyIndexes: file_clickstream_ingest_v1_admin_proto_depIdxs,
+		EnumInfos:         file_clickstream_ingest_v1_admin_proto_enumTypes,
 		MessageInfos:      file_clickstream_ingest_v1_admin_proto_msgTypes,
 	}.Build()
 	File_clickstream_ingest_v1_admin_proto = out.File

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	IngestAdminService_CreateKey_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/CreateKey"
 	IngestAdminService_ListKeys_FullMethodName                = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
+	IngestAdminService_RestrictKey_FullMethodName             = "/clickstream.ingest.v1.IngestAdminService/RestrictKey"
 	IngestAdminService_RevokeKey_FullMethodName               = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
 	IngestAdminService_ListDeadLetters_FullMethodName         = "/clickstream.ingest.v1.IngestAdminService/ListDeadLetters"
 	IngestAdminService_GetDeadLetter_FullMethodName           = "/clickstream.ingest.v1.IngestAdminService/GetDeadLetter"
@@ -51,6 +52,9 @@ type IngestAdminServiceClient interface {
 	CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error)
 	// ListKeys lists keys (never their secrets). REST: GET /v1/admin/keys.
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
+	// RestrictKey replaces the allowed origins of a browser key.
+	// REST: POST /v1/admin/keys/{key_id}:restrict.
+	RestrictKey(ctx context.Context, in *RestrictKeyRequest, opts ...grpc.CallOption) (*RestrictKeyResponse, error)
 	// RevokeKey revokes a key; calls with it are Unauthenticated from then on.
 	// REST: POST /v1/admin/keys/{key_id}:revoke.
 	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
@@ -128,6 +132,16 @@ func (c *ingestAdminServiceClient) ListKeys(ctx context.Context, in *ListKeysReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListKeysResponse)
 	err := c.cc.Invoke(ctx, IngestAdminService_ListKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ingestAdminServiceClient) RestrictKey(ctx context.Context, in *RestrictKeyRequest, opts ...grpc.CallOption) (*RestrictKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestrictKeyResponse)
+	err := c.cc.Invoke(ctx, IngestAdminService_RestrictKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +320,9 @@ type IngestAdminServiceServer interface {
 	CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error)
 	// ListKeys lists keys (never their secrets). REST: GET /v1/admin/keys.
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
+	// RestrictKey replaces the allowed origins of a browser key.
+	// REST: POST /v1/admin/keys/{key_id}:restrict.
+	RestrictKey(context.Context, *RestrictKeyRequest) (*RestrictKeyResponse, error)
 	// RevokeKey revokes a key; calls with it are Unauthenticated from then on.
 	// REST: POST /v1/admin/keys/{key_id}:revoke.
 	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
@@ -374,6 +391,9 @@ func (UnimplementedIngestAdminServiceServer) CreateKey(context.Context, *CreateK
 }
 func (UnimplementedIngestAdminServiceServer) ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListKeys not implemented")
+}
+func (UnimplementedIngestAdminServiceServer) RestrictKey(context.Context, *RestrictKeyRequest) (*RestrictKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RestrictKey not implemented")
 }
 func (UnimplementedIngestAdminServiceServer) RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeKey not implemented")
@@ -473,6 +493,24 @@ func _IngestAdminService_ListKeys_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(IngestAdminServiceServer).ListKeys(ctx, req.(*ListKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IngestAdminService_RestrictKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestrictKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IngestAdminServiceServer).RestrictKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IngestAdminService_RestrictKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IngestAdminServiceServer).RestrictKey(ctx, req.(*RestrictKeyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -754,6 +792,10 @@ var IngestAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListKeys",
 			Handler:    _IngestAdminService_ListKeys_Handler,
+		},
+		{
+			MethodName: "RestrictKey",
+			Handler:    _IngestAdminService_RestrictKey_Handler,
 		},
 		{
 			MethodName: "RevokeKey",

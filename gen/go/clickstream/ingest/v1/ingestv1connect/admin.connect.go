@@ -39,6 +39,9 @@ const (
 	// IngestAdminServiceListKeysProcedure is the fully-qualified name of the IngestAdminService's
 	// ListKeys RPC.
 	IngestAdminServiceListKeysProcedure = "/clickstream.ingest.v1.IngestAdminService/ListKeys"
+	// IngestAdminServiceRestrictKeyProcedure is the fully-qualified name of the IngestAdminService's
+	// RestrictKey RPC.
+	IngestAdminServiceRestrictKeyProcedure = "/clickstream.ingest.v1.IngestAdminService/RestrictKey"
 	// IngestAdminServiceRevokeKeyProcedure is the fully-qualified name of the IngestAdminService's
 	// RevokeKey RPC.
 	IngestAdminServiceRevokeKeyProcedure = "/clickstream.ingest.v1.IngestAdminService/RevokeKey"
@@ -93,6 +96,9 @@ type IngestAdminServiceClient interface {
 	CreateKey(context.Context, *v1.CreateKeyRequest) (*v1.CreateKeyResponse, error)
 	// ListKeys lists keys (never their secrets). REST: GET /v1/admin/keys.
 	ListKeys(context.Context, *v1.ListKeysRequest) (*v1.ListKeysResponse, error)
+	// RestrictKey replaces the allowed origins of a browser key.
+	// REST: POST /v1/admin/keys/{key_id}:restrict.
+	RestrictKey(context.Context, *v1.RestrictKeyRequest) (*v1.RestrictKeyResponse, error)
 	// RevokeKey revokes a key; calls with it are Unauthenticated from then on.
 	// REST: POST /v1/admin/keys/{key_id}:revoke.
 	RevokeKey(context.Context, *v1.RevokeKeyRequest) (*v1.RevokeKeyResponse, error)
@@ -169,6 +175,12 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			httpClient,
 			baseURL+IngestAdminServiceListKeysProcedure,
 			connect.WithSchema(ingestAdminServiceMethods.ByName("ListKeys")),
+			connect.WithClientOptions(opts...),
+		),
+		restrictKey: connect.NewClient[v1.RestrictKeyRequest, v1.RestrictKeyResponse](
+			httpClient,
+			baseURL+IngestAdminServiceRestrictKeyProcedure,
+			connect.WithSchema(ingestAdminServiceMethods.ByName("RestrictKey")),
 			connect.WithClientOptions(opts...),
 		),
 		revokeKey: connect.NewClient[v1.RevokeKeyRequest, v1.RevokeKeyResponse](
@@ -268,6 +280,7 @@ func NewIngestAdminServiceClient(httpClient connect.HTTPClient, baseURL string, 
 type ingestAdminServiceClient struct {
 	createKey               *connect.Client[v1.CreateKeyRequest, v1.CreateKeyResponse]
 	listKeys                *connect.Client[v1.ListKeysRequest, v1.ListKeysResponse]
+	restrictKey             *connect.Client[v1.RestrictKeyRequest, v1.RestrictKeyResponse]
 	revokeKey               *connect.Client[v1.RevokeKeyRequest, v1.RevokeKeyResponse]
 	listDeadLetters         *connect.Client[v1.ListDeadLettersRequest, v1.ListDeadLettersResponse]
 	getDeadLetter           *connect.Client[v1.GetDeadLetterRequest, v1.GetDeadLetterResponse]
@@ -297,6 +310,15 @@ func (c *ingestAdminServiceClient) CreateKey(ctx context.Context, req *v1.Create
 // ListKeys calls clickstream.ingest.v1.IngestAdminService.ListKeys.
 func (c *ingestAdminServiceClient) ListKeys(ctx context.Context, req *v1.ListKeysRequest) (*v1.ListKeysResponse, error) {
 	response, err := c.listKeys.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
+// RestrictKey calls clickstream.ingest.v1.IngestAdminService.RestrictKey.
+func (c *ingestAdminServiceClient) RestrictKey(ctx context.Context, req *v1.RestrictKeyRequest) (*v1.RestrictKeyResponse, error) {
+	response, err := c.restrictKey.CallUnary(ctx, connect.NewRequest(req))
 	if response != nil {
 		return response.Msg, err
 	}
@@ -442,6 +464,9 @@ type IngestAdminServiceHandler interface {
 	CreateKey(context.Context, *v1.CreateKeyRequest) (*v1.CreateKeyResponse, error)
 	// ListKeys lists keys (never their secrets). REST: GET /v1/admin/keys.
 	ListKeys(context.Context, *v1.ListKeysRequest) (*v1.ListKeysResponse, error)
+	// RestrictKey replaces the allowed origins of a browser key.
+	// REST: POST /v1/admin/keys/{key_id}:restrict.
+	RestrictKey(context.Context, *v1.RestrictKeyRequest) (*v1.RestrictKeyResponse, error)
 	// RevokeKey revokes a key; calls with it are Unauthenticated from then on.
 	// REST: POST /v1/admin/keys/{key_id}:revoke.
 	RevokeKey(context.Context, *v1.RevokeKeyRequest) (*v1.RevokeKeyResponse, error)
@@ -514,6 +539,12 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 		IngestAdminServiceListKeysProcedure,
 		svc.ListKeys,
 		connect.WithSchema(ingestAdminServiceMethods.ByName("ListKeys")),
+		connect.WithHandlerOptions(opts...),
+	)
+	ingestAdminServiceRestrictKeyHandler := connect.NewUnaryHandlerSimple(
+		IngestAdminServiceRestrictKeyProcedure,
+		svc.RestrictKey,
+		connect.WithSchema(ingestAdminServiceMethods.ByName("RestrictKey")),
 		connect.WithHandlerOptions(opts...),
 	)
 	ingestAdminServiceRevokeKeyHandler := connect.NewUnaryHandlerSimple(
@@ -612,6 +643,8 @@ func NewIngestAdminServiceHandler(svc IngestAdminServiceHandler, opts ...connect
 			ingestAdminServiceCreateKeyHandler.ServeHTTP(w, r)
 		case IngestAdminServiceListKeysProcedure:
 			ingestAdminServiceListKeysHandler.ServeHTTP(w, r)
+		case IngestAdminServiceRestrictKeyProcedure:
+			ingestAdminServiceRestrictKeyHandler.ServeHTTP(w, r)
 		case IngestAdminServiceRevokeKeyProcedure:
 			ingestAdminServiceRevokeKeyHandler.ServeHTTP(w, r)
 		case IngestAdminServiceListDeadLettersProcedure:
@@ -657,6 +690,10 @@ func (UnimplementedIngestAdminServiceHandler) CreateKey(context.Context, *v1.Cre
 
 func (UnimplementedIngestAdminServiceHandler) ListKeys(context.Context, *v1.ListKeysRequest) (*v1.ListKeysResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.ListKeys is not implemented"))
+}
+
+func (UnimplementedIngestAdminServiceHandler) RestrictKey(context.Context, *v1.RestrictKeyRequest) (*v1.RestrictKeyResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clickstream.ingest.v1.IngestAdminService.RestrictKey is not implemented"))
 }
 
 func (UnimplementedIngestAdminServiceHandler) RevokeKey(context.Context, *v1.RevokeKeyRequest) (*v1.RevokeKeyResponse, error) {
