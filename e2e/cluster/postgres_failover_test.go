@@ -118,6 +118,18 @@ func TestPostgresFailover(t *testing.T) {
 		}
 		return nil
 	})
+	// And the photo sent before the failover, loaded into its warehouse
+	// table on the primary, is on the replica too.
+	waitUntil(t, "the replica has the photo's warehouse row", failoverBound, func() error {
+		var n int
+		if err := onReplica.QueryRow(ctx, `SELECT count(*) FROM warehouse.photo_status_changed WHERE event_id = 'failover-photo-1'`).Scan(&n); err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("%d rows", n)
+		}
+		return nil
+	})
 
 	// The primary goes away; the replica is promoted.
 	if err := primary.Stop(ctx); err != nil {
@@ -179,7 +191,7 @@ func TestPostgresFailover(t *testing.T) {
 	}
 	waitUntil(t, "ingest: the trip is in the warehouse table of the promoted replica", failoverBound, func() error {
 		var n int
-		if err := onReplica.QueryRow(ctx, `SELECT count(*) FROM ingest.events WHERE id = 'failover-trip-1'`).Scan(&n); err != nil {
+		if err := onReplica.QueryRow(ctx, `SELECT count(*) FROM warehouse.navigation_trip_finished WHERE event_id = 'failover-trip-1'`).Scan(&n); err != nil {
 			return err
 		}
 		if n != 1 {
@@ -190,7 +202,8 @@ func TestPostgresFailover(t *testing.T) {
 	for _, name := range []string{platform.Registry, platform.Ingest, platform.Awards} {
 		waitUntil(t, name+" /readyz says ready", failoverBound, func() error { return wantReady(s.URL(name)) })
 	}
-	rows := scalarInt(t, onReplica, `SELECT count(*) FROM ingest.events WHERE id IN ('failover-photo-1', 'failover-trip-1')`)
+	rows := scalarInt(t, onReplica, `SELECT (SELECT count(*) FROM warehouse.photo_status_changed WHERE event_id = 'failover-photo-1') +
+		(SELECT count(*) FROM warehouse.navigation_trip_finished WHERE event_id = 'failover-trip-1')`)
 	t.Logf("on the promoted replica: %d of 2 events in the warehouse, every service ready %.1f s after the primary stopped", rows, time.Since(stopped).Seconds())
 	if rows != 2 {
 		t.Errorf("warehouse rows of the photo (before) and the trip (after) on the promoted replica = %d, want 2", rows)
