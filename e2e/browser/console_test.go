@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -23,7 +20,6 @@ import (
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/platform"
-	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
 	"github.com/clickstream-dev/clickstream/web"
 )
@@ -104,37 +100,10 @@ func send(t *testing.T, s *platform.Stack, events ...string) sendResult {
 	return r
 }
 
-// placeCardV2 is the catalogue with PlaceCardOpenedV2 added: a new version
-// the registry does not know until the test pushes it.
-func placeCardV2(t *testing.T) fs.FS {
-	t.Helper()
-	files := fstest.MapFS{}
-	err := fs.WalkDir(protosrc.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(protosrc.FS, path)
-		files[path] = &fstest.MapFile{Data: data}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const name = "clickstream/events/v1/place_card_opened.proto"
-	src := string(files[name].Data)
-	v1 := regexp.MustCompile(`(?s)message PlaceCardOpenedV1 \{.*?\n\}\n`).FindString(src)
-	if v1 == "" {
-		t.Fatalf("%s has no PlaceCardOpenedV1", name)
-	}
-	v2 := strings.Replace(strings.Replace(v1, "PlaceCardOpenedV1", "PlaceCardOpenedV2", 1), "version: 1", "version: 2", 1)
-	files[name] = &fstest.MapFile{Data: []byte(src + "\n" + v2)}
-	return files
-}
-
 // pushPlaceCardV2 registers PlaceCardOpenedV2 and waits until ingest validates against it.
 func pushPlaceCardV2(t *testing.T, ctx context.Context, s *platform.Stack) {
 	t.Helper()
-	set, err := schema.Compile(ctx, placeCardV2(t))
+	set, err := schema.Compile(ctx, harness.CatalogueWithV2(t, "clickstream/events/v1/place_card_opened.proto", "PlaceCardOpened"))
 	if err != nil {
 		t.Fatal(err)
 	}

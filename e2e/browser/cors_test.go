@@ -86,8 +86,22 @@ func TestBrowserKeyFromAnotherOrigin(t *testing.T) {
 		t.Helper()
 		url := fmt.Sprintf("%s/#ingest=%s&key=%s&run=%s", base, s.URL(platform.Ingest), key, run)
 		b.run("open "+run, chromedp.Navigate(url))
-		b.until(run+" sent", `window.sent !== null`)
-		sent := eval[string](b, `window.sent`)
+		// Poll by hand: a navigation to another origin replaces the page's
+		// execution context, and an evaluation racing it fails with
+		// "Cannot find context with specified id" — a reason to ask again,
+		// not a verdict.
+		var sent string
+		for deadline := time.Now().Add(stepTimeout); sent == ""; time.Sleep(50 * time.Millisecond) {
+			v, err := evaluate[string](b.ctx, `window.sent ?? ""`)
+			if err == nil {
+				sent = v
+			} else if time.Now().After(deadline) {
+				t.Fatalf("%s from %s: nothing sent within %s: %v", run, base, stepTimeout, err)
+			}
+			if sent == "" && time.Now().After(deadline) {
+				t.Fatalf("%s from %s: nothing sent within %s", run, base, stepTimeout)
+			}
+		}
 		t.Logf("%s from %s: %.300s", run, base, sent)
 		return sent
 	}

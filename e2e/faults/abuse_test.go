@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha512"
 	byteorder "encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -262,7 +260,7 @@ func (a *abuse) fluentDeepNesting(addr string, d *harness.Dev) {
 			sharedKey = key
 		}
 	}
-	conn, dec := fluentHandshake(a.t, addr, sharedKey)
+	conn, dec := harness.FluentHandshake(a.t, addr, sharedKey, 20*time.Second)
 	go func() { _, _ = io.Copy(conn, bytes.NewReader(bytes.Repeat([]byte{0x91}, 8_600_000))) }()
 	v, err := dec.DecodeInterface()
 	conn.Close()
@@ -284,7 +282,7 @@ func (a *abuse) fluentDeepNesting(addr string, d *harness.Dev) {
 	}
 	a.t.Logf("%-55s %-70.70s peak RSS %d MiB", "Fluent frame of 8.6 MB nested 0x91", answer, a.rss.peakSince(mark)>>20)
 	// The input still takes chunks.
-	conn, dec = fluentHandshake(a.t, addr, sharedKey)
+	conn, dec = harness.FluentHandshake(a.t, addr, sharedKey, 20*time.Second)
 	defer conn.Close()
 	msg, _ := msgpack.Marshal([]any{"clickstream.navigation_trip_finished.v1", time.Now().Unix(),
 		map[string]any{"context.user_id": "abuse", "trip_id": "abuse-1", "distance_m": 5, "arrived": true}, map[string]any{"chunk": "after"}})
@@ -294,37 +292,6 @@ func (a *abuse) fluentDeepNesting(addr string, d *harness.Dev) {
 	if v, err := dec.DecodeInterface(); err != nil || fmt.Sprint(v) != "map[ack:after]" {
 		a.t.Errorf("a chunk after the nested frame: %v %v, want its ack", v, err)
 	}
-}
-
-// fluentHandshake connects to the Fluent input and proves it holds key.
-func fluentHandshake(t *testing.T, addr, key string) (net.Conn, *msgpack.Decoder) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-	dec := msgpack.NewDecoder(conn)
-	var helo []any
-	if err := dec.Decode(&helo); err != nil || len(helo) != 2 {
-		t.Fatalf("HELO: %v %v", helo, err)
-	}
-	opts, _ := helo[1].(map[string]any)
-	nonce := fmt.Sprint(opts["nonce"])
-	if b, ok := opts["nonce"].([]byte); ok {
-		nonce = string(b)
-	}
-	const salt, host = "abuse-salt", "abuse-client"
-	sum := sha512.Sum512([]byte(salt + host + nonce + key))
-	ping, _ := msgpack.Marshal([]any{"PING", host, salt, hex.EncodeToString(sum[:]), "", ""})
-	if _, err := conn.Write(ping); err != nil {
-		t.Fatal(err)
-	}
-	var pong []any
-	if err := dec.Decode(&pong); err != nil || len(pong) < 2 || pong[1] != true {
-		t.Fatalf("PONG: %v %v", pong, err)
-	}
-	return conn, dec
 }
 
 // webhookRedirect subscribes a receiver that answers 307 to the place it

@@ -2,19 +2,14 @@ package platform_test
 
 import (
 	"context"
-	"crypto/sha512"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"connectrpc.com/connect"
@@ -32,39 +27,11 @@ import (
 	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/platform"
-	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/services/ingest"
 	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
 const tripV2 = "clickstream.events.v1.NavigationTripFinishedV2"
-
-// tripV2Catalogue is the repo's catalogue with NavigationTripFinishedV2 (id
-// 2004), a copy of V1, added.
-func tripV2Catalogue(t *testing.T) fstest.MapFS {
-	t.Helper()
-	files := fstest.MapFS{}
-	err := fs.WalkDir(protosrc.FS, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(protosrc.FS, path)
-		files[path] = &fstest.MapFile{Data: data}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const name = "clickstream/events/v1/navigation_trip_finished.proto"
-	src := string(files[name].Data)
-	v1 := regexp.MustCompile(`(?s)message NavigationTripFinishedV1 \{.*?\n\}\n`).FindString(src)
-	if v1 == "" {
-		t.Fatalf("%s has no NavigationTripFinishedV1", name)
-	}
-	v2 := strings.Replace(strings.Replace(v1, "NavigationTripFinishedV1", "NavigationTripFinishedV2", 1), "version: 1", "version: 2", 1)
-	files[name] = &fstest.MapFile{Data: []byte(src + "\n" + v2)}
-	return files
-}
 
 // reflectSymbol asks ingest's server reflection for the file defining
 // symbol: the message names the file defines, or the error it answered.
@@ -108,32 +75,8 @@ type fluentSender struct {
 
 func dialFluentKey(t *testing.T, addr, key string) *fluentSender {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, dec := harness.FluentHandshake(t, addr, key, time.Minute)
 	t.Cleanup(func() { conn.Close() })
-	_ = conn.SetDeadline(time.Now().Add(time.Minute))
-	dec := msgpack.NewDecoder(conn)
-	var helo []any
-	if err := dec.Decode(&helo); err != nil || len(helo) != 2 {
-		t.Fatalf("HELO: %v %v", helo, err)
-	}
-	opts, _ := helo[1].(map[string]any)
-	nonce := fmt.Sprint(opts["nonce"])
-	if b, ok := opts["nonce"].([]byte); ok {
-		nonce = string(b)
-	}
-	const salt, host = "live-salt", "live-client"
-	sum := sha512.Sum512([]byte(salt + host + nonce + key))
-	ping, _ := msgpack.Marshal([]any{"PING", host, salt, hex.EncodeToString(sum[:]), "", ""})
-	if _, err := conn.Write(ping); err != nil {
-		t.Fatal(err)
-	}
-	var pong []any
-	if err := dec.Decode(&pong); err != nil || len(pong) < 2 || pong[1] != true {
-		t.Fatalf("PONG: %v %v", pong, err)
-	}
 	return &fluentSender{conn: conn, dec: dec}
 }
 
@@ -184,7 +127,7 @@ func TestPushedVersionReachesEverySurface(t *testing.T) {
 	}
 	fluent := dialFluentKey(t, s.FluentAddr(), sharedKey)
 
-	set, err := schema.Compile(context.Background(), tripV2Catalogue(t))
+	set, err := schema.Compile(context.Background(), harness.CatalogueWithV2(t, "clickstream/events/v1/navigation_trip_finished.proto", "NavigationTripFinished"))
 	if err != nil {
 		t.Fatal(err)
 	}
