@@ -1,9 +1,11 @@
 package warehouse_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"testing"
+	"testing/fstest"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -26,13 +28,25 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// fixtureSchemas compiles testdata/<dir> (the cart event: v12 has versions
-// 1 and 2, v123 adds version 3).
-func fixtureSchemas(t testing.TB, dir string) *warehouse.FileSchemas {
+// versionThree starts what the fixture adds for version 3 of the cart event.
+const versionThree = "\n// Version 3 (the tests leave out what follows"
+
+// fixtureSchemas compiles the cart event of testdata/fixture: "v123" with
+// its three versions, "v12" with versions 1 and 2 (the file up to
+// versionThree).
+func fixtureSchemas(t testing.TB, versions string) *warehouse.FileSchemas {
 	t.Helper()
-	set, err := schema.Compile(context.Background(), os.DirFS("testdata/"+dir), protosrc.FS)
+	const name = "fixture/v1/cart.proto"
+	src, err := os.ReadFile("testdata/" + name)
 	if err != nil {
-		t.Fatalf("compile testdata/%s: %v", dir, err)
+		t.Fatal(err)
+	}
+	if versions == "v12" {
+		src, _, _ = bytes.Cut(src, []byte(versionThree))
+	}
+	set, err := schema.Compile(context.Background(), fstest.MapFS{name: {Data: src}}, protosrc.FS)
+	if err != nil {
+		t.Fatalf("compile the %s cart fixture: %v", versions, err)
 	}
 	// Through bytes, as the registry's GetSchemaSet delivers it (the event
 	// options then decode as the generated types).
