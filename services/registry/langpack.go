@@ -144,7 +144,7 @@ func (s *Service) tryEnsureLangpack(ctx context.Context, lang langpack.Language,
 		GeneratorVersion: langpack.GeneratorVersion,
 	}
 	if latest.Version == 0 || latest.ContentHash != probe.Manifest.ContentHash {
-		in.Version = candidate.Version
+		in.Version = langpack.Version{Major: 1, Minor: candidate.Version}
 		pack, err := langpack.Generate(lang, in)
 		if err != nil {
 			return Langpack{}, fmt.Errorf("generate %s langpack %d of %q (revision %d): %w", lang, in.Version, env, in.Revision, err)

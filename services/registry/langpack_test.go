@@ -195,7 +195,7 @@ func TestLangpackCurl(t *testing.T) {
 			if !slices.Equal(m.Events, want) {
 				t.Errorf("manifest events %v, want what web may send: %v", m.Events, want)
 			}
-			if m.Environment != "web" || m.Version != 1 || m.PackageVersion != "1.1.0" || m.Language != lang {
+			if m.Environment != "web" || m.PackageVersion != "1.1.0" || m.Language != lang {
 				t.Errorf("manifest %+v, want %s web version 1 (1.1.0)", m, lang)
 			}
 			// Neither a retired version nor an event web may not send is in

@@ -45,7 +45,7 @@ func syntheticInput() langpack.Input {
 			}},
 		},
 	}}
-	in := langpack.Input{Environment: "bench", Revision: 1, Version: 1, Files: fds}
+	in := langpack.Input{Environment: "bench", Revision: 1, Version: langpack.Version{Major: 1, Minor: 1}, Files: fds}
 	for e := range benchEvents {
 		file := &descriptorpb.FileDescriptorProto{
 			Name:       proto.String(fmt.Sprintf("bench/v1/event_%03d.proto", e)),

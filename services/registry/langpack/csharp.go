@@ -16,8 +16,8 @@ import (
 // C# is available offline, so it sends JSON, not protobuf binary.
 type csharpGenerator struct{}
 
-func (csharpGenerator) versioned(c *catalogue, version int) []File {
-	proj := fmt.Sprintf(csharpProject, c.names.CSharpName, PackageVersion(version), c.names.CSharpName,
+func (csharpGenerator) versioned(c *catalogue, version Version) []File {
+	proj := fmt.Sprintf(csharpProject, c.names.CSharpName, version.String(), c.names.CSharpName,
 		xmlEscape(c.in.Environment), c.in.Revision)
 	return []File{{Path: c.names.CSharpName + ".csproj", Data: []byte(proj)}}
 }

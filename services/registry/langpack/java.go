@@ -21,8 +21,8 @@ type javaGenerator struct{}
 // Debian ships (libprotobuf-java), which the toolchain test compiles against.
 const protobufJavaVersion = "3.21.12"
 
-func (javaGenerator) versioned(c *catalogue, version int) []File {
-	pom := fmt.Sprintf(javaPOM, c.names.MavenGroup, c.names.MavenArtifact, PackageVersion(version),
+func (javaGenerator) versioned(c *catalogue, version Version) []File {
+	pom := fmt.Sprintf(javaPOM, c.names.MavenGroup, c.names.MavenArtifact, version.String(),
 		xmlEscape(c.in.Environment), c.in.Revision, protobufJavaVersion)
 	return []File{{Path: "pom.xml", Data: []byte(pom)}}
 }
@@ -105,11 +105,6 @@ func javaString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-func utf16Units(r rune) [2]rune {
-	r -= 0x10000
-	return [2]rune{0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff}
 }
 
 func xmlEscape(s string) string {

@@ -68,9 +68,9 @@ type Event struct {
 type Input struct {
 	Environment string
 	Revision    uint64 // catalogue revision
-	// Version is the langpack version N; the package version is "1.N.0".
-	// 0 when only hashing.
-	Version int
+	// Version is the pack's semantic version, the same in every language;
+	// the zero Version when only hashing.
+	Version Version
 	// Files declare the Events and all their imports, as the registry's
 	// GetSchemaSet returns them (with clickstream/options/v1/options.proto
 	// and google/protobuf/*).
@@ -105,11 +105,10 @@ type File struct {
 type Manifest struct {
 	Language         Language `json:"language"`
 	Environment      string   `json:"environment"`
-	Version          int      `json:"version"`
-	PackageVersion   string   `json:"package_version"` // "1.N.0"
+	PackageVersion   string   `json:"package_version"` // the semantic version, "1.4.0"
 	Revision         uint64   `json:"catalogue_revision"`
 	GeneratorVersion string   `json:"generator_version"`
-	// ContentHash is "sha256:<hex>" over the files generated with Version 0,
+	// ContentHash is "sha256:<hex>" over the files generated at the zero Version,
 	// manifest excluded: equal input gives an equal hash whatever the version.
 	ContentHash string   `json:"content_hash"`
 	Events      []string `json:"events"` // message names
@@ -157,12 +156,22 @@ func NamesFor(environment string) Names {
 // PackageVersion is the package version of langpack version n: "1.N.0".
 func PackageVersion(n int) string { return fmt.Sprintf("1.%d.0", n) }
 
+// Version is a langpack's semantic version (semver.org): the same number
+// names the same content in every language.
+type Version struct{ Major, Minor, Patch int }
+
+// String is the version as packages write it: "1.4.0".
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+// IsZero reports whether v is the zero Version, the one packs are hashed at.
+func (v Version) IsZero() bool { return v == Version{} }
+
 // generator writes one language. files depend only on the catalogue;
 // versioned writes the few files that carry the package version, so the
-// content hash is taken with version 0 without generating everything twice.
+// content hash is taken at the zero Version without generating everything twice.
 type generator interface {
 	files(c *catalogue) ([]File, error)
-	versioned(c *catalogue, version int) []File
+	versioned(c *catalogue, v Version) []File
 }
 
 func generatorFor(lang Language) (generator, error) {
@@ -193,8 +202,8 @@ func Generate(lang Language, in Input) (*Pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Version < 0 {
-		return nil, fmt.Errorf("generate %s langpack for %s: version %d is negative", lang, in.Environment, in.Version)
+	if in.Version.Major < 0 || in.Version.Minor < 0 || in.Version.Patch < 0 {
+		return nil, fmt.Errorf("generate %s langpack for %s: version %s has a negative part", lang, in.Environment, in.Version)
 	}
 	cat, err := newCatalogue(in)
 	if err != nil {
@@ -204,14 +213,13 @@ func Generate(lang Language, in Input) (*Pack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate %s langpack for %s (revision %d): %w", lang, in.Environment, in.Revision, err)
 	}
-	hash := contentHash(append(slices.Clone(files), gen.versioned(cat, 0)...))
+	hash := contentHash(append(slices.Clone(files), gen.versioned(cat, Version{})...))
 	files = append(files, gen.versioned(cat, in.Version)...)
 
 	m := Manifest{
 		Language:         lang,
 		Environment:      in.Environment,
-		Version:          in.Version,
-		PackageVersion:   PackageVersion(in.Version),
+		PackageVersion:   in.Version.String(),
 		Revision:         in.Revision,
 		GeneratorVersion: GeneratorVersion,
 		ContentHash:      hash,

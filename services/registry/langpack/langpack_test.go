@@ -40,7 +40,7 @@ func fixtureInput(t testing.TB, version int) langpack.Input {
 	if len(vs) > 0 {
 		t.Fatalf("fixture catalogue violations: %v", vs)
 	}
-	in := langpack.Input{Environment: "web", Revision: 7, Version: version, Files: fileSet(set.Files)}
+	in := langpack.Input{Environment: "web", Revision: 7, Version: langpack.Version{Major: 1, Minor: version}, Files: fileSet(set.Files)}
 	for _, ev := range events {
 		in.Events = append(in.Events, langpack.Event{
 			ID: ev.ID, Version: ev.Version, MessageName: ev.MessageName, Description: ev.Description,
@@ -209,7 +209,7 @@ func TestDeterministic(t *testing.T) {
 			if a.Manifest.ContentHash != v0.Manifest.ContentHash || a.Manifest.ContentHash != v9.Manifest.ContentHash {
 				t.Fatalf("content hash depends on the version: v3 %s, v0 %s, v9 %s", a.Manifest.ContentHash, v0.Manifest.ContentHash, v9.Manifest.ContentHash)
 			}
-			if v9.Manifest.PackageVersion != "1.9.0" || v9.Manifest.Version != 9 {
+			if v9.Manifest.PackageVersion != "1.9.0" {
 				t.Fatalf("version 9 manifest: %+v", v9.Manifest)
 			}
 			if slices.EqualFunc(a.Files, v9.Files, func(x, y langpack.File) bool { return x.Path == y.Path && bytes.Equal(x.Data, y.Data) }) {
@@ -250,12 +250,12 @@ func TestManifest(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := langpack.Manifest{
-			Language: lang, Environment: "web", Version: 3, PackageVersion: "1.3.0", Revision: 7,
+			Language: lang, Environment: "web", PackageVersion: "1.3.0", Revision: 7,
 			GeneratorVersion: langpack.GeneratorVersion, ContentHash: p.Manifest.ContentHash,
 			Events: []string{"fixture.events.v1.ItemViewV1", "fixture.events.v1.PhotoStatusChangedV1", "fixture.events.v1.PhotoStatusChangedV2"},
 		}
 		if !slices.Equal(m.Events, want.Events) || m.Language != want.Language || m.Environment != want.Environment ||
-			m.Version != want.Version || m.PackageVersion != want.PackageVersion || m.Revision != want.Revision ||
+			m.PackageVersion != want.PackageVersion || m.Revision != want.Revision ||
 			m.GeneratorVersion != want.GeneratorVersion || m.ContentHash != want.ContentHash {
 			t.Errorf("%s manifest:\n got %+v\nwant %+v", lang, m, want)
 		}

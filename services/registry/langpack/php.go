@@ -15,10 +15,10 @@ import (
 // HTTP stream wrapper only. autoload.php serves those without Composer.
 type phpGenerator struct{}
 
-func (phpGenerator) versioned(c *catalogue, version int) []File {
+func (phpGenerator) versioned(c *catalogue, version Version) []File {
 	pkg := map[string]any{
 		"name":        c.names.ComposerName,
-		"version":     PackageVersion(version),
+		"version":     version.String(),
 		"description": fmt.Sprintf("Clickstream events of the %s environment (catalogue revision %d). Generated; do not edit.", c.in.Environment, c.in.Revision),
 		"type":        "library",
 		"license":     "proprietary",

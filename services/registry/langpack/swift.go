@@ -18,9 +18,9 @@ import (
 // so this output is checked by golden files only: it has not been compiled.
 type swiftGenerator struct{}
 
-func (swiftGenerator) versioned(c *catalogue, version int) []File {
+func (swiftGenerator) versioned(c *catalogue, version Version) []File {
 	m := c.names.SwiftModule
-	pkg := fmt.Sprintf(swiftPackage, PackageVersion(version), c.in.Environment, c.in.Revision, m, m, m, m, m)
+	pkg := fmt.Sprintf(swiftPackage, version.String(), c.in.Environment, c.in.Revision, m, m, m, m, m)
 	return []File{{Path: "Package.swift", Data: []byte(pkg)}}
 }
 

@@ -15,10 +15,10 @@ import (
 // with the built-in fetch.
 type typescriptGenerator struct{}
 
-func (typescriptGenerator) versioned(c *catalogue, version int) []File {
+func (typescriptGenerator) versioned(c *catalogue, version Version) []File {
 	pkg := map[string]any{
 		"name":        c.names.NPMPackage,
-		"version":     PackageVersion(version),
+		"version":     version.String(),
 		"description": fmt.Sprintf("Clickstream events of the %s environment (catalogue revision %d). Generated; do not edit.", c.in.Environment, c.in.Revision),
 		"type":        "module",
 		"main":        "src/index.ts",

@@ -90,6 +90,8 @@ message KitchenSinkV1 {
     Part.Inner inner = 34;
   }
   int32 negative = 35;
+  // note is a proto3 optional string: unset is absent, not "".
+  optional string note = 36;
 }
 `
 
@@ -119,7 +121,7 @@ func kitchenSinkInput(t *testing.T) (langpack.Input, protoreflect.MessageDescrip
 		t.Fatalf("kitchen sink: %d events, violations %v", len(events), vs)
 	}
 	ev := events[0]
-	in := langpack.Input{Environment: "sink", Revision: 1, Version: 1, Files: fileSet(set.Files),
+	in := langpack.Input{Environment: "sink", Revision: 1, Version: langpack.Version{Major: 1, Minor: 1}, Files: fileSet(set.Files),
 		Events: []langpack.Event{{ID: ev.ID, Version: ev.Version, MessageName: ev.MessageName, Description: ev.Description}}}
 	files, err := protodesc.NewFiles(in.Files)
 	if err != nil {
