@@ -14,6 +14,19 @@ import (
 	modzip "golang.org/x/mod/zip"
 )
 
+// GoModulePath is the module path of a Go langpack at a major version:
+// Go's import compatibility rule puts major 2 and above into the path
+// ("langpack.clickstream.dev/web/v2"); majors 0 and 1 have none.
+func GoModulePath(base string, major int) string {
+	if major < 2 {
+		return base
+	}
+	return fmt.Sprintf("%s/v%d", base, major)
+}
+
+// GoVersion is the Go module version of v: "v1.4.0".
+func GoVersion(v Version) string { return "v" + v.String() }
+
 // GoModuleVersion is the Go module version of langpack version n: "v1.N.0".
 func GoModuleVersion(n int) string { return fmt.Sprintf("v1.%d.0", n) }
 
