@@ -19,6 +19,9 @@ namespace Clickstream.Events.Web
 
         public string DeviceId { get; set; } = "";
 
+        /// <summary>
+        /// A DateTimeOffset counts 100 ns ticks: finer nanoseconds cannot be expressed.
+        /// </summary>
         public DateTimeOffset? OccurredAt { get; set; }
 
         internal void Check(string evt, int eventId, int version, string path)
@@ -29,12 +32,12 @@ namespace Clickstream.Events.Web
         public void WriteJson(JsonWriter w)
         {
             w.BeginObject();
-            if (!(string.IsNullOrEmpty(UserId)))
+            if (!string.IsNullOrEmpty(UserId))
             {
                 w.Name("userId");
                 w.String(UserId);
             }
-            if (!(string.IsNullOrEmpty(DeviceId)))
+            if (!string.IsNullOrEmpty(DeviceId))
             {
                 w.Name("deviceId");
                 w.String(DeviceId);

@@ -29,7 +29,7 @@ namespace Clickstream.Events.Web
         public string ClientId { get; set; } = "";
 
         /// <summary>
-        /// Setting it clears uptime_ms.
+        /// Setting it clears uptime_ms. Null leaves it unset; any other value, the zero value included, is sent.
         /// </summary>
         private long? _uptimeS;
         public long? UptimeS
@@ -46,7 +46,7 @@ namespace Clickstream.Events.Web
         }
 
         /// <summary>
-        /// Setting it clears uptime_s.
+        /// Setting it clears uptime_s. Null leaves it unset; any other value, the zero value included, is sent.
         /// </summary>
         private long? _uptimeMs;
         public long? UptimeMs
@@ -76,7 +76,7 @@ namespace Clickstream.Events.Web
         public void WriteJson(JsonWriter w)
         {
             w.BeginObject();
-            if (!(string.IsNullOrEmpty(ClientId)))
+            if (!string.IsNullOrEmpty(ClientId))
             {
                 w.Name("clientId");
                 w.String(ClientId);

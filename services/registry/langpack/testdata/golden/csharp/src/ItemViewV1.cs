@@ -64,7 +64,7 @@ namespace Clickstream.Events.Web
                 w.Name("context");
                 Context.WriteJson(w);
             }
-            if (!(ItemId == 0))
+            if (ItemId != 0)
             {
                 w.Name("itemId");
                 w.Int64(ItemId);

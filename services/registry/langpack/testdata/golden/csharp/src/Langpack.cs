@@ -6,7 +6,9 @@ using System.Collections.Generic;
 
 namespace Clickstream.Events.Web
 {
-    /// <summary>What this langpack was generated for.</summary>
+    /// <summary>
+    /// What this langpack was generated for.
+    /// </summary>
     public static class Langpack
     {
         public const string Environment = "web";

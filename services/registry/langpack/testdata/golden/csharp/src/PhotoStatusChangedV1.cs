@@ -67,17 +67,17 @@ namespace Clickstream.Events.Web
                 w.Name("context");
                 Context.WriteJson(w);
             }
-            if (!(string.IsNullOrEmpty(PhotoId)))
+            if (!string.IsNullOrEmpty(PhotoId))
             {
                 w.Name("photoId");
                 w.String(PhotoId);
             }
-            if (!(string.IsNullOrEmpty(ObjectId)))
+            if (!string.IsNullOrEmpty(ObjectId))
             {
                 w.Name("objectId");
                 w.String(ObjectId);
             }
-            if (!((int)Status == 0))
+            if ((int)Status != 0)
             {
                 w.Name("status");
                 w.Enum(Status);

@@ -46,7 +46,10 @@ namespace Clickstream.Events.Web
 
         public ContentStatus PreviousStatus { get; set; }
 
-        public string Reason { get; set; } = "";
+        /// <summary>
+        /// Null leaves it unset; any other value, the zero value included, is sent.
+        /// </summary>
+        public string Reason { get; set; }
 
         /// <summary>Throws ValidationException when a required field is not set.</summary>
         public void Validate()
@@ -79,22 +82,22 @@ namespace Clickstream.Events.Web
                 w.Name("context");
                 Context.WriteJson(w);
             }
-            if (!(string.IsNullOrEmpty(PhotoId)))
+            if (!string.IsNullOrEmpty(PhotoId))
             {
                 w.Name("photoId");
                 w.String(PhotoId);
             }
-            if (!(string.IsNullOrEmpty(ObjectId)))
+            if (!string.IsNullOrEmpty(ObjectId))
             {
                 w.Name("objectId");
                 w.String(ObjectId);
             }
-            if (!((int)Status == 0))
+            if ((int)Status != 0)
             {
                 w.Name("status");
                 w.Enum(Status);
             }
-            if (!((int)PreviousStatus == 0))
+            if ((int)PreviousStatus != 0)
             {
                 w.Name("previousStatus");
                 w.Enum(PreviousStatus);
