@@ -36,11 +36,12 @@ func csharpValueOf(c *catalogue, fd protoreflect.FieldDescriptor) csharpValue {
 	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 		num.typ, num.write = "ulong", "Int64"
 		return num
-	case protoreflect.FloatKind:
-		num.typ, num.write = "float", "Float"
-		return num
-	case protoreflect.DoubleKind:
-		num.typ = "double"
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		// -0 is not the zero value: its bits are not all zero.
+		num.typ, num.zero, num.set = "double", "BitConverter.DoubleToInt64Bits(%[1]s) == 0", "BitConverter.DoubleToInt64Bits(%[1]s) != 0"
+		if fd.Kind() == protoreflect.FloatKind {
+			num.typ, num.write = "float", "Float"
+		}
 		return num
 	case protoreflect.BoolKind:
 		return csharpValue{typ: "bool", valueTyp: true, write: "Bool", zero: "!%[1]s", set: "%[1]s"}

@@ -112,6 +112,12 @@ namespace Clickstream.Events.Web
                 sb.Append(double.IsNaN(d) ? "\"NaN\"" : d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
                 return;
             }
+            if (d == 0)
+            {
+                // Some runtimes write -0 as "0": the sign is part of the value.
+                sb.Append(BitConverter.DoubleToInt64Bits(d) != 0 ? "-0" : "0");
+                return;
+            }
             string s = d.ToString("R", CultureInfo.InvariantCulture);
             double back;
             if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out back) || back != d)
@@ -124,7 +130,7 @@ namespace Clickstream.Events.Web
         /// <summary>A float: the shortest text that reads back to the same 32-bit value.</summary>
         public void Float(float f)
         {
-            if (float.IsNaN(f) || float.IsInfinity(f))
+            if (float.IsNaN(f) || float.IsInfinity(f) || f == 0)
             {
                 Number((double)f);
                 return;

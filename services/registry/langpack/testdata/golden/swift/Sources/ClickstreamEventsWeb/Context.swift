@@ -11,6 +11,7 @@ public final class Context {
 
     public var deviceId: String
 
+    /// Sent rounded to the microsecond; validate() refuses a date outside the years 1 to 9999.
     public var occurredAt: Date?
 
     public init(userId: String = "", deviceId: String = "", occurredAt: Date? = nil) {
@@ -20,6 +21,9 @@ public final class Context {
     }
 
     func check(event: String, eventId: Int, version: Int, path: String) throws {
+        if let v = self.occurredAt, let problem = ProtoWriter.timestampProblem(v) {
+            throw ValidationError(event: event, eventId: eventId, version: version, field: path + "occurred_at", problem: problem)
+        }
     }
 
     /// The message in the protobuf binary format.

@@ -44,7 +44,7 @@ public final class HeartbeatV1: ClickstreamEvent {
         self.uptimeMs = uptimeMs
     }
 
-    /// Throws ValidationError when a required field is not set.
+    /// Throws ValidationError when a required field is not set or a value cannot be sent.
     public func validate() throws {
         try check(event: "HeartbeatV1", eventId: HeartbeatV1.EVENT_ID, version: HeartbeatV1.EVENT_VERSION, path: "")
     }

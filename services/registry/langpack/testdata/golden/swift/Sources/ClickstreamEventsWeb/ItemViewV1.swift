@@ -34,7 +34,7 @@ public final class ItemViewV1: ClickstreamEvent {
         self.attributes = attributes
     }
 
-    /// Throws ValidationError when a required field is not set.
+    /// Throws ValidationError when a required field is not set or a value cannot be sent.
     public func validate() throws {
         try check(event: "ItemViewV1", eventId: ItemViewV1.EVENT_ID, version: ItemViewV1.EVENT_VERSION, path: "")
     }
@@ -42,6 +42,9 @@ public final class ItemViewV1: ClickstreamEvent {
     func check(event: String, eventId: Int, version: Int, path: String) throws {
         if self.context == nil {
             throw ValidationError(event: event, eventId: eventId, version: version, field: path + "context")
+        }
+        if let v = self.context {
+            try v.check(event: event, eventId: eventId, version: version, path: path + "context.")
         }
         if self.itemId == 0 {
             throw ValidationError(event: event, eventId: eventId, version: version, field: path + "item_id")

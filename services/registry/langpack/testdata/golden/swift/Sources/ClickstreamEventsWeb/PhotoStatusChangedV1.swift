@@ -37,7 +37,7 @@ public final class PhotoStatusChangedV1: ClickstreamEvent {
         self.status = status
     }
 
-    /// Throws ValidationError when a required field is not set.
+    /// Throws ValidationError when a required field is not set or a value cannot be sent.
     public func validate() throws {
         try check(event: "PhotoStatusChangedV1", eventId: PhotoStatusChangedV1.EVENT_ID, version: PhotoStatusChangedV1.EVENT_VERSION, path: "")
     }
@@ -45,6 +45,9 @@ public final class PhotoStatusChangedV1: ClickstreamEvent {
     func check(event: String, eventId: Int, version: Int, path: String) throws {
         if self.context == nil {
             throw ValidationError(event: event, eventId: eventId, version: version, field: path + "context")
+        }
+        if let v = self.context {
+            try v.check(event: event, eventId: eventId, version: version, path: path + "context.")
         }
         if self.photoId.isEmpty {
             throw ValidationError(event: event, eventId: eventId, version: version, field: path + "photo_id")
