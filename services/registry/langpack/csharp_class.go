@@ -58,7 +58,7 @@ func csharpValueOf(c *catalogue, fd protoreflect.FieldDescriptor) csharpValue {
 			note: "A DateTimeOffset counts 100 ns ticks: finer nanoseconds cannot be expressed."}
 	case md.FullName() == "google.protobuf.Duration":
 		return csharpValue{typ: "TimeSpan", valueTyp: true, write: "Duration",
-			note: "A TimeSpan counts 100 ns ticks: finer nanoseconds cannot be expressed; beyond ±315,576,000,000 seconds it throws ArgumentOutOfRangeException when sent."}
+			note: "A TimeSpan counts 100 ns ticks: finer nanoseconds cannot be expressed; beyond ±315,576,000,000 seconds Validate() throws ValidationException."}
 	case wellKnown(md):
 		return csharpValue{typ: "string", write: "Raw", note: "The protobuf JSON of " + string(md.FullName()) + ", as JSON text."}
 	}
@@ -245,7 +245,29 @@ func csharpCheck(c *catalogue, f csharpProperty, p *printer) {
 			p.P("throw new ValidationException(evt, eventId, version, path + ", quoted(f.slot.name, utf16Literal), ");")
 		}, "}")
 	}
-	if !c.checksNested(f.slot) {
+	if f.value.write == "Duration" {
+		// A TimeSpan protobuf cannot hold fails here rather than when
+		// the event is encoded.
+		problem := func(x, at string) {
+			p.P("if (JsonWriter.DurationProblem(", x, ") != null)")
+			p.Block("{", func() {
+				p.P("throw new ValidationException(evt, eventId, version, path + ", at, ", JsonWriter.DurationProblem(", x, "));")
+			}, "}")
+		}
+		name := quoted(f.slot.name, utf16Literal)
+		switch {
+		case f.isMap:
+			p.P("foreach (var e in ", f.name, ")")
+			p.Block("{", func() { problem("e.Value", name+` + "[" + e.Key + "]"`) }, "}")
+		case f.list:
+			p.P("for (int i = 0; i < ", f.name, ".Count; i++)")
+			p.Block("{", func() { problem(f.name+"[i]", name+` + "[" + i + "]"`) }, "}")
+		default:
+			p.P("if (", f.name, " != null)")
+			p.Block("{", func() { problem(f.name+".Value", name) }, "}")
+		}
+	}
+	if f.kind != kindMessage || !csharpChecksMessage(c, f.message(), map[protoreflect.FullName]bool{}) {
 		return
 	}
 	p.P("if (", f.name, " != null)")
@@ -265,6 +287,33 @@ func csharpCheck(c *catalogue, f csharpProperty, p *printer) {
 			p.P(f.name, ".Check(evt, eventId, version, path + ", quoted(f.slot.name+".", utf16Literal), ");")
 		}
 	}, "}")
+}
+
+// message is the message of a message field (its value's for a map).
+func (f csharpProperty) message() protoreflect.MessageDescriptor {
+	if f.isMap {
+		return f.desc.MapValue().Message()
+	}
+	return f.desc.Message()
+}
+
+// csharpChecksMessage reports whether Check() of md has anything to do: a
+// required field, a Duration to range-check, or a message below with
+// either.
+func csharpChecksMessage(c *catalogue, md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	if seen[md.FullName()] || wellKnown(md) {
+		return false
+	}
+	seen[md.FullName()] = true
+	for _, f := range csharpProperties(c, md) {
+		if f.required || f.value.write == "Duration" {
+			return true
+		}
+		if f.kind == kindMessage && csharpChecksMessage(c, f.message(), seen) {
+			return true
+		}
+	}
+	return false
 }
 
 func csharpWriteField(f csharpProperty, p *printer) {

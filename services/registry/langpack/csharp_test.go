@@ -293,9 +293,18 @@ public static class Sink
         {
             Console.WriteLine("invalid: " + e.Message);
         }
+        var tooLong = new KitchenSinkV1 { Parts = new List<Part> { new Part { Name = "a" } }, Took = TimeSpan.FromSeconds(JsonWriter.MaxDurationSeconds + 1) };
         try
         {
-            new KitchenSinkV1 { Parts = new List<Part> { new Part { Name = "a" } }, Took = TimeSpan.FromSeconds(JsonWriter.MaxDurationSeconds + 1) }.WriteJson(new JsonWriter());
+            tooLong.Validate();
+        }
+        catch (ValidationException e)
+        {
+            Console.WriteLine("invalid: " + e.Message);
+        }
+        try
+        {
+            tooLong.WriteJson(new JsonWriter());
         }
         catch (ArgumentOutOfRangeException e)
         {
@@ -372,6 +381,7 @@ func TestCSharpLangpackJSON(t *testing.T) {
 		"invalid: PresenceV1 (event 7003 v1): required field label is not set",
 		"invalid: PresenceV1 (event 7003 v1): required field blob is not set",
 		"invalid: KitchenSinkV1 (event 7001 v1): required field parts[1].name is not set",
+		"invalid: KitchenSinkV1 (event 7001 v1): field took: google.protobuf.Duration is limited to 315576000000 seconds either way",
 		`range: JSON member "took": google.protobuf.Duration is limited to 315576000000 seconds either way`,
 		`surrogate: JSON member "text": the string holds a lone UTF-16 surrogate at index 5`,
 	} {

@@ -195,19 +195,30 @@ namespace Clickstream.Events.Web
         /// <summary>
         /// google.protobuf.Duration: seconds with an "s", the fraction carrying the sign of the whole.
         /// A TimeSpan counts 100 ns ticks; one longer than MaxDurationSeconds throws
-        /// ArgumentOutOfRangeException, since protobuf cannot hold it.
+        /// ArgumentOutOfRangeException, since protobuf cannot hold it (Validate() refuses it first).
         /// </summary>
         public void Duration(TimeSpan d)
         {
             long seconds = d.Ticks / TimeSpan.TicksPerSecond; // toward zero
             long nanos = d.Ticks % TimeSpan.TicksPerSecond * 100; // the sign of seconds
-            if (seconds > MaxDurationSeconds || seconds < -MaxDurationSeconds)
+            string problem = DurationProblem(d);
+            if (problem != null)
             {
-                throw new ArgumentOutOfRangeException(lastName, d,
-                    "JSON member \"" + lastName + "\": google.protobuf.Duration is limited to " + MaxDurationSeconds + " seconds either way");
+                throw new ArgumentOutOfRangeException(lastName, d, "JSON member \"" + lastName + "\": " + problem);
             }
             string sign = d.Ticks < 0 ? "-" : "";
             String(sign + Math.Abs(seconds).ToString(CultureInfo.InvariantCulture) + Fraction(Math.Abs(nanos)) + "s");
+        }
+
+        /// <summary>Why d cannot be sent as a google.protobuf.Duration, or null.</summary>
+        public static string DurationProblem(TimeSpan d)
+        {
+            long seconds = d.Ticks / TimeSpan.TicksPerSecond;
+            if (seconds > MaxDurationSeconds || seconds < -MaxDurationSeconds)
+            {
+                return "google.protobuf.Duration is limited to " + MaxDurationSeconds + " seconds either way";
+            }
+            return null;
         }
 
         /// <summary>".123", ".123456" or ".123456789" for nanos, or nothing for 0.</summary>
