@@ -289,3 +289,78 @@ func TestPythonLangpackWire(t *testing.T) {
 	}
 	assertSinkRoundTrip(t, "Python", stub, md)
 }
+
+// pythonRuntimeCheck imports the runtime on its own (no generated code)
+// and prints what its value kinds make of a few values.
+const pythonRuntimeCheck = `
+import datetime as dt
+import _runtime as rt
+
+print("duration", rt.DURATION.check("d", dt.timedelta(milliseconds=-1500)), rt.DURATION.check("d", dt.timedelta(microseconds=-1)),
+      rt.DURATION.check("d", dt.timedelta(seconds=1, microseconds=999999)))
+print("timestamp", rt.TIMESTAMP.check("t", dt.datetime(2026, 12, 5, 15, 0, 0, 999999, tzinfo=dt.timezone(dt.timedelta(hours=1)))))
+print("map", rt.encode_map(rt.check_map("m", {True: 1, False: -1}, rt.BOOL, rt.INT32), rt.BOOL, rt.INT32))
+print("double", rt.DOUBLE.encode(float("nan")), rt.DOUBLE.encode(float("-inf")), rt.UINT64.encode(2**64 - 1))
+try:
+    rt.INT64.check("x.i64", 2**63)
+except ValueError as e:
+    print("refused:", e)
+`
+
+// TestPythonRuntime: the fixed Python runtime (runtime/python) compiles
+// as it stands in the repository, _runtime.py imports on its own and
+// sender.py inside a package with it, and every pack carries both
+// byte for byte.
+func TestPythonRuntime(t *testing.T) {
+	python := tool(t, "python3", "apt-get install python3")
+	dir := filepath.Join("runtime", "python")
+	files, err := filepath.Glob(filepath.Join(dir, "*.py"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no runtime/python files (%v)", err)
+	}
+	tmp := t.TempDir()
+	run(t, ".", []string{"PYTHONPYCACHEPREFIX=" + tmp}, python, append([]string{"-W", "error", "-m", "py_compile"}, files...)...)
+
+	out := run(t, dir, []string{"PYTHONDONTWRITEBYTECODE=1"}, python, "-W", "error", "-c", pythonRuntimeCheck)
+	for _, want := range []string{
+		"duration -1.500s -0.000001s 1.999999s",
+		"timestamp 2026-12-05T14:00:00.999999Z",
+		"map {'true': 1, 'false': -1}",
+		"double NaN -Infinity 18446744073709551615",
+		"refused: x.i64: 9223372036854775808 is outside the int64 range [-9223372036854775808, 9223372036854775807]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("runtime output lacks %q:\n%s", want, out)
+		}
+	}
+
+	pkg := filepath.Join(tmp, "rtpkg")
+	if err := os.MkdirAll(pkg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := langpack.Generate(langpack.Python, fixtureInput(t, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkg, filepath.Base(f)), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := p.File("clickstream_events_web/" + filepath.Base(f)); !ok || string(got) != string(src) {
+			t.Errorf("the pack's %s differs from runtime/python/%s", filepath.Base(f), filepath.Base(f))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(pkg, "__init__.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run(t, tmp, []string{"PYTHONDONTWRITEBYTECODE=1"}, python, "-W", "error", "-c",
+		"import rtpkg.sender as s; print('sender', s.Sender('http://x/').base_url, s.Result.__name__, s.SendError.__name__)")
+	if !strings.Contains(out, "sender http://x Result SendError") {
+		t.Errorf("importing sender.py: %s", out)
+	}
+	t.Logf("%d runtime files compile; _runtime.py imports alone, sender.py in a package", len(files))
+}
