@@ -1,13 +1,17 @@
 package langpack_test
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
+	protosrc "github.com/clickstream-dev/clickstream/proto"
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
+	"github.com/clickstream-dev/clickstream/services/registry/schema"
 )
 
 // TestPHPRuntimeLints: the fixed PHP runtime (runtime/php) is valid PHP as
@@ -240,4 +244,51 @@ func TestPHPRuntimeIsEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d runtime files in the pack", n)
+}
+
+// runtimeClashInput is a catalogue whose event references a message named
+// name.
+func runtimeClashInput(t *testing.T, name string) langpack.Input {
+	t.Helper()
+	src := `syntax = "proto3";
+
+package clash.v1;
+
+import "clickstream/options/v1/options.proto";
+
+message ` + name + ` {
+  string id = 1;
+}
+
+message ClashV1 {
+  option (clickstream.options.v1.event) = {
+    id: 7002
+    version: 1
+    description: "References a message named like a runtime class."
+  };
+
+  ` + name + ` value = 1;
+}
+`
+	set, err := schema.Compile(context.Background(), fstest.MapFS{"clash/v1/clash.proto": {Data: []byte(src)}}, protosrc.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return langpack.Input{Environment: "clash", Revision: 1, Files: fileSet(set.Files),
+		Events: []langpack.Event{{ID: 7002, Version: 1, MessageName: "clash.v1.ClashV1"}}}
+}
+
+// TestRuntimeNameCollision: a catalogue message named like a class of the
+// PHP or Python runtime fails generation with a message naming it, rather
+// than giving a pack whose classes replace each other.
+func TestRuntimeNameCollision(t *testing.T) {
+	for _, c := range []struct {
+		lang langpack.Language
+		name string
+	}{{langpack.PHP, "Json"}, {langpack.PHP, "Sender"}, {langpack.Python, "Result"}, {langpack.Python, "ValidationError"}} {
+		_, err := langpack.Generate(c.lang, runtimeClashInput(t, c.name))
+		if err == nil || !strings.Contains(err.Error(), "clash.v1."+c.name+" is generated as the class "+c.name) {
+			t.Errorf("%s with a message %s: error %v, want one naming clash.v1.%s", c.lang, c.name, err, c.name)
+		}
+	}
 }
