@@ -135,7 +135,8 @@ func phpAccessors(p *printer, class string, f phpField) {
 			p.P("$checked = [];")
 			if f.isMap {
 				p.Block("foreach ($value as $k => $v) {", func() {
-					p.P("$checked[", phpCheck(phpValue{check: f.keyCheck}, where, "$k"), "] = ", phpCheck(f.val, where, "$v"), ";")
+					keyWhere := singleQuoted(class + "::" + setter + "() key")
+					p.P("$checked[", phpCheck(phpValue{check: f.keyCheck}, keyWhere, "$k"), "] = ", phpCheck(f.val, where, "$v"), ";")
 				}, "}")
 			} else {
 				p.Block("foreach ($value as $v) {", func() {

@@ -215,6 +215,7 @@ const phpValuesReadme = `Values are checked when set, so what is sent is exactly
 - strings must be UTF-8 (bytes fields take any string); a Timestamp takes a ` + "`\\DateTimeInterface`" + `
   (to the microsecond) or an RFC 3339 string; a Duration a string like "-1.5s".
 - ` + "`map<bool, …>`" + ` keys are true and false (PHP stores them as 1 and 0) and are sent as "true"/"false".
+
 A wrong type throws ` + "`\\TypeError`" + `, a value the field cannot hold ` + "`\\InvalidArgumentException`" + `,
 naming the class and setter.
 
@@ -229,6 +230,7 @@ const pythonValuesReadme = `Values are checked when set, so what is sent is exac
 - strings must encode as UTF-8; a Timestamp takes a timezone-aware ` + "`datetime.datetime`" + ` (sent in UTC,
   to the microsecond) or an RFC 3339 string; a Duration a ` + "`datetime.timedelta`" + ` or a string like "-1.5s".
 - ` + "`map[bool, …]`" + ` keys are sent as "true"/"false".
+
 A wrong type raises ` + "`TypeError`" + `, a value the field cannot hold ` + "`ValueError`" + `, naming the class and field.
 
 `

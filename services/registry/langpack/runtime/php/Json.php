@@ -205,12 +205,12 @@ final class Json
         if ($k === 0 || $k === 'false') {
             return 'false';
         }
-        throw new \InvalidArgumentException(sprintf('%s: map key %s is not a bool (true, false, 1, 0, \'true\' or \'false\')', $where, var_export($k, true)));
+        throw new \InvalidArgumentException(sprintf('%s: %s is not a bool (true, false, 1, 0, \'true\' or \'false\')', $where, var_export($k, true)));
     }
 
     public static function stringKey(string $where, int|string $k): string
     {
-        return self::string($where . ' key', (string) $k);
+        return self::string($where, (string) $k);
     }
 
     /** A float or double as protobuf JSON: a number, or "NaN", "Infinity", "-Infinity". */

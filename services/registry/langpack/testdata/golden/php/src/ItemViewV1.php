@@ -110,7 +110,7 @@ final class ItemViewV1 implements Event
     {
         $checked = [];
         foreach ($value as $k => $v) {
-            $checked[Json::stringKey('ItemViewV1::setAttributes()', $k)] = Json::string('ItemViewV1::setAttributes()', $v);
+            $checked[Json::stringKey('ItemViewV1::setAttributes() key', $k)] = Json::string('ItemViewV1::setAttributes()', $v);
         }
         $this->attributes = $checked;
         return $this;
