@@ -169,7 +169,11 @@ func pythonClass(p *printer, c *catalogue, md protoreflect.MessageDescriptor) {
 					}
 					p.Block("if "+attr+":", func() { p.P(key, " = {", k, ": ", f.val.json("v"), " for k, v in ", attr, ".items()}") }, "")
 				case f.list:
-					p.Block("if "+attr+":", func() { p.P(key, " = [", f.val.json("v"), " for v in ", attr, "]") }, "")
+					each := "list(" + attr + ")"
+					if f.val.encode != nil {
+						each = "[" + f.val.json("v") + " for v in " + attr + "]"
+					}
+					p.Block("if "+attr+":", func() { p.P(key, " = ", each) }, "")
 				default:
 					p.Block("if "+attr+" is not None:", func() { p.P(key, " = ", f.val.json(attr)) }, "")
 				}

@@ -211,7 +211,7 @@ class ItemViewV1(_rt.Event):
         if self._item_id is not None:
             out["itemId"] = str(self._item_id)
         if self._tags:
-            out["tags"] = [v for v in self._tags]
+            out["tags"] = list(self._tags)
         if self._attributes:
             out["attributes"] = {k: v for k, v in self._attributes.items()}
         return out
