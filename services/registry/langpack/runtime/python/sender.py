@@ -92,7 +92,9 @@ class Sender:
         return results
 
     def _send_batch(self, events: Sequence[Event], keys: Sequence[str]) -> list[Result]:
-        data = json.dumps(self.body(events, keys), separators=(",", ":")).encode("utf-8")
+        # allow_nan=False: a NaN left in a free-form JSON value raises here
+        # rather than sending a NaN token, which is not JSON.
+        data = json.dumps(self.body(events, keys), separators=(",", ":"), allow_nan=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = "Bearer " + self.api_key
