@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -21,8 +22,38 @@ type ComposerDist struct {
 
 // BuildComposerDist builds the dist zip of a PHP langpack: composer.json
 // (the pack's own, or a minimal one with a PSR-4 autoload of src/) and
-// src/ at the root of the zip. Equal input gives equal bytes.
+// src/ at the root of the zip. Equal input gives equal bytes, which stay
+// the same across registry versions: a composer.lock holds their SHA-1.
 func BuildComposerDist(names Names, files []File) (*ComposerDist, error) {
+	size := 0
+	for _, f := range files {
+		size += len(f.Data)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size/3 + 4096) // PHP source deflates to about a quarter
+	h := sha1.New()
+	pkg, err := writeComposerDist(io.MultiWriter(&buf, h), names, files)
+	if err != nil {
+		return nil, err
+	}
+	return &ComposerDist{Data: buf.Bytes(), Shasum: hex.EncodeToString(h.Sum(nil)), Package: pkg}, nil
+}
+
+// ComposerDistSum is what packages.json needs of a dist, without keeping
+// the zip: its SHA-1 and the decoded composer.json, equal to
+// BuildComposerDist's Shasum and Package. It streams the zip through the
+// hash, so a repository index of many versions holds no zip in memory.
+func ComposerDistSum(names Names, files []File) (shasum string, pkg map[string]any, err error) {
+	h := sha1.New()
+	pkg, err = writeComposerDist(h, names, files)
+	if err != nil {
+		return "", nil, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), pkg, nil
+}
+
+// writeComposerDist writes the dist zip to w and returns its composer.json.
+func writeComposerDist(w io.Writer, names Names, files []File) (map[string]any, error) {
 	if names.ComposerName == "" {
 		return nil, fmt.Errorf("build composer dist: the Composer name of the langpack is empty")
 	}
@@ -52,8 +83,7 @@ func BuildComposerDist(names Names, files []File) (*ComposerDist, error) {
 		return nil, fmt.Errorf("build composer dist: composer.json names %q, want %q", name, names.ComposerName)
 	}
 
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	zw := zip.NewWriter(w)
 	if err := addZipFile(zw, "composer.json", composerJSON); err != nil {
 		return nil, fmt.Errorf("build composer dist: %w", err)
 	}
@@ -75,6 +105,5 @@ func BuildComposerDist(names Names, files []File) (*ComposerDist, error) {
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("build composer dist: %w", err)
 	}
-	sum := sha1.Sum(buf.Bytes())
-	return &ComposerDist{Data: buf.Bytes(), Shasum: hex.EncodeToString(sum[:]), Package: pkg}, nil
+	return pkg, nil
 }

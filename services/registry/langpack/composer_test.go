@@ -58,3 +58,72 @@ func TestBuildComposerDist(t *testing.T) {
 		t.Errorf("a pack without src/: %v, want an error", err)
 	}
 }
+
+// BenchmarkBuildComposerDist builds the dist zip of the PHP langpack of
+// 1,000 event versions (what /composer/packages.json pays per stored
+// version when nothing is cached).
+func BenchmarkBuildComposerDist(b *testing.B) {
+	in := syntheticInput()
+	p, err := langpack.Generate(langpack.PHP, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := langpack.NamesFor(in.Environment)
+	var size int
+	for b.Loop() {
+		d, err := langpack.BuildComposerDist(names, p.Files)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(d.Data)
+	}
+	b.ReportMetric(float64(len(p.Files)), "files")
+	b.ReportMetric(float64(size), "zip-bytes")
+}
+
+// TestComposerDistSum: the streamed SHA-1 and composer.json equal those of
+// the built zip, and the zip of a fixed input keeps its pinned SHA-1 — a
+// composer.lock holds it, so a registry upgrade must not change the bytes of
+// a version's dist.
+func TestComposerDistSum(t *testing.T) {
+	names := langpack.NamesFor("web")
+	files := []langpack.File{
+		{Path: "README.md", Data: []byte("# web\n")},
+		{Path: "src/Events/ItemViewV2.php", Data: []byte("<?php\n")},
+		{Path: "src/Sender.php", Data: []byte("<?php\n")},
+	}
+	dist, err := langpack.BuildComposerDist(names, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, pkg, err := langpack.ComposerDistSum(names, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != dist.Shasum || pkg["name"] != dist.Package["name"] {
+		t.Errorf("ComposerDistSum %s %v, BuildComposerDist %s %v", sum, pkg["name"], dist.Shasum, dist.Package["name"])
+	}
+	const pinned = "f335a8fb6458a9ad98ceb202fb84e0c9ec585f2b"
+	if dist.Shasum != pinned {
+		t.Errorf("the dist of the fixed input has SHA-1 %s, pinned %s: its bytes changed, which breaks composer.lock files", dist.Shasum, pinned)
+	}
+	if _, _, err := langpack.ComposerDistSum(names, files[:1]); err == nil {
+		t.Error("a pack without src/ has a sum")
+	}
+}
+
+// BenchmarkComposerDistSum is BenchmarkBuildComposerDist without keeping
+// the zip.
+func BenchmarkComposerDistSum(b *testing.B) {
+	in := syntheticInput()
+	p, err := langpack.Generate(langpack.PHP, in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := langpack.NamesFor(in.Environment)
+	for b.Loop() {
+		if _, _, err := langpack.ComposerDistSum(names, p.Files); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,8 +5,10 @@
 
 declare(strict_types=1);
 
+namespace Clickstream\Events\Web;
+
 spl_autoload_register(static function (string $class): void {
-    $prefix = 'Clickstream\\Events\\Web\\';
+    $prefix = __NAMESPACE__ . '\\';
     if (strncmp($class, $prefix, strlen($prefix)) !== 0) {
         return;
     }

@@ -26,7 +26,7 @@ final class Context
 
     public function setUserId(?string $value): self
     {
-        $this->userId = $value;
+        $this->userId = $value === null ? null : Json::string('Context::setUserId()', $value);
         return $this;
     }
 
@@ -37,21 +37,21 @@ final class Context
 
     public function setDeviceId(?string $value): self
     {
-        $this->deviceId = $value;
+        $this->deviceId = $value === null ? null : Json::string('Context::setDeviceId()', $value);
         return $this;
     }
 
     /**
-     * Protobuf JSON string (RFC 3339 time or duration like "1.5s").
+     * A \DateTimeInterface (kept to the microsecond, in UTC) or an RFC 3339 string; read back as the RFC 3339 string.
      */
     public function getOccurredAt(): ?string
     {
         return $this->occurredAt;
     }
 
-    public function setOccurredAt(?string $value): self
+    public function setOccurredAt(\DateTimeInterface|string|null $value): self
     {
-        $this->occurredAt = $value;
+        $this->occurredAt = $value === null ? null : Json::timestamp('Context::setOccurredAt()', $value);
         return $this;
     }
 

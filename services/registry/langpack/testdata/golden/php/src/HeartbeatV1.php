@@ -53,7 +53,7 @@ final class HeartbeatV1 implements Event
 
     public function setClientId(?string $value): self
     {
-        $this->clientId = $value;
+        $this->clientId = $value === null ? null : Json::string('HeartbeatV1::setClientId()', $value);
         return $this;
     }
 

@@ -83,21 +83,20 @@ final class ItemViewV1 implements Event
     }
 
     /**
-     * @param list<string> $value
+     * @param array<string> $value
      */
     public function setTags(array $value): self
     {
+        $checked = [];
         foreach ($value as $v) {
-            if (!(is_string($v))) {
-                throw new \TypeError('ItemViewV1::setTags(): expected string elements, got ' . get_debug_type($v));
-            }
+            $checked[] = Json::string('ItemViewV1::setTags()', $v);
         }
-        $this->tags = array_values($value);
+        $this->tags = $checked;
         return $this;
     }
 
     /**
-     * @return array<string>
+     * @return array<string, string>
      */
     public function getAttributes(): array
     {
@@ -105,16 +104,15 @@ final class ItemViewV1 implements Event
     }
 
     /**
-     * @param array<string> $value
+     * @param array<string, string> $value
      */
     public function setAttributes(array $value): self
     {
-        foreach ($value as $v) {
-            if (!(is_string($v))) {
-                throw new \TypeError('ItemViewV1::setAttributes(): expected string elements, got ' . get_debug_type($v));
-            }
+        $checked = [];
+        foreach ($value as $k => $v) {
+            $checked[Json::stringKey('ItemViewV1::setAttributes() key', $k)] = Json::string('ItemViewV1::setAttributes()', $v);
         }
-        $this->attributes = $value;
+        $this->attributes = $checked;
         return $this;
     }
 
@@ -146,10 +144,10 @@ final class ItemViewV1 implements Event
             $out['itemId'] = (string) $this->itemId;
         }
         if (count($this->tags) > 0) {
-            $out['tags'] = array_map(fn ($v) => $v, $this->tags);
+            $out['tags'] = $this->tags;
         }
         if (count($this->attributes) > 0) {
-            $out['attributes'] = (object) array_map(fn ($v) => $v, $this->attributes);
+            $out['attributes'] = (object) $this->attributes;
         }
         return $out;
     }

@@ -9,7 +9,7 @@ namespace Clickstream\Events\Web;
 
 /** What this langpack was generated for. */
 final class Langpack
-{
-    public const ENVIRONMENT = 'web';
-    public const CATALOGUE_REVISION = 7;
-}
+    {
+        public const ENVIRONMENT = 'web';
+        public const CATALOGUE_REVISION = 7;
+    }

@@ -72,7 +72,7 @@ final class PhotoStatusChangedV1 implements Event
 
     public function setPhotoId(?string $value): self
     {
-        $this->photoId = $value;
+        $this->photoId = $value === null ? null : Json::string('PhotoStatusChangedV1::setPhotoId()', $value);
         return $this;
     }
 
@@ -83,7 +83,7 @@ final class PhotoStatusChangedV1 implements Event
 
     public function setObjectId(?string $value): self
     {
-        $this->objectId = $value;
+        $this->objectId = $value === null ? null : Json::string('PhotoStatusChangedV1::setObjectId()', $value);
         return $this;
     }
 

@@ -72,7 +72,7 @@ final class PhotoStatusChangedV2 implements Event
 
     public function setPhotoId(?string $value): self
     {
-        $this->photoId = $value;
+        $this->photoId = $value === null ? null : Json::string('PhotoStatusChangedV2::setPhotoId()', $value);
         return $this;
     }
 
@@ -83,7 +83,7 @@ final class PhotoStatusChangedV2 implements Event
 
     public function setObjectId(?string $value): self
     {
-        $this->objectId = $value;
+        $this->objectId = $value === null ? null : Json::string('PhotoStatusChangedV2::setObjectId()', $value);
         return $this;
     }
 
@@ -121,7 +121,7 @@ final class PhotoStatusChangedV2 implements Event
 
     public function setReason(?string $value): self
     {
-        $this->reason = $value;
+        $this->reason = $value === null ? null : Json::string('PhotoStatusChangedV2::setReason()', $value);
         return $this;
     }
 

@@ -4,68 +4,12 @@
 
 from __future__ import annotations
 
-import base64
+import datetime
 import enum
 import warnings
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
-
-class ValidationError(ValueError):
-    """A required field of an event is not set: raised before anything is sent."""
-
-    def __init__(self, event: str, event_id: int, version: int, field: str) -> None:
-        super().__init__(
-            f"{event} (event {event_id} v{version}): required field {field} is not set"
-            " (required means present and not the zero value)"
-        )
-        self.event = event
-        self.event_id = event_id
-        self.version = version
-        self.field = field
-
-
-def _check(cls: str, name: str, value: Any, types: Optional[tuple[type, ...]]) -> Any:
-    if types is None:
-        return value
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        expected = " or ".join(t.__name__ for t in types)
-        raise TypeError(f"{cls}.{name}: expected {expected}, got {type(value).__name__}")
-    return value
-
-
-def _check_list(cls: str, name: str, value: Any, types: Optional[tuple[type, ...]]) -> list[Any]:
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{cls}.{name}: expected a list, got {type(value).__name__}")
-    return [_check(cls, name, v, types) for v in value]
-
-
-def _check_map(cls: str, name: str, value: Any, key_types: tuple[type, ...], types: Optional[tuple[type, ...]]) -> dict[Any, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f"{cls}.{name}: expected a dict, got {type(value).__name__}")
-    return {_check(cls, name + " key", k, key_types): _check(cls, name, v, types) for k, v in value.items()}
-
-
-class _Message:
-    """A generated message: typed properties, validation and protobuf JSON."""
-
-    def _check(self, event: str, event_id: int, version: int, path: str) -> None:
-        raise NotImplementedError
-
-    def to_json(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-class _Event(_Message):
-    """One event version."""
-
-    EVENT_ID: ClassVar[int]
-    EVENT_VERSION: ClassVar[int]
-    MESSAGE_NAME: ClassVar[str]
-    DEPRECATED: ClassVar[bool] = False
-
-    def validate(self) -> None:
-        """Raise ValidationError when a required field is not set."""
-        self._check(type(self).__name__, self.EVENT_ID, self.EVENT_VERSION, "")
+from . import _runtime as _rt
 
 
 class ContentStatus(enum.IntEnum):
@@ -76,10 +20,10 @@ class ContentStatus(enum.IntEnum):
     CONTENT_STATUS_BLOCKED = 2
 
 
-class Context(_Message):
+class Context(_rt.Message):
     """Context is shared by the events that reference it."""
 
-    def __init__(self, *, user_id: str | None = None, device_id: str | None = None, occurred_at: str | None = None) -> None:
+    def __init__(self, *, user_id: str | None = None, device_id: str | None = None, occurred_at: datetime.datetime | str | None = None) -> None:
         self._user_id: str | None = None
         self._device_id: str | None = None
         self._occurred_at: str | None = None
@@ -97,7 +41,7 @@ class Context(_Message):
 
     @user_id.setter
     def user_id(self, value: str | None) -> None:
-        self._user_id = None if value is None else _check("Context", "user_id", value, (str,))
+        self._user_id = None if value is None else _rt.STRING.check("Context.user_id", value)
 
     @property
     def device_id(self) -> str | None:
@@ -105,16 +49,16 @@ class Context(_Message):
 
     @device_id.setter
     def device_id(self, value: str | None) -> None:
-        self._device_id = None if value is None else _check("Context", "device_id", value, (str,))
+        self._device_id = None if value is None else _rt.STRING.check("Context.device_id", value)
 
     @property
     def occurred_at(self) -> str | None:
-        """Protobuf JSON string (RFC 3339 time or duration like "1.5s")."""
+        """A timezone-aware datetime.datetime (sent in UTC, to the microsecond) or an RFC 3339 string; read back as the RFC 3339 string."""
         return self._occurred_at
 
     @occurred_at.setter
-    def occurred_at(self, value: str | None) -> None:
-        self._occurred_at = None if value is None else _check("Context", "occurred_at", value, (str,))
+    def occurred_at(self, value: datetime.datetime | str | None) -> None:
+        self._occurred_at = None if value is None else _rt.TIMESTAMP.check("Context.occurred_at", value)
 
     def _check(self, event: str, event_id: int, version: int, path: str) -> None:
         return
@@ -130,7 +74,7 @@ class Context(_Message):
         return out
 
 
-class HeartbeatV1(_Event):
+class HeartbeatV1(_rt.Event):
     """A client is alive.
 
     Event 9001 version 1 (fixture.events.v1.HeartbeatV1).
@@ -159,7 +103,7 @@ class HeartbeatV1(_Event):
 
     @client_id.setter
     def client_id(self, value: str | None) -> None:
-        self._client_id = None if value is None else _check("HeartbeatV1", "client_id", value, (str,))
+        self._client_id = None if value is None else _rt.STRING.check("HeartbeatV1.client_id", value)
 
     @property
     def uptime_s(self) -> int | None:
@@ -167,7 +111,7 @@ class HeartbeatV1(_Event):
 
     @uptime_s.setter
     def uptime_s(self, value: int | None) -> None:
-        self._uptime_s = None if value is None else _check("HeartbeatV1", "uptime_s", value, (int,))
+        self._uptime_s = None if value is None else _rt.INT64.check("HeartbeatV1.uptime_s", value)
         if value is not None:
             self._uptime_ms = None
 
@@ -177,7 +121,7 @@ class HeartbeatV1(_Event):
 
     @uptime_ms.setter
     def uptime_ms(self, value: int | None) -> None:
-        self._uptime_ms = None if value is None else _check("HeartbeatV1", "uptime_ms", value, (int,))
+        self._uptime_ms = None if value is None else _rt.INT64.check("HeartbeatV1.uptime_ms", value)
         if value is not None:
             self._uptime_s = None
 
@@ -195,7 +139,7 @@ class HeartbeatV1(_Event):
         return out
 
 
-class ItemViewV1(_Event):
+class ItemViewV1(_rt.Event):
     """A user opened an item card.
 
     Event 1001 version 1 (fixture.events.v1.ItemViewV1).
@@ -227,7 +171,7 @@ class ItemViewV1(_Event):
 
     @context.setter
     def context(self, value: Context | None) -> None:
-        self._context = None if value is None else _check("ItemViewV1", "context", value, (Context,))
+        self._context = None if value is None else _rt.MessageOf(Context).check("ItemViewV1.context", value)
 
     @property
     def item_id(self) -> int | None:
@@ -236,7 +180,7 @@ class ItemViewV1(_Event):
 
     @item_id.setter
     def item_id(self, value: int | None) -> None:
-        self._item_id = None if value is None else _check("ItemViewV1", "item_id", value, (int,))
+        self._item_id = None if value is None else _rt.INT64.check("ItemViewV1.item_id", value)
 
     @property
     def tags(self) -> list[str]:
@@ -244,7 +188,7 @@ class ItemViewV1(_Event):
 
     @tags.setter
     def tags(self, value: list[str] | None) -> None:
-        self._tags = [] if value is None else _check_list("ItemViewV1", "tags", value, (str,))
+        self._tags = [] if value is None else _rt.check_list("ItemViewV1.tags", value, _rt.STRING)
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -252,13 +196,13 @@ class ItemViewV1(_Event):
 
     @attributes.setter
     def attributes(self, value: dict[str, str] | None) -> None:
-        self._attributes = {} if value is None else _check_map("ItemViewV1", "attributes", value, (str,), (str,))
+        self._attributes = {} if value is None else _rt.check_map("ItemViewV1.attributes", value, _rt.STRING, _rt.STRING)
 
     def _check(self, event: str, event_id: int, version: int, path: str) -> None:
         if self._context is None:
-            raise ValidationError(event, event_id, version, path + "context")
+            raise _rt.ValidationError(event, event_id, version, path + "context")
         if self._item_id is None or self._item_id == 0:
-            raise ValidationError(event, event_id, version, path + "item_id")
+            raise _rt.ValidationError(event, event_id, version, path + "item_id")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -267,13 +211,13 @@ class ItemViewV1(_Event):
         if self._item_id is not None:
             out["itemId"] = str(self._item_id)
         if self._tags:
-            out["tags"] = [v for v in self._tags]
+            out["tags"] = list(self._tags)
         if self._attributes:
             out["attributes"] = {k: v for k, v in self._attributes.items()}
         return out
 
 
-class PhotoStatusChangedV1(_Event):
+class PhotoStatusChangedV1(_rt.Event):
     """A photo changed status.
 
     Event 2001 version 1 (fixture.events.v1.PhotoStatusChangedV1).
@@ -308,7 +252,7 @@ class PhotoStatusChangedV1(_Event):
 
     @context.setter
     def context(self, value: Context | None) -> None:
-        self._context = None if value is None else _check("PhotoStatusChangedV1", "context", value, (Context,))
+        self._context = None if value is None else _rt.MessageOf(Context).check("PhotoStatusChangedV1.context", value)
 
     @property
     def photo_id(self) -> str | None:
@@ -320,7 +264,7 @@ class PhotoStatusChangedV1(_Event):
 
     @photo_id.setter
     def photo_id(self, value: str | None) -> None:
-        self._photo_id = None if value is None else _check("PhotoStatusChangedV1", "photo_id", value, (str,))
+        self._photo_id = None if value is None else _rt.STRING.check("PhotoStatusChangedV1.photo_id", value)
 
     @property
     def object_id(self) -> str | None:
@@ -328,7 +272,7 @@ class PhotoStatusChangedV1(_Event):
 
     @object_id.setter
     def object_id(self, value: str | None) -> None:
-        self._object_id = None if value is None else _check("PhotoStatusChangedV1", "object_id", value, (str,))
+        self._object_id = None if value is None else _rt.STRING.check("PhotoStatusChangedV1.object_id", value)
 
     @property
     def status(self) -> ContentStatus | None:
@@ -336,13 +280,13 @@ class PhotoStatusChangedV1(_Event):
 
     @status.setter
     def status(self, value: ContentStatus | None) -> None:
-        self._status = None if value is None else _check("PhotoStatusChangedV1", "status", value, (ContentStatus,))
+        self._status = None if value is None else _rt.EnumOf(ContentStatus).check("PhotoStatusChangedV1.status", value)
 
     def _check(self, event: str, event_id: int, version: int, path: str) -> None:
         if self._context is None:
-            raise ValidationError(event, event_id, version, path + "context")
+            raise _rt.ValidationError(event, event_id, version, path + "context")
         if not self._photo_id:
-            raise ValidationError(event, event_id, version, path + "photo_id")
+            raise _rt.ValidationError(event, event_id, version, path + "photo_id")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -357,7 +301,7 @@ class PhotoStatusChangedV1(_Event):
         return out
 
 
-class PhotoStatusChangedV2(_Event):
+class PhotoStatusChangedV2(_rt.Event):
     """A photo changed status; with the previous status.
 
     Event 2001 version 2 (fixture.events.v1.PhotoStatusChangedV2).
@@ -395,7 +339,7 @@ class PhotoStatusChangedV2(_Event):
 
     @context.setter
     def context(self, value: Context | None) -> None:
-        self._context = None if value is None else _check("PhotoStatusChangedV2", "context", value, (Context,))
+        self._context = None if value is None else _rt.MessageOf(Context).check("PhotoStatusChangedV2.context", value)
 
     @property
     def photo_id(self) -> str | None:
@@ -407,7 +351,7 @@ class PhotoStatusChangedV2(_Event):
 
     @photo_id.setter
     def photo_id(self, value: str | None) -> None:
-        self._photo_id = None if value is None else _check("PhotoStatusChangedV2", "photo_id", value, (str,))
+        self._photo_id = None if value is None else _rt.STRING.check("PhotoStatusChangedV2.photo_id", value)
 
     @property
     def object_id(self) -> str | None:
@@ -415,7 +359,7 @@ class PhotoStatusChangedV2(_Event):
 
     @object_id.setter
     def object_id(self, value: str | None) -> None:
-        self._object_id = None if value is None else _check("PhotoStatusChangedV2", "object_id", value, (str,))
+        self._object_id = None if value is None else _rt.STRING.check("PhotoStatusChangedV2.object_id", value)
 
     @property
     def status(self) -> ContentStatus | None:
@@ -427,7 +371,7 @@ class PhotoStatusChangedV2(_Event):
 
     @status.setter
     def status(self, value: ContentStatus | None) -> None:
-        self._status = None if value is None else _check("PhotoStatusChangedV2", "status", value, (ContentStatus,))
+        self._status = None if value is None else _rt.EnumOf(ContentStatus).check("PhotoStatusChangedV2.status", value)
 
     @property
     def previous_status(self) -> ContentStatus | None:
@@ -435,7 +379,7 @@ class PhotoStatusChangedV2(_Event):
 
     @previous_status.setter
     def previous_status(self, value: ContentStatus | None) -> None:
-        self._previous_status = None if value is None else _check("PhotoStatusChangedV2", "previous_status", value, (ContentStatus,))
+        self._previous_status = None if value is None else _rt.EnumOf(ContentStatus).check("PhotoStatusChangedV2.previous_status", value)
 
     @property
     def reason(self) -> str | None:
@@ -443,15 +387,15 @@ class PhotoStatusChangedV2(_Event):
 
     @reason.setter
     def reason(self, value: str | None) -> None:
-        self._reason = None if value is None else _check("PhotoStatusChangedV2", "reason", value, (str,))
+        self._reason = None if value is None else _rt.STRING.check("PhotoStatusChangedV2.reason", value)
 
     def _check(self, event: str, event_id: int, version: int, path: str) -> None:
         if self._context is None:
-            raise ValidationError(event, event_id, version, path + "context")
+            raise _rt.ValidationError(event, event_id, version, path + "context")
         if not self._photo_id:
-            raise ValidationError(event, event_id, version, path + "photo_id")
+            raise _rt.ValidationError(event, event_id, version, path + "photo_id")
         if self._status is None or self._status == 0:
-            raise ValidationError(event, event_id, version, path + "status")
+            raise _rt.ValidationError(event, event_id, version, path + "status")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from .events import _Event
+from ._runtime import Event
 
 RETRYABLE_HTTP = (429, 502, 503, 504)
 
@@ -26,7 +26,7 @@ class Result:
     """The verdict on one event."""
 
     key: str
-    event: _Event
+    event: Event
     status: str = "EVENT_STATUS_UNSPECIFIED"  # EVENT_STATUS_ACCEPTED, _DUPLICATE or _REJECTED
     rejection: Optional[dict[str, Any]] = None  # reason, fieldPath, message, retryable
 
@@ -66,7 +66,7 @@ class Sender:
         self.timeout = timeout
 
     @staticmethod
-    def body(events: Sequence[_Event], keys: Sequence[str]) -> dict[str, Any]:
+    def body(events: Sequence[Event], keys: Sequence[str]) -> dict[str, Any]:
         """The request body for events sent under keys."""
         return {
             "events": [
@@ -75,10 +75,10 @@ class Sender:
             ]
         }
 
-    def send(self, *events: _Event, keys: Optional[Sequence[str]] = None) -> list[Result]:
+    def send(self, *events: Event, keys: Optional[Sequence[str]] = None) -> list[Result]:
         """Validate every event, then send them; one Result per event, in order."""
         for ev in events:
-            if not isinstance(ev, _Event):
+            if not isinstance(ev, Event):
                 raise TypeError(f"not an event of this langpack: {type(ev).__name__}")
             ev.validate()
         if keys is None:
@@ -91,8 +91,10 @@ class Sender:
             results.extend(self._send_batch(events[start:end], keys[start:end]))
         return results
 
-    def _send_batch(self, events: Sequence[_Event], keys: Sequence[str]) -> list[Result]:
-        data = json.dumps(self.body(events, keys), separators=(",", ":")).encode("utf-8")
+    def _send_batch(self, events: Sequence[Event], keys: Sequence[str]) -> list[Result]:
+        # allow_nan=False: a NaN left in a free-form JSON value raises here
+        # rather than sending a NaN token, which is not JSON.
+        data = json.dumps(self.body(events, keys), separators=(",", ":"), allow_nan=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = "Bearer " + self.api_key
