@@ -17,6 +17,10 @@ public interface ClickstreamEvent {
     /** @throws ValidationException when a required field is not set */
     void validate();
 
-    /** The event in the protobuf binary format. */
+    /**
+     * The event in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
     byte[] toByteArray();
 }
