@@ -193,7 +193,6 @@ func TestJavaLangpack(t *testing.T) {
 	}
 }
 
-
 const javaSink = `import dev.clickstream.events.sink.*;
 import java.util.*;
 
