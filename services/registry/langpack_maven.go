@@ -86,7 +86,8 @@ type mavenJars struct {
 	mu     sync.Mutex
 	lru    *list.List // of *mavenJar, most recent first
 	byKey  map[[32]byte]*list.Element
-	size   int
+	size   int // bytes cached, at most limit
+	limit  int
 	flight map[[32]byte]*mavenCompile
 }
 
@@ -115,6 +116,7 @@ func newMavenJars() *mavenJars {
 			return jdk, nil
 		}),
 		slot:   make(chan struct{}, 1),
+		limit:  mavenJarCacheBytes,
 		lru:    list.New(),
 		byKey:  map[[32]byte]*list.Element{},
 		flight: map[[32]byte]*mavenCompile{},
@@ -160,12 +162,20 @@ func (m *mavenJars) compile(jdk *langpack.JDK, key [32]byte, a *langpack.MavenAr
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.flight, key)
-	if c.err != nil || len(c.data) > mavenJarCacheBytes {
+	if c.err == nil {
+		m.add(key, c.data)
+	}
+}
+
+// add caches a jar, evicting the least recently used beyond the bound;
+// m.mu is held.
+func (m *mavenJars) add(key [32]byte, data []byte) {
+	if len(data) > m.limit {
 		return
 	}
-	m.byKey[key] = m.lru.PushFront(&mavenJar{key: key, data: c.data})
-	m.size += len(c.data)
-	for m.size > mavenJarCacheBytes {
+	m.byKey[key] = m.lru.PushFront(&mavenJar{key: key, data: data})
+	m.size += len(data)
+	for m.size > m.limit {
 		old := m.lru.Remove(m.lru.Back()).(*mavenJar)
 		delete(m.byKey, old.key)
 		m.size -= len(old.data)
