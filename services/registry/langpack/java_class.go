@@ -16,52 +16,53 @@ type javaValue struct {
 	boxed, prim string
 	write       string // "Int64": writeInt64 / writeInt64NoTag
 	packable    bool
+	msg         protoreflect.MessageDescriptor // a generated class's message
 }
 
 func javaValueOf(c *catalogue, fd protoreflect.FieldDescriptor) javaValue {
 	switch fd.Kind() {
 	case protoreflect.Int32Kind:
-		return javaValue{"Integer", "int", "Int32", true}
+		return javaValue{"Integer", "int", "Int32", true, nil}
 	case protoreflect.Sint32Kind:
-		return javaValue{"Integer", "int", "SInt32", true}
+		return javaValue{"Integer", "int", "SInt32", true, nil}
 	case protoreflect.Sfixed32Kind:
-		return javaValue{"Integer", "int", "SFixed32", true}
+		return javaValue{"Integer", "int", "SFixed32", true, nil}
 	case protoreflect.Uint32Kind:
-		return javaValue{"Integer", "int", "UInt32", true}
+		return javaValue{"Integer", "int", "UInt32", true, nil}
 	case protoreflect.Fixed32Kind:
-		return javaValue{"Integer", "int", "Fixed32", true}
+		return javaValue{"Integer", "int", "Fixed32", true, nil}
 	case protoreflect.Int64Kind:
-		return javaValue{"Long", "long", "Int64", true}
+		return javaValue{"Long", "long", "Int64", true, nil}
 	case protoreflect.Sint64Kind:
-		return javaValue{"Long", "long", "SInt64", true}
+		return javaValue{"Long", "long", "SInt64", true, nil}
 	case protoreflect.Sfixed64Kind:
-		return javaValue{"Long", "long", "SFixed64", true}
+		return javaValue{"Long", "long", "SFixed64", true, nil}
 	case protoreflect.Uint64Kind:
-		return javaValue{"Long", "long", "UInt64", true}
+		return javaValue{"Long", "long", "UInt64", true, nil}
 	case protoreflect.Fixed64Kind:
-		return javaValue{"Long", "long", "Fixed64", true}
+		return javaValue{"Long", "long", "Fixed64", true, nil}
 	case protoreflect.FloatKind:
-		return javaValue{"Float", "float", "Float", true}
+		return javaValue{"Float", "float", "Float", true, nil}
 	case protoreflect.DoubleKind:
-		return javaValue{"Double", "double", "Double", true}
+		return javaValue{"Double", "double", "Double", true, nil}
 	case protoreflect.BoolKind:
-		return javaValue{"Boolean", "boolean", "Bool", true}
+		return javaValue{"Boolean", "boolean", "Bool", true, nil}
 	case protoreflect.StringKind:
-		return javaValue{"String", "", "String", false}
+		return javaValue{"String", "", "String", false, nil}
 	case protoreflect.BytesKind:
-		return javaValue{"byte[]", "", "Bytes", false}
+		return javaValue{"byte[]", "", "Bytes", false, nil}
 	case protoreflect.EnumKind:
-		return javaValue{c.class[fd.Enum().FullName()], "", "Enum", true}
+		return javaValue{c.class[fd.Enum().FullName()], "", "Enum", true, nil}
 	}
 	switch md := fd.Message(); {
 	case md.FullName() == "google.protobuf.Timestamp":
-		return javaValue{"java.time.Instant", "", "Timestamp", false}
+		return javaValue{"java.time.Instant", "", "Timestamp", false, nil}
 	case md.FullName() == "google.protobuf.Duration":
-		return javaValue{"java.time.Duration", "", "Duration", false}
+		return javaValue{"java.time.Duration", "", "Duration", false, nil}
 	case wellKnown(md):
-		return javaValue{"byte[]", "", "Bytes", false}
+		return javaValue{"byte[]", "", "Bytes", false, nil}
 	}
-	return javaValue{c.class[fd.Message().FullName()], "", "Message", false}
+	return javaValue{boxed: c.class[fd.Message().FullName()], write: "Message", msg: fd.Message()}
 }
 
 // javaValueNote documents what a Java value cannot say by its type: the
@@ -78,9 +79,9 @@ func javaValueNote(fd protoreflect.FieldDescriptor) string {
 	}
 	switch md := fd.Message(); {
 	case md.FullName() == "google.protobuf.Timestamp":
-		return "An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: toByteArray() throws IllegalArgumentException for one outside, which protobuf cannot carry."
+		return "An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: protobuf cannot carry one outside, so validate() throws ValidationException (and toByteArray() IllegalArgumentException)."
 	case md.FullName() == "google.protobuf.Duration":
-		return "At most 315,576,000,000 seconds either way: toByteArray() throws IllegalArgumentException for a longer one, which protobuf cannot carry."
+		return "At most 315,576,000,000 seconds either way: protobuf cannot carry a longer one, so validate() throws ValidationException (and toByteArray() IllegalArgumentException)."
 	case wellKnown(md):
 		return "The encoded protobuf bytes of " + string(md.FullName()) + "."
 	}
@@ -218,7 +219,7 @@ func javaClass(c *catalogue, md protoreflect.MessageDescriptor) []byte {
 		}
 		if ev != nil {
 			p.P()
-			p.P("/** @throws ValidationException when a required field is not set */")
+			p.P("/** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */")
 			p.P("@Override")
 			p.Block("public void validate() {", func() {
 				p.P("check(", quoted(class, utf16Literal), `, EVENT_ID, EVENT_VERSION, "");`)
@@ -326,7 +327,11 @@ func javaCheck(c *catalogue, p *printer, f javaField) {
 			p.P("throw new ValidationException(event, eventId, version, path + ", quoted(f.slot.name, utf16Literal), ");")
 		}, "}")
 	}
-	if !c.checksNested(f.slot) {
+	if t := f.value.write; t == "Timestamp" || t == "Duration" {
+		javaCheckTimes(p, f)
+		return
+	}
+	if f.kind != kindMessage || !javaValidates(c, f.value.msg, map[protoreflect.FullName]bool{}) {
 		return
 	}
 	switch {
@@ -342,6 +347,49 @@ func javaCheck(c *catalogue, p *printer, f javaField) {
 		p.Block("if ("+attr+" != null) {", func() {
 			p.P(attr, ".check(event, eventId, version, path + ", quoted(f.slot.name+".", utf16Literal), ");")
 		}, "}")
+	}
+}
+
+// javaValidates reports whether check() of md has anything to check: a
+// required field or a time, in md or in a message below it.
+func javaValidates(c *catalogue, md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	if seen[md.FullName()] || wellKnown(md) {
+		return false
+	}
+	seen[md.FullName()] = true
+	for _, f := range c.fields(md) {
+		vd := f.desc
+		if vd.IsMap() {
+			vd = vd.MapValue()
+		}
+		switch {
+		case f.required:
+			return true
+		case vd.Kind() != protoreflect.MessageKind && vd.Kind() != protoreflect.GroupKind:
+		case vd.Message().FullName() == "google.protobuf.Timestamp", vd.Message().FullName() == "google.protobuf.Duration":
+			return true
+		case javaValidates(c, vd.Message(), seen):
+			return true
+		}
+	}
+	return false
+}
+
+// javaCheckTimes prints the range check of a Timestamp or Duration field:
+// a value protobuf cannot carry fails validate(), before anything is sent.
+func javaCheckTimes(p *printer, f javaField) {
+	attr, name := "this."+f.name, quoted(f.slot.name, utf16Literal)
+	switch {
+	case f.isMap:
+		p.Block(fmt.Sprintf("for (java.util.Map.Entry<%s, %s> e : %s.entrySet()) {", f.key.boxed, f.value.boxed, attr), func() {
+			p.P(`Wire.check(e.getValue(), event, eventId, version, path + `, name, ` + "[" + e.getKey() + "]");`)
+		}, "}")
+	case f.list:
+		p.Block("for (int i = 0; i < "+attr+".size(); i++) {", func() {
+			p.P("Wire.check(", attr, `.get(i), event, eventId, version, path + `, name, ` + "[" + i + "]");`)
+		}, "}")
+	default:
+		p.P("Wire.check(", attr, ", event, eventId, version, path + ", name, ");")
 	}
 }
 

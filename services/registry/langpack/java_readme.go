@@ -31,8 +31,8 @@ func javaReadme(c *catalogue) []byte {
 	b.WriteString("Unsigned fields (uint32, fixed32, uint64, fixed64) are Java's `int` and `long` holding the same bits:\n" +
 		"`-1L` is 18446744073709551615 (`Long.parseUnsignedLong`, `Long.toUnsignedString`). A Timestamp is a\n" +
 		"`java.time.Instant` from year 1 to 9999 and a Duration a `java.time.Duration` of at most 315,576,000,000\n" +
-		"seconds; `toByteArray()` (and so sending) throws `IllegalArgumentException` for a value outside, which\n" +
-		"protobuf cannot carry. A proto3 `optional` field is null until set, and sent once set, even to its zero value.\n\n")
+		"seconds; protobuf cannot carry a value outside, so `validate()` (and so sending) throws `ValidationException`\n" +
+		"naming the field. A proto3 `optional` field is null until set, and sent once set, even to its zero value.\n\n")
 	b.WriteString("## Construct, send, handle verdicts\n\n```java\n")
 	fmt.Fprintf(&b, "import %s.*;\n\n", n.JavaPackage)
 	ev := c.exampleEvent()

@@ -35,6 +35,13 @@ public class Check {
         } catch (ValidationException e) {
             System.out.println("invalid nested: " + e.getMessage());
         }
+        try {
+            new ItemViewV1().setItemId(1).setContext(new Context().setUserId("u-1")
+                    .setOccurredAt(java.time.Instant.parse("+10000-01-01T00:00:00Z"))).validate();
+            System.out.println("no error for a year-10000 time");
+        } catch (ValidationException e) {
+            System.out.println("invalid time: " + e.getMessage());
+        }
         System.out.println("deprecated: " + PhotoStatusChangedV1.class.isAnnotationPresent(Deprecated.class) + " " + PhotoStatusChangedV1.DEPRECATED);
         System.out.println(ItemViewV1.EVENT_ID + " " + ItemViewV1.EVENT_VERSION + " " + ItemViewV1.MESSAGE_NAME);
 
@@ -97,6 +104,7 @@ func TestJavaLangpack(t *testing.T) {
 	for _, want := range []string{
 		"invalid: ItemViewV1 (event 1001 v1): required field item_id is not set",
 		"invalid nested: PhotoStatusChangedV2 (event 2001 v2): required field status is not set",
+		"invalid time: ItemViewV1 (event 1001 v1): field context.occurred_at: +10000-01-01T00:00:00Z is outside the range of google.protobuf.Timestamp",
 		"deprecated: true true",
 		"1001 1 fixture.events.v1.ItemViewV1",
 		"nothing sent for an invalid event",
@@ -274,6 +282,14 @@ public class Extremes {
         } catch (IllegalArgumentException e) {
             System.out.println("range: " + e.getMessage());
         }
+        try {
+            // Nothing reaches the network: validation comes first.
+            new Sender("http://127.0.0.1:9").send(new KitchenSinkV1().setParts(Arrays.asList(new Part().setName("e")))
+                    .setAt(java.time.Instant.parse("-0001-12-31T23:59:59Z")));
+            System.out.println("a year-0 timestamp was sent");
+        } catch (ValidationException e) {
+            System.out.println("not sent: " + e.getMessage());
+        }
     }
 }
 `
@@ -301,7 +317,8 @@ const javaEdgesJSON = `{"parts": [{"name": "e"}], "at": "9999-12-31T23:59:59.999
 // protobuf Go runtime reads it: the kitchen sink (with the proto3 optional
 // note unset, so absent), the extremes of every kind (note set to "", so
 // present; -0.0 kept; unsigned maxima from Java's -1), and Timestamp and
-// Duration normalized; a time protobuf cannot carry throws.
+// Duration normalized; a time protobuf cannot carry throws, and fails
+// validation so a sender sends nothing.
 func TestJavaLangpackWire(t *testing.T) {
 	javac := tool(t, "javac", "apt-get install default-jdk-headless")
 	java := tool(t, "java", "apt-get install default-jdk-headless")
@@ -327,6 +344,7 @@ func TestJavaLangpackWire(t *testing.T) {
 	for _, want := range []string{
 		"range: field at: +10000-01-01T00:00:00Z is outside the range of google.protobuf.Timestamp",
 		"range: field took: PT87660000H1S is outside the range of google.protobuf.Duration",
+		"not sent: KitchenSinkV1 (event 7001 v1): field at: -0001-12-31T23:59:59Z is outside the range of google.protobuf.Timestamp",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("java output lacks %q:\n%s", want, out)
@@ -362,7 +380,7 @@ func TestJavaLangpackWire(t *testing.T) {
 		}
 		fields := 0
 		got.Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool { fields++; return true })
-		t.Logf("%s: %d bytes, %d fields set, equal to %s", c.file, len(data), fields, c.file)
+		t.Logf("%s: %d bytes, %d fields set, checked against its protobuf JSON", c.file, len(data), fields)
 	}
 }
 

@@ -11,7 +11,7 @@ public interface ClickstreamEvent {
 
     boolean deprecated();
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     void validate();
 
     /**

@@ -33,7 +33,7 @@ public final class Context {
     }
 
     /**
-     * An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: toByteArray() throws IllegalArgumentException for one outside, which protobuf cannot carry.
+     * An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: protobuf cannot carry one outside, so validate() throws ValidationException (and toByteArray() IllegalArgumentException).
      */
     public java.time.Instant getOccurredAt() {
         return this.occurredAt;
@@ -45,6 +45,7 @@ public final class Context {
     }
 
     void check(String event, int eventId, int version, String path) {
+        Wire.check(this.occurredAt, event, eventId, version, path + "occurred_at");
     }
 
     /** Writes the message in the protobuf binary format. */

@@ -80,7 +80,7 @@ public final class HeartbeatV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("HeartbeatV1", EVENT_ID, EVENT_VERSION, "");

@@ -81,7 +81,7 @@ public final class ItemViewV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("ItemViewV1", EVENT_ID, EVENT_VERSION, "");
@@ -90,6 +90,9 @@ public final class ItemViewV1 implements ClickstreamEvent {
     void check(String event, int eventId, int version, String path) {
         if (this.context == null) {
             throw new ValidationException(event, eventId, version, path + "context");
+        }
+        if (this.context != null) {
+            this.context.check(event, eventId, version, path + "context.");
         }
         if (this.itemId == 0) {
             throw new ValidationException(event, eventId, version, path + "item_id");

@@ -86,7 +86,7 @@ public final class PhotoStatusChangedV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("PhotoStatusChangedV1", EVENT_ID, EVENT_VERSION, "");
@@ -95,6 +95,9 @@ public final class PhotoStatusChangedV1 implements ClickstreamEvent {
     void check(String event, int eventId, int version, String path) {
         if (this.context == null) {
             throw new ValidationException(event, eventId, version, path + "context");
+        }
+        if (this.context != null) {
+            this.context.check(event, eventId, version, path + "context.");
         }
         if (this.photoId == null || this.photoId.isEmpty()) {
             throw new ValidationException(event, eventId, version, path + "photo_id");

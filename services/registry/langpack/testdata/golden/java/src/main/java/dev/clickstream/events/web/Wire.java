@@ -24,18 +24,52 @@ final class Wire {
     private Wire() {
     }
 
+    /** Why protobuf cannot carry t, or null when it can. */
+    static String timestampProblem(java.time.Instant t) {
+        long seconds = t.getEpochSecond();
+        if (seconds < TIMESTAMP_MIN_SECONDS || seconds > TIMESTAMP_MAX_SECONDS) {
+            return t + " is outside the range of google.protobuf.Timestamp (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z)";
+        }
+        return null;
+    }
+
+    /** Why protobuf cannot carry d, or null when it can. */
+    static String durationProblem(java.time.Duration d) {
+        // Duration.getSeconds() is floored: the whole seconds of a negative duration are one more.
+        long seconds = d.getSeconds() < 0 && d.getNano() > 0 ? d.getSeconds() + 1 : d.getSeconds();
+        if (seconds < -DURATION_MAX_SECONDS || seconds > DURATION_MAX_SECONDS) {
+            return d + " is outside the range of google.protobuf.Duration (-315576000000s to 315576000000s)";
+        }
+        return null;
+    }
+
+    /** validate() of a Timestamp: throws when protobuf cannot carry t. */
+    static void check(java.time.Instant t, String event, int eventId, int version, String field) {
+        String problem = t == null ? null : timestampProblem(t);
+        if (problem != null) {
+            throw new ValidationException(event, eventId, version, field, "field " + field + ": " + problem);
+        }
+    }
+
+    /** validate() of a Duration: throws when protobuf cannot carry d. */
+    static void check(java.time.Duration d, String event, int eventId, int version, String field) {
+        String problem = d == null ? null : durationProblem(d);
+        if (problem != null) {
+            throw new ValidationException(event, eventId, version, field, "field " + field + ": " + problem);
+        }
+    }
+
     /**
      * google.protobuf.Timestamp of t: seconds and nanos in [0, 999999999], as java.time.Instant holds them.
      *
      * @throws IllegalArgumentException when t is outside the years 1 to 9999, which protobuf cannot carry
      */
     static byte[] timestamp(java.time.Instant t, String field) {
-        long seconds = t.getEpochSecond();
-        if (seconds < TIMESTAMP_MIN_SECONDS || seconds > TIMESTAMP_MAX_SECONDS) {
-            throw new IllegalArgumentException("field " + field + ": " + t + " is outside the range of google.protobuf.Timestamp "
-                    + "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z)");
+        String problem = timestampProblem(t);
+        if (problem != null) {
+            throw new IllegalArgumentException("field " + field + ": " + problem);
         }
-        return secondsNanos(seconds, t.getNano());
+        return secondsNanos(t.getEpochSecond(), t.getNano());
     }
 
     /**
@@ -51,9 +85,9 @@ final class Wire {
             seconds += 1;
             nanos -= 1000000000;
         }
-        if (seconds < -DURATION_MAX_SECONDS || seconds > DURATION_MAX_SECONDS) {
-            throw new IllegalArgumentException("field " + field + ": " + d + " is outside the range of google.protobuf.Duration "
-                    + "(-315576000000s to 315576000000s)");
+        String problem = durationProblem(d);
+        if (problem != null) {
+            throw new IllegalArgumentException("field " + field + ": " + problem);
         }
         return secondsNanos(seconds, nanos);
     }
