@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"errors"
@@ -17,9 +16,6 @@ import (
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
 )
-
-// protobufJar is Debian's protobuf-java (package libprotobuf-java).
-const protobufJar = "/usr/share/java/protobuf.jar"
 
 // needTool returns the path of a toolchain binary (or file): a missing one
 // fails the test under CI and skips it elsewhere.
@@ -73,95 +69,6 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestLangpackJavaFromMavenRepository: the web Java langpack fetched from
-// the registry's Maven repository (a jar of sources) compiles with javac
-// against Debian's protobuf-java, and a program built with it sends an
-// ItemViewV2 as protobuf over the Connect protocol that the running ingest
-// accepts; an event lacking a required field throws before sending.
-func TestLangpackJavaFromMavenRepository(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts PostgreSQL and NATS, runs javac")
-	}
-	javac := needTool(t, "javac", "apt-get install default-jdk-headless")
-	java := needTool(t, "java", "apt-get install default-jdk-headless")
-	needTool(t, protobufJar, "apt-get install libprotobuf-java")
-	s, key := webLangpackStack(t)
-	names := langpack.NamesFor("web")
-	repo := s.URL(platform.Registry) + "/maven/dev/clickstream/" + names.MavenArtifact
-	if md := string(fetch(t, http.MethodGet, repo+"/maven-metadata.xml", "")); !strings.Contains(md, "<version>1.1.0</version>") {
-		t.Fatalf("maven-metadata.xml does not list 1.1.0:\n%s", md)
-	}
-	jar := fetch(t, http.MethodGet, repo+"/1.1.0/"+names.MavenArtifact+"-1.1.0.jar", "")
-
-	dir := t.TempDir()
-	zr, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sources []string
-	for _, f := range zr.File {
-		if !strings.HasSuffix(f.Name, ".java") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "src", filepath.FromSlash(f.Name))
-		writeFile(t, path, data)
-		sources = append(sources, path)
-	}
-	if len(sources) == 0 {
-		t.Fatal("the jar holds no Java sources")
-	}
-	run(t, dir, nil, javac, append([]string{"--release", "8", "-nowarn", "-cp", protobufJar, "-d", "classes"}, sources...)...)
-	writeFile(t, filepath.Join(dir, "Send.java"), []byte(`import `+names.JavaPackage+`.*;
-import java.util.List;
-
-public class Send {
-    public static void main(String[] args) {
-        try {
-            new ItemViewV2().setContext(new Context().setUserId("u-java")).validate();
-            System.out.println("an ItemViewV2 without item_id passed validation");
-            System.exit(1);
-        } catch (ValidationException e) {
-            System.out.println("missing required field threw: " + e.getMessage());
-        }
-        Sender sender = new Sender(args[0]).apiKey(args[1]);
-        try {
-            sender.send(new ItemViewV2().setContext(new Context().setUserId("u-java")));
-            System.out.println("an invalid event was sent");
-            System.exit(1);
-        } catch (ValidationException e) {
-            System.out.println("nothing sent for an invalid event");
-        }
-        ItemViewV2 event = new ItemViewV2().setContext(new Context().setUserId("u-java")).setItemId(4815162342L).setReferrer("langpack");
-        List<Result> results = sender.send(java.util.Collections.singletonList(event), java.util.Collections.singletonList("java-langpack-1"));
-        for (Result r : results) {
-            System.out.println(r.key() + " " + r.status() + " " + r.rejection() + " " + r.error());
-        }
-    }
-}
-`))
-	cp := "classes" + string(os.PathListSeparator) + protobufJar
-	run(t, dir, nil, javac, "-cp", cp, "-d", "classes", "Send.java")
-	out := run(t, dir, nil, java, "-cp", cp, "Send", s.URL(platform.Ingest), key)
-	for _, want := range []string{
-		"missing required field threw: ItemViewV2 (event 1001 v2): required field item_id is not set",
-		"nothing sent for an invalid event",
-		"java-langpack-1 EVENT_STATUS_ACCEPTED null null",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the Java program's output lacks %q:\n%s", want, out)
-		}
 	}
 }
 

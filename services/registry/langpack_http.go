@@ -34,10 +34,10 @@ const maxLangpackRequest = 64 << 10
 // mountLangpacks mounts langpack delivery: /langpack/ (tar.gz downloads),
 // and the native package indexes /goproxy/ (a Go module proxy),
 // /pypi/simple/ (a PEP 503 index of wheels), /composer/ (a Composer
-// repository) and /maven/ (a Maven repository of the Java langpacks, whose
-// jars hold sources). Swift and C# langpacks are tar.gz downloads only.
+// repository) and /maven/ (a Maven repository of the Java langpacks: jars
+// of classes, sources jars and POMs). Swift and C# langpacks are tar.gz downloads only.
 func mountLangpacks(mux *http.ServeMux, svc *Service) {
-	h := langpackHTTP{svc: svc}
+	h := langpackHTTP{svc: svc, jars: newMavenJars()}
 	mux.HandleFunc("POST /langpack/{lang}/{version}/", h.download)
 	mux.HandleFunc("POST /langpack/{lang}/{version}", h.download)
 	mux.HandleFunc("GET /goproxy/", h.goproxy)
@@ -51,7 +51,8 @@ func mountLangpacks(mux *http.ServeMux, svc *Service) {
 
 // langpackHTTP serves langpacks over plain HTTP.
 type langpackHTTP struct {
-	svc *Service
+	svc  *Service
+	jars *mavenJars // the Java langpacks' compiled jars (langpack_maven.go)
 }
 
 // fail answers err as plain text: 400 or 404 with the message for a request
@@ -504,8 +505,8 @@ func sha256Sum(data []byte) [32]byte { return sha256.Sum256(data) }
 // maven serves a Maven repository layout for the Java langpacks:
 // /maven/<group path>/<artifact>/maven-metadata.xml and
 // /maven/<group path>/<artifact>/<1.N.0>/<artifact>-<1.N.0>.pom|.jar|-sources.jar,
-// each also with .sha1, .md5, .sha256 and .sha512. The jar holds the Java
-// sources: the registry runs no Java compiler.
+// each also with .sha1, .md5, .sha256 and .sha512. The jar holds classes
+// compiled by the host's JDK, the -sources.jar the sources (mavenFile).
 func (h langpackHTTP) maven(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	rest := strings.TrimPrefix(r.URL.Path, "/maven/")
@@ -581,20 +582,9 @@ func (h langpackHTTP) maven(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		files, err := langpackFiles(l)
-		if err != nil {
-			h.fail(w, r, err)
+		var ok bool
+		if data, contentType, ok = h.mavenFile(w, r, l, names, base); !ok {
 			return
-		}
-		a, err := langpack.BuildMavenArtifact(names, l.PackageVersion(), files)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if strings.HasSuffix(base, ".pom") {
-			data, contentType = a.POM, "application/xml"
-		} else {
-			data, contentType = a.Jar, "application/java-archive"
 		}
 	}
 	if digest != nil {

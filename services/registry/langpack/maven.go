@@ -9,12 +9,16 @@ import (
 	"time"
 )
 
-// MavenArtifact is a Java langpack as a Maven repository serves it. The
-// registry runs no Java compiler, so the jar holds the Java sources (and the
-// pom), not classes: a build compiles them (see the pack's README).
+// MavenArtifact is a Java langpack as a Maven repository serves it without
+// compiling: the POM and the -sources.jar. The jar of classes comes from
+// JDK.CompileJar, on a host with a JDK.
 type MavenArtifact struct {
-	POM []byte
-	Jar []byte // the sources, at their package paths, with META-INF/maven/<group>/<artifact>/pom.xml
+	POM     []byte
+	Sources []byte // the -sources.jar: the sources at their package paths, with META-INF/maven/<group>/<artifact>/pom.xml
+	// sources are the Java files by their path in the jar, for CompileJar.
+	sources []File
+	// meta are the META-INF entries every jar of the artifact carries.
+	meta []File
 }
 
 // MavenFile is "<artifact>-<version><suffix>", e.g. "events-web-1.3.0.jar".
@@ -28,6 +32,7 @@ func MavenGroupPath(names Names) string { return strings.ReplaceAll(names.MavenG
 // BuildMavenArtifact builds the pom and the sources jar of a Java langpack's
 // files. Equal input gives equal bytes.
 func BuildMavenArtifact(names Names, packageVersion string, files []File) (*MavenArtifact, error) {
+	coords := names.MavenGroup + ":" + names.MavenArtifact + ":" + packageVersion
 	var pom []byte
 	for _, f := range files {
 		if f.Path == "pom.xml" {
@@ -35,7 +40,7 @@ func BuildMavenArtifact(names Names, packageVersion string, files []File) (*Mave
 		}
 	}
 	if pom == nil {
-		return nil, fmt.Errorf("build maven artifact %s:%s:%s: the Java langpack has no pom.xml", names.MavenGroup, names.MavenArtifact, packageVersion)
+		return nil, fmt.Errorf("build maven artifact %s: the Java langpack has no pom.xml", coords)
 	}
 	var project struct {
 		GroupID    string `xml:"groupId"`
@@ -43,45 +48,53 @@ func BuildMavenArtifact(names Names, packageVersion string, files []File) (*Mave
 		Version    string `xml:"version"`
 	}
 	if err := xml.Unmarshal(pom, &project); err != nil {
-		return nil, fmt.Errorf("build maven artifact %s:%s:%s: pom.xml: %w", names.MavenGroup, names.MavenArtifact, packageVersion, err)
+		return nil, fmt.Errorf("build maven artifact %s: pom.xml: %w", coords, err)
 	}
 	if project.GroupID != names.MavenGroup || project.ArtifactID != names.MavenArtifact || project.Version != packageVersion {
-		return nil, fmt.Errorf("build maven artifact %s:%s:%s: pom.xml is %s:%s:%s", names.MavenGroup, names.MavenArtifact, packageVersion,
-			project.GroupID, project.ArtifactID, project.Version)
+		return nil, fmt.Errorf("build maven artifact %s: pom.xml is %s:%s:%s", coords, project.GroupID, project.ArtifactID, project.Version)
 	}
-
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	a := &MavenArtifact{POM: pom}
 	manifest := "Manifest-Version: 1.0\r\nCreated-By: " + GeneratorVersion + "\r\n" +
 		"Implementation-Title: " + names.MavenGroup + ":" + names.MavenArtifact + "\r\nImplementation-Version: " + packageVersion + "\r\n\r\n"
-	if err := addZipFile(zw, "META-INF/MANIFEST.MF", []byte(manifest)); err != nil {
-		return nil, err
+	a.meta = []File{
+		{Path: "META-INF/MANIFEST.MF", Data: []byte(manifest)},
+		{Path: "META-INF/maven/" + names.MavenGroup + "/" + names.MavenArtifact + "/pom.xml", Data: pom},
 	}
-	if err := addZipFile(zw, "META-INF/maven/"+names.MavenGroup+"/"+names.MavenArtifact+"/pom.xml", pom); err != nil {
-		return nil, err
-	}
-	sources := 0
 	for _, f := range files {
-		rel, ok := strings.CutPrefix(f.Path, "src/main/java/")
-		switch {
-		case ok:
-			sources++
-		case f.Path == "README.md" || f.Path == ManifestPath:
-			rel = "META-INF/clickstream/" + f.Path
-		default:
-			continue
-		}
-		if err := addZipFile(zw, rel, f.Data); err != nil {
-			return nil, err
+		if rel, ok := strings.CutPrefix(f.Path, "src/main/java/"); ok {
+			a.sources = append(a.sources, File{Path: rel, Data: f.Data})
+		} else if f.Path == "README.md" || f.Path == ManifestPath {
+			a.meta = append(a.meta, File{Path: "META-INF/clickstream/" + f.Path, Data: f.Data})
 		}
 	}
-	if sources == 0 {
-		return nil, fmt.Errorf("build maven artifact %s:%s:%s: the Java langpack has no sources under src/main/java/", names.MavenGroup, names.MavenArtifact, packageVersion)
+	if len(a.sources) == 0 {
+		return nil, fmt.Errorf("build maven artifact %s: the Java langpack has no sources under src/main/java/", coords)
+	}
+	var err error
+	if a.Sources, err = a.jar(a.sources); err != nil {
+		return nil, fmt.Errorf("build maven artifact %s: %w", coords, err)
+	}
+	return a, nil
+}
+
+// jar is a jar of the artifact's META-INF entries and files, in that
+// order, deterministic: a fixed time on every entry.
+func (a *MavenArtifact) jar(files []File) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range append(append([]File{}, a.meta...), files...) {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Path, Method: zip.Deflate, Modified: archiveTime})
+		if err == nil {
+			_, err = w.Write(f.Data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jar entry %s: %w", f.Path, err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return &MavenArtifact{POM: pom, Jar: buf.Bytes()}, nil
+	return buf.Bytes(), nil
 }
 
 // MavenMetadata is the maven-metadata.xml of an artifact with its package

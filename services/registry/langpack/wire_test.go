@@ -2,14 +2,11 @@ package langpack_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -153,84 +150,6 @@ func generateInto(t *testing.T, lang langpack.Language, in langpack.Input) (*lan
 	return p, dir
 }
 
-const javaSink = `import dev.clickstream.events.sink.*;
-import java.util.*;
-
-public class Sink {
-    public static void main(String[] args) throws Exception {
-        Map<Integer, String> byId = new LinkedHashMap<Integer, String>();
-        byId.put(1, "one");
-        byId.put(-2, "minus two");
-        Map<String, Part> partsByName = new LinkedHashMap<String, Part>();
-        partsByName.put("x", new Part().setName("x"));
-        Map<Boolean, Color> byFlag = new LinkedHashMap<Boolean, Color>();
-        byFlag.put(true, Color.COLOR_RED);
-        Map<Long, Double> weights = new LinkedHashMap<Long, Double>();
-        weights.put(-1L, 0.25);
-        KitchenSinkV1 k = new KitchenSinkV1()
-                .setI32(-5).setS32(-6).setSf32(-7).setU32(8).setF32(9)
-                .setI64(-10).setS64(-11).setSf64(-12).setU64(-1L).setF64(14)
-                .setFl(1.5f).setDb(-2.25).setFlag(true).setText("h\u00e9llo \"q\"").setRaw(new byte[] {0, 1, 2, (byte) 0xff})
-                .setColor(Color.COLOR_BLUE).setPart(new Part().setName("p").setInner(new Part_Inner().setOn(true)))
-                .setNums(Arrays.asList(1, -2, 300)).setSnums(Arrays.asList(-1L, 2L)).setColors(Arrays.asList(Color.COLOR_RED, Color.COLOR_BLUE))
-                .setParts(Arrays.asList(new Part().setName("a"), new Part().setName("b")))
-                .setDs(Arrays.asList(0.5, 1e100)).setFlags(Arrays.asList(true, false)).setBlobs(Arrays.asList(new byte[] {1}, new byte[0]))
-                .setById(byId).setPartsByName(partsByName).setByFlag(byFlag).setWeights(weights)
-                .setAt(java.time.Instant.parse("2026-12-05T14:00:00.123Z")).setTook(java.time.Duration.ofMillis(-1500)).setMaybe(0)
-                .setWord("w").setInner(new Part_Inner().setOn(true)).setNegative(-1);
-        k.validate();
-        java.nio.file.Files.write(java.nio.file.Paths.get(args[0]), k.toByteArray());
-        try {
-            new KitchenSinkV1().setParts(Arrays.asList(new Part().setName("a"), new Part())).validate();
-        } catch (ValidationException e) {
-            System.out.println("invalid: " + e.getMessage());
-        }
-    }
-}
-`
-
-// TestJavaLangpackWire: the Java langpack writes every field kind as the
-// protobuf Go runtime reads it.
-func TestJavaLangpackWire(t *testing.T) {
-	javac := tool(t, "javac", "apt-get install default-jdk-headless")
-	java := tool(t, "java", "apt-get install default-jdk-headless")
-	if _, err := os.Stat(protobufJar); err != nil {
-		t.Skipf("%s is not installed: apt-get install libprotobuf-java", protobufJar)
-	}
-	in, md := kitchenSinkInput(t)
-	p, dir := generateInto(t, langpack.Java, in)
-	sources := []string{"Sink.java"}
-	for _, f := range p.Files {
-		if strings.HasSuffix(f.Path, ".java") {
-			sources = append(sources, f.Path)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Sink.java"), []byte(javaSink), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run(t, dir, nil, javac, append([]string{"--release", "8", "-encoding", "UTF-8", "-cp", protobufJar, "-d", "classes"}, sources...)...)
-	out := run(t, dir, nil, java, "-cp", "classes"+string(os.PathListSeparator)+protobufJar, "Sink", "sink.bin")
-	if want := "invalid: KitchenSinkV1 (event 7001 v1): required field parts[1].name is not set"; !strings.Contains(out, want) {
-		t.Errorf("java output lacks %q:\n%s", want, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "sink.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := dynamicpb.NewMessage(md)
-	if err := proto.Unmarshal(data, got); err != nil {
-		t.Fatal(err)
-	}
-	if want := kitchenSinkWant(t, md); !proto.Equal(got, want) {
-		g, _ := protojson.Marshal(got)
-		w, _ := protojson.Marshal(want)
-		t.Errorf("the Java bytes decode as\n%s\nwant\n%s", g, w)
-	}
-}
-
-// TestKitchenSinkGenerates: every language generates the event with every
-// field kind (Swift has no toolchain here: this is all its check beyond the
-// golden files).
 func TestKitchenSinkGenerates(t *testing.T) {
 	in, _ := kitchenSinkInput(t)
 	for _, lang := range langpack.Languages() {

@@ -14,9 +14,13 @@ public interface ClickstreamEvent {
 
     boolean deprecated();
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     void validate();
 
-    /** The event in the protobuf binary format. */
+    /**
+     * The event in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
     byte[] toByteArray();
 }

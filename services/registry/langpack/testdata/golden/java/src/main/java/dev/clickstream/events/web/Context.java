@@ -32,6 +32,9 @@ public final class Context {
         return this;
     }
 
+    /**
+     * An instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z: protobuf cannot carry one outside, so validate() throws ValidationException (and toByteArray() IllegalArgumentException).
+     */
     public java.time.Instant getOccurredAt() {
         return this.occurredAt;
     }
@@ -42,10 +45,11 @@ public final class Context {
     }
 
     void check(String event, int eventId, int version, String path) {
+        Wire.check(this.occurredAt, event, eventId, version, path + "occurred_at");
     }
 
     /** Writes the message in the protobuf binary format. */
-    public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
+    void writeTo(Wire.Writer out) {
         if (!(this.userId == null || this.userId.isEmpty())) {
             out.writeString(1, this.userId);
         }
@@ -53,17 +57,18 @@ public final class Context {
             out.writeString(2, this.deviceId);
         }
         if (this.occurredAt != null) {
-            out.writeByteArray(3, Wire.timestamp(this.occurredAt));
+            out.writeBytes(3, Wire.timestamp(this.occurredAt, "occurred_at"));
         }
     }
 
-    /** The message in the protobuf binary format. */
+    /**
+     * The message in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
     public byte[] toByteArray() {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                Context.this.writeTo(out);
-            }
-        });
+        Wire.Writer out = new Wire.Writer();
+        writeTo(out);
+        return out.toByteArray();
     }
 }

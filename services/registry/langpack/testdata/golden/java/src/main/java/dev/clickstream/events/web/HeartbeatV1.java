@@ -6,7 +6,7 @@ package dev.clickstream.events.web;
 /**
  * A client is alive.
  *
- * <p>Event 9001 version 1 (fixture.events.v1.HeartbeatV1).
+ * Event 9001 version 1 (fixture.events.v1.HeartbeatV1).
  */
 public final class HeartbeatV1 implements ClickstreamEvent {
     public static final int EVENT_ID = 9001;
@@ -51,7 +51,7 @@ public final class HeartbeatV1 implements ClickstreamEvent {
     }
 
     /**
-     * Setting it clears uptime_ms.
+     * Null when not set; set, even to 0, it is sent. Setting it clears uptime_ms.
      */
     public Long getUptimeS() {
         return this.uptimeS;
@@ -66,7 +66,7 @@ public final class HeartbeatV1 implements ClickstreamEvent {
     }
 
     /**
-     * Setting it clears uptime_s.
+     * Null when not set; set, even to 0, it is sent. Setting it clears uptime_s.
      */
     public Long getUptimeMs() {
         return this.uptimeMs;
@@ -80,7 +80,7 @@ public final class HeartbeatV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("HeartbeatV1", EVENT_ID, EVENT_VERSION, "");
@@ -90,7 +90,7 @@ public final class HeartbeatV1 implements ClickstreamEvent {
     }
 
     /** Writes the message in the protobuf binary format. */
-    public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
+    void writeTo(Wire.Writer out) {
         if (!(this.clientId == null || this.clientId.isEmpty())) {
             out.writeString(1, this.clientId);
         }
@@ -102,13 +102,15 @@ public final class HeartbeatV1 implements ClickstreamEvent {
         }
     }
 
-    /** The message in the protobuf binary format. */
+    /**
+     * The message in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
+    @Override
     public byte[] toByteArray() {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                HeartbeatV1.this.writeTo(out);
-            }
-        });
+        Wire.Writer out = new Wire.Writer();
+        writeTo(out);
+        return out.toByteArray();
     }
 }

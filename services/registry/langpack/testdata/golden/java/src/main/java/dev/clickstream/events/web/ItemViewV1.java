@@ -6,7 +6,7 @@ package dev.clickstream.events.web;
 /**
  * A user opened an item card.
  *
- * <p>Event 1001 version 1 (fixture.events.v1.ItemViewV1).
+ * Event 1001 version 1 (fixture.events.v1.ItemViewV1).
  */
 public final class ItemViewV1 implements ClickstreamEvent {
     public static final int EVENT_ID = 1001;
@@ -81,7 +81,7 @@ public final class ItemViewV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("ItemViewV1", EVENT_ID, EVENT_VERSION, "");
@@ -91,15 +91,18 @@ public final class ItemViewV1 implements ClickstreamEvent {
         if (this.context == null) {
             throw new ValidationException(event, eventId, version, path + "context");
         }
+        if (this.context != null) {
+            this.context.check(event, eventId, version, path + "context.");
+        }
         if (this.itemId == 0) {
             throw new ValidationException(event, eventId, version, path + "item_id");
         }
     }
 
     /** Writes the message in the protobuf binary format. */
-    public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
+    void writeTo(Wire.Writer out) {
         if (this.context != null) {
-            out.writeByteArray(1, this.context.toByteArray());
+            out.writeBytes(1, this.context.toByteArray());
         }
         if (!(this.itemId == 0)) {
             out.writeInt64(2, this.itemId);
@@ -107,24 +110,23 @@ public final class ItemViewV1 implements ClickstreamEvent {
         for (String v : this.tags) {
             out.writeString(3, v);
         }
-        for (final java.util.Map.Entry<String, String> e : this.attributes.entrySet()) {
-            out.writeByteArray(4, Wire.encode(new Wire.Body() {
-                @Override
-                public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                    out.writeString(1, e.getKey());
-                    out.writeString(2, e.getValue());
-                }
-            }));
+        for (java.util.Map.Entry<String, String> e : this.attributes.entrySet()) {
+            Wire.Writer entry = new Wire.Writer();
+            entry.writeString(1, e.getKey());
+            entry.writeString(2, e.getValue());
+            out.writeBytes(4, entry.toByteArray());
         }
     }
 
-    /** The message in the protobuf binary format. */
+    /**
+     * The message in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
+    @Override
     public byte[] toByteArray() {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                ItemViewV1.this.writeTo(out);
-            }
-        });
+        Wire.Writer out = new Wire.Writer();
+        writeTo(out);
+        return out.toByteArray();
     }
 }

@@ -6,7 +6,7 @@ package dev.clickstream.events.web;
 /**
  * A photo changed status.
  *
- * <p>Event 2001 version 1 (fixture.events.v1.PhotoStatusChangedV1).
+ * Event 2001 version 1 (fixture.events.v1.PhotoStatusChangedV1).
  *
  * @deprecated This event version is deprecated in the catalogue; send a newer version.
  */
@@ -86,7 +86,7 @@ public final class PhotoStatusChangedV1 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("PhotoStatusChangedV1", EVENT_ID, EVENT_VERSION, "");
@@ -96,15 +96,18 @@ public final class PhotoStatusChangedV1 implements ClickstreamEvent {
         if (this.context == null) {
             throw new ValidationException(event, eventId, version, path + "context");
         }
+        if (this.context != null) {
+            this.context.check(event, eventId, version, path + "context.");
+        }
         if (this.photoId == null || this.photoId.isEmpty()) {
             throw new ValidationException(event, eventId, version, path + "photo_id");
         }
     }
 
     /** Writes the message in the protobuf binary format. */
-    public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
+    void writeTo(Wire.Writer out) {
         if (this.context != null) {
-            out.writeByteArray(1, this.context.toByteArray());
+            out.writeBytes(1, this.context.toByteArray());
         }
         if (!(this.photoId == null || this.photoId.isEmpty())) {
             out.writeString(2, this.photoId);
@@ -117,13 +120,15 @@ public final class PhotoStatusChangedV1 implements ClickstreamEvent {
         }
     }
 
-    /** The message in the protobuf binary format. */
+    /**
+     * The message in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
+    @Override
     public byte[] toByteArray() {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                PhotoStatusChangedV1.this.writeTo(out);
-            }
-        });
+        Wire.Writer out = new Wire.Writer();
+        writeTo(out);
+        return out.toByteArray();
     }
 }

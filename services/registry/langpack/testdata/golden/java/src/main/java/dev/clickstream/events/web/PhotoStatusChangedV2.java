@@ -6,7 +6,7 @@ package dev.clickstream.events.web;
 /**
  * A photo changed status; with the previous status.
  *
- * <p>Event 2001 version 2 (fixture.events.v1.PhotoStatusChangedV2).
+ * Event 2001 version 2 (fixture.events.v1.PhotoStatusChangedV2).
  */
 public final class PhotoStatusChangedV2 implements ClickstreamEvent {
     public static final int EVENT_ID = 2001;
@@ -99,6 +99,9 @@ public final class PhotoStatusChangedV2 implements ClickstreamEvent {
         return this;
     }
 
+    /**
+     * Null when not set; set, even to "", it is sent.
+     */
     public String getReason() {
         return this.reason;
     }
@@ -108,7 +111,7 @@ public final class PhotoStatusChangedV2 implements ClickstreamEvent {
         return this;
     }
 
-    /** @throws ValidationException when a required field is not set */
+    /** @throws ValidationException when a required field is not set, or a time is out of protobuf's range */
     @Override
     public void validate() {
         check("PhotoStatusChangedV2", EVENT_ID, EVENT_VERSION, "");
@@ -117,6 +120,9 @@ public final class PhotoStatusChangedV2 implements ClickstreamEvent {
     void check(String event, int eventId, int version, String path) {
         if (this.context == null) {
             throw new ValidationException(event, eventId, version, path + "context");
+        }
+        if (this.context != null) {
+            this.context.check(event, eventId, version, path + "context.");
         }
         if (this.photoId == null || this.photoId.isEmpty()) {
             throw new ValidationException(event, eventId, version, path + "photo_id");
@@ -127,9 +133,9 @@ public final class PhotoStatusChangedV2 implements ClickstreamEvent {
     }
 
     /** Writes the message in the protobuf binary format. */
-    public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
+    void writeTo(Wire.Writer out) {
         if (this.context != null) {
-            out.writeByteArray(1, this.context.toByteArray());
+            out.writeBytes(1, this.context.toByteArray());
         }
         if (!(this.photoId == null || this.photoId.isEmpty())) {
             out.writeString(2, this.photoId);
@@ -148,13 +154,15 @@ public final class PhotoStatusChangedV2 implements ClickstreamEvent {
         }
     }
 
-    /** The message in the protobuf binary format. */
+    /**
+     * The message in the protobuf binary format.
+     *
+     * @throws IllegalArgumentException when a value has no protobuf form (a Timestamp or Duration out of range)
+     */
+    @Override
     public byte[] toByteArray() {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                PhotoStatusChangedV2.this.writeTo(out);
-            }
-        });
+        Wire.Writer out = new Wire.Writer();
+        writeTo(out);
+        return out.toByteArray();
     }
 }

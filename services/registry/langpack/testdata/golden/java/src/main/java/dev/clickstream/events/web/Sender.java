@@ -6,7 +6,7 @@ package dev.clickstream.events.web;
 /**
  * Sends events to Clickstream ingest: protobuf binary over the Connect
  * protocol (POST /clickstream.ingest.v1.IngestService/SendBatch,
- * application/proto) with HttpURLConnection, so it needs no gRPC runtime
+ * application/proto) with HttpURLConnection, so it needs no gRPC or protobuf runtime
  * and runs on Android. Every event is validated before anything is sent;
  * retries resend the same bytes, so the idempotency keys are kept and
  * ingest stores each event once. Not for concurrent use without external
@@ -153,30 +153,21 @@ public final class Sender implements java.io.Closeable {
     }
 
     /** The SendBatchRequest bytes of events sent under keys. */
-    public static byte[] requestBody(final java.util.List<? extends ClickstreamEvent> events, final java.util.List<String> keys) {
-        return Wire.encode(new Wire.Body() {
-            @Override
-            public void writeTo(com.google.protobuf.CodedOutputStream out) throws java.io.IOException {
-                for (int i = 0; i < events.size(); i++) {
-                    final ClickstreamEvent e = events.get(i);
-                    final String key = keys.get(i);
-                    // clickstream.ingest.v1.Event: idempotency_key = 1, typed = 3 (google.protobuf.Any).
-                    out.writeByteArray(1, Wire.encode(new Wire.Body() {
-                        @Override
-                        public void writeTo(com.google.protobuf.CodedOutputStream ev) throws java.io.IOException {
-                            ev.writeString(1, key);
-                            ev.writeByteArray(3, Wire.encode(new Wire.Body() {
-                                @Override
-                                public void writeTo(com.google.protobuf.CodedOutputStream any) throws java.io.IOException {
-                                    any.writeString(1, "type.googleapis.com/" + e.messageName());
-                                    any.writeByteArray(2, e.toByteArray());
-                                }
-                            }));
-                        }
-                    }));
-                }
-            }
-        });
+    public static byte[] requestBody(java.util.List<? extends ClickstreamEvent> events, java.util.List<String> keys) {
+        Wire.Writer out = new Wire.Writer();
+        for (int i = 0; i < events.size(); i++) {
+            ClickstreamEvent e = events.get(i);
+            // google.protobuf.Any: type_url = 1, value = 2.
+            Wire.Writer any = new Wire.Writer();
+            any.writeString(1, "type.googleapis.com/" + e.messageName());
+            any.writeBytes(2, e.toByteArray());
+            // clickstream.ingest.v1.Event: idempotency_key = 1, typed = 3.
+            Wire.Writer ev = new Wire.Writer();
+            ev.writeString(1, keys.get(i));
+            ev.writeBytes(3, any.toByteArray());
+            out.writeBytes(1, ev.toByteArray()); // clickstream.ingest.v1.SendBatchRequest: events = 1
+        }
+        return out.toByteArray();
     }
 
     private java.util.List<Result> sendBatch(java.util.List<ClickstreamEvent> events, java.util.List<String> keys) {
@@ -305,13 +296,13 @@ public final class Sender implements java.io.Closeable {
 
     /** Reads a SendBatchResponse into the results it answers. */
     static void decodeResponse(byte[] data, java.util.List<Result> out) throws java.io.IOException {
-        com.google.protobuf.CodedInputStream in = com.google.protobuf.CodedInputStream.newInstance(data);
+        Wire.Reader in = new Wire.Reader(data);
         for (int tag; (tag = in.readTag()) != 0;) {
             if (tag != (1 << 3 | 2)) { // results = 1
                 in.skipField(tag);
                 continue;
             }
-            com.google.protobuf.CodedInputStream r = com.google.protobuf.CodedInputStream.newInstance(in.readByteArray());
+            Wire.Reader r = new Wire.Reader(in.readBytes());
             int index = 0;
             EventStatus status = EventStatus.EVENT_STATUS_UNSPECIFIED;
             Rejection rejection = null;
@@ -321,10 +312,10 @@ public final class Sender implements java.io.Closeable {
                         index = r.readInt32();
                         break;
                     case 3 << 3: // status
-                        status = EventStatus.forNumber(r.readEnum());
+                        status = EventStatus.forNumber(r.readInt32());
                         break;
                     case 4 << 3 | 2: // rejection
-                        rejection = decodeRejection(r.readByteArray());
+                        rejection = decodeRejection(r.readBytes());
                         break;
                     default:
                         r.skipField(t);
@@ -338,7 +329,7 @@ public final class Sender implements java.io.Closeable {
     }
 
     private static Rejection decodeRejection(byte[] data) throws java.io.IOException {
-        com.google.protobuf.CodedInputStream in = com.google.protobuf.CodedInputStream.newInstance(data);
+        Wire.Reader in = new Wire.Reader(data);
         RejectReason reason = RejectReason.REJECT_REASON_UNSPECIFIED;
         String fieldPath = "";
         String message = "";
@@ -346,7 +337,7 @@ public final class Sender implements java.io.Closeable {
         for (int t; (t = in.readTag()) != 0;) {
             switch (t) {
                 case 1 << 3:
-                    reason = RejectReason.forNumber(in.readEnum());
+                    reason = RejectReason.forNumber(in.readInt32());
                     break;
                 case 2 << 3 | 2:
                     fieldPath = in.readString();

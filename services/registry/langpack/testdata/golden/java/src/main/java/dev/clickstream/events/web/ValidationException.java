@@ -3,7 +3,10 @@
 
 package dev.clickstream.events.web;
 
-/** A required field of an event is not set: thrown before anything is sent. */
+/**
+ * An event cannot be sent as it is: a required field is not set, or a value has no protobuf form (a
+ * Timestamp or Duration out of range). Thrown by validate(), so before anything is sent.
+ */
 public final class ValidationException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
@@ -12,9 +15,15 @@ public final class ValidationException extends IllegalArgumentException {
     private final int version;
     private final String field;
 
+    /** A required field is not set. */
     public ValidationException(String event, int eventId, int version, String field) {
-        super(event + " (event " + eventId + " v" + version + "): required field " + field
+        this(event, eventId, version, field, "required field " + field
                 + " is not set (required means present and not the zero value)");
+    }
+
+    /** The value of field cannot be sent: message says why. */
+    public ValidationException(String event, int eventId, int version, String field, String message) {
+        super(event + " (event " + eventId + " v" + version + "): " + message);
         this.event = event;
         this.eventId = eventId;
         this.version = version;
@@ -33,7 +42,7 @@ public final class ValidationException extends IllegalArgumentException {
         return version;
     }
 
-    /** The path of the missing field, e.g. "context.user_id". */
+    /** The path of the field, e.g. "context.user_id". */
     public String field() {
         return field;
     }
