@@ -387,54 +387,6 @@ print(web.ItemViewV1.EVENT_ID, web.ItemViewV1.EVENT_VERSION)
 	assertREST(t, stub, wantREST)
 }
 
-func TestTypeScriptLangpack(t *testing.T) {
-	tsc, err := filepath.Abs(filepath.Join("..", "..", "..", "tools", "npm", "node_modules", ".bin", "tsc"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(tsc); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("tsc is not installed (CI is set): run npm ci --prefix tools/npm")
-		}
-		t.Skip("tsc is not installed, so the TypeScript check is skipped: run npm ci --prefix tools/npm")
-	}
-	_, dir := generate(t, langpack.TypeScript)
-	run(t, dir, nil, tsc, "--noEmit", "--strict", "-p", ".")
-
-	// The same required-field check, compiled and run with node.
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Log("node is not installed: the TypeScript langpack was type-checked only")
-		return
-	}
-	run(t, dir, nil, tsc, "--strict", "-p", ".")
-	check := `import * as web from "./dist/index.js";
-try {
-  new web.ItemViewV1({ context: new web.Context({ userId: "u-1" }) }).validate();
-  console.log("no error for a missing itemId");
-} catch (e) {
-  console.log("invalid:", e instanceof web.ValidationError ? e.message : String(e));
-}
-const body = web.Sender.body([
-  new web.ItemViewV1({ context: new web.Context({ userId: "u-1" }), itemId: 42, tags: ["a", "b"], attributes: { k: "v" } }),
-  new web.PhotoStatusChangedV2({ context: new web.Context({ userId: "u-2" }), photoId: "p-9", status: web.ContentStatus.CONTENT_STATUS_BLOCKED, reason: "spam" }),
-], ["key-1", "key-2"]);
-console.log("body:" + JSON.stringify(body));
-`
-	if err := os.WriteFile(filepath.Join(dir, "check.mjs"), []byte(check), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := run(t, dir, nil, node, "check.mjs")
-	if !strings.Contains(out, "invalid: ItemViewV1 (event 1001 v1): required field item_id is not set") {
-		t.Errorf("node output lacks the validation error:\n%s", out)
-	}
-	_, body, ok := strings.Cut(out, "body:")
-	var got, want any
-	if !ok || json.Unmarshal([]byte(strings.TrimSpace(body)), &got) != nil || json.Unmarshal([]byte(wantREST), &want) != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("TypeScript request body:\n got %s\nwant %s", body, wantREST)
-	}
-}
-
 func TestPHPLangpack(t *testing.T) {
 	php := tool(t, "php", "apt-get install php-cli")
 	p, dir := generate(t, langpack.PHP)
