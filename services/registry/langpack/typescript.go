@@ -433,9 +433,21 @@ func typescriptReadme(c *catalogue) []byte {
 	b.WriteString("```js\nimport { Sender, " + ev.class + " } from \"" + c.names.NPMPackage + "\";\n\n" +
 		"// Node: a server key. In a page: a browser key, allowed for the page's origin.\n" +
 		"const sender = new Sender(\"https://ingest.example.com\", { apiKey: process.env.CLICKSTREAM_KEY });\n" +
-		"sender.add(new " + ev.class + "({ /* fields by their JSON names */ }));\n" +
+		"sender.add(new " + ev.class + "({ /* fields by their JSON names" + typescriptRequired(c, ev) + " */ }));\n" +
 		"for (const r of await sender.close()) console.log(r.key, r.status, r.rejection);\n```\n\n")
 	b.WriteString("In a page the sender flushes what waits with `navigator.sendBeacon` when the page is hidden or left.\n\nEvents:\n\n")
 	c.writeEventList(&b)
 	return []byte(b.String())
+}
+
+// typescriptRequired names an event's required fields for the README.
+func typescriptRequired(c *catalogue, ev eventType) string {
+	var names []string
+	for _, f := range c.requiredFields(ev.desc) {
+		names = append(names, f.json)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; required: " + strings.Join(names, ", ")
 }

@@ -272,6 +272,8 @@ console.log("extremes:" + JSON.stringify(x));
 console.log("at:", x.getAt().seconds, x.getAt().nanos, "took:", x.getTook().seconds, x.getTook().nanos);
 console.log("timestamp:", JSON.stringify(new s.KitchenSinkV1({ at: "0001-01-01T00:00:00Z", took: "315576000000s" })));
 console.log("offset:", JSON.stringify(new s.KitchenSinkV1({ at: "2026-12-05T15:30:00.5+01:30" })));
+console.log("before1970:", JSON.stringify(new s.KitchenSinkV1({ at: { seconds: -1, nanos: -1 }, took: { seconds: -1, nanos: 1000000000 } })),
+  JSON.stringify(new s.KitchenSinkV1({ at: new Date(-1), took: { seconds: 0, nanos: -1500000000 } })));
 for (const bad of [{ u32: -1 }, { i32: 2 ** 31 }, { u64: -1n }, { i64: 2n ** 63n }, { i64: 2 ** 60 }, { fl: 1e39 }, { color: "RED" },
   { at: { seconds: 253402300800 } }, { at: "2026-02-30T00:00:00Z" }, { took: "1.5" }, { byId: new Map([[1.5, "x"]]) }, { part: {} }]) {
   try {
@@ -347,9 +349,10 @@ func TestTypeScriptLangpackWire(t *testing.T) {
 		t.Error("a proto3 optional string set to \"\" is not present")
 	}
 	for name, want := range map[string]string{
-		"at":        "9n 999999999 took: 0n 999999999",
-		"timestamp": `{"at":"0001-01-01T00:00:00Z","took":"315576000000s"}`,
-		"offset":    `{"at":"2026-12-05T14:00:00.500Z"}`,
+		"at":         "9n 999999999 took: 0n 999999999",
+		"timestamp":  `{"at":"0001-01-01T00:00:00Z","took":"315576000000s"}`,
+		"offset":     `{"at":"2026-12-05T14:00:00.500Z"}`,
+		"before1970": `{"at":"1969-12-31T23:59:58.999999999Z","took":"0s"} {"at":"1969-12-31T23:59:59.999Z","took":"-1.500s"}`,
 	} {
 		if got := lines[name]; got != want {
 			t.Errorf("%s: %s, want %s", name, got, want)
@@ -445,9 +448,10 @@ func verdicts(w http.ResponseWriter, body []byte) {
 const typescriptSenderScript = `import * as web from "@clickstream/events-web";
 
 const url = process.argv[2], mode = process.argv[3];
+let delivered = false;
 const ev = (n) => new web.ItemViewV1({ context: new web.Context({ userId: "u-" + n }), itemId: n });
 const sender = new web.Sender(url, { apiKey: "ck_node", initialBackoffMs: 1, maxBackoffMs: 5, batchSize: 2,
-  flushIntervalMs: mode === "interval" ? 50 : 0, onResults: mode === "interval" ? (rs) => console.log("onResults", rs.length, rs[0].status) : undefined });
+  flushIntervalMs: mode === "interval" ? 50 : 0, onResults: mode === "interval" ? (rs) => { delivered = true; console.log("onResults", rs.length, rs[0].status); } : undefined });
 const show = (rs) => rs.map((r) => [r.key, r.status, r.rejection?.reason ?? "", r.rejection?.fieldPath ?? "", r.stored, r.error ? "error" : ""].join(" ")).join("\n");
 try {
   switch (mode) {
@@ -459,13 +463,14 @@ try {
     break;
   case "batch":
     for (let i = 1; i <= 5; i++) sender.add(ev(i), "k-" + i);
-    await new Promise((r) => setTimeout(r, 300));
+    // The two full batches go out without a flush (one after the other).
+    for (let i = 0; i < 200 && sender.waiting > 1; i++) await new Promise((r) => setTimeout(r, 50));
     console.log("waiting", sender.waiting);
     console.log(show(await sender.flush()));
     break;
   case "interval":
     sender.add(ev(1), "k-1");
-    await new Promise((r) => setTimeout(r, 400));
+    for (let i = 0; i < 200 && !delivered; i++) await new Promise((r) => setTimeout(r, 50));
     console.log("waiting", sender.waiting);
     break;
   }
