@@ -386,6 +386,7 @@ func TestTypeScriptLangpackWire(t *testing.T) {
 // scriptedIngest answers POST /v1/events:batch with the next of its
 // answers (the last repeats) and records every body.
 type scriptedIngest struct {
+	url     string
 	mu      sync.Mutex
 	answers []func(w http.ResponseWriter, body []byte)
 	bodies  [][]byte
@@ -468,6 +469,31 @@ try {
     console.log("waiting", sender.waiting);
     console.log(show(await sender.flush()));
     break;
+  case "beacon": {
+    // A page, as far as the sender can tell: window and document events and navigator.sendBeacon.
+    const win = new EventTarget(), doc = Object.assign(new EventTarget(), { visibilityState: "visible" });
+    let accept = true;
+    const beacons = [];
+    Object.defineProperty(globalThis, "navigator", { configurable: true, value: { sendBeacon: (u, body) => {
+      beacons.push(u + " " + typeof body + " " + JSON.parse(body).events.map((e) => e.idempotencyKey).join(","));
+      return accept;
+    } } });
+    Object.assign(globalThis, { document: doc, addEventListener: win.addEventListener.bind(win), removeEventListener: win.removeEventListener.bind(win) });
+    const page = new web.Sender(url, { apiKey: "ck_page", flushIntervalMs: 0, initialBackoffMs: 1,
+      onResults: (rs) => console.log("results", rs.map((r) => r.key + " beacon=" + r.beacon + " " + r.status).join(", ")) });
+    const big = (n) => new web.ItemViewV1({ context: new web.Context({ userId: "u" }), itemId: n, tags: ["x".repeat(25000)] });
+    for (let i = 1; i <= 3; i++) page.add(big(i), "b-" + i);
+    doc.visibilityState = "hidden";
+    doc.dispatchEvent(new Event("visibilitychange"));
+    console.log("beacons", beacons.length, "waiting", page.waiting);
+    for (const b of beacons) console.log("beacon", b);
+    accept = false;
+    page.add(big(4), "b-4");
+    win.dispatchEvent(new Event("pagehide"));
+    await page.flush();
+    await page.close();
+    break;
+  }
   case "interval":
     sender.add(ev(1), "k-1");
     for (let i = 0; i < 200 && !delivered; i++) await new Promise((r) => setTimeout(r, 50));
@@ -498,6 +524,7 @@ func TestTypeScriptSender(t *testing.T) {
 		ing := &scriptedIngest{answers: answers}
 		srv := httptest.NewServer(ing)
 		defer srv.Close()
+		ing.url = srv.URL
 		out := run(t, dir, nil, node, "sender.mjs", srv.URL, mode)
 		t.Logf("%s: %d requests; node printed:\n%s", mode, len(ing.requests()), out)
 		return out, ing
@@ -548,6 +575,24 @@ func TestTypeScriptSender(t *testing.T) {
 	}
 	if !slices.Equal(sizes, []int{2, 2, 1}) || !strings.Contains(out, "waiting 1") || strings.Count(out, "EVENT_STATUS_ACCEPTED") != 3 || strings.Count(out, "EVENT_STATUS_REJECTED") != 2 {
 		t.Errorf("five events added in batches of 2: batch sizes %v, output %s", sizes, out)
+	}
+
+	// Hidden, then left: what waits goes in beacons of at most 60 KiB with
+	// the key in the query string; a beacon the browser refuses goes by fetch.
+	out, ing = send("beacon", verdicts)
+	for _, want := range []string{
+		"beacons 2 waiting 0",
+		"beacon " + "URL" + "/v1/events:batch?key=ck_page string b-1,b-2",
+		"beacon " + "URL" + "/v1/events:batch?key=ck_page string b-3",
+		"results b-1 beacon=true EVENT_STATUS_UNSPECIFIED, b-2 beacon=true EVENT_STATUS_UNSPECIFIED, b-3 beacon=true EVENT_STATUS_UNSPECIFIED",
+		"results b-4 beacon=false EVENT_STATUS_ACCEPTED",
+	} {
+		if !strings.Contains(out, strings.ReplaceAll(want, "URL", ing.url)) {
+			t.Errorf("beacon: node output lacks %q", strings.ReplaceAll(want, "URL", ing.url))
+		}
+	}
+	if reqs := ing.requests(); len(reqs) != 1 || !strings.Contains(string(reqs[0]), `"b-4"`) || ing.auth[0] != "Bearer ck_page" {
+		t.Errorf("beacon: the refused beacon's event went by fetch in %d requests (Authorization %q)", len(reqs), ing.auth)
 	}
 
 	out, ing = send("interval", verdicts)

@@ -286,7 +286,7 @@ export class Sender {
     const nav = (globalThis as { navigator?: { sendBeacon?: (url: string, body: string) => boolean } }).navigator;
     if (this.#queue.length === 0) return 0;
     if (this.#apiKey === "" || typeof nav?.sendBeacon !== "function") {
-      this.#track(this.#deliver(this.#take(this.#queue.length)));
+      while (this.#queue.length > 0) this.#track(this.#deliver(this.#take()));
       return 0;
     }
     const url = `${this.#url}?key=${encodeURIComponent(this.#apiKey)}`;
@@ -294,16 +294,13 @@ export class Sender {
     this.#queue = [];
     let sent = 0;
     const results: Result[] = [];
+    // Each event's JSON once; a beacon takes as many as fit (at least one).
+    const parts = queue.map((p) => JSON.stringify(Sender.body([p.event], [p.key]).events[0]));
     for (let start = 0; start < queue.length; ) {
-      // As many events as fit in a beacon (at least one).
       let end = start + 1;
-      let body = JSON.stringify(Sender.body(queue.slice(start, end).map((p) => p.event), queue.slice(start, end).map((p) => p.key)));
-      while (end < queue.length) {
-        const next = JSON.stringify(Sender.body(queue.slice(start, end + 1).map((p) => p.event), queue.slice(start, end + 1).map((p) => p.key)));
-        if (byteLength(next) > KEEPALIVE_LIMIT) break;
-        body = next;
-        end++;
-      }
+      let size = byteLength(parts[start] ?? "") + 12;
+      while (end < queue.length && size + byteLength(parts[end] ?? "") + 1 <= KEEPALIVE_LIMIT) size += byteLength(parts[end++] ?? "") + 1;
+      const body = `{"events":[${parts.slice(start, end).join(",")}]}`;
       const chunk = queue.slice(start, end);
       if (nav.sendBeacon(url, body)) {
         sent += chunk.length;
@@ -318,24 +315,21 @@ export class Sender {
   }
 
   #listen(): void {
-    const g = globalThis as {
-      addEventListener?: (type: string, fn: () => void) => void;
-      removeEventListener?: (type: string, fn: () => void) => void;
-      document?: { visibilityState?: string };
-      navigator?: { sendBeacon?: unknown };
-    };
-    if (typeof g.addEventListener !== "function" || g.document === undefined || typeof g.navigator?.sendBeacon !== "function") return;
+    type Target = { addEventListener(type: string, fn: () => void): void; removeEventListener(type: string, fn: () => void): void };
+    const g = globalThis as Partial<Target> & { document?: Partial<Target> & { visibilityState?: string }; navigator?: { sendBeacon?: unknown } };
+    const win = g as Target, doc = g.document as (Target & { visibilityState?: string }) | undefined;
+    if (typeof g.addEventListener !== "function" || typeof doc?.addEventListener !== "function" || typeof g.navigator?.sendBeacon !== "function") return;
     const onHide = (): void => {
       this.beacon();
     };
     const onVisibility = (): void => {
-      if (g.document?.visibilityState === "hidden") this.beacon();
+      if (doc.visibilityState === "hidden") this.beacon();
     };
-    g.addEventListener("pagehide", onHide);
-    g.addEventListener("visibilitychange", onVisibility);
+    win.addEventListener("pagehide", onHide);
+    doc.addEventListener("visibilitychange", onVisibility);
     this.#unlisten = () => {
-      g.removeEventListener?.("pagehide", onHide);
-      g.removeEventListener?.("visibilitychange", onVisibility);
+      win.removeEventListener("pagehide", onHide);
+      doc.removeEventListener("visibilitychange", onVisibility);
     };
   }
 
