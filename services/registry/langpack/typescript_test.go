@@ -138,7 +138,10 @@ func TestTypeScriptRuntimeCompiled(t *testing.T) {
 const typescriptApp = `import { Context, ContentStatus, ItemViewV1, PhotoStatusChangedV2, Sender, SendError, ValidationError } from "@clickstream/events-web";
 import type { Result, SenderOptions } from "@clickstream/events-web";
 
-const options: SenderOptions = { apiKey: "ck_test", batchSize: 10, flushIntervalMs: 0 };
+declare const process: { env: Record<string, string | undefined> };
+
+const fromEnv: string | undefined = process.env["KEY"];
+const options: SenderOptions = { apiKey: fromEnv, batchSize: 10, flushIntervalMs: 0, onResults: undefined };
 const sender = new Sender("http://127.0.0.1:1", options);
 const view = new ItemViewV1({ context: new Context({ userId: "u-1" }), itemId: 42n, tags: ["a"], attributes: { k: "v" } });
 const id: bigint | undefined = view.getItemId();

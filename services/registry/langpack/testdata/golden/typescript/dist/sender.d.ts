@@ -73,29 +73,30 @@ export interface FetchInit {
 }
 /** A fetch function: globalThis.fetch by default. */
 export type Fetch = (url: string, init: FetchInit) => Promise<FetchResponse>;
+/** The sender's options; every one may be left out or undefined. */
 export interface SenderOptions {
     /**
      * The API key: a server key (sent as Authorization: Bearer) in Node, a
      * browser key in a page (also sent in the query string of beacons).
      */
-    apiKey?: string;
+    apiKey?: string | undefined;
     /** Events per batch (default 100). */
-    batchSize?: number;
+    batchSize?: number | undefined;
     /** How often waiting events go out, in ms (default 1000; 0: only on batchSize, flush and close). */
-    flushIntervalMs?: number;
+    flushIntervalMs?: number | undefined;
     /** Attempts per batch, at least 1 (default 5). */
-    maxAttempts?: number;
+    maxAttempts?: number | undefined;
     /** The bound of the first wait between attempts (default 100 ms); doubles per attempt, full jitter. */
-    initialBackoffMs?: number;
+    initialBackoffMs?: number | undefined;
     /** The cap of that bound (default 5000 ms). A 429's Retry-After is waited for at least. */
-    maxBackoffMs?: number;
+    maxBackoffMs?: number | undefined;
     /** The deadline of one attempt (default 30000 ms; 0 for none). */
-    attemptTimeoutMs?: number;
+    attemptTimeoutMs?: number | undefined;
     /** Send what waits with navigator.sendBeacon when the page is hidden or left (default: true in a page). */
-    beacon?: boolean;
+    beacon?: boolean | undefined;
     /** Receives the results of batches sent by add(), by timed flushes and by beacons; without it they wait for flush(). */
-    onResults?: (results: readonly Result[]) => void;
-    fetch?: Fetch;
+    onResults?: ((results: readonly Result[]) => void) | undefined;
+    fetch?: Fetch | undefined;
 }
 /** The JSON body of POST /v1/events:batch. */
 export interface BatchBody {
