@@ -52,20 +52,28 @@ lint: ## buf lint, gofmt, go vet and the event version lock
 	$(GO) vet ./...
 	$(GO) run ./cmd/clickstream schema check
 
+TS_RUNTIME := services/registry/langpack/runtime/typescript
+
 .PHONY: generate
-generate: ## Regenerate gen/ from proto/ and the console's web/dist (deterministic; both are committed)
+generate: ## Regenerate gen/ from proto/, the console's web/dist and the TypeScript langpack runtime (deterministic; all committed)
 	rm -rf gen/go gen/openapi/*.json
 	$(BUF) generate
 	# The console: REST types from gen/openapi, then the bundle (npm packages pinned in web/package-lock.json).
 	test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund
 	npm run --prefix web --silent build
+	# The TypeScript langpack's runtime: ES modules, declarations and source maps embedded by the registry (which has no Node).
+	test -x tools/npm/node_modules/.bin/tsc || npm ci --prefix tools/npm --no-audit --no-fund
+	rm -rf $(TS_RUNTIME)/dist
+	tools/npm/node_modules/.bin/tsc -p $(TS_RUNTIME)
 
 .PHONY: check-generate
-check-generate: generate ## Fail when gen/ or web/dist is not what make generate writes
+check-generate: generate ## Fail when gen/, web/dist or the TypeScript langpack runtime is not what make generate writes
 	@git diff --exit-code --stat -- gen || { echo "gen/ is stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked or changed files: run make generate and commit"; exit 1; }
 	@git diff --exit-code --stat -- web/dist web/src/api.gen.ts || { echo "web/dist is stale: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- web/dist web/src/api.gen.ts)" || { git status --porcelain -- web/dist web/src/api.gen.ts; echo "web/dist has untracked or changed files: run make generate and commit"; exit 1; }
+	@git diff --exit-code --stat -- $(TS_RUNTIME)/dist || { echo "$(TS_RUNTIME)/dist is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(TS_RUNTIME)/dist)" || { git status --porcelain -- $(TS_RUNTIME)/dist; echo "$(TS_RUNTIME)/dist has untracked or changed files: run make generate and commit"; exit 1; }
 
 .PHONY: bench
 bench: ## Run the benchmarks (each prints ratios against a baseline from the same run)

@@ -189,7 +189,7 @@ message ClashV1 {
 	}
 	in := langpack.Input{Environment: "clash", Revision: 1, Files: fileSet(set.Files),
 		Events: []langpack.Event{{ID: 7002, Version: 1, MessageName: "clash.v1.ClashV1"}}}
-	for _, lang := range []langpack.Language{langpack.Java, langpack.Swift, langpack.CSharp} {
+	for _, lang := range []langpack.Language{langpack.Java, langpack.Swift, langpack.CSharp, langpack.TypeScript} {
 		_, err := langpack.Generate(lang, in)
 		if err == nil || !strings.Contains(err.Error(), "clash.v1.Result is generated as the class Result") {
 			t.Errorf("%s: error %v, want one naming clash.v1.Result", lang, err)
