@@ -67,7 +67,7 @@ func (c *registryCLI) langpackFetchCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Language, "lang", "", "language: go, python, typescript or php")
+	f.StringVar(&req.Language, "lang", "", "language: go, python, typescript, php, java, swift or csharp")
 	f.StringVar(&req.Environment, "env", "", "environment whose events the langpack holds, e.g. web")
 	f.StringVar(&req.Version, "version", "latest", "langpack version N, or latest")
 	f.StringVarP(&out, "output", "o", "", "directory to unpack into (created if missing)")

@@ -180,15 +180,13 @@ func (c *catalogue) messageByClass(s slot) protoreflect.MessageDescriptor {
 	return s.desc.Message()
 }
 
-// dynamicReadme is the README of the Python, TypeScript and PHP packs.
+// dynamicReadme is the README of the Python and PHP packs.
 func dynamicReadme(c *catalogue, lang Language) []byte {
 	var b strings.Builder
 	var name, install string
 	switch lang {
 	case Python:
 		name, install = c.names.PythonDist, "pip install "+c.names.PythonDist
-	case TypeScript:
-		name, install = c.names.NPMPackage, "npm install <this directory>"
 	case PHP:
 		name, install = c.names.ComposerName, "composer require "+c.names.ComposerName+" (or require autoload.php)"
 	}
