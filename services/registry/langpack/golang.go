@@ -41,6 +41,11 @@ func (goGenerator) versioned(c *catalogue, version Version) []File {
 	return []File{{Path: "version.go", Data: []byte(src)}}
 }
 
+// goModule is the pack's module path: the environment's, with "/vN" from
+// major version 2 (Go's import compatibility rule), so every import path in
+// the pack carries the major version.
+func goModule(c *catalogue) string { return GoModulePath(c.names.GoModule, c.in.Version.Major) }
+
 // goPackageName is the root package's name: the environment's words joined.
 func goPackageName(env string) string {
 	name := strings.Join(wordsOf(env), "")
@@ -51,7 +56,7 @@ func goPackageName(env string) string {
 }
 
 func (goGenerator) files(c *catalogue) ([]File, error) {
-	module := c.names.GoModule
+	module := goModule(c)
 	protos, err := goProtoFiles(c)
 	if err != nil {
 		return nil, err
@@ -181,7 +186,7 @@ func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 				f.Options = &descriptorpb.FileOptions{}
 			}
 			dir := path.Dir(name)
-			f.Options.GoPackage = proto.String(c.names.GoModule + "/" + dir + ";" + goProtoPackageName(dir, f.GetPackage()))
+			f.Options.GoPackage = proto.String(goModule(c) + "/" + dir + ";" + goProtoPackageName(dir, f.GetPackage()))
 			f.MessageType = slices.DeleteFunc(f.MessageType, func(m *descriptorpb.DescriptorProto) bool {
 				return !keep[f.GetPackage()+"."+m.GetName()] && isEventMessage(m)
 			})
@@ -224,14 +229,16 @@ func goProtoPackageName(dir, pkg string) string {
 
 func goReadme(c *catalogue) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\nClickstream langpack for the %q environment (catalogue revision %d). Generated; do not edit.\n\n", c.names.GoModule, c.in.Environment, c.in.Revision)
+	fmt.Fprintf(&b, "# %s\n\nClickstream langpack for the %q environment (catalogue revision %d). Generated; do not edit.\n\n", goModule(c), c.in.Environment, c.in.Revision)
 	b.WriteString("```go\n")
 	fmt.Fprintf(&b, "sender := %s.NewSender(\"http://ingest:8082\", %s.WithAPIKey(key))\ndefer sender.Close(ctx)\n", goPackageName(c.in.Environment), goPackageName(c.in.Environment))
 	if len(c.events) > 0 {
 		ev := c.events[0]
 		fmt.Fprintf(&b, "ev, err := %s.New%s(&%s.%s{ /* fields */ })\nif err != nil { /* a required field is missing */ }\nresults, err := sender.Send(ctx, ev)\n", goPackageName(c.in.Environment), ev.class, goProtoPackageName(path.Dir(ev.desc.ParentFile().Path()), string(ev.desc.ParentFile().Package())), goTypeName(ev.desc))
 	}
-	b.WriteString("```\n\nEvents:\n\n")
+	b.WriteString("```\n\n")
+	fmt.Fprintf(&b, "The pack registers its protobuf files and types in `%s/registry`, not in protobuf's global registry, "+
+		"so the langpacks of several environments and the project's Go client link into one program.\n\nEvents:\n\n", goModule(c))
 	for _, ev := range c.events {
 		dep := ""
 		if ev.Deprecated {

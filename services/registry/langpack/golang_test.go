@@ -239,8 +239,9 @@ func (a *acceptingIngest) SendBatch(ctx context.Context, req *ingestv1.SendBatch
 // events), and the project's Go client, which declares the first two again
 // from gen/go. It starts without a registration panic and sends through
 // each: a pack's own events, another pack's event through a sender, and a
-// pack's event through the client. Offline: the packs and the repository
-// are local replacements.
+// pack's event through the client. The partner pack is at major version 2,
+// so its module path is .../partner/v2. Offline: the packs and the
+// repository are local replacements.
 func TestGoLangpacksCoexist(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module: skipped with -short")
@@ -252,8 +253,10 @@ func TestGoLangpacksCoexist(t *testing.T) {
 	}
 	dir := t.TempDir()
 	web := fixtureInput(t, 3)
-	partner := fixtureInput(t, 2)
-	partner.Environment = "partner"
+	// The partner pack is at major version 2: its module path and every
+	// import path inside it end in /v2.
+	partner := fixtureInput(t, 0)
+	partner.Environment, partner.Version = "partner", langpack.Version{Major: 2}
 	partner.Events = nil
 	for _, ev := range web.Events {
 		if ev.ID != 2001 { // ItemView v1 and Heartbeat v1
@@ -274,9 +277,9 @@ func TestGoLangpacksCoexist(t *testing.T) {
 	app := filepath.Join(dir, "app")
 	for name, content := range map[string]string{
 		"go.mod": "module example.com/app\n\ngo 1.26.0\n\nrequire (\n" +
-			"\tgithub.com/clickstream-dev/clickstream v0.0.0\n\tlangpack.clickstream.dev/partner v1.2.0\n\tlangpack.clickstream.dev/web v1.3.0\n)\n\n" +
+			"\tgithub.com/clickstream-dev/clickstream v0.0.0\n\tlangpack.clickstream.dev/partner/v2 v2.0.0\n\tlangpack.clickstream.dev/web v1.3.0\n)\n\n" +
 			"replace github.com/clickstream-dev/clickstream => " + repo + "\n\n" +
-			"replace langpack.clickstream.dev/partner => ../partner\n\nreplace langpack.clickstream.dev/web => ../web\n",
+			"replace langpack.clickstream.dev/partner/v2 => ../partner\n\nreplace langpack.clickstream.dev/web => ../web\n",
 		"go.sum":  string(sum),
 		"main.go": goCoexistProgram,
 	} {
@@ -356,8 +359,8 @@ import (
 	"github.com/clickstream-dev/clickstream/client/ingestclient"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
 	"google.golang.org/protobuf/proto"
-	"langpack.clickstream.dev/partner"
-	partnerv1 "langpack.clickstream.dev/partner/fixture/events/v1"
+	"langpack.clickstream.dev/partner/v2"
+	partnerv1 "langpack.clickstream.dev/partner/v2/fixture/events/v1"
 	"langpack.clickstream.dev/web"
 	webv1 "langpack.clickstream.dev/web/fixture/events/v1"
 )
