@@ -186,6 +186,10 @@ func goProtoFiles(c *catalogue) ([]*descriptorpb.FileDescriptorProto, error) {
 				f.Options = &descriptorpb.FileOptions{}
 			}
 			dir := path.Dir(name)
+			if dir == goRegistryDir {
+				return fmt.Errorf("%s: a proto file in the directory %q would share its Go package with the pack's registry package; move it into a directory of its own package, e.g. %s",
+					name, goRegistryDir, strings.ReplaceAll(strings.TrimSuffix(f.GetPackage(), "."), ".", "/")+"/"+path.Base(name))
+			}
 			f.Options.GoPackage = proto.String(goModule(c) + "/" + dir + ";" + goProtoPackageName(dir, f.GetPackage()))
 			f.MessageType = slices.DeleteFunc(f.MessageType, func(m *descriptorpb.DescriptorProto) bool {
 				return !keep[f.GetPackage()+"."+m.GetName()] && isEventMessage(m)

@@ -407,3 +407,25 @@ func main() {
 	ps.Close(ctx)
 }
 `
+
+// TestGoProtoFileInTheRegistryDirectory: a proto file whose directory is
+// the pack's registry package is refused with the file named, rather than
+// generating a package that does not compile.
+func TestGoProtoFileInTheRegistryDirectory(t *testing.T) {
+	in := fixtureInput(t, 1)
+	renamed := 0
+	for _, f := range in.Files.GetFile() {
+		if f.GetName() == "fixture/events/v1/heartbeat.proto" {
+			f.Name = proto.String("registry/heartbeat.proto")
+			renamed++
+		}
+	}
+	if renamed != 1 {
+		t.Fatalf("the fixture has %d heartbeat.proto files, want 1", renamed)
+	}
+	_, err := langpack.Generate(langpack.Go, in)
+	if err == nil || !strings.Contains(err.Error(), "registry/heartbeat.proto") || !strings.Contains(err.Error(), "registry package") {
+		t.Fatalf("Generate = %v, want an error naming registry/heartbeat.proto and the registry package", err)
+	}
+	t.Log(err)
+}
