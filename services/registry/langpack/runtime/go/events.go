@@ -1,14 +1,14 @@
 // Package sender is the Go langpack's runtime as a real package, so that the
-// Go toolchain builds, vets and tests it here: sender.go is copied into
-// every pack as its sender.go with two replacements, the package clause
-// ("package sender" becomes the pack's root package) and the ingest import
-// path (this module's gen/go/clickstream/ingest/v1 becomes the pack's own
-// copy); see goRuntimeFile in ../../golang_sender.go. registry/registry.go
-// is copied as the pack's registry package unchanged.
+// Go toolchain builds, vets and tests it here: sender.go and checks.go are
+// copied into every pack's root package with the package clause ("package
+// sender") made the pack's and, in sender.go, the ingest import path (this
+// module's gen/go/clickstream/ingest/v1) made the pack's own copy; see
+// goRuntimeFiles in ../../golang_sender.go. registry/registry.go is copied
+// as the pack's registry package unchanged.
 //
 // This file is not copied: it stands in for the declarations every pack
 // generates in its events.go (Environment, CatalogueRevision, Lookup), so
-// that sender.go compiles here as it does in a pack.
+// that the runtime compiles here as it does in a pack.
 package sender
 
 import "google.golang.org/protobuf/proto"
@@ -18,16 +18,6 @@ const Environment = "runtime"
 
 // CatalogueRevision is the catalogue revision a pack was generated from.
 const CatalogueRevision uint64 = 0
-
-// EventInfo describes an event version of a pack.
-type EventInfo struct {
-	ID, Version uint32
-	MessageName string
-	validate    func(proto.Message) error
-}
-
-// Validate checks that every required field of m is set.
-func (e EventInfo) Validate(m proto.Message) error { return e.validate(m) }
 
 // Lookup returns the event version m is, if the pack may send it. Here every
 // message is an event without required fields.

@@ -14,7 +14,6 @@
 package web
 
 import (
-	fmt "fmt"
 	proto "google.golang.org/protobuf/proto"
 	v1 "langpack.clickstream.dev/web/fixture/events/v1"
 )
@@ -24,32 +23,6 @@ const Environment = "web"
 
 // CatalogueRevision is the registry catalogue revision it was generated from.
 const CatalogueRevision uint64 = 7
-
-// ValidationError says which required field of which event is missing.
-type ValidationError struct {
-	Event   string // message name, e.g. "ItemViewV2"
-	ID      uint32
-	Version uint32
-	Field   string // path of the field, e.g. "context.user_id"
-}
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%s (event %d v%d): required field %s is not set (required means present and not the zero value)", e.Event, e.ID, e.Version, e.Field)
-}
-
-// EventInfo describes an event version of this langpack.
-type EventInfo struct {
-	ID          uint32
-	Version     uint32
-	MessageName string
-	Description string
-	Deprecated  bool
-	OwnerTeam   string
-	validate    func(proto.Message) error
-}
-
-// Validate checks that every required field of m is set.
-func (e EventInfo) Validate(m proto.Message) error { return e.validate(m) }
 
 // Lookup returns the event version m is, if this langpack may send it.
 func Lookup(m proto.Message) (EventInfo, bool) {

@@ -214,29 +214,6 @@ func check(m proto.Message) error {
 	return info.Validate(m)
 }
 
-// asEvent returns m as this langpack's Go type T: m itself, or a copy
-// through the wire form when m is the same event version generated
-// elsewhere (another environment's langpack, or the project's gen/go), so
-// that an event built with those types is checked, and sent, here too.
-func asEvent[T proto.Message](m proto.Message) (T, error) {
-	if v, ok := m.(T); ok {
-		return v, nil
-	}
-	var zero T
-	v, ok := zero.ProtoReflect().Type().New().Interface().(T)
-	if !ok {
-		return zero, fmt.Errorf("%T cannot make a new %T", zero, zero)
-	}
-	b, err := proto.Marshal(m)
-	if err == nil {
-		err = proto.Unmarshal(b, v)
-	}
-	if err != nil {
-		return zero, fmt.Errorf("check %s (Go type %T) as this langpack's %T: %w", m.ProtoReflect().Descriptor().FullName(), m, v, err)
-	}
-	return v, nil
-}
-
 // Add validates m, queues it under a new idempotency key and sends a batch
 // when enough events wait. It returns the key.
 func (s *Sender) Add(ctx context.Context, m proto.Message) (string, error) {
