@@ -2,7 +2,6 @@ package langpack_test
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -372,52 +371,6 @@ func TestNamesFor(t *testing.T) {
 	for env, pkg := range map[string]string{"2go": "dev.clickstream.events.env2go", "new": "dev.clickstream.events.new_"} {
 		if got := langpack.NamesFor(env).JavaPackage; got != pkg {
 			t.Errorf("NamesFor(%q).JavaPackage = %q, want %q", env, got, pkg)
-		}
-	}
-}
-
-// TestGoModuleVersionsMatchMainModule: the Go langpack's go.mod requires
-// the protobuf and connect versions of the main go.mod, and its go.sum has
-// their lines from the main go.sum.
-func TestGoModuleVersionsMatchMainModule(t *testing.T) {
-	p, err := langpack.Generate(langpack.Go, fixtureInput(t, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gomod, _ := p.File("go.mod")
-	gosum, _ := p.File("go.sum")
-	mainSum, err := os.ReadFile(filepath.Join("..", "..", "..", "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join("..", "..", "..", "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	found := 0
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && (fields[0] == "connectrpc.com/connect" || fields[0] == "google.golang.org/protobuf") {
-			found++
-			req := fields[0] + " " + fields[1]
-			if !bytes.Contains(gomod, []byte(req)) {
-				t.Errorf("langpack go.mod lacks %q:\n%s", req, gomod)
-			}
-			for _, line := range strings.Split(string(gosum), "\n") {
-				if strings.HasPrefix(line, fields[0]+" ") && !strings.HasPrefix(line, req+" ") && !strings.HasPrefix(line, req+"/go.mod ") {
-					t.Errorf("langpack go.sum line %q is not for %s", line, req)
-				}
-			}
-		}
-	}
-	if found != 2 {
-		t.Fatalf("found %d of connect and protobuf in the main go.mod", found)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(gosum)), "\n") {
-		if !bytes.Contains(mainSum, []byte(line+"\n")) {
-			t.Errorf("langpack go.sum line %q is not in the main go.sum", line)
 		}
 	}
 }

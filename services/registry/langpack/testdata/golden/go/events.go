@@ -3,11 +3,17 @@
 
 // Package web is the Clickstream langpack of the "web" environment:
 // the event versions it may send, constructors that check required fields
-// and a Sender that delivers them to ingest.
+// and a Sender that delivers them to ingest. An event version generated
+// elsewhere (another environment's langpack, the project's gen/go) is
+// checked and sent too.
+//
+// Its protobuf files and types are registered in its registry package, not
+// in protobuf's global registry, so that the langpacks of several
+// environments and the project's Go client link into one program; pass
+// registry.Types where a library resolves types by name.
 package web
 
 import (
-	fmt "fmt"
 	proto "google.golang.org/protobuf/proto"
 	v1 "langpack.clickstream.dev/web/fixture/events/v1"
 )
@@ -18,32 +24,6 @@ const Environment = "web"
 // CatalogueRevision is the registry catalogue revision it was generated from.
 const CatalogueRevision uint64 = 7
 
-// ValidationError says which required field of which event is missing.
-type ValidationError struct {
-	Event   string // message name, e.g. "ItemViewV2"
-	ID      uint32
-	Version uint32
-	Field   string // path of the field, e.g. "context.user_id"
-}
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%s (event %d v%d): required field %s is not set (required means present and not the zero value)", e.Event, e.ID, e.Version, e.Field)
-}
-
-// EventInfo describes an event version of this langpack.
-type EventInfo struct {
-	ID          uint32
-	Version     uint32
-	MessageName string
-	Description string
-	Deprecated  bool
-	OwnerTeam   string
-	validate    func(proto.Message) error
-}
-
-// Validate checks that every required field of m is set.
-func (e EventInfo) Validate(m proto.Message) error { return e.validate(m) }
-
 // Lookup returns the event version m is, if this langpack may send it.
 func Lookup(m proto.Message) (EventInfo, bool) {
 	if m == nil {
@@ -51,13 +31,37 @@ func Lookup(m proto.Message) (EventInfo, bool) {
 	}
 	switch m.ProtoReflect().Descriptor().FullName() {
 	case "fixture.events.v1.ItemViewV1":
-		return EventInfo{ID: 1001, Version: 1, MessageName: "fixture.events.v1.ItemViewV1", Description: "A user opened an item card.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error { return validateItemViewV1(m.(*v1.ItemViewV1), "") }}, true
+		return EventInfo{ID: 1001, Version: 1, MessageName: "fixture.events.v1.ItemViewV1", Description: "A user opened an item card.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error {
+			v, err := asEvent[*v1.ItemViewV1](m)
+			if err != nil {
+				return err
+			}
+			return validateItemViewV1(v, "")
+		}}, true
 	case "fixture.events.v1.PhotoStatusChangedV1":
-		return EventInfo{ID: 2001, Version: 1, MessageName: "fixture.events.v1.PhotoStatusChangedV1", Description: "A photo changed status.", Deprecated: true, OwnerTeam: "ugc", validate: func(m proto.Message) error { return validatePhotoStatusChangedV1(m.(*v1.PhotoStatusChangedV1), "") }}, true
+		return EventInfo{ID: 2001, Version: 1, MessageName: "fixture.events.v1.PhotoStatusChangedV1", Description: "A photo changed status.", Deprecated: true, OwnerTeam: "ugc", validate: func(m proto.Message) error {
+			v, err := asEvent[*v1.PhotoStatusChangedV1](m)
+			if err != nil {
+				return err
+			}
+			return validatePhotoStatusChangedV1(v, "")
+		}}, true
 	case "fixture.events.v1.PhotoStatusChangedV2":
-		return EventInfo{ID: 2001, Version: 2, MessageName: "fixture.events.v1.PhotoStatusChangedV2", Description: "A photo changed status; with the previous status.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error { return validatePhotoStatusChangedV2(m.(*v1.PhotoStatusChangedV2), "") }}, true
+		return EventInfo{ID: 2001, Version: 2, MessageName: "fixture.events.v1.PhotoStatusChangedV2", Description: "A photo changed status; with the previous status.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error {
+			v, err := asEvent[*v1.PhotoStatusChangedV2](m)
+			if err != nil {
+				return err
+			}
+			return validatePhotoStatusChangedV2(v, "")
+		}}, true
 	case "fixture.events.v1.HeartbeatV1":
-		return EventInfo{ID: 9001, Version: 1, MessageName: "fixture.events.v1.HeartbeatV1", Description: "A client is alive.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error { return validateHeartbeatV1(m.(*v1.HeartbeatV1), "") }}, true
+		return EventInfo{ID: 9001, Version: 1, MessageName: "fixture.events.v1.HeartbeatV1", Description: "A client is alive.", Deprecated: false, OwnerTeam: "ugc", validate: func(m proto.Message) error {
+			v, err := asEvent[*v1.HeartbeatV1](m)
+			if err != nil {
+				return err
+			}
+			return validateHeartbeatV1(v, "")
+		}}, true
 	}
 	return EventInfo{}, false
 }

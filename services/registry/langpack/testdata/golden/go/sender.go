@@ -409,6 +409,9 @@ func (s *Sender) attempt(ctx context.Context, req *ingestv1.SendBatchRequest) (*
 
 // retryable reports whether a failed batch may succeed when sent again.
 func retryable(err error) bool {
+	// The codes are client/ingestclient's RetryableCodes and TransportCodes
+	// (TestRetryCodesAreTheClients keeps them equal), so the Go client and
+	// the Go langpack retry after the same errors.
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeDeadlineExceeded, connect.CodeAborted:
 		return true

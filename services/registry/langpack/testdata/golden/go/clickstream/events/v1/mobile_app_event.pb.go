@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
+	registry "langpack.clickstream.dev/web/registry"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -139,7 +140,10 @@ func file_clickstream_events_v1_mobile_app_event_proto_init() {
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
+		TypeRegistry: registry.Types,
 		File: protoimpl.DescBuilder{
+			FileRegistry:  registry.Files,
+			TypeResolver:  registry.Types,
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_events_v1_mobile_app_event_proto_rawDesc), len(file_clickstream_events_v1_mobile_app_event_proto_rawDesc)),
 			NumEnums:      0,

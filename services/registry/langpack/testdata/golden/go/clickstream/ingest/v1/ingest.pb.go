@@ -12,6 +12,7 @@ import (
 	anypb "google.golang.org/protobuf/types/known/anypb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	v1 "langpack.clickstream.dev/web/clickstream/events/v1"
+	registry "langpack.clickstream.dev/web/registry"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -686,7 +687,10 @@ func file_clickstream_ingest_v1_ingest_proto_init() {
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
+		TypeRegistry: registry.Types,
 		File: protoimpl.DescBuilder{
+			FileRegistry:  registry.Files,
+			TypeResolver:  registry.Types,
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_ingest_v1_ingest_proto_rawDesc), len(file_clickstream_ingest_v1_ingest_proto_rawDesc)),
 			NumEnums:      2,

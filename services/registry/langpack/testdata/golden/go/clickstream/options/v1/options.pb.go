@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
+	registry "langpack.clickstream.dev/web/registry"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -255,7 +256,10 @@ func file_clickstream_options_v1_options_proto_init() {
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
+		TypeRegistry: registry.Types,
 		File: protoimpl.DescBuilder{
+			FileRegistry:  registry.Files,
+			TypeResolver:  registry.Types,
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clickstream_options_v1_options_proto_rawDesc), len(file_clickstream_options_v1_options_proto_rawDesc)),
 			NumEnums:      0,
