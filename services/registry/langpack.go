@@ -95,8 +95,9 @@ type LangpackStore interface {
 	// the newest is still after (the zero Version when there is none);
 	// when the newest has lv's hashes and generator it returns the newest
 	// instead; otherwise it fails with ErrLangpackMoved. Either way it
-	// records that lv.Revision gives the returned version.
-	AddLangpackVersion(ctx context.Context, lv LangpackVersion, after langpack.Version) (LangpackVersion, error)
+	// records that lv.Revision gives the returned version; added says
+	// whether lv was stored.
+	AddLangpackVersion(ctx context.Context, lv LangpackVersion, after langpack.Version) (stored LangpackVersion, added bool, err error)
 	// RecordLangpackVersionCheck records that an environment's catalogue at
 	// a revision gives version v with a generator.
 	RecordLangpackVersionCheck(ctx context.Context, environment string, revision uint64, generator string, v langpack.Version) error
@@ -210,11 +211,11 @@ func (s *Service) tryAddLangpackVersion(ctx context.Context, env string) (langpa
 	if candidate.Input, err = encodeLangpackInput(in); err != nil {
 		return langpack.Version{}, err
 	}
-	stored, err := s.store.AddLangpackVersion(ctx, candidate, newest.Version)
+	stored, added, err := s.store.AddLangpackVersion(ctx, candidate, newest.Version)
 	if err != nil {
 		return langpack.Version{}, err
 	}
-	if stored.Version == candidate.Version {
+	if added {
 		slog.InfoContext(ctx, "new langpack version", "environment", env, "version", stored.Version.String(),
 			"revision", in.Revision, "change", why)
 	}

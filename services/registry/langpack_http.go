@@ -194,6 +194,12 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if major >= 2 && len(versions) == 0 {
+		// The go command reads 404 as "no such module": there is no /vN
+		// before a major version N exists.
+		http.Error(w, fmt.Sprintf("not found: %s has no version: %s", modulePath, goMajorsHint(all, env)), http.StatusNotFound)
+		return
+	}
 	if query == "list" || query == "@latest" {
 		if query == "list" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

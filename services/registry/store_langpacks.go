@@ -110,11 +110,11 @@ func (s *PostgresStore) ListLangpackVersions(ctx context.Context, environment st
 }
 
 // AddLangpackVersion implements LangpackStore.
-func (s *PostgresStore) AddLangpackVersion(ctx context.Context, lv LangpackVersion, after langpack.Version) (stored LangpackVersion, err error) {
+func (s *PostgresStore) AddLangpackVersion(ctx context.Context, lv LangpackVersion, after langpack.Version) (stored LangpackVersion, added bool, err error) {
 	defer derrors.Wrap(&err, "store langpack version %s of %q", lv.Version, lv.Environment)
 	surface, err := json.Marshal(lv.Surface)
 	if err != nil {
-		return LangpackVersion{}, err
+		return LangpackVersion{}, false, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlLockLangpackLine, lv.Environment); err != nil {
@@ -134,7 +134,7 @@ func (s *PostgresStore) AddLangpackVersion(ctx context.Context, lv LangpackVersi
 		case newest.Version != after:
 			return fmt.Errorf("the newest version is %s, not %s: %w", newest.Version, after, ErrLangpackMoved)
 		default:
-			stored = lv
+			stored, added = lv, true
 			if err := tx.QueryRow(ctx, sqlInsertLangpackVersion, lv.Environment, lv.Version.Major, lv.Version.Minor, lv.Version.Patch,
 				lv.SurfaceHash, lv.InputHash, lv.GeneratorVersion, lv.Change, surface, lv.Input, int64(lv.Revision)).Scan(&stored.CreatedAt); err != nil {
 				return err
@@ -144,7 +144,7 @@ func (s *PostgresStore) AddLangpackVersion(ctx context.Context, lv LangpackVersi
 			stored.Version.Major, stored.Version.Minor, stored.Version.Patch)
 		return err
 	})
-	return stored, err
+	return stored, added && err == nil, err
 }
 
 // RecordLangpackVersionCheck implements LangpackStore.
