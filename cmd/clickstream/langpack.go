@@ -42,7 +42,7 @@ func (c *registryCLI) langpackFetchCommand() *cobra.Command {
 		Use:   "fetch --lang LANGUAGE --env ENVIRONMENT -o DIR",
 		Short: "Download a langpack and unpack it into a directory",
 		Example: `  clickstream langpack fetch --lang python --env web -o ./out
-  clickstream langpack fetch --lang go --env web --version 3 -o ./langpack`,
+  clickstream langpack fetch --lang go --env web --version 1.1796655308.0 -o ./langpack`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Language == "" || req.Environment == "" || out == "" {
@@ -61,15 +61,18 @@ func (c *registryCLI) langpackFetchCommand() *cobra.Command {
 				return fmt.Errorf("unpack the %s langpack of %q into %s: %w", req.Language, req.Environment, out, err)
 			}
 			l := resp.GetLangpack()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s langpack %d (%s) of %s: %d events, %d files in %s\n",
-				l.GetLanguage(), l.GetVersion(), l.GetPackageVersion(), l.GetEnvironment(), len(l.GetEvents()), n, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s langpack %s of %s: %d events, %d files in %s\n",
+				l.GetLanguage(), l.GetPackageVersion(), l.GetEnvironment(), len(l.GetEvents()), n, out)
+			if l.GetChange() != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "version %s: %s\n", l.GetPackageVersion(), l.GetChange())
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Language, "lang", "", "language: go, python, typescript or php")
 	f.StringVar(&req.Environment, "env", "", "environment whose events the langpack holds, e.g. web")
-	f.StringVar(&req.Version, "version", "latest", "langpack version N, or latest")
+	f.StringVar(&req.Version, "version", "latest", "langpack version, e.g. 1.1796655308.0 (the same in every language), or latest")
 	f.StringVarP(&out, "output", "o", "", "directory to unpack into (created if missing)")
 	return cmd
 }

@@ -553,11 +553,28 @@ func (s *Service) GetLangpack(ctx context.Context, req *registryv1.GetLangpackRe
 	if err != nil {
 		return nil, langpackError(err)
 	}
-	info, err := langpackProto(l)
+	changes, err := s.langpackChanges(ctx, l.Environment)
+	if err != nil {
+		return nil, catalogueError(err)
+	}
+	info, err := langpackProto(l, changes)
 	if err != nil {
 		return nil, catalogueError(err)
 	}
 	return &registryv1.GetLangpackResponse{Langpack: info, Archive: l.Archive}, nil
+}
+
+// langpackChanges returns why each version of env's line was made.
+func (s *Service) langpackChanges(ctx context.Context, env string) (map[langpack.Version]string, error) {
+	line, err := s.store.ListLangpackVersions(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	changes := make(map[langpack.Version]string, len(line))
+	for _, lv := range line {
+		changes[lv.Version] = lv.Change
+	}
+	return changes, nil
 }
 
 // ListLangpacks implements RegistryService.ListLangpacks.
@@ -578,8 +595,14 @@ func (s *Service) ListLangpacks(ctx context.Context, req *registryv1.ListLangpac
 		return nil, catalogueError(err)
 	}
 	resp := &registryv1.ListLangpacksResponse{}
+	changes := map[string]map[langpack.Version]string{}
 	for _, l := range list {
-		info, err := langpackProto(l)
+		if changes[l.Environment] == nil {
+			if changes[l.Environment], err = s.langpackChanges(ctx, l.Environment); err != nil {
+				return nil, catalogueError(err)
+			}
+		}
+		info, err := langpackProto(l, changes[l.Environment])
 		if err != nil {
 			return nil, catalogueError(err)
 		}
@@ -588,7 +611,9 @@ func (s *Service) ListLangpacks(ctx context.Context, req *registryv1.ListLangpac
 	return resp, nil
 }
 
-func langpackProto(l Langpack) (*registryv1.Langpack, error) {
+// langpackProto is l as the API shows it; changes says why each version of
+// its line was made.
+func langpackProto(l Langpack, changes map[langpack.Version]string) (*registryv1.Langpack, error) {
 	var m langpack.Manifest
 	if err := json.Unmarshal(l.Manifest, &m); err != nil {
 		return nil, fmt.Errorf("decode the manifest of %s langpack %s of %q: %w", l.Language, l.Version, l.Environment, err)
@@ -602,5 +627,6 @@ func langpackProto(l Langpack) (*registryv1.Langpack, error) {
 		ContentHash:       m.ContentHash,
 		Events:            m.Events,
 		CreatedAt:         timestamppb.New(l.CreatedAt),
+		Change:            changes[l.Version],
 	}, nil
 }

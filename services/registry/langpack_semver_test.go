@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
+	"github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1/registryv1connect"
 	"github.com/clickstream-dev/clickstream/internal/postgres"
 	"github.com/clickstream-dev/clickstream/internal/postgres/pgtest"
 	"github.com/clickstream-dev/clickstream/services/registry"
@@ -154,6 +156,12 @@ func TestLangpackSemanticVersions(t *testing.T) {
 	if len(line) != 4 || !strings.Contains(line[3].Change, "removed event clickstream.events.v1.SearchQueryV1") ||
 		!strings.Contains(line[1].Change, "added event clickstream.events.v1.SearchQueryV1") {
 		t.Errorf("the line of web has %d versions, want 4 whose changes name SearchQueryV1 added, then removed", len(line))
+	}
+
+	resp, err := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url).GetLangpack(ctx,
+		&registryv1.GetLangpackRequest{Language: "swift", Environment: "web", Version: major.version.String()})
+	if err != nil || resp.GetLangpack().GetPackageVersion() != major.version.String() || !strings.HasPrefix(resp.GetLangpack().GetChange(), "removed event clickstream.events.v1.SearchQueryV1") {
+		t.Errorf("GetLangpack %s: %v (%v), want it saying SearchQueryV1 was removed", major.version, resp.GetLangpack(), err)
 	}
 
 	base := langpack.NamesFor("web").GoModule
