@@ -91,10 +91,11 @@ func TestLangpackJavaFromMavenRepository(t *testing.T) {
 	s, key := webLangpackStack(t)
 	names := langpack.NamesFor("web")
 	repo := s.URL(platform.Registry) + "/maven/dev/clickstream/" + names.MavenArtifact
-	if md := string(fetch(t, http.MethodGet, repo+"/maven-metadata.xml", "")); !strings.Contains(md, "<version>1.1.0</version>") {
-		t.Fatalf("maven-metadata.xml does not list 1.1.0:\n%s", md)
+	version := webLangpackVersion(t, s)
+	if md := string(fetch(t, http.MethodGet, repo+"/maven-metadata.xml", "")); !strings.Contains(md, "<version>"+version+"</version>") {
+		t.Fatalf("maven-metadata.xml does not list %s:\n%s", version, md)
 	}
-	jar := fetch(t, http.MethodGet, repo+"/1.1.0/"+names.MavenArtifact+"-1.1.0.jar", "")
+	jar := fetch(t, http.MethodGet, repo+"/"+version+"/"+names.MavenArtifact+"-"+version+".jar", "")
 
 	dir := t.TempDir()
 	zr, err := zip.NewReader(bytes.NewReader(jar), int64(len(jar)))
@@ -206,9 +207,9 @@ func TestLangpackCSharpFromTarball(t *testing.T) {
 			sources = append(sources, path)
 		}
 	}
-	pack := filepath.Join(dir, "csharp-web-1.1.0")
+	pack := filepath.Join(dir, "csharp-web-"+webLangpackVersion(t, s))
 	if _, err := os.Stat(filepath.Join(pack, langpack.NamesFor("web").CSharpName+".csproj")); err != nil {
-		t.Fatalf("the tarball has no csharp-web-1.1.0/%s.csproj: %v", langpack.NamesFor("web").CSharpName, err)
+		t.Fatalf("the tarball has no %s/%s.csproj: %v", filepath.Base(pack), langpack.NamesFor("web").CSharpName, err)
 	}
 	run(t, dir, nil, mcs, append([]string{"-target:library", "-r:System.Net.Http.dll", "-out:Langpack.dll"}, sources...)...)
 	writeFile(t, filepath.Join(dir, "Send.cs"), []byte(`using System;
