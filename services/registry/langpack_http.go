@@ -35,8 +35,10 @@ const maxLangpackRequest = 64 << 10
 // mountLangpacks mounts langpack delivery: /langpack/ (tar.gz downloads),
 // and the native package indexes /goproxy/ (a Go module proxy),
 // /pypi/simple/ (a PEP 503 index of wheels), /composer/ (a Composer
-// repository) and /maven/ (a Maven repository of the Java langpacks, whose
-// jars hold sources). Swift and C# langpacks are tar.gz downloads only.
+// repository), /maven/ (a Maven repository of the Java langpacks) and
+// /npm/ (an npm registry of the TypeScript langpacks). Swift and C#
+// langpacks are tar.gz downloads only. Every index lists every version of
+// the environment's line (Service.langpackVersions).
 func mountLangpacks(mux *http.ServeMux, svc *Service) {
 	h := langpackHTTP{svc: svc, cache: newIndexCache(indexCacheBytes)}
 	mux.HandleFunc("POST /langpack/{lang}/{version}/", h.download)
@@ -48,6 +50,7 @@ func mountLangpacks(mux *http.ServeMux, svc *Service) {
 	mux.HandleFunc("GET /composer/packages.json", h.composerPackages)
 	mux.HandleFunc("GET /composer/dist/{env}/{file}", h.composerDist)
 	mux.HandleFunc("GET /maven/", h.maven)
+	mux.HandleFunc("GET /npm/", h.npm)
 }
 
 // langpackHTTP serves langpacks over plain HTTP.

@@ -5,7 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"os"
+	osexec "os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -313,6 +316,60 @@ func oldVersionsResolve(t *testing.T, url, env string, steps []semverStep) {
 		if pom := string(mustGet(t, maven+"/"+v+"/"+path.Base(langpack.MavenFile(names, v, ".pom")))); !strings.Contains(pom, "<version>"+v+"</version>") {
 			t.Errorf("the %s pom does not say its version", v)
 		}
+		var npm struct {
+			Versions map[string]struct {
+				Version string
+				Dist    struct{ Tarball, Shasum string }
+			}
+		}
+		if err := json.Unmarshal(mustGet(t, url+"/npm/"+strings.Replace(names.NPMPackage, "/", "%2f", 1)), &npm); err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := npm.Versions[v]; !ok || p.Version != v {
+			t.Errorf("the npm package document lacks %s: %v", v, npm.Versions)
+		} else if sum := sha1.Sum(mustGet(t, p.Dist.Tarball)); hex.EncodeToString(sum[:]) != p.Dist.Shasum {
+			t.Errorf("the %s npm tarball's SHA-1 differs from the package document's", v)
+		}
 	}
-	t.Logf("old versions: %d archives byte for byte, and %d versions through the Go proxy, PyPI, Composer and Maven", checked, len(steps))
+	t.Logf("old versions: %d archives byte for byte, and %d versions through the Go proxy, PyPI, Composer, Maven and npm", checked, len(steps))
+}
+
+// TestLangpackNPMRegistry: npm installs the TypeScript langpack of an
+// environment from the registry's /npm/ registry, at its newest version
+// and at an older one, each with the package.json of that version.
+func TestLangpackNPMRegistry(t *testing.T) {
+	npm, err := osexec.LookPath("npm")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("npm is not installed: .ci/run installs it")
+		}
+		t.Skip("npm is not installed")
+	}
+	store, url := webRegistry(t)
+	_, old := fetchLangpack(t, url, "typescript", "latest", "web")
+	allow(t, store, "web", searchQueryID, 1, true)
+	_, newest := fetchLangpack(t, url, "go", "latest", "web")
+	name := langpack.NamesFor("web").NPMPackage
+	for _, tt := range []struct{ spec, want string }{{name, newest.String()}, {name + "@" + old.String(), old.String()}} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"app","version":"1.0.0","private":true}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := osexec.Command(npm, "install", "--registry", url+"/npm/", "--cache", filepath.Join(dir, ".npm"),
+			"--no-audit", "--no-fund", "--ignore-scripts", tt.spec)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "npm_config_userconfig=/dev/null")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm install %s: %v\n%s", tt.spec, err, out)
+		}
+		var installed struct{ Name, Version string }
+		data, err := os.ReadFile(filepath.Join(dir, "node_modules", filepath.FromSlash(name), "package.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &installed)
+		}
+		if err != nil || installed.Name != name || installed.Version != tt.want {
+			t.Errorf("npm install %s installed %+v (%v), want %s@%s", tt.spec, installed, err, name, tt.want)
+		}
+		t.Logf("npm install %s: %s@%s", tt.spec, installed.Name, installed.Version)
+	}
 }
