@@ -125,3 +125,65 @@ func benchServe(b *testing.B, svc *registry.Service, store *registry.PostgresSto
 	})
 	return strings.TrimSuffix(srv.URL(), "/")
 }
+
+// BenchmarkComposerPackages1000 measures /composer/packages.json for an
+// environment allowed all 1,000 versions of the synthetic catalogue, with
+// three versions in its line: "first" is a request that builds every
+// version's dist zip (after a registry start), "cached" one at unchanged
+// versions, answered from the index cache. It reports the ratio.
+func BenchmarkComposerPackages1000(b *testing.B) {
+	store, pool := benchStore(b)
+	defer pool.Close()
+	ctx := b.Context()
+	benchPush(b, registry.NewAdmin(store), syntheticCatalogue(benchEvents, benchVersions, 0), benchEvents*benchVersions)
+	if _, err := store.CreateEnvironment(ctx, "all", "", "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for e := range benchEvents {
+		if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: "all", EventID: uint32(10000 + e), Allowed: true, Actor: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svc := registry.New(store)
+	for _, allowed := range []bool{true, false, true} {
+		if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: "all", EventID: 10000, Version: 1, Allowed: allowed, Actor: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := svc.GetLangpack(ctx, &registryv1.GetLangpackRequest{Language: "php", Environment: "all"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	get := func(b *testing.B, url string) {
+		resp, err := http.Get(url + "/composer/packages.json")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("packages.json: %d", resp.StatusCode)
+		}
+		b.ReportMetric(float64(n), "bytes")
+	}
+	var first float64
+	b.Run("first", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			url := benchServe(b, svc, store) // a new server: an empty cache
+			b.StartTimer()
+			get(b, url)
+		}
+		first = float64(b.Elapsed()) / float64(b.N)
+	})
+	b.Run("cached", func(b *testing.B) {
+		url := benchServe(b, svc, store)
+		get(b, url)
+		b.ResetTimer()
+		for range b.N {
+			get(b, url)
+		}
+		if first > 0 {
+			b.ReportMetric(first/(float64(b.Elapsed())/float64(b.N)), "first/cached")
+		}
+	})
+}
