@@ -1,9 +1,11 @@
 package registry_test
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"io/fs"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	registryv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/registry/v1"
@@ -372,4 +375,85 @@ func TestLangpackNPMRegistry(t *testing.T) {
 		}
 		t.Logf("npm install %s: %s@%s", tt.spec, installed.Name, installed.Version)
 	}
+}
+
+// TestLangpackMigrationKeepsOldPacks: packs stored before semantic versions
+// (version N of one language) are that language's 1.N.0 after the
+// migration, downloadable byte for byte and listed by its index, and the
+// first version of the new line comes after them.
+func TestLangpackMigrationKeepsOldPacks(t *testing.T) {
+	ctx := t.Context()
+	dbURL := pgtest.NewDatabase(t)
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `DROP SCHEMA registry CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	before := fstest.MapFS{}
+	entries, err := fs.ReadDir(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() < "00006" {
+			data, _ := fs.ReadFile(migrations.FS, e.Name())
+			before[e.Name()] = &fstest.MapFile{Data: data}
+		}
+	}
+	if err := postgres.Migrate(ctx, dbURL, migrations.Schema, before); err != nil {
+		t.Fatal(err)
+	}
+	// A Python pack of web as version 3, the way the registry stored them.
+	set := catalogue(t)
+	in := langpack.Input{Environment: "web", Revision: 1, Version: langpack.Version{Major: 1, Minor: 3}, Files: set.FileDescriptorSet(),
+		Events: []langpack.Event{{ID: itemViewID, Version: 2, MessageName: "clickstream.events.v1.ItemViewV2", Description: "A user opened an item card."}}}
+	pack, err := langpack.Generate(langpack.Python, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := pack.TarGz()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := json.Marshal(pack.Manifest)
+	if _, err := pool.Exec(ctx, `INSERT INTO registry.environments (name) VALUES ('web')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO registry.langpacks (language, environment, version, revision, content_hash, generator_version, manifest, archive)
+		VALUES ('python', 'web', 3, 1, $1, 'clickstream-langpack/1', $2, $3)`, pack.Manifest.ContentHash, manifest, archive); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(ctx, dbURL, migrations.Schema, migrations.FS); err != nil {
+		t.Fatalf("migrate a registry holding a pack: %v", err)
+	}
+
+	store := registry.NewPostgresStore(pool)
+	if _, err := registry.RegisterSet(ctx, store, set, "test", "catalogue"); err != nil {
+		t.Fatal(err)
+	}
+	allow(t, store, "web", itemViewID, 2, true)
+	url := serveRegistry(t, registry.Config{}, store)
+	if data, v := fetchLangpack(t, url, "python", "3", "web"); !bytes.Equal(data, archive) || v.String() != "1.3.0" {
+		t.Errorf("the stored pack by its old number: %s, same bytes %v; want 1.3.0, the stored bytes", v, bytes.Equal(data, archive))
+	}
+	if data, _ := fetchLangpack(t, url, "python", "1.3.0", "web"); !bytes.Equal(data, archive) {
+		t.Error("the stored pack as 1.3.0 differs from the stored bytes")
+	}
+	_, latest := fetchLangpack(t, url, "python", "latest", "web")
+	page := string(mustGet(t, url+"/pypi/simple/"+langpack.NamesFor("web").PythonDist+"/"))
+	old, fresh := langpack.WheelFilename(langpack.NamesFor("web"), "1.3.0"), langpack.WheelFilename(langpack.NamesFor("web"), latest.String())
+	if !strings.Contains(page, old) || !strings.Contains(page, fresh) || strings.Index(page, old) > strings.Index(page, fresh) {
+		t.Errorf("the PyPI page does not list %s then %s:\n%s", old, fresh, page)
+	}
+	if latest.Compare(langpack.Version{Major: 1, Minor: 3}) <= 0 {
+		t.Errorf("the line's first version %s is not after the stored 1.3.0", latest)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE registry.langpacks SET archive = '' WHERE minor = 3`); err == nil || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("changing a stored pack after the migration: %v, want the immutability trigger's refusal", err)
+	}
+	t.Logf("stored 1.3.0 kept (%d bytes), the line starts at %s", len(archive), latest)
 }
