@@ -89,3 +89,30 @@ func TestNextLangpackVersion(t *testing.T) {
 	}
 	t.Logf("%s, %s, %s, %s", first, patch, minor, major)
 }
+
+// TestIndexCache: a value is computed once and kept, the oldest values go
+// when the size bound is reached, and a value over the bound is not kept.
+func TestIndexCache(t *testing.T) {
+	c := newIndexCache(10)
+	computed := 0
+	get := func(key, value string) string {
+		v, err := c.get(key, func() ([]byte, error) { computed++; return []byte(value), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(v)
+	}
+	get("a", "1234")
+	get("b", "5678")
+	if v := get("a", "other"); v != "1234" || computed != 2 {
+		t.Errorf("a kept value: %q after %d computations, want 1234 after 2", v, computed)
+	}
+	get("c", "90ab") // 12 bytes > 10: a goes
+	if _, ok := c.values["a"]; ok || c.size != 8 {
+		t.Errorf("after the bound: a kept %v, size %d, want a gone and 8 bytes", ok, c.size)
+	}
+	get("big", "0123456789abc")
+	if _, ok := c.values["big"]; ok || c.size != 8 {
+		t.Errorf("a value over the bound was kept (size %d)", c.size)
+	}
+}
