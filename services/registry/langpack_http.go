@@ -251,7 +251,10 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/zip")
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			// The pack does not make a module at this path (a generator
+			// that does not write the /vN path of a major version): say so.
+			slog.ErrorContext(ctx, "Go langpack is not a module at its path", "module", modulePath, "version", v.String(), "err", err)
+			http.Error(w, fmt.Sprintf("%s@%s cannot be served: %v", modulePath, langpack.GoVersion(v), err), http.StatusInternalServerError)
 			return
 		}
 		w.Write(data)

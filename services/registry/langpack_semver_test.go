@@ -202,6 +202,9 @@ func TestLangpackSemanticVersions(t *testing.T) {
 		}
 	} else {
 		t.Logf("NOTE: the Go generator writes %q for %s; .mod/.zip under %s wait for it to write the /v2 path", strings.SplitN(gomod, "\n", 2)[0], major.version, v2Path)
+		if status, body := goModule(t, url, v2Path, "@v/"+langpack.GoVersion(major.version)+".mod"); status != http.StatusInternalServerError || !strings.Contains(string(body), "want \""+v2Path+"\"") {
+			t.Errorf("%s .mod of a pack declaring another module: %d %s, want 500 naming the path", v2Path, status, body)
+		}
 	}
 
 	oldVersionsResolve(t, url, "web", steps)
