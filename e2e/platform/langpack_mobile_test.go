@@ -113,9 +113,9 @@ func TestLangpackCSharpFromTarball(t *testing.T) {
 			sources = append(sources, path)
 		}
 	}
-	pack := filepath.Join(dir, "csharp-web-1.1.0")
+	pack := filepath.Join(dir, "csharp-web-"+webLangpackVersion(t, s))
 	if _, err := os.Stat(filepath.Join(pack, langpack.NamesFor("web").CSharpName+".csproj")); err != nil {
-		t.Fatalf("the tarball has no csharp-web-1.1.0/%s.csproj: %v", langpack.NamesFor("web").CSharpName, err)
+		t.Fatalf("the tarball has no %s/%s.csproj: %v", filepath.Base(pack), langpack.NamesFor("web").CSharpName, err)
 	}
 	run(t, dir, nil, mcs, append([]string{"-target:library", "-r:System.Net.Http.dll", "-out:Langpack.dll"}, sources...)...)
 	writeFile(t, filepath.Join(dir, "Send.cs"), []byte(`using System;

@@ -44,6 +44,22 @@ func webLangpackStack(t *testing.T) (*harness.Stack, string) {
 	return s, key.GetSecret()
 }
 
+// webLangpackVersion is the version of web's langpack for the current
+// catalogue, the same in every language ("1.<second>.0" for a new stack).
+func webLangpackVersion(t *testing.T, s *harness.Stack) string {
+	t.Helper()
+	resp, err := http.Post(s.URL(platform.Registry)+"/langpack/go/latest/", "application/json", strings.NewReader(`{"environment":"web"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	v := resp.Header.Get("Clickstream-Langpack-Version")
+	if _, err := langpack.ParseVersion(v); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("the version of web's langpack: %d, %q (%v)", resp.StatusCode, v, err)
+	}
+	return v
+}
+
 // run runs a command in dir with extra environment variables and returns
 // its combined output, failing the test when it fails.
 func run(t *testing.T, dir string, env []string, name string, args ...string) string {
@@ -60,7 +76,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) st
 
 // TestLangpackCurlAgainstDevStack: the documented curl command against the
 // dev stack unpacks the web langpack, holding exactly what web may send;
-// version 1 asked by number is the same download.
+// its version asked by number is the same download.
 func TestLangpackCurlAgainstDevStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and NATS")
@@ -69,13 +85,14 @@ func TestLangpackCurlAgainstDevStack(t *testing.T) {
 		t.Skip("curl is not installed")
 	}
 	s, _ := webLangpackStack(t)
+	version := webLangpackVersion(t, s)
 	dir := t.TempDir()
 	curl := `curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$REGISTRY/langpack/go/latest/" | tar xz && ` +
-		`mkdir again && cd again && curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$REGISTRY/langpack/go/1/" | tar xz`
-	run(t, dir, []string{"REGISTRY=" + s.URL(platform.Registry)}, "sh", "-c", curl)
+		`mkdir again && cd again && curl -sSf -d '{"environment":"web"}' -H 'Content-Type: application/json' "$REGISTRY/langpack/go/$VERSION/" | tar xz`
+	run(t, dir, []string{"REGISTRY=" + s.URL(platform.Registry), "VERSION=" + version}, "sh", "-c", curl)
 
 	var m langpack.Manifest
-	data, err := os.ReadFile(filepath.Join(dir, "go-web-1.1.0", langpack.ManifestPath))
+	data, err := os.ReadFile(filepath.Join(dir, "go-web-"+version, langpack.ManifestPath))
 	if err == nil {
 		err = json.Unmarshal(data, &m)
 	}
@@ -97,12 +114,12 @@ func TestLangpackCurlAgainstDevStack(t *testing.T) {
 	if slices.Contains(m.Events, "clickstream.events.v1.ItemViewV1") {
 		t.Error("the langpack holds ItemViewV1, which web may not send")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "go-web-1.1.0", "clickstream", "events", "v1", "search_query.pb.go")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "go-web-"+version, "clickstream", "events", "v1", "search_query.pb.go")); err == nil {
 		t.Error("the langpack holds SearchQuery, which web may not send")
 	}
-	again, err := os.ReadFile(filepath.Join(dir, "again", "go-web-1.1.0", langpack.ManifestPath))
+	again, err := os.ReadFile(filepath.Join(dir, "again", "go-web-"+version, langpack.ManifestPath))
 	if err != nil || string(again) != string(data) {
-		t.Errorf("version 1 by number differs from latest: %v", err)
+		t.Errorf("version %s by number differs from latest: %v", version, err)
 	}
 }
 
@@ -170,8 +187,8 @@ func main() {
 			t.Fatal(err)
 		}
 	}
-	// A private module cache keeps the langpack (whose v1.1.0 differs from
-	// one test run to the next) out of the real one; everything else comes
+	// A private module cache keeps the langpack out of the real one;
+	// everything else comes
 	// from the real cache through a file:// proxy, then the machine's own.
 	env := []string{
 		"GOPROXY=" + s.URL(platform.Registry) + "/goproxy,file://" + filepath.ToSlash(filepath.Join(realCache, "cache", "download")) + "," + realProxy,
@@ -182,14 +199,15 @@ func main() {
 		"GOWORK=off",
 		"GOTOOLCHAIN=local",
 	}
-	run(t, dir, env, goBin, "get", module+"@v1.1.0")
+	version := "v" + webLangpackVersion(t, s)
+	run(t, dir, env, goBin, "get", module+"@"+version)
 	out := run(t, dir, env, goBin, "run", ".", s.URL(platform.Ingest), key)
 	if !strings.Contains(out, "EVENT_STATUS_ACCEPTED") {
 		t.Fatalf("the program's event was not accepted by ingest:\n%s", out)
 	}
 	gomod, _ := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if !strings.Contains(string(gomod), module+" v1.1.0") {
-		t.Errorf("go.mod does not require %s v1.1.0:\n%s", module, gomod)
+	if !strings.Contains(string(gomod), module+" "+version) {
+		t.Errorf("go.mod does not require %s %s:\n%s", module, version, gomod)
 	}
 }
 
@@ -211,7 +229,7 @@ func TestLangpackPipInstallFromSimpleIndex(t *testing.T) {
 	run(t, dir, nil, python, "-m", "venv", venv)
 	pipEnv := []string{"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null"}
 	run(t, dir, pipEnv, filepath.Join(venv, "bin", "pip"), "install", "--index-url", s.URL(platform.Registry)+"/pypi/simple/",
-		langpack.NamesFor("web").PythonDist+"==1.1.0")
+		langpack.NamesFor("web").PythonDist+"=="+webLangpackVersion(t, s))
 
 	script := `import sys
 from clickstream_events_web import Context, ItemViewV2, Sender, ValidationError

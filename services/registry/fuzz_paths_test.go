@@ -97,16 +97,23 @@ func FuzzGoproxyPath(f *testing.F) {
 	})
 }
 
-// FuzzLangpackVersion: a langpack version either parses to 0 (latest) or
-// a positive number, or is refused; never a panic.
+// FuzzLangpackVersion: a langpack version either parses to the zero
+// Version (latest) or a version without negative parts that parses back
+// from its own spelling, or is refused; never a panic.
 func FuzzLangpackVersion(f *testing.F) {
-	for _, s := range []string{"", "latest", "1", "v2", "0", "-1", "v", "99999999999999999999", "1\x00", "%ff"} {
+	for _, s := range []string{"", "latest", "1", "v2", "0", "-1", "v", "99999999999999999999", "1\x00", "%ff", "1.2.3", "v2.1765118400.0", "1.02.3", "1.2.-3"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseLangpackVersion(s)
-		if err == nil && n < 0 {
-			t.Fatalf("parseLangpackVersion(%q) = %d", s, n)
+		v, err := parseLangpackVersion(s)
+		if err != nil || v.IsZero() {
+			return
+		}
+		if v.Major < 0 || v.Minor < 0 || v.Patch < 0 {
+			t.Fatalf("parseLangpackVersion(%q) = %s", s, v)
+		}
+		if again, err := parseLangpackVersion(v.String()); err != nil || again != v {
+			t.Fatalf("parseLangpackVersion(%q) = %s, which parses back as %s (%v)", s, v, again, err)
 		}
 	})
 }

@@ -19,8 +19,9 @@ import (
 	"net/http"
 	"path"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/module"
@@ -34,10 +35,13 @@ const maxLangpackRequest = 64 << 10
 // mountLangpacks mounts langpack delivery: /langpack/ (tar.gz downloads),
 // and the native package indexes /goproxy/ (a Go module proxy),
 // /pypi/simple/ (a PEP 503 index of wheels), /composer/ (a Composer
-// repository) and /maven/ (a Maven repository of the Java langpacks: jars
-// of classes, sources jars and POMs). Swift and C# langpacks are tar.gz downloads only.
+// repository), /maven/ (a Maven repository of the Java langpacks: jars of
+// classes, sources jars and POMs) and /npm/ (an npm registry of the
+// TypeScript langpacks). Swift and C# langpacks are tar.gz downloads only.
+// Every index lists every version of the environment's line
+// (Service.langpackVersions).
 func mountLangpacks(mux *http.ServeMux, svc *Service) {
-	h := langpackHTTP{svc: svc, jars: newMavenJars()}
+	h := langpackHTTP{svc: svc, cache: newIndexCache(indexCacheBytes), jars: newMavenJars()}
 	mux.HandleFunc("POST /langpack/{lang}/{version}/", h.download)
 	mux.HandleFunc("POST /langpack/{lang}/{version}", h.download)
 	mux.HandleFunc("GET /goproxy/", h.goproxy)
@@ -47,12 +51,14 @@ func mountLangpacks(mux *http.ServeMux, svc *Service) {
 	mux.HandleFunc("GET /composer/packages.json", h.composerPackages)
 	mux.HandleFunc("GET /composer/dist/{env}/{file}", h.composerDist)
 	mux.HandleFunc("GET /maven/", h.maven)
+	mux.HandleFunc("GET /npm/", h.npm)
 }
 
 // langpackHTTP serves langpacks over plain HTTP.
 type langpackHTTP struct {
-	svc  *Service
-	jars *mavenJars // the Java langpacks' compiled jars (langpack_maven.go)
+	svc   *Service
+	cache *indexCache
+	jars  *mavenJars // the Java langpacks' compiled jars (langpack_maven.go)
 }
 
 // fail answers err as plain text: 400 or 404 with the message for a request
@@ -103,7 +109,7 @@ func (h langpackHTTP) download(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s.tar.gz"`, l.Language, l.Environment, l.PackageVersion()))
-	w.Header().Set("Clickstream-Langpack-Version", strconv.Itoa(l.Version))
+	w.Header().Set("Clickstream-Langpack-Version", l.Version.String())
 	w.Write(l.Archive)
 }
 
@@ -112,7 +118,7 @@ func (h langpackHTTP) download(w http.ResponseWriter, r *http.Request) {
 func langpackFiles(l Langpack) ([]langpack.File, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(l.Archive))
 	if err != nil {
-		return nil, fmt.Errorf("read %s langpack %d of %q: %w", l.Language, l.Version, l.Environment, err)
+		return nil, fmt.Errorf("read %s langpack %s of %q: %w", l.Language, l.Version, l.Environment, err)
 	}
 	tr := tar.NewReader(zr)
 	var files []langpack.File
@@ -122,7 +128,7 @@ func langpackFiles(l Langpack) ([]langpack.File, error) {
 			return files, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s langpack %d of %q: %w", l.Language, l.Version, l.Environment, err)
+			return nil, fmt.Errorf("read %s langpack %s of %q: %w", l.Language, l.Version, l.Environment, err)
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
@@ -133,23 +139,16 @@ func langpackFiles(l Langpack) ([]langpack.File, error) {
 		}
 		data, err := io.ReadAll(tr)
 		if err != nil {
-			return nil, fmt.Errorf("read %s langpack %d of %q: %w", l.Language, l.Version, l.Environment, err)
+			return nil, fmt.Errorf("read %s langpack %s of %q: %w", l.Language, l.Version, l.Environment, err)
 		}
 		files = append(files, langpack.File{Path: rel, Data: data})
 	}
 }
 
-// packageVersions makes sure the environment's current catalogue has a
-// langpack version, then lists every stored version, oldest first. An
-// environment that may send nothing lists what was generated before.
+// packageVersions lists the versions of a language's pack of env, oldest
+// first (Service.langpackVersions).
 func (h langpackHTTP) packageVersions(ctx context.Context, lang langpack.Language, env string) ([]Langpack, error) {
-	if _, err := h.svc.ensureLangpack(ctx, lang, env); err != nil {
-		var re *langpackRequestError
-		if !errors.As(err, &re) {
-			return nil, err
-		}
-	}
-	return h.svc.store.ListLangpacks(ctx, string(lang), env)
+	return h.svc.langpackVersions(ctx, lang, env)
 }
 
 // environmentWhere finds the environment whose langpack names match.
@@ -168,6 +167,9 @@ func (h langpackHTTP) environmentWhere(ctx context.Context, match func(langpack.
 
 // goproxy serves the Go module proxy protocol for the Go langpacks:
 // <module>/@v/list, @v/<version>.info|.mod|.zip and <module>/@latest.
+// Versions of major 2 and above are served under the module path with its
+// /vN suffix (Go's import compatibility rule): langpack.clickstream.dev/web
+// lists the 1.x versions, langpack.clickstream.dev/web/v2 the 2.x ones.
 func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	modulePath, query, err := parseGoproxyPath(strings.TrimPrefix(r.URL.Path, "/goproxy/"))
@@ -175,32 +177,44 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	env, ok, err := h.environmentWhere(ctx, func(n langpack.Names) bool { return n.GoModule == modulePath })
+	env, major, ok, err := h.goModuleEnvironment(ctx, modulePath)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if !ok {
-		http.Error(w, fmt.Sprintf("not found: %s is not the module of an environment's langpack (%s)",
-			modulePath, langpack.NamesFor("<environment>").GoModule), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("not found: %s is not the module of an environment's langpack (%s, or %s/vN for major versions from 2)",
+			modulePath, langpack.NamesFor("<environment>").GoModule, langpack.NamesFor("<environment>").GoModule), http.StatusNotFound)
 		return
 	}
-
-	if query == "list" || query == "@latest" {
-		versions, err := h.packageVersions(ctx, langpack.Go, env)
-		if err != nil {
-			h.fail(w, r, err)
-			return
+	all, err := h.packageVersions(ctx, langpack.Go, env)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var versions []Langpack // those of this module path's major
+	for _, l := range all {
+		if max(l.Version.Major, 1) == major {
+			versions = append(versions, l)
 		}
+	}
+
+	if major >= 2 && len(versions) == 0 {
+		// The go command reads 404 as "no such module": there is no /vN
+		// before a major version N exists.
+		http.Error(w, fmt.Sprintf("not found: %s has no version: %s", modulePath, goMajorsHint(all, env)), http.StatusNotFound)
+		return
+	}
+	if query == "list" || query == "@latest" {
 		if query == "list" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			for _, l := range versions {
-				fmt.Fprintln(w, langpack.GoModuleVersion(l.Version))
+				fmt.Fprintln(w, langpack.GoVersion(l.Version))
 			}
 			return
 		}
 		if len(versions) == 0 {
-			http.Error(w, fmt.Sprintf("not found: %s has no version: environment %q may send no event", modulePath, env), http.StatusNotFound)
+			http.Error(w, fmt.Sprintf("not found: %s has no version: %s", modulePath, goMajorsHint(all, env)), http.StatusNotFound)
 			return
 		}
 		writeGoInfo(w, versions[len(versions)-1])
@@ -208,33 +222,23 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ext := path.Ext(query)
-	n, ok := langpack.ParseGoModuleVersion(strings.TrimSuffix(query, ext))
-	if !ok {
-		http.Error(w, fmt.Sprintf("not found: %s@%s: langpack versions are v1.N.0", modulePath, strings.TrimSuffix(query, ext)), http.StatusNotFound)
-		return
-	}
-	l, err := h.svc.store.Langpack(ctx, string(langpack.Go), env, n)
-	if errors.Is(err, ErrNotFound) {
-		// `go get module@v1.N.0` asks for the version without listing
-		// first: the current catalogue's version may just not exist yet.
-		if _, err := h.packageVersions(ctx, langpack.Go, env); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		l, err = h.svc.store.Langpack(ctx, string(langpack.Go), env, n)
-	}
-	if errors.Is(err, ErrNotFound) {
-		http.Error(w, fmt.Sprintf("not found: %s@%s: no such langpack version; list them at @v/list", modulePath, langpack.GoModuleVersion(n)), http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
+	asked := strings.TrimSuffix(query, ext)
+	v, err := langpack.ParseVersion(asked)
+	i := slices.IndexFunc(versions, func(l Langpack) bool { return l.Version == v })
+	if err != nil || !strings.HasPrefix(asked, "v") || i < 0 {
+		http.Error(w, fmt.Sprintf("not found: %s@%s: no such langpack version; list them at %s/@v/list (%s)",
+			modulePath, asked, modulePath, goMajorsHint(all, env)), http.StatusNotFound)
 		return
 	}
 	switch ext {
 	case ".info":
-		writeGoInfo(w, l)
+		writeGoInfo(w, versions[i])
 	case ".mod", ".zip":
+		l, err := h.svc.langpackAt(ctx, langpack.Go, env, v)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		files, err := langpackFiles(l)
 		if err != nil {
 			h.fail(w, r, err)
@@ -245,17 +249,53 @@ func (h langpackHTTP) goproxy(w http.ResponseWriter, r *http.Request) {
 			data, err = langpack.GoModFile(modulePath, files)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		} else {
-			data, err = langpack.GoModuleZip(modulePath, n, files)
+			data, err = langpack.GoModuleZipAt(modulePath, v, files)
 			w.Header().Set("Content-Type", "application/zip")
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			// The pack does not make a module at this path (a generator
+			// that does not write the /vN path of a major version): say so.
+			slog.ErrorContext(ctx, "Go langpack is not a module at its path", "module", modulePath, "version", v.String(), "err", err)
+			http.Error(w, fmt.Sprintf("%s@%s cannot be served: %v", modulePath, langpack.GoVersion(v), err), http.StatusInternalServerError)
 			return
 		}
 		w.Write(data)
 	default:
 		http.Error(w, fmt.Sprintf("not found: %s: use .info, .mod or .zip", query), http.StatusNotFound)
 	}
+}
+
+// goModuleEnvironment finds the environment and major version a module
+// path names: an environment's module path is its majors 0 and 1 (returned
+// as 1), the path with a /vN suffix its major N.
+func (h langpackHTTP) goModuleEnvironment(ctx context.Context, modulePath string) (env string, major int, ok bool, err error) {
+	env, ok, err = h.environmentWhere(ctx, func(n langpack.Names) bool { return n.GoModule == modulePath })
+	if ok || err != nil {
+		return env, 1, ok, err
+	}
+	base, major := langpack.GoModuleMajor(modulePath)
+	if major < 2 {
+		return "", 0, false, nil
+	}
+	env, ok, err = h.environmentWhere(ctx, func(n langpack.Names) bool { return n.GoModule == base })
+	return env, major, ok, err
+}
+
+// goMajorsHint names the module path of each major version of env's Go
+// langpack.
+func goMajorsHint(all []Langpack, env string) string {
+	base := langpack.NamesFor(env).GoModule
+	var paths []string
+	for _, l := range all {
+		p := langpack.GoModulePath(base, l.Version.Major)
+		if !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) == 0 {
+		return fmt.Sprintf("environment %q has no langpack version yet", env)
+	}
+	return "the versions of " + env + " are under " + strings.Join(paths, ", ")
 }
 
 // parseGoproxyPath splits a module proxy request (the path after
@@ -287,7 +327,7 @@ func writeGoInfo(w http.ResponseWriter, l Langpack) {
 	json.NewEncoder(w).Encode(struct {
 		Version string
 		Time    time.Time
-	}{langpack.GoModuleVersion(l.Version), l.CreatedAt.UTC()})
+	}{langpack.GoVersion(l.Version), l.CreatedAt.UTC()})
 }
 
 // pep503Separators are what PEP 503 normalises to "-".
@@ -348,18 +388,23 @@ func (h langpackHTTP) pypiProject(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&page, "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\"><title>Links for %s</title></head><body>\n<h1>Links for %s</h1>\n",
 		html.EscapeString(names.PythonDist), html.EscapeString(names.PythonDist))
 	for _, info := range versions {
-		l, err := h.svc.store.Langpack(ctx, string(langpack.Python), env, info.Version)
+		link, err := h.cache.get(fmt.Sprintf("pypi-link/%s/%s", env, info.Version), func() ([]byte, error) {
+			l, err := h.svc.langpackAt(ctx, langpack.Python, env, info.Version)
+			if err != nil {
+				return nil, err
+			}
+			wheel, err := h.wheel(l)
+			if err != nil {
+				return nil, err
+			}
+			return fmt.Appendf(nil, "<a href=\"../../files/%s/%s#sha256=%x\" data-requires-python=\"%s\">%s</a><br>\n",
+				html.EscapeString(env), html.EscapeString(wheel.Filename), sha256Sum(wheel.Data), html.EscapeString(wheel.RequiresPython), html.EscapeString(wheel.Filename)), nil
+		})
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		wheel, err := h.wheel(l)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		fmt.Fprintf(&page, "<a href=\"../../files/%s/%s#sha256=%x\" data-requires-python=\"%s\">%s</a><br>\n",
-			html.EscapeString(env), html.EscapeString(wheel.Filename), sha256Sum(wheel.Data), html.EscapeString(wheel.RequiresPython), html.EscapeString(wheel.Filename))
+		page.Write(link)
 	}
 	page.WriteString("</body></html>\n")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -376,10 +421,10 @@ func (h langpackHTTP) wheel(l Langpack) (*langpack.Wheel, error) {
 	return langpack.BuildWheel(langpack.NamesFor(l.Environment), l.PackageVersion(), summary, files)
 }
 
-// pypiFile serves a wheel: /pypi/files/<env>/<dist>-1.N.0-py3-none-any.whl.
+// pypiFile serves a wheel: /pypi/files/<env>/<dist>-<version>-py3-none-any.whl.
 func (h langpackHTTP) pypiFile(w http.ResponseWriter, r *http.Request) {
 	env, file := r.PathValue("env"), r.PathValue("file")
-	l, err := h.storedByFile(r.Context(), langpack.Python, env, file, func(v string) string {
+	l, err := h.versionByFile(r.Context(), langpack.Python, env, file, func(v string) string {
 		return langpack.WheelFilename(langpack.NamesFor(env), v)
 	})
 	if err != nil {
@@ -395,28 +440,30 @@ func (h langpackHTTP) pypiFile(w http.ResponseWriter, r *http.Request) {
 	w.Write(wheel.Data)
 }
 
-// storedByFile finds the stored version whose file name (as filename
-// spells it for a package version) is file.
-func (h langpackHTTP) storedByFile(ctx context.Context, lang langpack.Language, env, file string, filename func(packageVersion string) string) (Langpack, error) {
+// versionByFile finds the version whose file name (as filename spells it
+// for a package version) is file, and returns its pack.
+func (h langpackHTTP) versionByFile(ctx context.Context, lang langpack.Language, env, file string, filename func(packageVersion string) string) (Langpack, error) {
 	for _, p := range [][2]string{{"environment", env}, {"file", file}} {
 		if err := checkName(p[0], p[1]); err != nil {
 			return Langpack{}, invalidLangpackRequest(err)
 		}
 	}
-	list, err := h.svc.store.ListLangpacks(ctx, string(lang), env)
+	list, err := h.packageVersions(ctx, lang, env)
 	if err != nil {
 		return Langpack{}, err
 	}
 	for _, l := range list {
 		if filename(l.PackageVersion()) == file {
-			return h.svc.store.Langpack(ctx, string(lang), env, l.Version)
+			return h.svc.langpackAt(ctx, lang, env, l.Version)
 		}
 	}
-	return Langpack{}, notFound("%s: no such %s langpack file for environment %q (%d versions stored)", file, lang, env, len(list))
+	return Langpack{}, notFound("%s: no such %s langpack file for environment %q (%d versions)", file, lang, env, len(list))
 }
 
 // composerPackages serves /composer/packages.json: every environment's PHP
-// langpack versions with their dist zips.
+// langpack versions with their dist zips. A version's entry never changes,
+// so each is built once (indexCache), and the whole document is kept for
+// as long as the versions and the registry's address are the same.
 func (h langpackHTTP) composerPackages(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	envs, err := h.svc.store.ListEnvironments(ctx)
@@ -425,44 +472,66 @@ func (h langpackHTTP) composerPackages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := baseURL(r)
-	packages := map[string]map[string]any{}
-	for _, e := range envs {
-		versions, err := h.packageVersions(ctx, langpack.PHP, e.Name)
-		if err != nil {
+	lists := make([][]Langpack, len(envs))
+	key := sha256.New()
+	fmt.Fprintf(key, "%s\x00", base)
+	for i, e := range envs {
+		if lists[i], err = h.packageVersions(ctx, langpack.PHP, e.Name); err != nil {
 			h.fail(w, r, err)
 			return
 		}
-		names := langpack.NamesFor(e.Name)
-		for _, info := range versions {
-			l, err := h.svc.store.Langpack(ctx, string(langpack.PHP), e.Name, info.Version)
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			dist, err := composerDist(l)
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			pkg := dist.Package
-			pkg["version"] = l.PackageVersion()
-			pkg["version_normalized"] = l.PackageVersion() + ".0"
-			pkg["time"] = l.CreatedAt.UTC().Format(time.RFC3339)
-			pkg["dist"] = map[string]string{
-				"type":   "zip",
-				"url":    fmt.Sprintf("%s/composer/dist/%s/%s", base, e.Name, composerDistFile(l.PackageVersion())),
-				"shasum": dist.Shasum,
-			}
-			if packages[names.ComposerName] == nil {
-				packages[names.ComposerName] = map[string]any{}
-			}
-			packages[names.ComposerName][l.PackageVersion()] = pkg
+		fmt.Fprintf(key, "%s\x00", e.Name)
+		for _, l := range lists[i] {
+			fmt.Fprintf(key, "%s\x00", l.Version)
 		}
 	}
+	doc, err := h.cache.get(fmt.Sprintf("composer-packages/%x", key.Sum(nil)), func() ([]byte, error) {
+		packages := map[string]map[string]json.RawMessage{}
+		for i, e := range envs {
+			names := langpack.NamesFor(e.Name)
+			for _, info := range lists[i] {
+				pkg, err := h.cache.get(fmt.Sprintf("composer-package/%s/%s/%s", base, e.Name, info.Version), func() ([]byte, error) {
+					return h.composerPackage(ctx, base, e.Name, info)
+				})
+				if err != nil {
+					return nil, err
+				}
+				if packages[names.ComposerName] == nil {
+					packages[names.ComposerName] = map[string]json.RawMessage{}
+				}
+				packages[names.ComposerName][info.PackageVersion()] = pkg
+			}
+		}
+		return json.MarshalIndent(map[string]any{"packages": packages}, "", "  ")
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(map[string]any{"packages": packages})
+	w.Write(doc)
+}
+
+// composerPackage is the packages.json entry of one PHP langpack version.
+func (h langpackHTTP) composerPackage(ctx context.Context, base, env string, info Langpack) ([]byte, error) {
+	l, err := h.svc.langpackAt(ctx, langpack.PHP, env, info.Version)
+	if err != nil {
+		return nil, err
+	}
+	dist, err := composerDist(l)
+	if err != nil {
+		return nil, err
+	}
+	pkg := dist.Package
+	pkg["version"] = l.PackageVersion()
+	pkg["version_normalized"] = l.PackageVersion() + ".0"
+	pkg["time"] = info.CreatedAt.UTC().Format(time.RFC3339)
+	pkg["dist"] = map[string]string{
+		"type":   "zip",
+		"url":    fmt.Sprintf("%s/composer/dist/%s/%s", base, env, composerDistFile(l.PackageVersion())),
+		"shasum": dist.Shasum,
+	}
+	return json.Marshal(pkg)
 }
 
 func composerDistFile(packageVersion string) string { return packageVersion + ".zip" }
@@ -475,9 +544,9 @@ func composerDist(l Langpack) (*langpack.ComposerDist, error) {
 	return langpack.BuildComposerDist(langpack.NamesFor(l.Environment), files)
 }
 
-// composerDist serves /composer/dist/<env>/<1.N.0>.zip.
+// composerDist serves /composer/dist/<env>/<version>.zip.
 func (h langpackHTTP) composerDist(w http.ResponseWriter, r *http.Request) {
-	l, err := h.storedByFile(r.Context(), langpack.PHP, r.PathValue("env"), r.PathValue("file"), composerDistFile)
+	l, err := h.versionByFile(r.Context(), langpack.PHP, r.PathValue("env"), r.PathValue("file"), composerDistFile)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -504,7 +573,7 @@ func sha256Sum(data []byte) [32]byte { return sha256.Sum256(data) }
 
 // maven serves a Maven repository layout for the Java langpacks:
 // /maven/<group path>/<artifact>/maven-metadata.xml and
-// /maven/<group path>/<artifact>/<1.N.0>/<artifact>-<1.N.0>.pom|.jar|-sources.jar,
+// /maven/<group path>/<artifact>/<version>/<artifact>-<version>.pom|.jar|-sources.jar,
 // each also with .sha1, .md5, .sha256 and .sha512. The jar holds classes
 // compiled by the host's JDK, the -sources.jar the sources (mavenFile).
 func (h langpackHTTP) maven(w http.ResponseWriter, r *http.Request) {
@@ -568,16 +637,7 @@ func (h langpackHTTP) maven(w http.ResponseWriter, r *http.Request) {
 			}
 			return ""
 		}
-		l, err := h.storedByFile(ctx, langpack.Java, env, base, filename)
-		if errors.Is(err, ErrNotFound) {
-			// A build may ask for the version of the current catalogue
-			// before reading the metadata: it may just not exist yet.
-			if _, err := h.packageVersions(ctx, langpack.Java, env); err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			l, err = h.storedByFile(ctx, langpack.Java, env, base, filename)
-		}
+		l, err := h.versionByFile(ctx, langpack.Java, env, base, filename)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -610,4 +670,54 @@ func mavenDigest(file string) (string, func([]byte) string) {
 		}
 	}
 	return file, nil
+}
+
+// indexCacheBytes bounds what native indexes keep of what they derived
+// from stored packs.
+const indexCacheBytes = 16 << 20
+
+// indexCache keeps values derived from stored langpacks, which never
+// change (an index entry of one version, an index document for one list of
+// versions), up to a total size: the oldest go first. Values are computed
+// outside the lock; two requests may compute one value twice, with equal
+// results.
+type indexCache struct {
+	mu     sync.Mutex
+	limit  int
+	size   int
+	values map[string][]byte
+	order  []string // keys, oldest first
+}
+
+func newIndexCache(limit int) *indexCache {
+	return &indexCache{limit: limit, values: map[string][]byte{}}
+}
+
+// get returns the value of key, computing and keeping it when absent.
+func (c *indexCache) get(key string, compute func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	v, ok := c.values[key]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.values[key]; ok || len(v) > c.limit {
+		return v, nil
+	}
+	for c.size+len(v) > c.limit && len(c.order) > 0 {
+		oldest := c.order[0]
+		c.order = c.order[1:]
+		c.size -= len(c.values[oldest])
+		delete(c.values, oldest)
+	}
+	c.values[key] = v
+	c.order = append(c.order, key)
+	c.size += len(v)
+	return v, nil
 }

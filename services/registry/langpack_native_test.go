@@ -83,37 +83,41 @@ func TestLangpackGoModuleProxy(t *testing.T) {
 	mod := langpack.NamesFor("web").GoModule
 	proxy := url + "/goproxy/" + mod
 
-	if got := string(mustGet(t, proxy+"/@v/list")); got != "v1.1.0\n" {
-		t.Fatalf("@v/list: %q, want the version generated on demand, v1.1.0", got)
+	// The version is made on demand, the same as any other language's.
+	list := string(mustGet(t, proxy+"/@v/list"))
+	_, v := fetchLangpack(t, url, "python", "latest", "web")
+	gv := langpack.GoVersion(v)
+	if list != gv+"\n" {
+		t.Fatalf("@v/list: %q, want the version made on demand, %s", list, gv)
 	}
 	var info struct{ Version, Time string }
-	if err := json.Unmarshal(mustGet(t, proxy+"/@latest"), &info); err != nil || info.Version != "v1.1.0" || info.Time == "" {
-		t.Errorf("@latest: %+v (%v), want v1.1.0 with a time", info, err)
+	if err := json.Unmarshal(mustGet(t, proxy+"/@latest"), &info); err != nil || info.Version != gv || info.Time == "" {
+		t.Errorf("@latest: %+v (%v), want %s with a time", info, err, gv)
 	}
-	if err := json.Unmarshal(mustGet(t, proxy+"/@v/v1.1.0.info"), &info); err != nil || info.Version != "v1.1.0" {
-		t.Errorf("v1.1.0.info: %+v (%v)", info, err)
+	if err := json.Unmarshal(mustGet(t, proxy+"/@v/"+gv+".info"), &info); err != nil || info.Version != gv {
+		t.Errorf("%s.info: %+v (%v)", gv, info, err)
 	}
-	gomod := mustGet(t, proxy+"/@v/v1.1.0.mod")
+	gomod := mustGet(t, proxy+"/@v/"+gv+".mod")
 	if !strings.HasPrefix(string(gomod), "module "+mod+"\n") {
 		t.Errorf(".mod does not declare module %s:\n%s", mod, gomod)
 	}
-	zipData := mustGet(t, proxy+"/@v/v1.1.0.zip")
-	zipPath := filepath.Join(t.TempDir(), "v1.1.0.zip")
+	zipData := mustGet(t, proxy+"/@v/"+gv+".zip")
+	zipPath := filepath.Join(t.TempDir(), gv+".zip")
 	if err := os.WriteFile(zipPath, zipData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	checked, err := modzip.CheckZip(module.Version{Path: mod, Version: "v1.1.0"}, zipPath)
+	checked, err := modzip.CheckZip(module.Version{Path: mod, Version: gv}, zipPath)
 	if err != nil || len(checked.Invalid) > 0 || len(checked.Omitted) > 0 {
 		t.Fatalf("the module zip fails golang.org/x/mod/zip checks: %v; invalid %v; omitted %v", err, checked.Invalid, checked.Omitted)
 	}
 	files := unzip(t, zipData)
-	if !bytes.Equal(files[mod+"@v1.1.0/go.mod"], gomod) {
+	if !bytes.Equal(files[mod+"@"+gv+"/go.mod"], gomod) {
 		t.Error("the zip's go.mod differs from .mod")
 	}
 	var goFiles int
 	for name := range files {
-		if !strings.HasPrefix(name, mod+"@v1.1.0/") {
-			t.Errorf("zip entry %s is outside %s@v1.1.0/", name, mod)
+		if !strings.HasPrefix(name, mod+"@"+gv+"/") {
+			t.Errorf("zip entry %s is outside %s@%s/", name, mod, gv)
 		}
 		if strings.HasSuffix(name, ".go") {
 			goFiles++
@@ -125,18 +129,20 @@ func TestLangpackGoModuleProxy(t *testing.T) {
 
 	// A new version for web is listed, the old zip keeps its bytes.
 	allow(t, store, "web", searchQueryID, 1, true)
-	if got := string(mustGet(t, proxy+"/@v/list")); got != "v1.1.0\nv1.2.0\n" {
-		t.Errorf("@v/list after a change: %q, want v1.1.0 and v1.2.0", got)
+	got := string(mustGet(t, proxy+"/@v/list"))
+	_, v2 := fetchLangpack(t, url, "java", "latest", "web")
+	if want := gv + "\n" + langpack.GoVersion(v2) + "\n"; got != want || v2.Compare(v) <= 0 {
+		t.Errorf("@v/list after a change: %q, want %q", got, want)
 	}
-	if again := mustGet(t, proxy+"/@v/v1.1.0.zip"); !bytes.Equal(again, zipData) {
-		t.Error("the v1.1.0 zip changed after v1.2.0 was generated")
+	if again := mustGet(t, proxy+"/@v/"+gv+".zip"); !bytes.Equal(again, zipData) {
+		t.Errorf("the %s zip changed after %s was made", gv, v2)
 	}
 
 	for path, want := range map[string]int{
 		"/goproxy/langpack.clickstream.dev/kiosk/@v/list":            http.StatusNotFound,
 		"/goproxy/" + mod + "/@v/v1.9.0.info":                        http.StatusNotFound,
 		"/goproxy/" + mod + "/@v/v2.0.0.zip":                         http.StatusNotFound,
-		"/goproxy/" + mod + "/@v/v1.1.0.tar":                         http.StatusNotFound,
+		"/goproxy/" + mod + "/@v/" + gv + ".tar":                     http.StatusNotFound,
 		"/goproxy/langpack.clickstream.dev/@v/list":                  http.StatusNotFound,
 		"/goproxy/example.com/not/a/langpack/@latest":                http.StatusNotFound,
 		"/goproxy/" + langpack.NamesFor("app").GoModule + "/@v/list": http.StatusOK,
@@ -153,6 +159,8 @@ func TestLangpackGoModuleProxy(t *testing.T) {
 func TestLangpackPythonIndex(t *testing.T) {
 	_, url := webRegistry(t)
 	names := langpack.NamesFor("web")
+	_, version := fetchLangpack(t, url, "go", "latest", "web")
+	v := version.String()
 
 	root := string(mustGet(t, url+"/pypi/simple/"))
 	for _, dist := range []string{"clickstream-events-web", "clickstream-events-app"} {
@@ -173,7 +181,7 @@ func TestLangpackPythonIndex(t *testing.T) {
 	base, _ := neturl.Parse(project)
 	href, _ := neturl.Parse(links[0][1])
 	wheelURL := base.ResolveReference(href)
-	if want := "clickstream_events_web-1.1.0-py3-none-any.whl"; filepath.Base(wheelURL.Path) != want {
+	if want := "clickstream_events_web-" + v + "-py3-none-any.whl"; filepath.Base(wheelURL.Path) != want {
 		t.Errorf("wheel file %s, want %s", filepath.Base(wheelURL.Path), want)
 	}
 	wheel := mustGet(t, wheelURL.String())
@@ -182,9 +190,9 @@ func TestLangpackPythonIndex(t *testing.T) {
 	}
 
 	files := unzip(t, wheel)
-	distInfo := "clickstream_events_web-1.1.0.dist-info/"
+	distInfo := "clickstream_events_web-" + v + ".dist-info/"
 	metadata := string(files[distInfo+"METADATA"])
-	for _, want := range []string{"Metadata-Version: 2.1\n", "Name: clickstream-events-web\n", "Version: 1.1.0\n"} {
+	for _, want := range []string{"Metadata-Version: 2.1\n", "Name: clickstream-events-web\n", "Version: " + v + "\n"} {
 		if !strings.Contains(metadata, want) {
 			t.Errorf("METADATA lacks %q:\n%s", want, metadata)
 		}
@@ -231,7 +239,7 @@ func TestLangpackPythonIndex(t *testing.T) {
 // composer.json and src/, and whose SHA-1 the index states.
 func TestLangpackComposerRepository(t *testing.T) {
 	store, url := webRegistry(t)
-	allow(t, store, "web", searchQueryID, 1, true) // the first version is generated with it
+	allow(t, store, "web", searchQueryID, 1, true) // the first version is made with it
 	var repo struct {
 		Packages map[string]map[string]struct {
 			Name     string         `json:"name"`
@@ -246,16 +254,18 @@ func TestLangpackComposerRepository(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, env := range []string{"web", "app"} {
+		_, version := fetchLangpack(t, url, "python", "latest", env)
+		v := version.String()
 		name := langpack.NamesFor(env).ComposerName
 		versions := repo.Packages[name]
 		if len(versions) != 1 {
 			t.Fatalf("packages.json lists %d versions of %s, want 1: %+v", len(versions), name, repo.Packages)
 		}
-		p, ok := versions["1.1.0"]
-		if !ok || p.Name != name || p.Version != "1.1.0" || p.Dist.Type != "zip" || p.Autoload["psr-4"] == nil {
-			t.Fatalf("%s 1.1.0: %+v", name, p)
+		p, ok := versions[v]
+		if !ok || p.Name != name || p.Version != v || p.Dist.Type != "zip" || p.Autoload["psr-4"] == nil {
+			t.Fatalf("%s %s: %+v", name, v, p)
 		}
-		if want := url + "/composer/dist/" + env + "/1.1.0.zip"; p.Dist.URL != want {
+		if want := url + "/composer/dist/" + env + "/" + v + ".zip"; p.Dist.URL != want {
 			t.Errorf("dist url %s, want %s", p.Dist.URL, want)
 		}
 		dist := mustGet(t, p.Dist.URL)

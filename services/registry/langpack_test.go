@@ -13,7 +13,6 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +101,9 @@ func postLangpack(t *testing.T, url, lang, version, body string) (int, []byte, h
 	return resp.StatusCode, data, resp.Header
 }
 
-// fetchLangpack downloads a langpack and fails the test on any status but 200.
-func fetchLangpack(t *testing.T, url, lang, version, env string) ([]byte, int) {
+// fetchLangpack downloads a langpack and fails the test on any status but
+// 200; it returns the archive and the version the registry says it is.
+func fetchLangpack(t *testing.T, url, lang, version, env string) ([]byte, langpack.Version) {
 	t.Helper()
 	status, data, header := postLangpack(t, url, lang, version, `{"environment":"`+env+`"}`)
 	if status != http.StatusOK {
@@ -112,11 +112,15 @@ func fetchLangpack(t *testing.T, url, lang, version, env string) ([]byte, int) {
 	if ct := header.Get("Content-Type"); ct != "application/gzip" {
 		t.Errorf("Content-Type %q, want application/gzip", ct)
 	}
-	n, err := strconv.Atoi(header.Get("Clickstream-Langpack-Version"))
+	v, err := langpack.ParseVersion(header.Get("Clickstream-Langpack-Version"))
 	if err != nil {
 		t.Fatalf("version header: %v", err)
 	}
-	return data, n
+	if m := manifestOf(t, data); m.PackageVersion != v.String() || m.Language != langpack.Language(lang) || m.Environment != env {
+		t.Fatalf("POST /langpack/%s/%s/ for %s: the manifest says %s %s %s, the header version %s",
+			lang, version, env, m.Language, m.Environment, m.PackageVersion, v)
+	}
+	return data, v
 }
 
 // untar returns the files of a tar.gz by path, top-level directory included.
@@ -183,7 +187,11 @@ func TestLangpackCurl(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("curl | tar xz: %v\n%s", err, out)
 			}
-			top := filepath.Join(dir, string(lang)+"-web-1.1.0")
+			entries, err := os.ReadDir(dir)
+			if err != nil || len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), string(lang)+"-web-") {
+				t.Fatalf("curl | tar xz gave %v (%v), want one directory %s-web-<version>", entries, err, lang)
+			}
+			top := filepath.Join(dir, entries[0].Name())
 			data, err := os.ReadFile(filepath.Join(top, langpack.ManifestPath))
 			if err != nil {
 				t.Fatalf("curl | tar xz did not give %s: %v", top, err)
@@ -195,8 +203,9 @@ func TestLangpackCurl(t *testing.T) {
 			if !slices.Equal(m.Events, want) {
 				t.Errorf("manifest events %v, want what web may send: %v", m.Events, want)
 			}
-			if m.Environment != "web" || m.PackageVersion != "1.1.0" || m.Language != lang {
-				t.Errorf("manifest %+v, want %s web version 1 (1.1.0)", m, lang)
+			if v, err := langpack.ParseVersion(m.PackageVersion); err != nil || m.Environment != "web" || m.Language != lang ||
+				entries[0].Name() != string(lang)+"-web-"+m.PackageVersion || v.Major != 1 || v.Patch != 0 {
+				t.Errorf("manifest %+v in %s, want %s web at a first version 1.N.0 (%v)", m, entries[0].Name(), lang, err)
 			}
 			// Neither a retired version nor an event web may not send is in
 			// any file.
@@ -214,43 +223,41 @@ func TestLangpackCurl(t *testing.T) {
 	}
 }
 
-// TestLangpackVersions: a version changes exactly when content changes, and
-// every version stays downloadable byte for byte, over HTTP and the RPC.
+// TestLangpackVersions: a version changes exactly when content changes,
+// and every version stays downloadable byte for byte, over HTTP and the RPC.
 func TestLangpackVersions(t *testing.T) {
 	store, url := webRegistry(t)
 	rpc := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url)
 	ctx := t.Context()
 
-	v1, n := fetchLangpack(t, url, "go", "latest", "web")
-	if n != 1 {
-		t.Fatalf("first latest is version %d, want 1", n)
-	}
-	again, n := fetchLangpack(t, url, "go", "latest", "web")
-	if n != 1 || !bytes.Equal(again, v1) {
-		t.Fatalf("nothing changed: latest is version %d (equal bytes: %v), want version 1, same bytes", n, bytes.Equal(again, v1))
+	v1, first := fetchLangpack(t, url, "go", "latest", "web")
+	again, v := fetchLangpack(t, url, "go", "latest", "web")
+	if v != first || !bytes.Equal(again, v1) {
+		t.Fatalf("nothing changed: latest is %s (equal bytes: %v), want %s, same bytes", v, bytes.Equal(again, v1), first)
 	}
 
 	// A change that is not web's (a new catalogue revision) keeps the version.
 	allow(t, store, "app", searchQueryID, 1, true)
-	if _, n := fetchLangpack(t, url, "go", "latest", "web"); n != 1 {
-		t.Errorf("after a change in another environment latest is version %d, want 1", n)
+	if _, v := fetchLangpack(t, url, "go", "latest", "web"); v != first {
+		t.Errorf("after a change in another environment latest is %s, want %s", v, first)
 	}
 
-	// Allowing a version in web is new content: version 2.
+	// Allowing a version in web is new content: a new minor version.
 	allow(t, store, "web", searchQueryID, 1, true)
-	v2, n := fetchLangpack(t, url, "go", "latest", "web")
-	if n != 2 {
-		t.Fatalf("after allowing SearchQueryV1 in web latest is version %d, want 2", n)
+	v2, second := fetchLangpack(t, url, "go", "latest", "web")
+	if second.Major != first.Major || second.Minor <= first.Minor || second.Patch != 0 {
+		t.Fatalf("after allowing SearchQueryV1 in web latest is %s, want a minor version after %s", second, first)
 	}
-	if m := manifestOf(t, v2); !slices.Contains(m.Events, "clickstream.events.v1.SearchQueryV1") || m.PackageVersion != "1.2.0" {
-		t.Errorf("version 2 manifest %+v lacks SearchQueryV1 or is not 1.2.0", m)
+	if m := manifestOf(t, v2); !slices.Contains(m.Events, "clickstream.events.v1.SearchQueryV1") {
+		t.Errorf("version %s manifest %+v lacks SearchQueryV1", second, m)
 	}
 
-	// Version 1 stays downloadable, byte for byte, over HTTP and the RPC.
-	if old, _ := fetchLangpack(t, url, "go", "1", "web"); !bytes.Equal(old, v1) {
-		t.Error("version 1 changed after version 2 was generated")
+	// The first version stays downloadable, byte for byte, over HTTP and
+	// the RPC.
+	if old, _ := fetchLangpack(t, url, "go", first.String(), "web"); !bytes.Equal(old, v1) {
+		t.Errorf("version %s changed after %s was made", first, second)
 	}
-	for version, want := range map[string][]byte{"1": v1, "2": v2, "latest": v2} {
+	for version, want := range map[string][]byte{first.String(): v1, "v" + second.String(): v2, "latest": v2} {
 		resp, err := rpc.GetLangpack(ctx, &registryv1.GetLangpackRequest{Language: "go", Environment: "web", Version: version})
 		if err != nil {
 			t.Fatalf("GetLangpack %s: %v", version, err)
@@ -264,20 +271,20 @@ func TestLangpackVersions(t *testing.T) {
 		}
 	}
 
-	// Taking the version back is a change too: version 3, holding what
-	// version 1 holds.
+	// Taking the version back removes API: a new major version, holding
+	// what the first holds.
 	allow(t, store, "web", searchQueryID, 1, false)
-	v3, n := fetchLangpack(t, url, "go", "latest", "web")
-	if n != 3 {
-		t.Fatalf("after denying SearchQueryV1 again latest is version %d, want 3", n)
+	v3, third := fetchLangpack(t, url, "go", "latest", "web")
+	if third.Major != second.Major+1 || third.Minor <= second.Minor || third.Patch != 0 {
+		t.Fatalf("after denying SearchQueryV1 again latest is %s, want a major version after %s", third, second)
 	}
 	if !slices.Equal(manifestOf(t, v3).Events, manifestOf(t, v1).Events) {
-		t.Errorf("version 3 holds %v, want version 1's %v", manifestOf(t, v3).Events, manifestOf(t, v1).Events)
+		t.Errorf("version %s holds %v, want %s's %v", third, manifestOf(t, v3).Events, first, manifestOf(t, v1).Events)
 	}
 
-	// Languages version independently.
-	if _, n := fetchLangpack(t, url, "php", "latest", "web"); n != 1 {
-		t.Errorf("the first PHP langpack is version %d, want 1", n)
+	// Another language asked for the first time gets the same number.
+	if _, v := fetchLangpack(t, url, "php", "latest", "web"); v != third {
+		t.Errorf("the first PHP langpack is %s, want the line's newest %s", v, third)
 	}
 	list, err := rpc.ListLangpacks(ctx, &registryv1.ListLangpacksRequest{Environment: "web"})
 	if err != nil {
@@ -287,7 +294,7 @@ func TestLangpackVersions(t *testing.T) {
 	for _, l := range list.GetLangpacks() {
 		got = append(got, l.GetLanguage()+"/"+l.GetPackageVersion())
 	}
-	if want := []string{"go/1.1.0", "go/1.2.0", "go/1.3.0", "php/1.1.0"}; !slices.Equal(got, want) {
+	if want := []string{"go/" + first.String(), "go/" + second.String(), "go/" + third.String(), "php/" + third.String()}; !slices.Equal(got, want) {
 		t.Errorf("ListLangpacks: %v, want %v", got, want)
 	}
 }
@@ -297,7 +304,7 @@ func TestLangpackVersions(t *testing.T) {
 // HTTP and InvalidArgument or NotFound over the RPC.
 func TestLangpackErrors(t *testing.T) {
 	_, url := webRegistry(t)
-	fetchLangpack(t, url, "php", "latest", "web")
+	_, v := fetchLangpack(t, url, "php", "latest", "web")
 	rpc := registryv1connect.NewRegistryServiceClient(http.DefaultClient, url)
 
 	tests := []struct {
@@ -307,11 +314,12 @@ func TestLangpackErrors(t *testing.T) {
 		says                      []string
 	}{
 		{"unknown language", "cobol", "latest", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"cobol"`, "go, python, typescript, php"}},
-		{"bad version", "php", "v-two", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"v-two"`, "latest"}},
+		{"bad version", "php", "v-two", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"v-two"`, "1.4.0", "latest"}},
+		{"not semantic", "php", "1.4", `{"environment":"web"}`, 400, connect.CodeInvalidArgument, []string{`"1.4"`, "1.4.0"}},
 		{"no environment", "php", "latest", `{}`, 400, connect.CodeInvalidArgument, []string{"environment is required"}},
 		{"unknown environment", "php", "latest", `{"environment":"kiosk"}`, 404, connect.CodeNotFound, []string{`"kiosk"`, "app, web"}},
-		{"unknown version", "php", "7", `{"environment":"web"}`, 404, connect.CodeNotFound, []string{"version 7", `"web"`, "1 to 1"}},
-		{"never generated", "typescript", "1", `{"environment":"web"}`, 404, connect.CodeNotFound, []string{"none yet", "latest"}},
+		{"unknown version", "php", "7.0.1", `{"environment":"web"}`, 404, connect.CodeNotFound, []string{"version 7.0.1", `"web"`, "versions: 1, the newest " + v.String()}},
+		{"never made", "typescript", "1.2.0", `{"environment":"app"}`, 404, connect.CodeNotFound, []string{"version 1.2.0", "none yet", "latest"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,11 +379,11 @@ func walkFiles(dir string, f func(path string, data []byte)) error {
 // stored twice.
 func TestLangpackConcurrentLatest(t *testing.T) {
 	store, url := webRegistry(t)
-	fetchLangpack(t, url, "typescript", "latest", "web")
+	_, first := fetchLangpack(t, url, "typescript", "latest", "web")
 	allow(t, store, "web", searchQueryID, 1, true)
 
 	const clients = 8
-	versions := make(chan int, clients)
+	versions := make(chan langpack.Version, clients)
 	archives := make(chan []byte, clients)
 	var wg sync.WaitGroup
 	for range clients {
@@ -385,22 +393,29 @@ func TestLangpackConcurrentLatest(t *testing.T) {
 				t.Errorf("status %d: %s", status, data)
 				return
 			}
-			n, _ := strconv.Atoi(header.Get("Clickstream-Langpack-Version"))
-			versions <- n
+			v, err := langpack.ParseVersion(header.Get("Clickstream-Langpack-Version"))
+			if err != nil {
+				t.Error(err)
+			}
+			versions <- v
 			archives <- data
 		})
 	}
 	wg.Wait()
 	close(versions)
 	close(archives)
-	for n := range versions {
-		if n != 2 {
-			t.Errorf("a concurrent latest got version %d, want 2", n)
+	var second langpack.Version
+	for v := range versions {
+		if second.IsZero() {
+			second = v
+		}
+		if v != second || v.Compare(first) <= 0 {
+			t.Errorf("a concurrent latest got version %s, want one version after %s for all (first seen %s)", v, first, second)
 		}
 	}
-	first := <-archives
+	one := <-archives
 	for a := range archives {
-		if !bytes.Equal(a, first) {
+		if !bytes.Equal(a, one) {
 			t.Error("concurrent latest requests got different archives")
 		}
 	}
@@ -408,7 +423,7 @@ func TestLangpackConcurrentLatest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[1].Version != 2 {
-		t.Errorf("stored %d typescript versions, want 1 and 2: %+v", len(list), list)
+	if len(list) != 2 || list[0].Version != first || list[1].Version != second {
+		t.Errorf("stored %d typescript versions, want %s and %s: %+v", len(list), first, second, list)
 	}
 }

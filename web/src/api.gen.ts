@@ -2204,10 +2204,18 @@ export interface definitions {
     environment?: string;
     /**
      * Format: int64
-     * @description Langpack version N; never reused, never changed once generated.
+     * @description Unused since semantic versions (always 0): package_version names the
+     * version.
      */
     version?: number;
-    /** @description Version of the native packages: "1.N.0". */
+    /**
+     * @description The semantic version, the same in every language for the same content,
+     * and the version of the native packages: "1.1796655308.0". A removal or
+     * change of anything a program could use is a new major version, an
+     * addition a new minor, documentation only a new patch; a new minor or
+     * major takes the Unix second it was made at as its minor, so a number is
+     * never reused, also by a registry re-created from an empty database.
+     */
     packageVersion?: string;
     /**
      * Format: uint64
@@ -2221,6 +2229,12 @@ export interface definitions {
     events?: string[];
     /** Format: date-time */
     createdAt?: string;
+    /**
+     * @description Why the version was made: "first version", what was removed, changed
+     * or added, "documentation …", or the generator. Empty for packs stored
+     * before semantic versions.
+     */
+    change?: string;
   };
   v1LastSeen: {
     environment?: string;

@@ -2198,8 +2198,10 @@ type GetLangpackRequest struct {
 	Language string `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
 	// Environment whose events the langpack holds, e.g. "web".
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Langpack version: a number N (package version 1.N.0), or "latest" (or
-	// empty) for the newest.
+	// Langpack version: a semantic version such as "1.1796655308.0" (or
+	// "v1.1796655308.0"), the same for every language; or "latest" (or empty)
+	// for the version of the current catalogue. A number N names the 1.N.0
+	// packs a registry stored before semantic versions.
 	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2413,9 +2415,15 @@ type Langpack struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Language    string                 `protobuf:"bytes,1,opt,name=language,proto3" json:"language,omitempty"`
 	Environment string                 `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Langpack version N; never reused, never changed once generated.
+	// Unused since semantic versions (always 0): package_version names the
+	// version.
 	Version uint32 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
-	// Version of the native packages: "1.N.0".
+	// The semantic version, the same in every language for the same content,
+	// and the version of the native packages: "1.1796655308.0". A removal or
+	// change of anything a program could use is a new major version, an
+	// addition a new minor, documentation only a new patch; a new minor or
+	// major takes the Unix second it was made at as its minor, so a number is
+	// never reused, also by a registry re-created from an empty database.
 	PackageVersion string `protobuf:"bytes,4,opt,name=package_version,json=packageVersion,proto3" json:"package_version,omitempty"`
 	// Catalogue revision the version was generated at.
 	CatalogueRevision uint64 `protobuf:"varint,5,opt,name=catalogue_revision,json=catalogueRevision,proto3" json:"catalogue_revision,omitempty"`
@@ -2423,8 +2431,12 @@ type Langpack struct {
 	// "sha256:<hex>" of the generated files; a new version has a new hash.
 	ContentHash string `protobuf:"bytes,7,opt,name=content_hash,json=contentHash,proto3" json:"content_hash,omitempty"`
 	// Full message names of the event versions it holds.
-	Events        []string               `protobuf:"bytes,8,rep,name=events,proto3" json:"events,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Events    []string               `protobuf:"bytes,8,rep,name=events,proto3" json:"events,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Why the version was made: "first version", what was removed, changed
+	// or added, "documentation …", or the generator. Empty for packs stored
+	// before semantic versions.
+	Change        string `protobuf:"bytes,10,opt,name=change,proto3" json:"change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2520,6 +2532,13 @@ func (x *Langpack) GetCreatedAt() *timestamppb.Timestamp {
 		return x.CreatedAt
 	}
 	return nil
+}
+
+func (x *Langpack) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
 }
 
 var File_clickstream_registry_v1_registry_proto protoreflect.FileDescriptor
@@ -2687,7 +2706,7 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\"X\n" +
 	"\x15ListLangpacksResponse\x12?\n" +
-	"\tlangpacks\x18\x01 \x03(\v2!.clickstream.registry.v1.LangpackR\tlangpacks\"\xdd\x02\n" +
+	"\tlangpacks\x18\x01 \x03(\v2!.clickstream.registry.v1.LangpackR\tlangpacks\"\xf5\x02\n" +
 	"\bLangpack\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
@@ -2698,7 +2717,9 @@ const file_clickstream_registry_v1_registry_proto_rawDesc = "" +
 	"\fcontent_hash\x18\a \x01(\tR\vcontentHash\x12\x16\n" +
 	"\x06events\x18\b \x03(\tR\x06events\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt*\x8f\x01\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x16\n" +
+	"\x06change\x18\n" +
+	" \x01(\tR\x06change*\x8f\x01\n" +
 	"\x0fLifecycleStatus\x12 \n" +
 	"\x1cLIFECYCLE_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LIFECYCLE_STATUS_ACTIVE\x10\x01\x12\x1f\n" +
