@@ -51,6 +51,11 @@ func (csharpGenerator) versioned(c *catalogue, version Version) []File {
 			p.P("<LangVersion>7.3</LangVersion>")
 			p.P("<PackageId>", c.names.CSharpName, "</PackageId>")
 			p.P("<Version>", version.String(), "</Version>")
+			// An assembly or file version caps each part at 65,534, and the
+			// package version's minor is a Unix second (docs/langpacks.md#versions):
+			// the assembly carries the major only, as binding redirects expect.
+			p.Pf("<AssemblyVersion>%d.0.0.0</AssemblyVersion>", version.Major)
+			p.Pf("<FileVersion>%d.0.0.0</FileVersion>", version.Major)
 			p.P("<RootNamespace>", c.names.CSharpName, "</RootNamespace>")
 			p.Pf("<Description>Clickstream events of the %s environment (catalogue revision %d). Generated; do not edit.</Description>",
 				html.EscapeString(c.in.Environment), c.in.Revision)

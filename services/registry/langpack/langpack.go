@@ -18,7 +18,7 @@ import (
 
 // GeneratorVersion names this generator in every manifest. Bump it whenever
 // generated output changes for an unchanged input.
-const GeneratorVersion = "clickstream-langpack/1"
+const GeneratorVersion = "clickstream-langpack/2"
 
 // ManifestPath is where a pack carries its manifest.
 const ManifestPath = "clickstream-langpack.json"
