@@ -45,6 +45,11 @@ const (
 	// memoryGrantsGrowth bounds what the grants may add to the resident
 	// memory of the registry: a revision holds nothing once answered.
 	memoryGrantsGrowth = 24 << 20
+	// memoryRevisionsRSS bounds the dev process (a registry, ingest, awards
+	// and NATS following every revision in one process) through the push,
+	// its dev environment's revisions and the grants: following a revision
+	// that changes no descriptor costs no download and no parse.
+	memoryRevisionsRSS = 200 << 20
 )
 
 // memoryLanguages are the langpack languages the scenario fetches: every
@@ -63,7 +68,8 @@ var memoryLanguages = []string{"go", "python", "typescript", "php", "java", "swi
 // dev process, where the registry shares a process with ingest, awards and
 // NATS) after each stage, and holds the registry to memoryPeakRSS
 // throughout, to memoryGrantsGrowth over the grants and to memoryIdleRSS
-// within memoryIdle of the last request.
+// within memoryIdle of the last request, and the dev process, which follows
+// every revision too, to memoryRevisionsRSS.
 func TestRegistryMemoryThousandVersions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts clickstream dev and services as child processes")
@@ -149,6 +155,11 @@ func TestRegistryMemoryThousandVersions(t *testing.T) {
 	web, err := reads.GetSchemaSet(ctx, &registryv1.GetSchemaSetRequest{Environment: "web"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	devPeak := devRSS.peakSince(0)
+	t.Logf("peak resident memory of the dev process through revisions 1 to %d: %d MiB (bound %d MiB)", web.GetRevision(), devPeak>>20, memoryRevisionsRSS>>20)
+	if devPeak > memoryRevisionsRSS {
+		t.Errorf("peak resident memory of the dev process through revisions 1 to %d: %d MiB, over the bound of %d MiB", web.GetRevision(), devPeak>>20, memoryRevisionsRSS>>20)
 	}
 	if got, want := len(web.GetVersions()), memoryGrants*memoryVersions; got != want {
 		t.Errorf("web may send %d versions after the grants, want %d", got, want)

@@ -4029,8 +4029,11 @@ export interface operations {
         /** Environment whose allowed versions to return; empty for every version. */
         environment?: string;
         /**
-         * When the catalogue is still at this revision the answer has no
-         * descriptors and not_modified is set.
+         * When nothing the answer holds changed since this revision (the
+         * catalogue is still at it, or the revisions since changed only other
+         * environments' access or owners, as this registry answered then), the
+         * answer has no descriptors and no versions, not_modified is set and
+         * revision is the current one.
          */
         sinceRevision?: string;
       };
@@ -4054,8 +4057,11 @@ export interface operations {
       };
       query: {
         /**
-         * When the catalogue is still at this revision the answer has no
-         * descriptors and not_modified is set.
+         * When nothing the answer holds changed since this revision (the
+         * catalogue is still at it, or the revisions since changed only other
+         * environments' access or owners, as this registry answered then), the
+         * answer has no descriptors and no versions, not_modified is set and
+         * revision is the current one.
          */
         sinceRevision?: string;
       };

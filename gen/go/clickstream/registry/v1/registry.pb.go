@@ -972,8 +972,11 @@ type GetSchemaSetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Environment whose allowed versions to return; empty for every version.
 	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
-	// When the catalogue is still at this revision the answer has no
-	// descriptors and not_modified is set.
+	// When nothing the answer holds changed since this revision (the
+	// catalogue is still at it, or the revisions since changed only other
+	// environments' access or owners, as this registry answered then), the
+	// answer has no descriptors and no versions, not_modified is set and
+	// revision is the current one.
 	SinceRevision uint64 `protobuf:"varint,2,opt,name=since_revision,json=sinceRevision,proto3" json:"since_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
