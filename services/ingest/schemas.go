@@ -20,8 +20,9 @@ import (
 // Schemas keeps ingest's catalogue in step with the registry, over the
 // network as in production: it watches the registry's revisions
 // (WatchSchemas) and, for each new one, loads every event version with its
-// lifecycle status (GetSchemaSet with no environment; only when it changed
-// since the catalogue in use, so an access grant is not a new download) and every
+// lifecycle status (GetSchemaSet with no environment and without source
+// info; only when it changed since the catalogue in use, so an access grant
+// is not a new download) and every
 // environment with the versions it may send (ListEnvironments), builds a
 // Catalogue and hands it to the service, which swaps it atomically. Events
 // are validated against the catalogue in memory: never a registry call per
@@ -159,7 +160,7 @@ func (s *Schemas) load(ctx context.Context, rev uint64) error {
 	}
 	// Ask for the descriptors only when they changed since the catalogue in
 	// use: an access grant or an owner leaves them as they are.
-	req := &registryv1.GetSchemaSetRequest{}
+	req := &registryv1.GetSchemaSetRequest{OmitSourceInfo: true}
 	if loaded && s.last != nil {
 		req.SinceRevision = s.last.Revision()
 	}

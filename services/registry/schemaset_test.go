@@ -246,3 +246,39 @@ func TestGetSchemaSetNotModifiedByContent(t *testing.T) {
 	// another replica) sends the set.
 	changed("web since 1 from a new registry", schemaSet(t, registry.New(store), &registryv1.GetSchemaSetRequest{Environment: "web", SinceRevision: 1}), revs.Current, 3)
 }
+
+// TestGetSchemaSetOmitSourceInfo: a client that only decodes events gets
+// the same files without comments and source positions, and fewer bytes.
+func TestGetSchemaSetOmitSourceInfo(t *testing.T) {
+	store, pool := registeredStore(t)
+	webAndIOS(t, pool)
+	svc := registry.New(store)
+	full := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{})
+	bare := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{OmitSourceInfo: true})
+	if len(bare.GetFileDescriptorSet().GetFile()) != len(full.GetFileDescriptorSet().GetFile()) || len(bare.GetVersions()) != len(full.GetVersions()) {
+		t.Fatalf("without source info: %d files, %d versions; want %d and %d as with it",
+			len(bare.GetFileDescriptorSet().GetFile()), len(bare.GetVersions()), len(full.GetFileDescriptorSet().GetFile()), len(full.GetVersions()))
+	}
+	withInfo := 0
+	for i, f := range bare.GetFileDescriptorSet().GetFile() {
+		if f.GetSourceCodeInfo() != nil {
+			t.Errorf("%s keeps its source info", f.GetName())
+		}
+		if full.GetFileDescriptorSet().GetFile()[i].GetSourceCodeInfo() != nil {
+			withInfo++
+		}
+		stripped := proto.CloneOf(full.GetFileDescriptorSet().GetFile()[i])
+		stripped.SourceCodeInfo = nil
+		if !proto.Equal(f, stripped) {
+			t.Errorf("%s differs from the full set's beyond its source info", f.GetName())
+		}
+	}
+	fullSize, bareSize := proto.Size(full.GetFileDescriptorSet()), proto.Size(bare.GetFileDescriptorSet())
+	t.Logf("schema set of every version: %d bytes, %d without source info (%d of %d files had some)", fullSize, bareSize, withInfo, len(full.GetFileDescriptorSet().GetFile()))
+	if withInfo == 0 || bareSize >= fullSize {
+		t.Errorf("without source info %d bytes of %d (%d files had source info): want fewer", bareSize, fullSize, withInfo)
+	}
+	if _, events := eventMessages(t, bare.GetFileDescriptorSet()); len(events) != 13 {
+		t.Errorf("without source info: %d event messages, want 13", len(events))
+	}
+}
