@@ -79,6 +79,7 @@ var adminPaths = []string{"/" + registryv1connect.RegistryAdminServiceName + "/"
 // Routes is what the registry serves on its port: the read API open, the
 // admin API behind the admin token.
 func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check) server.Routes {
+	idle := newIdleCollector(idleCollectAfter, idleCollectBurst)
 	return server.Routes{
 		Name:         "registry",
 		GRPCServices: []string{registryv1connect.RegistryServiceName, registryv1connect.RegistryAdminServiceName},
@@ -93,7 +94,9 @@ func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check
 			return registryv1.RegisterRegistryAdminServiceHandlerServer(ctx, mux, admin)
 		},
 		HTTP:  func(mux *http.ServeMux) { mountHTTP(mux, svc) },
-		Guard: func(h http.Handler) http.Handler { return compressReads(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h)) },
+		Guard: func(h http.Handler) http.Handler {
+			return idle.wrap(compressReads(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h)))
+		},
 		Ready: ready,
 	}
 }
