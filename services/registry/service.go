@@ -93,7 +93,7 @@ func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check
 			}
 			return registryv1.RegisterRegistryAdminServiceHandlerServer(ctx, mux, admin)
 		},
-		HTTP:  func(mux *http.ServeMux) { mountHTTP(mux, svc) },
+		HTTP: func(mux *http.ServeMux) { mountHTTP(mux, svc) },
 		Guard: func(h http.Handler) http.Handler {
 			return idle.wrap(compressReads(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h)))
 		},
