@@ -89,15 +89,33 @@ func TestBoundedCache(t *testing.T) {
 	}
 
 	// A caller waiting for another's load gives up with its context.
+	release := make(chan struct{})
 	slow := newBoundedCache(100, func(ctx context.Context, key int) (int, int64, error) {
-		time.Sleep(200 * time.Millisecond)
+		<-release
 		return key, 1, nil
 	})
-	go slow.get(context.Background(), 1)
-	time.Sleep(20 * time.Millisecond)
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		slow.get(context.Background(), 1)
+	}()
+	for {
+		slow.mu.Lock()
+		_, loading := slow.entries[1]
+		slow.mu.Unlock()
+		if loading {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
 	defer cancel()
 	if _, err := slow.get(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("waiting past the deadline: %v, want DeadlineExceeded", err)
+	}
+	close(release)
+	<-loaded
+	if v, err := slow.get(t.Context(), 1); err != nil || v != 1 {
+		t.Errorf("after the load: %d, %v; want 1", v, err)
 	}
 }

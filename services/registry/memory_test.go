@@ -31,10 +31,19 @@ func TestIdleCollector(t *testing.T) {
 		}
 	}))
 	get := func(path string) { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil)) }
-	settle := func() { time.Sleep(4 * after) }
+	// collections waits for want collections (a while, on a busy machine),
+	// then returns how many ran.
+	collections := func(want int64) int64 {
+		deadline := time.Now().Add(5 * time.Second)
+		for c.collections.Load() != want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return c.collections.Load()
+	}
+	quiet := func() { time.Sleep(4 * after) }
 
 	get("/small")
-	settle()
+	quiet()
 	if n := c.collections.Load(); n != 0 {
 		t.Errorf("after a small request: %d collections, want 0", n)
 	}
@@ -42,28 +51,29 @@ func TestIdleCollector(t *testing.T) {
 	// A burst while a watch stays open: the watch does not count as work.
 	go get("/clickstream.registry.v1.RegistryService/WatchSchemas")
 	get("/burst")
-	settle()
-	if n := c.collections.Load(); n != 1 {
+	if n := collections(1); n != 1 {
 		t.Errorf("idle after a burst of 64 MiB: %d collections, want 1", n)
 	}
-	settle()
+	quiet()
 	if n := c.collections.Load(); n != 1 {
 		t.Errorf("still idle: %d collections, want still 1", n)
 	}
 
-	// A burst, then a request that stays in flight: no collection until it
+	// A request in flight, then a burst: no collection until the request
 	// ends and the registry is idle again.
-	get("/burst")
 	done := make(chan struct{})
 	go func() { get("/slow"); close(done) }()
-	settle()
+	for c.inflight.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	get("/burst")
+	quiet()
 	if n := c.collections.Load(); n != 1 {
 		t.Errorf("with a request in flight: %d collections, want still 1", n)
 	}
 	close(release)
 	<-done
-	settle()
-	if n := c.collections.Load(); n != 2 {
+	if n := collections(2); n != 2 {
 		t.Errorf("idle after the request ended: %d collections, want 2", n)
 	}
 	t.Logf("%d collections", c.collections.Load())
