@@ -58,14 +58,18 @@ func devEnvironment(ctx context.Context, store registry.Store, name string) erro
 	if err != nil {
 		return fmt.Errorf("dev environment %q: %w", name, err)
 	}
+	// One change (one catalogue revision) per event with versions to
+	// allow, all of its versions at once: a push of a thousand versions is
+	// not a thousand revisions for every watcher to follow.
 	for _, ev := range events {
 		for _, v := range ev.Versions {
 			if allowed[[2]uint32{v.EventID, v.Version}] {
 				continue
 			}
-			if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: name, EventID: v.EventID, Version: v.Version, Allowed: true, Actor: devActor}); err != nil {
-				return fmt.Errorf("dev environment %q: allow %s: %w", name, v.MessageName, err)
+			if _, err := store.SetEventAccess(ctx, registry.AccessChange{Environment: name, EventID: v.EventID, Allowed: true, Actor: devActor}); err != nil {
+				return fmt.Errorf("dev environment %q: allow %s: %w", name, ev.Name, err)
 			}
+			break
 		}
 	}
 	return nil

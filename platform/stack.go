@@ -218,7 +218,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 					s.devRegistry = store
 				}
 			}
-			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewPostgresStore(reads)), registry.NewAdmin(store), checks...)
+			routes = registry.Routes(registry.Config{AdminToken: cfg.AdminToken, WatchHeartbeat: cfg.WatchHeartbeat}, registry.NewWithReplica(store, registry.NewReplicaStore(reads, store)), registry.NewAdmin(store), checks...)
 		case Ingest:
 			routes, err = s.startIngest(ctx, pool, checks)
 			if err != nil {

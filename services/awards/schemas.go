@@ -113,7 +113,7 @@ func (r *RegistrySchemas) Refresh(ctx context.Context) error {
 	r.mu.RLock()
 	since := r.current.revision
 	r.mu.RUnlock()
-	resp, err := r.client.GetSchemaSet(ctx, &registryv1.GetSchemaSetRequest{SinceRevision: since})
+	resp, err := r.client.GetSchemaSet(ctx, &registryv1.GetSchemaSetRequest{SinceRevision: since, OmitSourceInfo: true})
 	if err != nil {
 		return fmt.Errorf("fetch event schemas from the registry: %w", err)
 	}

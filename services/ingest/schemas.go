@@ -20,7 +20,9 @@ import (
 // Schemas keeps ingest's catalogue in step with the registry, over the
 // network as in production: it watches the registry's revisions
 // (WatchSchemas) and, for each new one, loads every event version with its
-// lifecycle status (GetSchemaSet with no environment) and every
+// lifecycle status (GetSchemaSet with no environment and without source
+// info; only when it changed since the catalogue in use, so an access grant
+// is not a new download) and every
 // environment with the versions it may send (ListEnvironments), builds a
 // Catalogue and hands it to the service, which swaps it atomically. Events
 // are validated against the catalogue in memory: never a registry call per
@@ -44,6 +46,9 @@ type Schemas struct {
 	url    string
 	set    func(*Catalogue)
 	log    *slog.Logger
+
+	// last is the catalogue loaded last; only the watch's goroutine uses it.
+	last *Catalogue
 
 	mu       sync.Mutex
 	revision uint64
@@ -153,7 +158,13 @@ func (s *Schemas) load(ctx context.Context, rev uint64) error {
 		s.recovered(current)
 		return nil
 	}
-	set, err := s.client.GetSchemaSet(ctx, &registryv1.GetSchemaSetRequest{})
+	// Ask for the descriptors only when they changed since the catalogue in
+	// use: an access grant or an owner leaves them as they are.
+	req := &registryv1.GetSchemaSetRequest{OmitSourceInfo: true}
+	if loaded && s.last != nil {
+		req.SinceRevision = s.last.Revision()
+	}
+	set, err := s.client.GetSchemaSet(ctx, req)
 	if err != nil {
 		return fmt.Errorf("get schema set (revision %d): %w", rev, err)
 	}
@@ -161,12 +172,19 @@ func (s *Schemas) load(ctx context.Context, rev uint64) error {
 	if err != nil {
 		return fmt.Errorf("list environments (revision %d): %w", rev, err)
 	}
-	c, err := CatalogueFromRegistry(set, envs.GetEnvironments())
-	if err != nil {
-		return err
+	var c *Catalogue
+	if set.GetNotModified() && s.last != nil {
+		c = s.last.WithGovernance(Governance{Status: s.last.governance.Status, Access: accessOf(envs.GetEnvironments())})
+		c.revision = set.GetRevision()
+		s.log.Info("event catalogue access loaded", "revision", c.Revision(), "environments", len(envs.GetEnvironments()))
+	} else {
+		if c, err = CatalogueFromRegistry(set, envs.GetEnvironments()); err != nil {
+			return err
+		}
+		s.log.Info("event catalogue loaded", "revision", c.Revision(), "versions", len(set.GetVersions()), "environments", len(envs.GetEnvironments()))
 	}
+	s.last = c
 	s.set(c)
-	s.log.Info("event catalogue loaded", "revision", c.Revision(), "versions", len(set.GetVersions()), "environments", len(envs.GetEnvironments()))
 	s.recovered(c.Revision())
 	return nil
 }
@@ -178,7 +196,7 @@ func CatalogueFromRegistry(set *registryv1.GetSchemaSetResponse, envs []*registr
 	if err != nil {
 		return nil, err
 	}
-	g := Governance{Status: map[VersionRef]Lifecycle{}, Access: map[string]map[VersionRef]bool{}}
+	g := Governance{Status: map[VersionRef]Lifecycle{}}
 	for _, v := range set.GetVersions() {
 		switch v.GetStatus() {
 		case registryv1.LifecycleStatus_LIFECYCLE_STATUS_DEPRECATED:
@@ -187,14 +205,21 @@ func CatalogueFromRegistry(set *registryv1.GetSchemaSetResponse, envs []*registr
 			g.Status[VersionRef{v.GetEventId(), v.GetVersion()}] = LifecycleRetired
 		}
 	}
+	g.Access = accessOf(envs)
+	return c.WithGovernance(g), nil
+}
+
+// accessOf is what each environment may send.
+func accessOf(envs []*registryv1.Environment) map[string]map[VersionRef]bool {
+	access := make(map[string]map[VersionRef]bool, len(envs))
 	for _, env := range envs {
 		allowed := map[VersionRef]bool{}
 		for _, ref := range env.GetAllowed() {
 			allowed[VersionRef{ref.GetEventId(), ref.GetVersion()}] = true
 		}
-		g.Access[env.GetName()] = allowed
+		access[env.GetName()] = allowed
 	}
-	return c.WithGovernance(g), nil
+	return access
 }
 
 func (s *Schemas) recovered(rev uint64) {

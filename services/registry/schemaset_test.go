@@ -173,3 +173,112 @@ func TestGetSchemaSetNotModified(t *testing.T) {
 		t.Errorf("after a push: revision %d, events %v; want 3 with PlaceCardOpenedV2", all.GetRevision(), events)
 	}
 }
+
+// TestGetSchemaSetNotModifiedByContent: a client asking whether its set
+// changed since a revision hears "not modified" while the revisions since
+// changed nothing its set holds (access of other environments, owners), and
+// gets the set again when they did (its own access, a lifecycle, a push),
+// or when the registry does not know what it answered then.
+func TestGetSchemaSetNotModifiedByContent(t *testing.T) {
+	store, pool := registeredStore(t)
+	webAndIOS(t, pool)
+	svc, admin := registry.New(store), registry.NewAdmin(store)
+	allow := func(env string, id, version uint32) uint64 {
+		t.Helper()
+		if _, err := admin.SetEventAccess(t.Context(), &registryv1.SetEventAccessRequest{Environment: env, EventId: id, Version: version, Allowed: true, Actor: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		revs, err := store.Revisions(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return revs.Current
+	}
+	unchanged := func(name string, resp *registryv1.GetSchemaSetResponse, revision uint64) {
+		t.Helper()
+		if !resp.GetNotModified() || resp.GetRevision() != revision || resp.GetFileDescriptorSet() != nil || len(resp.GetVersions()) != 0 {
+			t.Errorf("%s: not_modified %v at revision %d with %d files, %d versions; want not modified at %d and nothing else",
+				name, resp.GetNotModified(), resp.GetRevision(), len(resp.GetFileDescriptorSet().GetFile()), len(resp.GetVersions()), revision)
+		}
+	}
+	changed := func(name string, resp *registryv1.GetSchemaSetResponse, revision uint64, versions int) {
+		t.Helper()
+		if resp.GetNotModified() || resp.GetRevision() != revision || len(resp.GetVersions()) != versions || len(resp.GetFileDescriptorSet().GetFile()) == 0 {
+			t.Errorf("%s: not_modified %v at revision %d with %d files, %d versions; want the set of %d versions at %d",
+				name, resp.GetNotModified(), resp.GetRevision(), len(resp.GetFileDescriptorSet().GetFile()), len(resp.GetVersions()), versions, revision)
+		}
+	}
+
+	web := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{Environment: "web"})
+	all := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{})
+	changed("web at 1", web, 1, 2)
+	changed("every version at 1", all, 1, 13)
+
+	// ios may send one more: neither web's set nor the whole one changed.
+	rev := allow("ios", 1004, 1)
+	unchanged("web since 1 after an ios grant", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{Environment: "web", SinceRevision: 1}), rev)
+	unchanged("every version since 1 after an ios grant", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{SinceRevision: 1}), rev)
+	// An owner changes nothing a schema set holds either.
+	if _, err := admin.SetOwner(t.Context(), &registryv1.SetOwnerRequest{EventId: 1001, Owner: &registryv1.Owner{Team: "growth"}, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := store.Revisions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged("web since 1 after an owner", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{Environment: "web", SinceRevision: 1}), revs.Current)
+
+	// web may send one more: its set changed, the whole one did not.
+	rev = allow("web", 1004, 1)
+	changed("web since 1 after a web grant", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{Environment: "web", SinceRevision: 1}), rev, 3)
+	unchanged("every version since 1 after a web grant", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{SinceRevision: 1}), rev)
+
+	// A lifecycle change is in every set holding the version.
+	if _, err := admin.SetLifecycle(t.Context(), &registryv1.SetLifecycleRequest{EventId: 1001, Version: 1, Status: registryv1.LifecycleStatus_LIFECYCLE_STATUS_DEPRECATED, Actor: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if revs, err = store.Revisions(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	changed("every version after a deprecation", schemaSet(t, svc, &registryv1.GetSchemaSetRequest{SinceRevision: rev}), revs.Current, 13)
+
+	// A registry that did not answer at that revision (restarted, or
+	// another replica) sends the set.
+	changed("web since 1 from a new registry", schemaSet(t, registry.New(store), &registryv1.GetSchemaSetRequest{Environment: "web", SinceRevision: 1}), revs.Current, 3)
+}
+
+// TestGetSchemaSetOmitSourceInfo: a client that only decodes events gets
+// the same files without comments and source positions, and fewer bytes.
+func TestGetSchemaSetOmitSourceInfo(t *testing.T) {
+	store, pool := registeredStore(t)
+	webAndIOS(t, pool)
+	svc := registry.New(store)
+	full := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{})
+	bare := schemaSet(t, svc, &registryv1.GetSchemaSetRequest{OmitSourceInfo: true})
+	if len(bare.GetFileDescriptorSet().GetFile()) != len(full.GetFileDescriptorSet().GetFile()) || len(bare.GetVersions()) != len(full.GetVersions()) {
+		t.Fatalf("without source info: %d files, %d versions; want %d and %d as with it",
+			len(bare.GetFileDescriptorSet().GetFile()), len(bare.GetVersions()), len(full.GetFileDescriptorSet().GetFile()), len(full.GetVersions()))
+	}
+	withInfo := 0
+	for i, f := range bare.GetFileDescriptorSet().GetFile() {
+		if f.GetSourceCodeInfo() != nil {
+			t.Errorf("%s keeps its source info", f.GetName())
+		}
+		if full.GetFileDescriptorSet().GetFile()[i].GetSourceCodeInfo() != nil {
+			withInfo++
+		}
+		stripped := proto.CloneOf(full.GetFileDescriptorSet().GetFile()[i])
+		stripped.SourceCodeInfo = nil
+		if !proto.Equal(f, stripped) {
+			t.Errorf("%s differs from the full set's beyond its source info", f.GetName())
+		}
+	}
+	fullSize, bareSize := proto.Size(full.GetFileDescriptorSet()), proto.Size(bare.GetFileDescriptorSet())
+	t.Logf("schema set of every version: %d bytes, %d without source info (%d of %d files had some)", fullSize, bareSize, withInfo, len(full.GetFileDescriptorSet().GetFile()))
+	if withInfo == 0 || bareSize >= fullSize {
+		t.Errorf("without source info %d bytes of %d (%d files had source info): want fewer", bareSize, fullSize, withInfo)
+	}
+	if _, events := eventMessages(t, bare.GetFileDescriptorSet()); len(events) != 13 {
+		t.Errorf("without source info: %d event messages, want 13", len(events))
+	}
+}

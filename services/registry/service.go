@@ -23,13 +23,16 @@ type Service struct {
 	// reads serves the browsing reads that need not see the newest write:
 	// store, or a store on a streaming replica of its database.
 	reads Store
+	// schemaSets remembers the schema sets answered, to tell a client its
+	// set did not change since a revision.
+	schemaSets *schemaSetAnswers
 }
 
 var _ registryv1.RegistryServiceServer = (*Service)(nil)
 
 // New returns the registry read API over store.
 func New(store Store) *Service {
-	return &Service{store: store, reads: store}
+	return &Service{store: store, reads: store, schemaSets: newSchemaSetAnswers()}
 }
 
 // NewWithReplica returns the registry read API over store that serves the
@@ -41,7 +44,7 @@ func New(store Store) *Service {
 // and the environments, langpacks (generated and recorded on first
 // download), and the watch itself.
 func NewWithReplica(store, replica Store) *Service {
-	return &Service{store: store, reads: replica}
+	return &Service{store: store, reads: replica, schemaSets: newSchemaSetAnswers()}
 }
 
 // AdminService implements clickstream.registry.v1.RegistryAdminService: the
@@ -76,6 +79,7 @@ var adminPaths = []string{"/" + registryv1connect.RegistryAdminServiceName + "/"
 // Routes is what the registry serves on its port: the read API open, the
 // admin API behind the admin token.
 func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check) server.Routes {
+	idle := newIdleCollector(idleCollectAfter, idleCollectBurst)
 	return server.Routes{
 		Name:         "registry",
 		GRPCServices: []string{registryv1connect.RegistryServiceName, registryv1connect.RegistryAdminServiceName},
@@ -89,8 +93,10 @@ func Routes(cfg Config, svc *Service, admin *AdminService, ready ...server.Check
 			}
 			return registryv1.RegisterRegistryAdminServiceHandlerServer(ctx, mux, admin)
 		},
-		HTTP:  func(mux *http.ServeMux) { mountHTTP(mux, svc) },
-		Guard: auth.RequireAdmin(cfg.AdminToken, adminPaths...),
+		HTTP: func(mux *http.ServeMux) { mountHTTP(mux, svc) },
+		Guard: func(h http.Handler) http.Handler {
+			return idle.wrap(compressReads(auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h)))
+		},
 		Ready: ready,
 	}
 }

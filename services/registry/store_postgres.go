@@ -21,7 +21,7 @@ import (
 type PostgresStore struct {
 	pool *pgxpool.Pool
 	// descriptors caches parsed descriptor sets: a stored one never changes.
-	descriptors *descriptorCache
+	descriptors *boundedCache[uint64, *Descriptors]
 	// hubs holds the revision watch hub while anyone subscribes.
 	hubs *hubSlot
 }
@@ -33,6 +33,14 @@ func NewPostgresStore(pool *pgxpool.Pool) *PostgresStore {
 	s := &PostgresStore{pool: pool, hubs: &hubSlot{}}
 	s.descriptors = newDescriptorCache(s.descriptorSet)
 	return s
+}
+
+// NewReplicaStore returns a store reading from replica, a streaming replica
+// of primary's database, that shares primary's parsed descriptor sets: they
+// never change, so one copy in memory serves both, read from the primary
+// when neither has it (a replica may not have the newest push yet).
+func NewReplicaStore(replica *pgxpool.Pool, primary *PostgresStore) *PostgresStore {
+	return &PostgresStore{pool: replica, descriptors: primary.descriptors, hubs: &hubSlot{}}
 }
 
 // registerLock serializes registrations so revisions and version numbers are

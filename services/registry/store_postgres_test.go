@@ -610,3 +610,27 @@ waitForAll:
 		t.Errorf("%d event versions, want 14", got)
 	}
 }
+
+// TestReplicaStoreSharesDescriptors: a store on a replica holds no second
+// copy of the parsed descriptors; stored ones are parsed once per push.
+func TestReplicaStoreSharesDescriptors(t *testing.T) {
+	primary, pool := registeredStore(t)
+	replica := registry.NewReplicaStore(pool, primary)
+	d, err := replica.Descriptors(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := primary.Descriptors(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != again {
+		t.Error("the primary and the replica store parsed revision 1 each: want one copy")
+	}
+	if _, ok := d.Message("clickstream.events.v1.ItemViewV1"); !ok {
+		t.Error("revision 1 does not declare ItemViewV1")
+	}
+	if _, err := replica.Descriptors(t.Context(), 99); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("descriptors of a revision never pushed: %v, want ErrNotFound", err)
+	}
+}
