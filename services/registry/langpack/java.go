@@ -168,8 +168,10 @@ func javaIdent(name string) string {
 	return name
 }
 
+var xmlAttrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+
 func xmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+	return xmlAttrEscaper.Replace(s)
 }
 
 // checkTypeNames fails when a generated class would take one of names,

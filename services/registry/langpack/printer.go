@@ -85,20 +85,26 @@ var (
 	// and "@" are escaped.
 	javadocComment = commentStyle{open: "/**", line: " *", close: " */", escape: func(s string) string {
 		s = strings.ReplaceAll(strings.ReplaceAll(s, "*/", "* /"), `\u`, `\\u`)
-		return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "&#64;").Replace(s)
+		return javadocEscaper.Replace(s)
 	}}
 	// phpdocComment is PHP's (and TSDoc's multi-line) /** … */ block.
 	phpdocComment = commentStyle{open: "/**", line: " *", close: " */", escape: breakCommentEnd}
 	// tsdocComment is TSDoc: one line when the text is one line.
 	tsdocComment = commentStyle{open: "/**", line: " *", close: " */", single: "/** %s */", escape: breakCommentEnd}
 	// csharpComment is C#'s XML documentation in a summary element.
-	csharpComment = commentStyle{open: "/// <summary>", line: "///", close: "/// </summary>", escape: func(s string) string {
-		return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-	}}
+	csharpComment = commentStyle{open: "/// <summary>", line: "///", close: "/// </summary>", escape: xmlTextEscaper.Replace}
 	// swiftComment is Swift's /// markup.
 	swiftComment = commentStyle{line: "///", escape: func(s string) string { return s }}
 	// hashComment is a run of # lines (Python, shell, TOML).
 	hashComment = commentStyle{line: "#", escape: func(s string) string { return s }}
+)
+
+// The escapers are built once: a strings.Replacer allocates its tables on
+// first use, and the generators document every field of a catalogue.
+var (
+	javadocEscaper     = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "&#64;")
+	xmlTextEscaper     = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	singleQuoteEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 )
 
 func breakCommentEnd(s string) string { return strings.ReplaceAll(s, "*/", "* /") }
@@ -209,5 +215,5 @@ func utf16Units(r rune) [2]rune {
 // singleQuoted is s as a single-quoted literal where only the quote and
 // backslash are escaped (PHP).
 func singleQuoted(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	return "'" + singleQuoteEscaper.Replace(s) + "'"
 }
