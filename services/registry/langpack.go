@@ -335,6 +335,13 @@ func decodeLangpackInput(lv LangpackVersion) (langpack.Input, error) {
 	return langpack.Input{Environment: si.Environment, Revision: lv.Revision, Version: lv.Version, Files: files, Events: si.Events}, nil
 }
 
+// generating admits one pack generation at a time in the process: a pack of
+// a 1,000-version catalogue holds tens of megabytes while it is generated,
+// and a fetch of every language at once would hold them all together (the
+// registry's memory target, docs/operations.md). Generation is CPU-bound, so
+// waiting costs little; a stored pack is served without it.
+var generating = make(chan struct{}, 1)
+
 // langpackAt returns the pack of a language at a version, generating and
 // storing it from the version's input when this language was not asked for
 // it before.
@@ -346,6 +353,16 @@ func (s *Service) langpackAt(ctx context.Context, lang langpack.Language, env st
 	lv, err := s.store.LangpackVersion(ctx, env, v)
 	if err != nil {
 		return Langpack{}, err
+	}
+	select {
+	case generating <- struct{}{}:
+		defer func() { <-generating }()
+	case <-ctx.Done():
+		return Langpack{}, ctx.Err()
+	}
+	// Another request may have stored it while this one waited.
+	if l, err := s.store.Langpack(ctx, string(lang), env, v); !errors.Is(err, ErrNotFound) {
+		return l, err
 	}
 	in, err := decodeLangpackInput(lv)
 	if err != nil {
