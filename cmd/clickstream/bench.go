@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
@@ -56,6 +58,7 @@ type benchIngestOptions struct {
 	apiKey      string
 	natsURL     string
 	environment string
+	cpuProfile  string
 }
 
 // benchProtocols are the protocols `bench ingest` knows.
@@ -98,6 +101,7 @@ Against a remote --ingest, raw publishing needs --nats-url.`,
 	f.StringVar(&o.apiKey, "api-key", "", "ingest API key for --ingest; default: <data-dir>/ingest-key of the dev stack if it exists")
 	f.StringVar(&o.natsURL, "nats-url", "", "with --ingest: the NATS of that ingest, to measure raw publishing")
 	f.StringVar(&o.environment, "environment", "dev", "environment of the raw EventRecords (the subject events.<environment>.item_view.v2)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases (client and in-process stack alike) to this file, for go tool pprof")
 	return cmd
 }
 
@@ -144,6 +148,17 @@ func runBenchIngest(cmd *cobra.Command, o benchIngestOptions) error {
 	}
 	fmt.Fprintf(out, "bench ingest: %s; batches of %d, %d concurrent, %s\n", target.about, o.batch, o.concurrency, limit)
 
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var results []benchResult
 	if target.bus != nil {
 		r, err := runBenchPhase(ctx, o, "raw", gen.rawSender(target.bus), progress)
@@ -204,13 +219,22 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 		return nil, err
 	}
 	fmt.Fprintf(progress, "starting a dev stack in %s ...\n", dir)
+	// The stack's admin token lets ingest's usage reporter send its counts
+	// to the registry's admin API, as in `clickstream dev`; without one the
+	// registry refuses every report.
+	adminToken, err := auth.LoadOrCreateToken(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	s, err := platform.Start(runCtx, platform.Config{
-		DataDir:  filepath.Join(dir, "data"),
-		Addrs:    map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
-		Services: []string{platform.Registry, platform.Ingest},
-		Ingest:   ingest.Config{Environment: o.environment, MaxBatchEvents: max(o.batch, ingest.DefaultConfig().MaxBatchEvents)},
-		Logger:   slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AdminToken: adminToken,
+		DataDir:    filepath.Join(dir, "data"),
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
+		Services:   []string{platform.Registry, platform.Ingest},
+		Ingest:     ingest.Config{Environment: o.environment, MaxBatchEvents: max(o.batch, ingest.DefaultConfig().MaxBatchEvents)},
+		Logger:     slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		cancel()

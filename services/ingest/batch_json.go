@@ -53,30 +53,68 @@ const maxJSONDepth = 1000
 // the request must be an object with at most "events", an array of
 // objects; each event is decoded later by SendBatch (see rawJSONField).
 func DecodeBatchJSON(data []byte, req *ingestv1.SendBatchRequest) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return fmt.Errorf("the batch is not a JSON object: %w", err)
-	}
-	if top == nil {
-		return errors.New("the batch is null: send {\"events\": [...]}")
-	}
-	var events []json.RawMessage
-	for k, v := range top {
-		if k != "events" {
-			return fmt.Errorf("the batch has an unknown field %q: send {\"events\": [...]}", k)
+	events, ok := splitBatchJSON(data)
+	if !ok {
+		// Not the plain shape: encoding/json takes it, or says what is
+		// wrong.
+		slow, err := decodeBatchJSONSlow(data)
+		if err != nil {
+			return err
 		}
-		if err := json.Unmarshal(v, &events); err != nil {
-			return fmt.Errorf("events is not a JSON array: %w", err)
+		events = make([][]byte, len(slow))
+		for i, raw := range slow {
+			events[i] = raw
 		}
 	}
 	req.Events = make([]*ingestv1.Event, len(events))
 	for i, raw := range events {
 		ev := &ingestv1.Event{}
-		b := protowire.AppendTag(nil, rawJSONField, protowire.BytesType)
+		b := make([]byte, 0, len(raw)+protowire.SizeTag(rawJSONField)+protowire.SizeVarint(uint64(len(raw))))
+		b = protowire.AppendTag(b, rawJSONField, protowire.BytesType)
 		ev.ProtoReflect().SetUnknown(protowire.AppendBytes(b, raw))
 		req.Events[i] = ev
 	}
 	return nil
+}
+
+// splitBatchJSON splits {"events": [...]} into its events' bytes without
+// decoding them; false for any other shape (a key with an escape, a
+// repeated key, events that are not an array, a syntax error).
+func splitBatchJSON(data []byte) ([][]byte, bool) {
+	var buf [2]jsonField
+	top, ok := splitObject(data, buf[:0])
+	if !ok || len(top) > 1 {
+		return nil, false
+	}
+	if len(top) == 0 {
+		return nil, true
+	}
+	if string(top[0].key) != "events" {
+		return nil, false
+	}
+	return splitArray(top[0].value, nil)
+}
+
+// decodeBatchJSONSlow is DecodeBatchJSON's split with encoding/json, for
+// every shape splitBatchJSON does not take.
+func decodeBatchJSONSlow(data []byte) ([]json.RawMessage, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("the batch is not a JSON object: %w", err)
+	}
+	if top == nil {
+		return nil, errors.New("the batch is null: send {\"events\": [...]}")
+	}
+	var events []json.RawMessage
+	for k, v := range top {
+		if k != "events" {
+			return nil, fmt.Errorf("the batch has an unknown field %q: send {\"events\": [...]}", k)
+		}
+		if err := json.Unmarshal(v, &events); err != nil {
+			return nil, fmt.Errorf("events is not a JSON array: %w", err)
+		}
+	}
+	return events, nil
 }
 
 // rawJSON is the event's JSON as received when it came in a batch
@@ -112,12 +150,119 @@ type jsonDecoded struct {
 	rejection *ingestv1.Rejection
 	original  []byte
 	form      string
+	// data is the JSON form's data as received, not yet decoded, when the
+	// event was split by decodeJSONFast; event's JsonEvent then names the
+	// event version and has no data (validateJSONData decodes it).
+	data []byte
 }
 
 // decodeJSON decodes an event's JSON against the catalogue. An event that
 // does not decode comes back as an event with what could be read of it
 // (its idempotency key, its form and event name) and a rejection.
 func (c *Catalogue) decodeJSON(raw []byte) jsonDecoded {
+	if x, ok := decodeJSONFast(raw); ok {
+		return x
+	}
+	return c.decodeJSONSlow(raw)
+}
+
+// decodeJSONFast splits the JSON form as web sends it, {"idempotencyKey":
+// "...", "json": {"name": "...", "data": {...}}} (or the event named by
+// eventId and version), into the event and its data's bytes, decoding
+// nothing else: the data is decoded once, straight into the event's
+// message, by validateJSONData. Decoding it as a google.protobuf.Struct
+// first and writing that back as JSON, as the general way does, costs
+// more than the rest of the event. Any other shape (another form, a key
+// with an escape or given twice, a value protojson would convert) is
+// false, for decodeJSONSlow.
+func decodeJSONFast(raw []byte) (jsonDecoded, bool) {
+	var buf [4]jsonField
+	fields, ok := splitObject(raw, buf[:0])
+	if !ok {
+		return jsonDecoded{}, false
+	}
+	var (
+		key          string
+		haveKey      bool
+		jsonValue    []byte
+		haveJSONForm bool
+	)
+	for _, f := range fields {
+		switch string(f.key) {
+		case "idempotencyKey", "idempotency_key":
+			if haveKey {
+				return jsonDecoded{}, false
+			}
+			if key, ok = plainString(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+			haveKey = true
+		case "json":
+			if haveJSONForm {
+				return jsonDecoded{}, false
+			}
+			jsonValue, haveJSONForm = f.value, true
+		default:
+			return jsonDecoded{}, false
+		}
+	}
+	if !haveJSONForm {
+		return jsonDecoded{}, false
+	}
+	fields, ok = splitObject(jsonValue, buf[:0])
+	if !ok {
+		return jsonDecoded{}, false
+	}
+	j := &ingestv1.JsonEvent{}
+	var data []byte
+	var seen [4]bool // name, eventId, version, data
+	for _, f := range fields {
+		var at int
+		switch string(f.key) {
+		case "name":
+		case "eventId", "event_id":
+			at = 1
+		case "version":
+			at = 2
+		case "data":
+			at = 3
+		default:
+			return jsonDecoded{}, false
+		}
+		if seen[at] {
+			return jsonDecoded{}, false
+		}
+		seen[at] = true
+		switch at {
+		case 0:
+			if j.Name, ok = plainString(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 1:
+			if j.EventId, ok = plainUint32(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 2:
+			if j.Version, ok = plainUint32(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 3:
+			if jsonKind(f.value) != '{' {
+				return jsonDecoded{}, false
+			}
+			data = f.value
+		}
+	}
+	if data == nil {
+		return jsonDecoded{}, false
+	}
+	ev := &ingestv1.Event{IdempotencyKey: key, Payload: &ingestv1.Event_Json{Json: j}}
+	return jsonDecoded{event: ev, data: data}, true
+}
+
+// decodeJSONSlow is decodeJSON with protojson, for every shape
+// decodeJSONFast does not take.
+func (c *Catalogue) decodeJSONSlow(raw []byte) jsonDecoded {
 	ev := &ingestv1.Event{}
 	opts := protojson.UnmarshalOptions{Resolver: c.resolver(), RecursionLimit: maxJSONDepth}
 	err := opts.Unmarshal(raw, ev)
@@ -459,6 +604,15 @@ func eventOfTypedJSON(key string, typed []byte) *ingestv1.Event {
 	b := protowire.AppendTag(nil, rawJSONField, protowire.BytesType)
 	ev.ProtoReflect().SetUnknown(protowire.AppendBytes(b, raw))
 	return ev
+}
+
+// validateExpanded validates an event expandJSON returned: the JSON form's
+// data straight from its bytes when decodeJSONFast split it.
+func (c *Catalogue) validateExpanded(x jsonDecoded, maxBytes int) decoded {
+	if x.data != nil {
+		return c.validateJSONData(x.event.GetJson(), x.data, maxBytes)
+	}
+	return c.validate(x.event, maxBytes)
 }
 
 // expandJSON replaces an event that came as JSON (rawJSON) with its
