@@ -649,3 +649,84 @@ func (l liveDescriptors) FindDescriptorByName(name protoreflect.FullName) (proto
 	}
 	return protoregistry.GlobalFiles.FindDescriptorByName(name)
 }
+
+// rejectionJSON writes a rejection as the REST gateway does.
+var rejectionJSON = protojson.MarshalOptions{EmitUnpopulated: true}
+
+// EncodeBatchResponseJSON writes resp as the REST gateway's protobuf JSON
+// does (every field, unpopulated ones included, by its JSON name; enums by
+// name), without reflection per field: a batch's verdicts are the largest
+// answer ingest writes. An error (a field it does not know, an id that is
+// not UTF-8) leaves it to protobuf JSON.
+func EncodeBatchResponseJSON(resp *ingestv1.SendBatchResponse) ([]byte, error) {
+	if !batchResponseShapeKnown {
+		return nil, errors.New("SendBatchResponse has fields the JSON encoder does not write")
+	}
+	b := make([]byte, 0, 64+len(resp.GetResults())*96)
+	b = append(b, `{"results":[`...)
+	for i, r := range resp.GetResults() {
+		if r == nil {
+			return nil, errors.New("a nil result")
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(r.GetIndex()), 10)
+		b = append(b, `,"id":`...)
+		var ok bool
+		if b, ok = appendJSONString(b, r.GetId()); !ok {
+			return nil, fmt.Errorf("result %d: the id is not UTF-8", i)
+		}
+		b = append(b, `,"status":`...)
+		b = appendJSONEnum(b, r.GetStatus().Descriptor(), protoreflect.EnumNumber(r.GetStatus()))
+		b = append(b, `,"rejection":`...)
+		if rej := r.GetRejection(); rej == nil {
+			b = append(b, "null"...)
+		} else {
+			rb, err := rejectionJSON.Marshal(rej)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, rb...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"accepted":`...)
+	b = strconv.AppendInt(b, int64(resp.GetAccepted()), 10)
+	b = append(b, `,"duplicates":`...)
+	b = strconv.AppendInt(b, int64(resp.GetDuplicates()), 10)
+	b = append(b, `,"rejected":`...)
+	b = strconv.AppendInt(b, int64(resp.GetRejected()), 10)
+	return append(b, '}'), nil
+}
+
+// appendJSONEnum appends an enum value as protobuf JSON does: its name, or
+// its number when the enum does not define it.
+func appendJSONEnum(b []byte, ed protoreflect.EnumDescriptor, n protoreflect.EnumNumber) []byte {
+	if v := ed.Values().ByNumber(n); v != nil {
+		b = append(b, '"')
+		b = append(b, v.Name()...)
+		return append(b, '"')
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
+// batchResponseShapeKnown says SendBatchResponse and EventResult have
+// exactly the fields EncodeBatchResponseJSON writes, in that order.
+var batchResponseShapeKnown = func() bool {
+	has := func(md protoreflect.MessageDescriptor, names ...protoreflect.Name) bool {
+		fields := md.Fields()
+		if fields.Len() != len(names) || md.Oneofs().Len() != 0 {
+			return false
+		}
+		for i, n := range names {
+			if fd := fields.Get(i); fd.Name() != n || fd.Number() != protoreflect.FieldNumber(i+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return has((&ingestv1.SendBatchResponse{}).ProtoReflect().Descriptor(), "results", "accepted", "duplicates", "rejected") &&
+		has((&ingestv1.EventResult{}).ProtoReflect().Descriptor(), "index", "id", "status", "rejection")
+}()
