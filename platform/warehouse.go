@@ -20,8 +20,9 @@ type WarehouseConfig struct {
 	// Disabled leaves the loader off (another ingest instance runs it;
 	// loaders share one durable consumer anyway).
 	Disabled bool
-	// Retention is how long the typed tables keep events (whole daily
-	// partitions older are dropped); 0 keeps everything.
+	// Retention is how long the typed tables and the lake keep events
+	// (whole daily partitions and date= directories older are dropped); 0
+	// keeps everything.
 	Retention time.Duration
 	// LakeDir, when set, is where the loader also writes Parquet files.
 	LakeDir string
@@ -73,7 +74,7 @@ func (s *Stack) startWarehouse(ctx context.Context, pool *pgxpool.Pool, registry
 	s.runners = append(s.runners, loader.Run)
 	if cfg.Retention > 0 {
 		s.runners = append(s.runners, func(ctx context.Context) error {
-			return warehouse.RunRetention(ctx, store, cfg.Retention, log)
+			return warehouse.RunRetention(ctx, store, loaderCfg.Lake, cfg.Retention, log)
 		})
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
 	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	ingestv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/ingest/v1"
+	"github.com/clickstream-dev/clickstream/internal/auth"
 	"github.com/clickstream-dev/clickstream/internal/bus"
 	"github.com/clickstream-dev/clickstream/platform"
 	"github.com/clickstream-dev/clickstream/services/ingest"
@@ -56,6 +58,8 @@ type benchIngestOptions struct {
 	apiKey      string
 	natsURL     string
 	environment string
+	cpuProfile  string
+	rounds      int
 }
 
 // benchProtocols are the protocols `bench ingest` knows.
@@ -71,9 +75,13 @@ ingest in batches from concurrent workers, per protocol, and report events/s
 and the p50 and p99 latency of a batch. The same run measures the ceiling:
 asynchronous JetStream publishing of the same EventRecords (batch size and
 concurrency alike) straight onto the bus, and prints each protocol's ratio to it.
+The phases alternate in --rounds rounds, so that a change in the machine's
+load falls on every phase alike.
 
 Without --ingest, an in-process dev stack (private PostgreSQL, embedded NATS
-with file storage) is started in a temporary directory and removed afterwards.
+with file storage) is started in a temporary directory and removed afterwards;
+its warehouse loader catches up with EVENTS before each phase, so that no
+phase pays for the backlog of the one before.
 Against a remote --ingest, raw publishing needs --nats-url.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -92,12 +100,14 @@ Against a remote --ingest, raw publishing needs --nats-url.`,
 	f.StringSliceVar(&o.protocols, "protocol", []string{"grpc", "connect", "rest"}, "protocols to measure, comma-separated: grpc, connect, grpc-web, rest")
 	f.IntVar(&o.batch, "batch", 100, "events per batch")
 	f.IntVar(&o.concurrency, "concurrency", 4, "concurrent batches in flight")
+	f.IntVar(&o.rounds, "rounds", 3, "alternate the phases in this many rounds, each taking its share of --duration or --events")
 	f.DurationVar(&o.duration, "duration", 5*time.Second, "how long to measure each protocol (and raw publishing)")
 	f.IntVar(&o.events, "events", 0, "send this many events per protocol instead of running for --duration")
 	f.StringVar(&o.ingest, "ingest", "", "base URL of an ingest service to measure; default: start an in-process dev stack")
 	f.StringVar(&o.apiKey, "api-key", "", "ingest API key for --ingest; default: <data-dir>/ingest-key of the dev stack if it exists")
 	f.StringVar(&o.natsURL, "nats-url", "", "with --ingest: the NATS of that ingest, to measure raw publishing")
 	f.StringVar(&o.environment, "environment", "dev", "environment of the raw EventRecords (the subject events.<environment>.item_view.v2)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases (client and in-process stack alike) to this file, for go tool pprof")
 	return cmd
 }
 
@@ -108,6 +118,11 @@ type benchTarget struct {
 	bus    *bus.Bus // nil: no raw publishing
 	close  func()
 	about  string
+	// settle waits until the stack's own consumers of EVENTS (the
+	// warehouse loader) have caught up, so that no phase pays for the
+	// backlog of the one before it; nil for a remote --ingest, whose
+	// consumers may never be idle.
+	settle func(ctx context.Context, progress io.Writer) error
 }
 
 func runBenchIngest(cmd *cobra.Command, o benchIngestOptions) error {
@@ -121,6 +136,8 @@ func runBenchIngest(cmd *cobra.Command, o benchIngestOptions) error {
 		return usageError{errors.New("--protocol: name at least one protocol")}
 	case o.batch < 1:
 		return usageError{fmt.Errorf("--batch %d: send at least 1 event per batch", o.batch)}
+	case o.rounds < 1:
+		return usageError{fmt.Errorf("--rounds %d: run at least 1 round", o.rounds)}
 	case o.concurrency < 1:
 		return usageError{fmt.Errorf("--concurrency %d: run at least 1 worker", o.concurrency)}
 	case o.events <= 0 && o.duration <= 0:
@@ -144,24 +161,68 @@ func runBenchIngest(cmd *cobra.Command, o benchIngestOptions) error {
 	}
 	fmt.Fprintf(out, "bench ingest: %s; batches of %d, %d concurrent, %s\n", target.about, o.batch, o.concurrency, limit)
 
-	var results []benchResult
-	if target.bus != nil {
-		r, err := runBenchPhase(ctx, o, "raw", gen.rawSender(target.bus), progress)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			return err
 		}
-		results = append(results, r)
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
-	for _, p := range o.protocols {
-		send, err := gen.sender(p, target)
-		if err != nil {
-			return err
+	// Phases alternate in rounds, so that a change in the machine's load
+	// falls on every protocol alike rather than on whichever ran then.
+	names := o.protocols
+	if target.bus != nil {
+		names = append([]string{"raw"}, names...)
+	}
+	results := make([]benchResult, len(names))
+	for i, name := range names {
+		results[i].name = name
+	}
+	totalBatches := (o.events + o.batch - 1) / o.batch
+	for round := range o.rounds {
+		po := o
+		po.duration = o.duration / time.Duration(o.rounds)
+		if o.events > 0 {
+			// Whole batches per round: the round's share of them.
+			nb := totalBatches / o.rounds
+			if round < totalBatches%o.rounds {
+				nb++
+			}
+			before := round*(totalBatches/o.rounds) + min(round, totalBatches%o.rounds)
+			po.events = min(nb*o.batch, o.events-before*o.batch)
+			if po.events <= 0 {
+				continue
+			}
 		}
-		r, err := runBenchPhase(ctx, o, p, send, progress)
-		if err != nil {
-			return err
+		for i, name := range names {
+			// A sender per round: its idempotency keys are new.
+			var send benchSendFunc
+			if name == "raw" {
+				send = gen.rawSender(target.bus)
+			} else {
+				var err error
+				if send, err = gen.sender(name, target); err != nil {
+					return err
+				}
+			}
+			if target.settle != nil {
+				if err := target.settle(ctx, progress); err != nil {
+					return err
+				}
+			}
+			r, err := runBenchPhase(ctx, po, name, send, progress)
+			if err != nil {
+				return err
+			}
+			results[i].add(r)
 		}
-		results = append(results, r)
+	}
+	for i := range results {
+		results[i].summarize()
 	}
 	printBenchResults(out, results, target.bus != nil)
 	for _, r := range results {
@@ -204,13 +265,22 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 		return nil, err
 	}
 	fmt.Fprintf(progress, "starting a dev stack in %s ...\n", dir)
+	// The stack's admin token lets ingest's usage reporter send its counts
+	// to the registry's admin API, as in `clickstream dev`; without one the
+	// registry refuses every report.
+	adminToken, err := auth.LoadOrCreateToken(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	s, err := platform.Start(runCtx, platform.Config{
-		DataDir:  filepath.Join(dir, "data"),
-		Addrs:    map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
-		Services: []string{platform.Registry, platform.Ingest},
-		Ingest:   ingest.Config{Environment: o.environment, MaxBatchEvents: max(o.batch, ingest.DefaultConfig().MaxBatchEvents)},
-		Logger:   slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AdminToken: adminToken,
+		DataDir:    filepath.Join(dir, "data"),
+		Addrs:      map[string]string{platform.Registry: "127.0.0.1:0", platform.Ingest: "127.0.0.1:0"},
+		Services:   []string{platform.Registry, platform.Ingest},
+		Ingest:     ingest.Config{Environment: o.environment, MaxBatchEvents: max(o.batch, ingest.DefaultConfig().MaxBatchEvents)},
+		Logger:     slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		cancel()
@@ -231,7 +301,8 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 		url:    s.URL(platform.Ingest),
 		apiKey: s.IngestKey(),
 		bus:    s.Bus(),
-		about:  "in-process dev stack (embedded NATS, file storage)",
+		about:  "in-process dev stack (embedded NATS, file storage; its warehouse loader catches up before each phase)",
+		settle: func(ctx context.Context, progress io.Writer) error { return consumersCaughtUp(ctx, s.Bus(), progress) },
 		close: func() {
 			cancel()
 			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
@@ -240,6 +311,45 @@ func benchTargetFor(ctx context.Context, o benchIngestOptions, progress io.Write
 			os.RemoveAll(dir)
 		},
 	}, nil
+}
+
+// consumersCaughtUp waits until every durable consumer of EVENTS has
+// neither messages pending nor acknowledgements outstanding.
+func consumersCaughtUp(ctx context.Context, b *bus.Bus, progress io.Writer) error {
+	stream, err := b.JetStream().Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("bench: stream %s: %w", bus.StreamEvents, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	said := false
+	for {
+		var behind uint64
+		names := stream.ConsumerNames(ctx)
+		for name := range names.Name() {
+			c, err := stream.Consumer(ctx, name)
+			if err != nil {
+				continue // removed meanwhile
+			}
+			info := c.CachedInfo()
+			behind += info.NumPending + uint64(info.NumAckPending)
+		}
+		if err := names.Err(); err != nil {
+			return fmt.Errorf("bench: consumers of %s: %w", bus.StreamEvents, err)
+		}
+		if behind == 0 {
+			return nil
+		}
+		if !said {
+			fmt.Fprintf(progress, "  waiting for the stack's consumers of %s to catch up (%d events behind)\n", bus.StreamEvents, behind)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: the stack's consumers of %s did not catch up (%d events behind): %w", bus.StreamEvents, behind, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // benchSendFunc sends batch number seq of n events from worker w and
@@ -413,6 +523,26 @@ type benchResult struct {
 	firstErr         error
 	elapsed          time.Duration
 	p50, p99         time.Duration
+	latencies        []time.Duration // of each batch, until summarize
+}
+
+// add counts another round of the same phase in r.
+func (r *benchResult) add(o benchResult) {
+	r.stored += o.stored
+	r.rejected += o.rejected
+	r.failed += o.failed
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+	r.elapsed += o.elapsed
+	r.latencies = append(r.latencies, o.latencies...)
+}
+
+// summarize computes the batches and latency percentiles of r's rounds.
+func (r *benchResult) summarize() {
+	r.batches = len(r.latencies)
+	slices.Sort(r.latencies)
+	r.p50, r.p99 = percentile(r.latencies, 0.50), percentile(r.latencies, 0.99)
 }
 
 func (r benchResult) rate() float64 {
@@ -499,9 +629,7 @@ func runBenchPhase(ctx context.Context, o benchIngestOptions, name string, send 
 		return res, ctx.Err()
 	}
 	res.stored = int(stored.Load())
-	res.batches = len(latencies)
-	slices.Sort(latencies)
-	res.p50, res.p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+	res.latencies = latencies
 	return res, nil
 }
 

@@ -30,6 +30,12 @@ func TestBenchIngestReportsRatesAndRatios(t *testing.T) {
 	if !strings.Contains(out, "events/s") {
 		t.Errorf("no events/s column:\n%s", out)
 	}
+	// The in-process stack's ingest reports its usage counts to its
+	// registry (on stop at the latest): nothing refused, nothing lost.
+	if strings.Contains(errOut, "usage:") {
+		t.Errorf("the bench stack's usage reports failed:\n%s", errOut)
+	}
+	t.Logf("\n%s", out)
 }
 
 func TestBenchIngestUsageErrors(t *testing.T) {
@@ -37,6 +43,7 @@ func TestBenchIngestUsageErrors(t *testing.T) {
 		{"bench", "ingest", "--protocol", "smoke-signals"},
 		{"bench", "ingest", "--duration", "1s", "--events", "10"},
 		{"bench", "ingest", "--concurrency", "0"},
+		{"bench", "ingest", "--rounds", "0"},
 	} {
 		_, _, err := runCLIIn(t, "", args...)
 		if err == nil || exitCode(err) != 2 {

@@ -31,6 +31,21 @@ func (d JSONDecoders) decoder(m proto.Message) func([]byte, proto.Message) error
 	return d[m.ProtoReflect().Descriptor().FullName()]
 }
 
+// JSONEncoders write some response messages as JSON in a way of their own,
+// by the message's full name, on the REST gateway: what the gateway's
+// protobuf JSON would write (unpopulated fields included, JSON names), up
+// to spacing, only sooner (ingest's batch verdicts, for one). An encoder's
+// error falls back to protobuf JSON, which then says what is wrong.
+type JSONEncoders map[protoreflect.FullName]func(m proto.Message) ([]byte, error)
+
+// encoder is the encoder of m's message type, if it has one.
+func (e JSONEncoders) encoder(m proto.Message) func(proto.Message) ([]byte, error) {
+	if len(e) == 0 {
+		return nil
+	}
+	return e[m.ProtoReflect().Descriptor().FullName()]
+}
+
 // codecs are the Connect codecs of every handler: Connect's own, with the
 // nesting bound of MaxMessageDepth instead of the libraries' 10,000, and
 // the JSON codec taking the routes' own decoders.

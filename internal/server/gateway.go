@@ -22,7 +22,7 @@ import (
 // naming the path parameter (rejectBadInput). Both the error handler and a forward
 // response option tell the request middleware which REST route matched,
 // for metrics.
-func NewGatewayMux(decoders JSONDecoders) *runtime.ServeMux {
+func NewGatewayMux(decoders JSONDecoders, encoders JSONEncoders) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: gatewayJSON{
@@ -31,6 +31,7 @@ func NewGatewayMux(decoders JSONDecoders) *runtime.ServeMux {
 					UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false, RecursionLimit: MaxMessageDepth},
 				},
 				decoders: decoders,
+				encoders: encoders,
 			},
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
@@ -44,10 +45,23 @@ func NewGatewayMux(decoders JSONDecoders) *runtime.ServeMux {
 }
 
 // gatewayJSON is the gateway's protobuf JSON, with the routes' own
-// decoders for the request messages that have one.
+// decoders for the request messages that have one, and encoders for the
+// response messages that have one.
 type gatewayJSON struct {
 	*runtime.JSONPb
 	decoders JSONDecoders
+	encoders JSONEncoders
+}
+
+func (g gatewayJSON) Marshal(v any) ([]byte, error) {
+	if msg, ok := v.(proto.Message); ok {
+		if encode := g.encoders.encoder(msg); encode != nil {
+			if b, err := encode(msg); err == nil {
+				return b, nil
+			}
+		}
+	}
+	return g.JSONPb.Marshal(v)
 }
 
 func (g gatewayJSON) NewDecoder(r io.Reader) runtime.Decoder {

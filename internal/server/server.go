@@ -60,6 +60,9 @@ type Routes struct {
 	// JSONDecoders decode some request messages from JSON their own way,
 	// on REST and on every protocol's JSON codec.
 	JSONDecoders JSONDecoders
+	// JSONEncoders write some response messages as JSON their own way, on
+	// REST.
+	JSONEncoders JSONEncoders
 	// HTTP mounts plain HTTP routes that are not RPCs (downloads, pages,
 	// package indexes) on mux, e.g. "GET /docs/".
 	HTTP func(mux *http.ServeMux)
@@ -183,7 +186,7 @@ func New(ctx context.Context, cfg Config, routes Routes) (*Server, error) {
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, limits))
 
 	if routes.Gateway != nil {
-		gw := NewGatewayMux(routes.JSONDecoders)
+		gw := NewGatewayMux(routes.JSONDecoders, routes.JSONEncoders)
 		if err := routes.Gateway(ctx, gw); err != nil {
 			return nil, fmt.Errorf("register %s REST gateway: %w", routes.Name, err)
 		}

@@ -96,6 +96,16 @@ func Routes(cfg RoutesConfig, svc *Service, admin *AdminService, ready ...server
 				return DecodeBatchJSON(data, req)
 			},
 		},
+		// The batch's verdicts, written without reflection per field.
+		JSONEncoders: server.JSONEncoders{
+			(&ingestv1.SendBatchResponse{}).ProtoReflect().Descriptor().FullName(): func(m proto.Message) ([]byte, error) {
+				resp, ok := m.(*ingestv1.SendBatchResponse)
+				if !ok {
+					return nil, fmt.Errorf("%T is not a SendBatchResponse", m)
+				}
+				return EncodeBatchResponseJSON(resp)
+			},
+		},
 		Guard: func(h http.Handler) http.Handler {
 			h = Credentials(subscriberGuard(cfg.AdminToken, auth.RequireAdmin(cfg.AdminToken, adminPaths...)(h), h))
 			// Pages send from other origins with browser keys.

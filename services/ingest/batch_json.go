@@ -53,30 +53,68 @@ const maxJSONDepth = 1000
 // the request must be an object with at most "events", an array of
 // objects; each event is decoded later by SendBatch (see rawJSONField).
 func DecodeBatchJSON(data []byte, req *ingestv1.SendBatchRequest) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return fmt.Errorf("the batch is not a JSON object: %w", err)
-	}
-	if top == nil {
-		return errors.New("the batch is null: send {\"events\": [...]}")
-	}
-	var events []json.RawMessage
-	for k, v := range top {
-		if k != "events" {
-			return fmt.Errorf("the batch has an unknown field %q: send {\"events\": [...]}", k)
+	events, ok := splitBatchJSON(data)
+	if !ok {
+		// Not the plain shape: encoding/json takes it, or says what is
+		// wrong.
+		slow, err := decodeBatchJSONSlow(data)
+		if err != nil {
+			return err
 		}
-		if err := json.Unmarshal(v, &events); err != nil {
-			return fmt.Errorf("events is not a JSON array: %w", err)
+		events = make([][]byte, len(slow))
+		for i, raw := range slow {
+			events[i] = raw
 		}
 	}
 	req.Events = make([]*ingestv1.Event, len(events))
 	for i, raw := range events {
 		ev := &ingestv1.Event{}
-		b := protowire.AppendTag(nil, rawJSONField, protowire.BytesType)
+		b := make([]byte, 0, len(raw)+protowire.SizeTag(rawJSONField)+protowire.SizeVarint(uint64(len(raw))))
+		b = protowire.AppendTag(b, rawJSONField, protowire.BytesType)
 		ev.ProtoReflect().SetUnknown(protowire.AppendBytes(b, raw))
 		req.Events[i] = ev
 	}
 	return nil
+}
+
+// splitBatchJSON splits {"events": [...]} into its events' bytes without
+// decoding them; false for any other shape (a key with an escape, a
+// repeated key, events that are not an array, a syntax error).
+func splitBatchJSON(data []byte) ([][]byte, bool) {
+	var buf [2]jsonField
+	top, ok := splitObject(data, buf[:0])
+	if !ok || len(top) > 1 {
+		return nil, false
+	}
+	if len(top) == 0 {
+		return nil, true
+	}
+	if string(top[0].key) != "events" {
+		return nil, false
+	}
+	return splitArray(top[0].value, nil)
+}
+
+// decodeBatchJSONSlow is DecodeBatchJSON's split with encoding/json, for
+// every shape splitBatchJSON does not take.
+func decodeBatchJSONSlow(data []byte) ([]json.RawMessage, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("the batch is not a JSON object: %w", err)
+	}
+	if top == nil {
+		return nil, errors.New("the batch is null: send {\"events\": [...]}")
+	}
+	var events []json.RawMessage
+	for k, v := range top {
+		if k != "events" {
+			return nil, fmt.Errorf("the batch has an unknown field %q: send {\"events\": [...]}", k)
+		}
+		if err := json.Unmarshal(v, &events); err != nil {
+			return nil, fmt.Errorf("events is not a JSON array: %w", err)
+		}
+	}
+	return events, nil
 }
 
 // rawJSON is the event's JSON as received when it came in a batch
@@ -112,12 +150,119 @@ type jsonDecoded struct {
 	rejection *ingestv1.Rejection
 	original  []byte
 	form      string
+	// data is the JSON form's data as received, not yet decoded, when the
+	// event was split by decodeJSONFast; event's JsonEvent then names the
+	// event version and has no data (validateJSONData decodes it).
+	data []byte
 }
 
 // decodeJSON decodes an event's JSON against the catalogue. An event that
 // does not decode comes back as an event with what could be read of it
 // (its idempotency key, its form and event name) and a rejection.
 func (c *Catalogue) decodeJSON(raw []byte) jsonDecoded {
+	if x, ok := decodeJSONFast(raw); ok {
+		return x
+	}
+	return c.decodeJSONSlow(raw)
+}
+
+// decodeJSONFast splits the JSON form as web sends it, {"idempotencyKey":
+// "...", "json": {"name": "...", "data": {...}}} (or the event named by
+// eventId and version), into the event and its data's bytes, decoding
+// nothing else: the data is decoded once, straight into the event's
+// message, by validateJSONData. Decoding it as a google.protobuf.Struct
+// first and writing that back as JSON, as the general way does, costs
+// more than the rest of the event. Any other shape (another form, a key
+// with an escape or given twice, a value protojson would convert) is
+// false, for decodeJSONSlow.
+func decodeJSONFast(raw []byte) (jsonDecoded, bool) {
+	var buf [4]jsonField
+	fields, ok := splitObject(raw, buf[:0])
+	if !ok {
+		return jsonDecoded{}, false
+	}
+	var (
+		key          string
+		haveKey      bool
+		jsonValue    []byte
+		haveJSONForm bool
+	)
+	for _, f := range fields {
+		switch string(f.key) {
+		case "idempotencyKey", "idempotency_key":
+			if haveKey {
+				return jsonDecoded{}, false
+			}
+			if key, ok = plainString(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+			haveKey = true
+		case "json":
+			if haveJSONForm {
+				return jsonDecoded{}, false
+			}
+			jsonValue, haveJSONForm = f.value, true
+		default:
+			return jsonDecoded{}, false
+		}
+	}
+	if !haveJSONForm {
+		return jsonDecoded{}, false
+	}
+	fields, ok = splitObject(jsonValue, buf[:0])
+	if !ok {
+		return jsonDecoded{}, false
+	}
+	j := &ingestv1.JsonEvent{}
+	var data []byte
+	var seen [4]bool // name, eventId, version, data
+	for _, f := range fields {
+		var at int
+		switch string(f.key) {
+		case "name":
+		case "eventId", "event_id":
+			at = 1
+		case "version":
+			at = 2
+		case "data":
+			at = 3
+		default:
+			return jsonDecoded{}, false
+		}
+		if seen[at] {
+			return jsonDecoded{}, false
+		}
+		seen[at] = true
+		switch at {
+		case 0:
+			if j.Name, ok = plainString(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 1:
+			if j.EventId, ok = plainUint32(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 2:
+			if j.Version, ok = plainUint32(f.value); !ok {
+				return jsonDecoded{}, false
+			}
+		case 3:
+			if jsonKind(f.value) != '{' {
+				return jsonDecoded{}, false
+			}
+			data = f.value
+		}
+	}
+	if data == nil {
+		return jsonDecoded{}, false
+	}
+	ev := &ingestv1.Event{IdempotencyKey: key, Payload: &ingestv1.Event_Json{Json: j}}
+	return jsonDecoded{event: ev, data: data}, true
+}
+
+// decodeJSONSlow is decodeJSON with protojson, for every shape
+// decodeJSONFast does not take.
+func (c *Catalogue) decodeJSONSlow(raw []byte) jsonDecoded {
 	ev := &ingestv1.Event{}
 	opts := protojson.UnmarshalOptions{Resolver: c.resolver(), RecursionLimit: maxJSONDepth}
 	err := opts.Unmarshal(raw, ev)
@@ -461,6 +606,15 @@ func eventOfTypedJSON(key string, typed []byte) *ingestv1.Event {
 	return ev
 }
 
+// validateExpanded validates an event expandJSON returned: the JSON form's
+// data straight from its bytes when decodeJSONFast split it.
+func (c *Catalogue) validateExpanded(x jsonDecoded, maxBytes int) decoded {
+	if x.data != nil {
+		return c.validateJSONData(x.event.GetJson(), x.data, maxBytes)
+	}
+	return c.validate(x.event, maxBytes)
+}
+
 // expandJSON replaces an event that came as JSON (rawJSON) with its
 // decoded form; events that did not come as JSON come back as they are.
 func (c *Catalogue) expandJSON(ev *ingestv1.Event) (jsonDecoded, bool) {
@@ -495,3 +649,84 @@ func (l liveDescriptors) FindDescriptorByName(name protoreflect.FullName) (proto
 	}
 	return protoregistry.GlobalFiles.FindDescriptorByName(name)
 }
+
+// rejectionJSON writes a rejection as the REST gateway does.
+var rejectionJSON = protojson.MarshalOptions{EmitUnpopulated: true}
+
+// EncodeBatchResponseJSON writes resp as the REST gateway's protobuf JSON
+// does (every field, unpopulated ones included, by its JSON name; enums by
+// name), without reflection per field: a batch's verdicts are the largest
+// answer ingest writes. An error (a field it does not know, an id that is
+// not UTF-8) leaves it to protobuf JSON.
+func EncodeBatchResponseJSON(resp *ingestv1.SendBatchResponse) ([]byte, error) {
+	if !batchResponseShapeKnown {
+		return nil, errors.New("SendBatchResponse has fields the JSON encoder does not write")
+	}
+	b := make([]byte, 0, 64+len(resp.GetResults())*96)
+	b = append(b, `{"results":[`...)
+	for i, r := range resp.GetResults() {
+		if r == nil {
+			return nil, errors.New("a nil result")
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(r.GetIndex()), 10)
+		b = append(b, `,"id":`...)
+		var ok bool
+		if b, ok = appendJSONString(b, r.GetId()); !ok {
+			return nil, fmt.Errorf("result %d: the id is not UTF-8", i)
+		}
+		b = append(b, `,"status":`...)
+		b = appendJSONEnum(b, r.GetStatus().Descriptor(), protoreflect.EnumNumber(r.GetStatus()))
+		b = append(b, `,"rejection":`...)
+		if rej := r.GetRejection(); rej == nil {
+			b = append(b, "null"...)
+		} else {
+			rb, err := rejectionJSON.Marshal(rej)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, rb...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"accepted":`...)
+	b = strconv.AppendInt(b, int64(resp.GetAccepted()), 10)
+	b = append(b, `,"duplicates":`...)
+	b = strconv.AppendInt(b, int64(resp.GetDuplicates()), 10)
+	b = append(b, `,"rejected":`...)
+	b = strconv.AppendInt(b, int64(resp.GetRejected()), 10)
+	return append(b, '}'), nil
+}
+
+// appendJSONEnum appends an enum value as protobuf JSON does: its name, or
+// its number when the enum does not define it.
+func appendJSONEnum(b []byte, ed protoreflect.EnumDescriptor, n protoreflect.EnumNumber) []byte {
+	if v := ed.Values().ByNumber(n); v != nil {
+		b = append(b, '"')
+		b = append(b, v.Name()...)
+		return append(b, '"')
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
+// batchResponseShapeKnown says SendBatchResponse and EventResult have
+// exactly the fields EncodeBatchResponseJSON writes, in that order.
+var batchResponseShapeKnown = func() bool {
+	has := func(md protoreflect.MessageDescriptor, names ...protoreflect.Name) bool {
+		fields := md.Fields()
+		if fields.Len() != len(names) || md.Oneofs().Len() != 0 {
+			return false
+		}
+		for i, n := range names {
+			if fd := fields.Get(i); fd.Name() != n || fd.Number() != protoreflect.FieldNumber(i+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return has((&ingestv1.SendBatchResponse{}).ProtoReflect().Descriptor(), "results", "accepted", "duplicates", "rejected") &&
+		has((&ingestv1.EventResult{}).ProtoReflect().Descriptor(), "index", "id", "status", "rejection")
+}()

@@ -49,6 +49,9 @@ type Catalogue struct {
 	piiWithin map[protoreflect.FullName]bool
 	// wire holds the wire tables of the typed form's check, by message.
 	wire map[protoreflect.FullName]*wireMessage
+	// compiled holds the generated types of the event versions compiled
+	// into the binary with the catalogue's shape (compiledType).
+	compiled map[protoreflect.FullName]protoreflect.MessageType
 	// governance is the registry's word on lifecycle and access; the zero
 	// value retires nothing and lets every environment send every version.
 	governance Governance
@@ -73,6 +76,7 @@ func NewCatalogue(fds *descriptorpb.FileDescriptorSet, revision uint64) (*Catalo
 		pii:       map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
 		piiWithin: map[protoreflect.FullName]bool{},
 		wire:      map[protoreflect.FullName]*wireMessage{},
+		compiled:  map[protoreflect.FullName]protoreflect.MessageType{},
 	}
 	c.types = &catalogueTypes{c: c}
 	c.files = files
@@ -111,6 +115,9 @@ func (c *Catalogue) addMessages(msgs protoreflect.MessageDescriptors) error {
 			c.indexRequired(md)
 			c.indexPII(md, map[protoreflect.FullName]bool{})
 			c.wireMessageOf(md)
+			if mt := compiledType(md); mt != nil {
+				c.compiled[md.FullName()] = mt
+			}
 		}
 		if err := c.addMessages(md.Messages()); err != nil {
 			return err

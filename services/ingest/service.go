@@ -353,7 +353,7 @@ func (s *Service) sendAs(ctx context.Context, catalogue *Catalogue, caller Calle
 		case x.rejection != nil:
 			d.rejection, d.original = x.rejection, x.original
 		default:
-			d = catalogue.validate(ev, s.cfg.MaxEventBytes)
+			d = catalogue.validateExpanded(x, s.cfg.MaxEventBytes)
 		}
 		switch {
 		case keyRejection != nil:

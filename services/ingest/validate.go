@@ -88,6 +88,9 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 			d.rejection, d.original = x.rejection, x.original
 			return d
 		}
+		if x.data != nil {
+			return c.validateJSONData(x.event.GetJson(), x.data, maxBytes)
+		}
 		ev = x.event
 	}
 	switch p := ev.GetPayload().(type) {
@@ -142,23 +145,7 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MALFORMED, "json.data", "data is not a JSON object: %v", err)
 			return d
 		}
-		d.original = data
-		t, rej := c.resolveJSON(p.Json)
-		if rej != nil {
-			d.rejection = rej
-			return d
-		}
-		d.typ = t
-		if len(data) > maxBytes {
-			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "%s is %d bytes of JSON; the limit is %d bytes per event", t.FullName(), len(data), maxBytes)
-			return d
-		}
-		msg := dynamicpb.NewMessage(t.Descriptor)
-		if err := protojson.Unmarshal(data, msg); err != nil {
-			d.rejection = dataRejection(t, data, err)
-			return d
-		}
-		d.msg = msg
+		return c.validateJSONData(p.Json, data, maxBytes)
 	case *ingestv1.Event_Mobile:
 		d = c.decodeMobile(p.Mobile, maxBytes)
 		if d.rejection != nil || d.asReceived {
@@ -174,6 +161,54 @@ func (c *Catalogue) validate(ev *ingestv1.Event, maxBytes int) decoded {
 		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, path,
 			"%s: required field %s is not set (required means present and not the zero value)", d.typ.FullName(), path)
 		return d
+	}
+	return d
+}
+
+// validateJSONData resolves the event version j names and decodes data, its
+// fields in protobuf JSON, into its message.
+func (c *Catalogue) validateJSONData(j *ingestv1.JsonEvent, data []byte, maxBytes int) decoded {
+	d := decoded{original: data}
+	t, rej := c.resolveJSON(j)
+	if rej != nil {
+		d.rejection = rej
+		return d
+	}
+	d.typ = t
+	if len(data) > maxBytes {
+		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_TOO_LARGE, "", "%s is %d bytes of JSON; the limit is %d bytes per event", t.FullName(), len(data), maxBytes)
+		return d
+	}
+	if mt := c.compiled[t.Descriptor.FullName()]; mt != nil {
+		// Decoded and encoded by generated code; the bytes are then what
+		// the typed form's bytes are when valid as received.
+		m := mt.New()
+		if err := (protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth}).Unmarshal(data, m.Interface()); err != nil {
+			d.rejection = dataRejection(t, data, err)
+			return d
+		}
+		if path, ok := c.missingRequired(m); ok {
+			d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, path,
+				"%s: required field %s is not set (required means present and not the zero value)", d.typ.FullName(), path)
+			return d
+		}
+		payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Interface())
+		if w := c.wire[t.Descriptor.FullName()]; err == nil && w != nil && wireValid(payload, w, 0) {
+			d.asReceived, d.payload, d.wire = true, payload, w
+			return d
+		}
+	}
+	msg := dynamicpb.NewMessage(t.Descriptor)
+	if err := (protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth}).Unmarshal(data, msg); err != nil {
+		d.rejection = dataRejection(t, data, err)
+		return d
+	}
+	d.msg = msg
+	// protojson rejects names the message does not define: a JSON event
+	// carries no unknown field.
+	if path, ok := c.missingRequired(d.msg); ok {
+		d.rejection = reject(ingestv1.RejectReason_REJECT_REASON_MISSING_REQUIRED_FIELD, path,
+			"%s: required field %s is not set (required means present and not the zero value)", d.typ.FullName(), path)
 	}
 	return d
 }
@@ -224,8 +259,11 @@ func unknownField(m protoreflect.Message) (path string, num protowire.Number, de
 // missingRequired reports the path of the first field marked required that
 // is unset (or the zero value, for fields without explicit presence).
 func (c *Catalogue) missingRequired(m protoreflect.Message) (string, bool) {
+	fields := m.Descriptor().Fields()
 	for _, fd := range c.required[m.Descriptor().FullName()] {
-		if !m.Has(fd) {
+		// The message's own field: a generated message of the same shape
+		// (compiledType) has descriptors of its own.
+		if !m.Has(fields.ByNumber(fd.Number())) {
 			return string(fd.Name()), true
 		}
 	}

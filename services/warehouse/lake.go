@@ -260,6 +260,54 @@ func (l *Lake) writeFile(k lakeFile, b *lakeBuffer) (int, error) {
 	return added, nil
 }
 
+// DropDaysBefore removes the lake's day directories,
+// <Dir>/event=<table>/date=<yyyy-mm-dd>, whose whole UTC day ends at or
+// before cutoff — the days DropPartitionsBefore drops from the tables —
+// and returns them relative to Dir. It waits for a write in progress;
+// rows of such a day still buffered are written afterwards (an old event
+// delivered again), as its table partition is created again, and the next
+// pass removes them.
+func (l *Lake) DropDaysBefore(cutoff time.Time) (dropped []string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	events, err := os.ReadDir(l.cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("lake retention: %w", err)
+	}
+	for _, ev := range events {
+		if !ev.IsDir() || !strings.HasPrefix(ev.Name(), "event=") {
+			continue
+		}
+		eventDir := filepath.Join(l.cfg.Dir, ev.Name())
+		days, err := os.ReadDir(eventDir)
+		if err != nil {
+			return dropped, fmt.Errorf("lake retention: %w", err)
+		}
+		removed := false
+		for _, d := range days {
+			date, ok := strings.CutPrefix(d.Name(), "date=")
+			if !d.IsDir() || !ok {
+				continue
+			}
+			day, err := time.Parse(time.DateOnly, date)
+			if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(eventDir, d.Name())); err != nil {
+				return dropped, fmt.Errorf("lake retention: %w", err)
+			}
+			removed = true
+			dropped = append(dropped, filepath.Join(ev.Name(), d.Name()))
+		}
+		if removed {
+			if err := syncDir(eventDir); err != nil {
+				return dropped, err
+			}
+		}
+	}
+	return dropped, nil
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

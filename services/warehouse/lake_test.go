@@ -7,11 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	busv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/bus/v1"
+	eventsv1 "github.com/clickstream-dev/clickstream/gen/go/clickstream/events/v1"
 	"github.com/clickstream-dev/clickstream/services/warehouse"
 )
 
@@ -209,4 +215,174 @@ func sameJSON(a, b string) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// lakeOfDays writes one cart event per day, for days days from
+// testReceived on, to a lake in dir.
+func lakeOfDays(t *testing.T, dir string, days int) {
+	t.Helper()
+	v12 := fixtureSchemas(t, "v12")
+	table := warehouse.NewTable(9101, "CartUpdated", cartVersions(t, v12))
+	lake, err := warehouse.OpenLake(warehouse.LakeConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]warehouse.Row, days)
+	for i := range rows {
+		rec := cartRecord(t, v12, fmt.Sprintf("day-%d", i), 1, cartV1)
+		rec.ReceivedAt = timestamppb.New(testReceived.AddDate(0, 0, i))
+		if rows[i], err = table.DecodeRow(rec, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lake.Add(rows, nil)
+	if err := lake.FlushDue(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lakeDays lists the date= directories of the cart table in the lake.
+func lakeDays(t *testing.T, dir string) []string {
+	t.Helper()
+	days, err := filepath.Glob(filepath.Join(dir, "event=cart_updated", "date=*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range days {
+		days[i] = filepath.Base(d)
+	}
+	return days
+}
+
+// Lake retention removes the date= directories whose whole UTC day is
+// older than the cutoff, the days the tables' retention drops, and keeps
+// the others with their files.
+func TestLakeDropDaysBefore(t *testing.T) {
+	dir := t.TempDir()
+	lakeOfDays(t, dir, 3) // 2026-03-04, 05 and 06
+	lake, err := warehouse.OpenLake(warehouse.LakeConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cutoff inside 2026-03-05 drops only 2026-03-04, which ended before it.
+	dropped, err := lake.DropDaysBefore(testReceived.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dropped %v; left %v", dropped, lakeDays(t, dir))
+	if want := []string{filepath.Join("event=cart_updated", "date=2026-03-04")}; !slices.Equal(dropped, want) {
+		t.Errorf("dropped %v, want %v", dropped, want)
+	}
+	if got, want := lakeDays(t, dir), []string{"date=2026-03-05", "date=2026-03-06"}; !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v", got, want)
+	}
+	// A cutoff at the very end of 2026-03-05 drops it too; 2026-03-06 stays
+	// with its file.
+	if _, err := lake.DropDaysBefore(time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "event=cart_updated", "date=*", "*.parquet"))
+	if got := lakeDays(t, dir); !slices.Equal(got, []string{"date=2026-03-06"}) || len(files) != 1 {
+		t.Errorf("left %v with files %v, want date=2026-03-06 with its file", got, files)
+	}
+	// Whatever is not a day of an event is left alone.
+	stray := filepath.Join(dir, "event=cart_updated", "date=not-a-day")
+	if err := os.MkdirAll(stray, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lake.DropDaysBefore(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if got := lakeDays(t, dir); !slices.Equal(got, []string{"date=not-a-day"}) {
+		t.Errorf("after a cutoff past every day: %v, want only date=not-a-day", got)
+	}
+}
+
+// docSQL is the sql code block that follows heading in docs/warehouse.md,
+// with DIR replaced by dir.
+func docSQL(t *testing.T, heading, dir string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "warehouse.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("docs/warehouse.md has no heading %q", heading)
+	}
+	_, query, ok := strings.Cut(section, "```sql\n")
+	query, _, ok2 := strings.Cut(query, "```")
+	if !ok || !ok2 {
+		t.Fatalf("docs/warehouse.md has no sql block under %q", heading)
+	}
+	return strings.ReplaceAll(query, "DIR", filepath.ToSlash(dir))
+}
+
+// The DuckDB query of docs/warehouse.md, as written there, answers item
+// views by day, referrer and platform from a lake of item views of both
+// versions over two days.
+func TestLakeDocQueryReadByDuckDB(t *testing.T) {
+	dir := t.TempDir()
+	v1, v2 := (&eventsv1.ItemViewV1{}).ProtoReflect().Descriptor(), (&eventsv1.ItemViewV2{}).ProtoReflect().Descriptor()
+	table := warehouse.NewTable(1001, "ItemView", []protoreflect.MessageDescriptor{v1, v2})
+	views := []struct {
+		referrer string
+		platform eventsv1.Platform
+		day      int
+	}{
+		{"search", eventsv1.Platform_PLATFORM_IOS, 0},
+		{"search", eventsv1.Platform_PLATFORM_IOS, 0},
+		{"feed", eventsv1.Platform_PLATFORM_ANDROID, 0},
+		{"search", eventsv1.Platform_PLATFORM_IOS, 1},
+	}
+	var rows []warehouse.Row
+	for i, v := range views {
+		payload, err := proto.Marshal(&eventsv1.ItemViewV2{Context: &eventsv1.Context{UserId: "u", Platform: v.platform}, ItemId: int64(i + 1), Referrer: v.referrer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &busv1.EventRecord{Id: fmt.Sprintf("view-%d", i), EventId: 1001, EventVersion: 2, EventName: "clickstream.events.v1.ItemViewV2",
+			Environment: "web", ReceivedAt: timestamppb.New(testReceived.AddDate(0, 0, v.day)), Payload: payload}
+		row, err := table.DecodeRow(rec, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	// A version 1 event (no referrer field): NULL referrer.
+	payload, err := proto.Marshal(&eventsv1.ItemViewV1{ItemId: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := table.DecodeRow(&busv1.EventRecord{Id: "view-v1", EventId: 1001, EventVersion: 1, EventName: "clickstream.events.v1.ItemViewV1",
+		Environment: "web", ReceivedAt: timestamppb.New(testReceived.AddDate(0, 0, 1)), Payload: payload}, uint64(len(views)+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = append(rows, row)
+	lake, err := warehouse.OpenLake(warehouse.LakeConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lake.Add(rows, nil)
+	if err := lake.FlushDue(true); err != nil {
+		t.Fatal(err)
+	}
+
+	query := docSQL(t, "DuckDB reads it directly:", dir)
+	got := duckDB(t, query)
+	var lines []string
+	for _, r := range got {
+		lines = append(lines, fmt.Sprintf("%v %v %v %v", r["date"], r["referrer"], r["context_platform"], r["views"]))
+	}
+	t.Logf("the documented DuckDB query:\n%s\nanswers:\n%s", query, strings.Join(lines, "\n"))
+	want := []string{
+		"2026-03-04 feed PLATFORM_ANDROID 1",
+		"2026-03-04 search PLATFORM_IOS 2",
+		"2026-03-05 search PLATFORM_IOS 1",
+		"2026-03-05 <nil> <nil> 1",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("the documented DuckDB query answered\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -90,12 +90,18 @@ type Table struct {
 	Versions []uint32
 
 	versions map[uint32]*versionLayout
+	// dynamicOnly decodes every payload as a dynamic message, never by a
+	// wire plan (the tests compare the two).
+	dynamicOnly bool
 }
 
 // versionLayout maps one version's fields to the table's columns.
 type versionLayout struct {
 	md     protoreflect.MessageDescriptor
 	leaves []leaf
+	// plan decodes payloads straight into the columns; nil decodes them
+	// as dynamic messages.
+	plan *wirePlan
 }
 
 // leaf is a field (at the end of path) stored in column col.
@@ -187,6 +193,7 @@ func NewTable(eventID uint32, subject string, versions []protoreflect.MessageDes
 			}
 		}
 		walk(md, nil, 0, map[protoreflect.FullName]bool{md.FullName(): true})
+		vl.plan = newWirePlan(vl)
 		t.versions[v] = vl
 		t.Versions = append(t.Versions, v)
 	}

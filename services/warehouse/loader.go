@@ -148,13 +148,30 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	// A third goroutine acknowledges committed batches, so the next write
+	// need not wait for thousands of acks: they go after the commit all the
+	// same, and one lost at a crash means a redelivery the store skips.
+	acks := make(chan []jetstream.Msg, 4)
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		for msgs := range acks {
+			for _, m := range msgs {
+				_ = m.Ack()
+			}
+		}
+	}()
+	defer func() {
+		close(acks)
+		<-acked
+	}()
 	for b := range batches {
 		if ctx.Err() != nil {
 			// Decoded but not written: delivered again at the next start.
 			b.nak(0)
 			continue
 		}
-		if err := l.storeBatch(ctx, b); err != nil {
+		if err := l.storeBatch(ctx, b, acks); err != nil {
 			if ctx.Err() == nil {
 				l.log.Warn("warehouse: batch not stored; it will be delivered again", "err", err)
 				sleep(ctx, l.cfg.RetryWait)
@@ -267,7 +284,7 @@ func (l *Loader) fetchBatch(ctx context.Context, cons jetstream.Consumer) (decod
 
 // storeBatch writes a batch in one transaction and acknowledges it (or
 // hands it to the lake, which acknowledges once its files are in place).
-func (l *Loader) storeBatch(ctx context.Context, b decodedBatch) error {
+func (l *Loader) storeBatch(ctx context.Context, b decodedBatch, acks chan<- []jetstream.Msg) error {
 	if len(b.rows) == 0 {
 		return nil
 	}
@@ -280,10 +297,8 @@ func (l *Loader) storeBatch(ctx context.Context, b decodedBatch) error {
 		l.cfg.Lake.Add(b.rows, b.msgs)
 		return nil
 	}
-	for _, m := range b.msgs {
-		// A lost ack means a redelivery, which the store absorbs.
-		_ = m.Ack()
-	}
+	// A lost ack means a redelivery, which the store absorbs.
+	acks <- b.msgs
 	return nil
 }
 

@@ -16,17 +16,28 @@ import (
 const RetentionInterval = time.Hour
 
 // RunRetention drops, every RetentionInterval until ctx is done, the daily
-// partitions whose whole day is older than retention. The tables keep
-// everything unless it runs (the default): the streams' days are for
-// replay, the tables for analysis.
-func RunRetention(ctx context.Context, store *PostgresStore, retention time.Duration, log *slog.Logger) error {
+// partitions whose whole day is older than retention, and the same days of
+// the Parquet lake when there is one (lake may be nil). The tables and the
+// lake keep everything unless it runs (the default): the streams' days are
+// for replay, the tables and the lake for analysis.
+func RunRetention(ctx context.Context, store *PostgresStore, lake *Lake, retention time.Duration, log *slog.Logger) error {
 	for {
-		dropped, err := store.DropPartitionsBefore(ctx, time.Now().Add(-retention))
+		cutoff := time.Now().Add(-retention)
+		dropped, err := store.DropPartitionsBefore(ctx, cutoff)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("warehouse retention", "err", err)
 		}
 		if len(dropped) > 0 {
 			log.Info("warehouse retention: dropped partitions", "partitions", dropped, "retention", retention)
+		}
+		if lake != nil {
+			days, err := lake.DropDaysBefore(cutoff)
+			if err != nil {
+				log.Warn("warehouse retention: lake", "err", err)
+			}
+			if len(days) > 0 {
+				log.Info("warehouse retention: dropped lake days", "dirs", days, "retention", retention)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -45,10 +45,6 @@ func (t *Table) decodeRow(rec *busv1.EventRecord, seq uint64, fallbackReceived t
 	if !ok {
 		return Row{}, fmt.Errorf("table %s has no layout for version %d", t.Name, rec.GetEventVersion())
 	}
-	msg := dynamicpb.NewMessage(vl.md)
-	if err := proto.Unmarshal(rec.GetPayload(), msg); err != nil {
-		return Row{}, fmt.Errorf("decode the payload of %s (id %s) as %s: %w", rec.GetEventName(), rec.GetId(), vl.md.FullName(), err)
-	}
 	received := fallbackReceived
 	if rec.GetReceivedAt() != nil {
 		received = rec.GetReceivedAt().AsTime()
@@ -61,14 +57,37 @@ func (t *Table) decodeRow(rec *busv1.EventRecord, seq uint64, fallbackReceived t
 	values := make([]any, len(EnvelopeColumns)+len(t.Columns))
 	copy(values, []any{rec.GetId(), int32(rec.GetEventVersion()), rec.GetEnvironment(), rec.GetUserId(), occurred, received,
 		protocol, rec.GetSource().GetKeyId(), int64(seq)})
+	fields := values[len(EnvelopeColumns):]
+	if vl.plan != nil && !t.dynamicOnly {
+		if err := vl.plan.decode(rec.GetPayload(), fields); err != nil {
+			return Row{}, fmt.Errorf("decode the payload of %s (id %s) as %s: %w", rec.GetEventName(), rec.GetId(), vl.md.FullName(), err)
+		}
+		return Row{Table: t, Sequence: seq, ReceivedAt: received, Values: values}, nil
+	}
+	msg := dynamicpb.NewMessage(vl.md)
+	if err := unmarshalDynamic(rec.GetPayload(), msg); err != nil {
+		return Row{}, fmt.Errorf("decode the payload of %s (id %s) as %s: %w", rec.GetEventName(), rec.GetId(), vl.md.FullName(), err)
+	}
 	for _, l := range vl.leaves {
 		v, err := leafValue(msg, l)
 		if err != nil {
 			return Row{}, fmt.Errorf("%s (id %s) field %s: %w", rec.GetEventName(), rec.GetId(), t.Columns[l.col].Path, err)
 		}
-		values[len(EnvelopeColumns)+l.col] = v
+		fields[l.col] = v
 	}
 	return Row{Table: t, Sequence: seq, ReceivedAt: received, Values: values}, nil
+}
+
+// unmarshalDynamic decodes b into msg. Some malformed map entries make the
+// dynamic message panic ("cannot convert nil to map key") where they should
+// fail: that is an error here, so one bad message cannot stop the loader.
+func unmarshalDynamic(b []byte, msg *dynamicpb.Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("proto: cannot parse invalid wire-format data (%v)", r)
+		}
+	}()
+	return proto.Unmarshal(b, msg)
 }
 
 // leafValue is the column value of one leaf of msg: nil when a message on
