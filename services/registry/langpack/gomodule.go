@@ -27,16 +27,28 @@ func GoModulePath(base string, major int) string {
 // GoVersion is the Go module version of v: "v1.4.0".
 func GoVersion(v Version) string { return "v" + v.String() }
 
-// GoModuleVersion is the Go module version of langpack version n: "v1.N.0".
-func GoModuleVersion(n int) string { return fmt.Sprintf("v1.%d.0", n) }
-
-// ParseGoModuleVersion returns N of a module version "v1.N.0", or false.
-func ParseGoModuleVersion(v string) (int, bool) {
-	var n int
-	if _, err := fmt.Sscanf(v, "v1.%d.0", &n); err != nil || n < 1 || GoModuleVersion(n) != v {
-		return 0, false
+// GoModuleZipAt returns the module zip of a Go langpack at version v, as a
+// module proxy serves it (golang.org/x/mod/zip rules: every file under
+// "<module>@<version>/", go.mod at the root). modulePath must be
+// GoModulePath(base, v.Major). Equal files give equal bytes.
+func GoModuleZipAt(modulePath string, v Version, files []File) ([]byte, error) {
+	mod := module.Version{Path: modulePath, Version: GoVersion(v)}
+	gomod, err := GoModFile(modulePath, files)
+	if err != nil {
+		return nil, err
 	}
-	return n, true
+	zfiles := []modzip.File{moduleFile{path: "go.mod", data: gomod}}
+	for _, f := range files {
+		if f.Path == "go.mod" || strings.HasPrefix(path.Base(f.Path), ".") {
+			continue
+		}
+		zfiles = append(zfiles, moduleFile{path: f.Path, data: f.Data})
+	}
+	var buf bytes.Buffer
+	if err := modzip.Create(&buf, mod, zfiles); err != nil {
+		return nil, fmt.Errorf("zip module %s: %w", mod, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // GoModFile returns the go.mod of a Go langpack: the pack's own when it has
@@ -63,29 +75,6 @@ func moduleDeclared(mf *modfile.File) string {
 		return ""
 	}
 	return mf.Module.Mod.Path
-}
-
-// GoModuleZip returns the module zip of a Go langpack as a module proxy
-// serves it (golang.org/x/mod/zip rules: every file under
-// "<module>@<version>/", go.mod at the root). Equal files give equal bytes.
-func GoModuleZip(modulePath string, n int, files []File) ([]byte, error) {
-	mod := module.Version{Path: modulePath, Version: GoModuleVersion(n)}
-	gomod, err := GoModFile(modulePath, files)
-	if err != nil {
-		return nil, err
-	}
-	zfiles := []modzip.File{moduleFile{path: "go.mod", data: gomod}}
-	for _, f := range files {
-		if f.Path == "go.mod" || strings.HasPrefix(path.Base(f.Path), ".") {
-			continue
-		}
-		zfiles = append(zfiles, moduleFile{path: f.Path, data: f.Data})
-	}
-	var buf bytes.Buffer
-	if err := modzip.Create(&buf, mod, zfiles); err != nil {
-		return nil, fmt.Errorf("zip module %s: %w", mod, err)
-	}
-	return buf.Bytes(), nil
 }
 
 // moduleFile is one file of a module zip, in memory.

@@ -14,22 +14,6 @@ import (
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
 )
 
-func TestGoModuleVersions(t *testing.T) {
-	for n, want := range map[int]string{1: "v1.1.0", 12: "v1.12.0"} {
-		if got := langpack.GoModuleVersion(n); got != want {
-			t.Errorf("GoModuleVersion(%d) = %s, want %s", n, got, want)
-		}
-		if got, ok := langpack.ParseGoModuleVersion(want); !ok || got != n {
-			t.Errorf("ParseGoModuleVersion(%s) = %d, %v", want, got, ok)
-		}
-	}
-	for _, bad := range []string{"v1.0.0", "v2.1.0", "v1.1.1", "v1.01.0", "1.1.0", "v1.1.0-pre", "v1.x.0"} {
-		if n, ok := langpack.ParseGoModuleVersion(bad); ok {
-			t.Errorf("ParseGoModuleVersion(%s) = %d, want no langpack version", bad, n)
-		}
-	}
-}
-
 // TestGoModuleZip: the module zip of a Go pack follows golang.org/x/mod/zip
 // rules, holds the pack's go.mod and files under module@version/, and is
 // the same bytes for the same files.
@@ -42,11 +26,11 @@ func TestGoModuleZip(t *testing.T) {
 		{Path: "go.mod", Data: []byte("module " + mod + "\n\ngo 1.26\n")},
 		{Path: "sub/v1/a.go", Data: []byte("package v1\n")},
 	}
-	data, err := langpack.GoModuleZip(mod, 3, files)
+	data, err := langpack.GoModuleZipAt(mod, langpack.Version{Major: 1, Minor: 3}, files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := langpack.GoModuleZip(mod, 3, files)
+	again, err := langpack.GoModuleZipAt(mod, langpack.Version{Major: 1, Minor: 3}, files)
 	if err != nil || !bytes.Equal(data, again) {
 		t.Fatalf("the same files give other bytes (%v)", err)
 	}
@@ -77,7 +61,7 @@ func TestGoModuleZip(t *testing.T) {
 	if err != nil || string(gomod) != "module "+mod+"\n" {
 		t.Errorf("GoModFile without go.mod: %q, %v", gomod, err)
 	}
-	if _, err := langpack.GoModuleZip(mod, 1, []langpack.File{{Path: "go.mod", Data: []byte("module example.com/other\n")}}); err == nil ||
+	if _, err := langpack.GoModuleZipAt(mod, langpack.Version{Major: 1, Minor: 1}, []langpack.File{{Path: "go.mod", Data: []byte("module example.com/other\n")}}); err == nil ||
 		!strings.Contains(err.Error(), "example.com/other") {
 		t.Errorf("a go.mod of another module: %v, want an error naming it", err)
 	}

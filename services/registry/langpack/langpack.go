@@ -153,9 +153,6 @@ func NamesFor(environment string) Names {
 	}
 }
 
-// PackageVersion is the package version of langpack version n: "1.N.0".
-func PackageVersion(n int) string { return fmt.Sprintf("1.%d.0", n) }
-
 // Version is a langpack's semantic version (semver.org): the same number
 // names the same content in every language.
 type Version struct{ Major, Minor, Patch int }

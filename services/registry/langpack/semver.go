@@ -1,15 +1,12 @@
 package langpack
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"path"
 	"strconv"
 	"strings"
 
-	"golang.org/x/mod/module"
-	modzip "golang.org/x/mod/zip"
 )
 
 // ParseVersion parses "1.4.0" or "v1.4.0": three decimal numbers without
@@ -47,28 +44,4 @@ func GoModuleMajor(modulePath string) (base string, major int) {
 		}
 	}
 	return modulePath, 1
-}
-
-// GoModuleZipAt returns the module zip of a Go langpack at version v, as a
-// module proxy serves it (golang.org/x/mod/zip rules: every file under
-// "<module>@<version>/", go.mod at the root). modulePath must be
-// GoModulePath(base, v.Major). Equal files give equal bytes.
-func GoModuleZipAt(modulePath string, v Version, files []File) ([]byte, error) {
-	mod := module.Version{Path: modulePath, Version: GoVersion(v)}
-	gomod, err := GoModFile(modulePath, files)
-	if err != nil {
-		return nil, err
-	}
-	zfiles := []modzip.File{moduleFile{path: "go.mod", data: gomod}}
-	for _, f := range files {
-		if f.Path == "go.mod" || strings.HasPrefix(path.Base(f.Path), ".") {
-			continue
-		}
-		zfiles = append(zfiles, moduleFile{path: f.Path, data: f.Data})
-	}
-	var buf bytes.Buffer
-	if err := modzip.Create(&buf, mod, zfiles); err != nil {
-		return nil, fmt.Errorf("zip module %s: %w", mod, err)
-	}
-	return buf.Bytes(), nil
 }
