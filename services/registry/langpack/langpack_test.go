@@ -80,7 +80,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // withRuntimeCopiesNamed returns p with each file that is a copy of a file
 // under runtime/<lang>/ (the same lines but at most five: a generated-code
 // header, the package or namespace clause, an import path) replaced by a note
-// naming that file and the changed lines, as the golden files keep them:
+// at <path>.runtime-copy.txt naming that file and the changed lines, as the
+// golden files keep them:
 // the runtime files are checked on their own by the language's toolchain,
 // and a golden copy of each would be a second copy to keep in step. A
 // runtime copy that stops being one shows in the golden diff in full.
@@ -118,7 +119,7 @@ func withRuntimeCopiesNamed(t testing.TB, lang langpack.Language, p *langpack.Pa
 				}
 				if len(changed) <= 5 {
 					note := fmt.Sprintf("runtime copy of %s (%d lines); the lines generation adds or changes:\n%s\n", src, len(lines), strings.Join(changed, "\n"))
-					f = langpack.File{Path: f.Path, Data: []byte(note)}
+					f = langpack.File{Path: f.Path + ".runtime-copy.txt", Data: []byte(note)}
 					break copies
 				}
 			}

@@ -6,7 +6,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-
 )
 
 // ParseVersion parses "1.4.0" or "v1.4.0": three decimal numbers without
