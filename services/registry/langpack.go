@@ -235,6 +235,10 @@ func langpackChange(newest, candidate LangpackVersion) (langpack.Change, string)
 		return c, diff.String()
 	case newest.InputHash != candidate.InputHash:
 		return langpack.Patch, "documentation or other generated content changed; the API did not"
+	case langpack.GeneratorMajor(newest.GeneratorVersion) != langpack.GeneratorMajor(candidate.GeneratorVersion):
+		// The generator changed what every pack exposes (e.g. how enums or
+		// a writer are represented): a program may break, so a new major.
+		return langpack.Major, fmt.Sprintf("generator %s, was %s: the generated API changed", candidate.GeneratorVersion, newest.GeneratorVersion)
 	case newest.GeneratorVersion != candidate.GeneratorVersion:
 		return langpack.Patch, fmt.Sprintf("generator %s, was %s", candidate.GeneratorVersion, newest.GeneratorVersion)
 	}

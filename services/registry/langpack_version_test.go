@@ -10,7 +10,8 @@ import (
 
 // TestLangpackChange: how a candidate version compares with the newest of
 // its line: surface entries removed or changed → major, only added →
-// minor, the same surface with other input or another generator → patch,
+// minor, the same surface with other input or another generator minor →
+// patch, another generator major → major,
 // all equal → no new version.
 func TestLangpackChange(t *testing.T) {
 	newest := LangpackVersion{
@@ -43,7 +44,8 @@ func TestLangpackChange(t *testing.T) {
 			delete(c.Surface, "event a.A")
 		}), langpack.Major, "removed event a.A; added event a.B"},
 		{"documentation", with(func(c *LangpackVersion) { c.InputHash = "i2" }), langpack.Patch, "documentation"},
-		{"generator", with(func(c *LangpackVersion) { c.GeneratorVersion = "clickstream-langpack/2" }), langpack.Patch, "generator clickstream-langpack/2, was clickstream-langpack/1"},
+		{"generator, API kept", with(func(c *LangpackVersion) { c.GeneratorVersion = "clickstream-langpack/1.1" }), langpack.Patch, "generator clickstream-langpack/1.1, was clickstream-langpack/1"},
+		{"generator, API changed", with(func(c *LangpackVersion) { c.GeneratorVersion = "clickstream-langpack/2.0" }), langpack.Major, "generator clickstream-langpack/2.0, was clickstream-langpack/1: the generated API changed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

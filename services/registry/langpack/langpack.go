@@ -10,15 +10,21 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// GeneratorVersion names this generator in every manifest. Bump it whenever
-// generated output changes for an unchanged input.
-const GeneratorVersion = "clickstream-langpack/2"
+// GeneratorVersion names this generator in every manifest, as
+// "clickstream-langpack/MAJOR.MINOR". Bump it whenever generated output
+// changes for an unchanged input: the minor when what a program can use
+// stays (a fix inside a method, documentation), the major when it does not
+// (a type, method or value representation removed or changed). Packs of
+// unchanged catalogue content then get a new patch or a new major version
+// (langpackChange in the registry).
+const GeneratorVersion = "clickstream-langpack/2.0"
 
 // ManifestPath is where a pack carries its manifest.
 const ManifestPath = "clickstream-langpack.json"
@@ -322,4 +328,20 @@ func (p *Pack) TarGz() ([]byte, error) {
 		return nil, fmt.Errorf("pack %s: %w", root, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// GeneratorMajor is the major of a GeneratorVersion string
+// ("clickstream-langpack/2.0" gives 2; "clickstream-langpack/1" gives 1),
+// or -1 when it has none.
+func GeneratorMajor(generator string) int {
+	_, v, ok := strings.Cut(generator, "/")
+	if !ok {
+		return -1
+	}
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return -1
+	}
+	return n
 }
