@@ -109,6 +109,13 @@ type LangpackStore interface {
 	// AddLangpack stores a pack unless one of its language, environment
 	// and version is stored already, and returns the stored one.
 	AddLangpack(ctx context.Context, l Langpack) (Langpack, error)
+	// LangpackBuild returns what the registry built from a stored pack
+	// (kind "jar": the Java jar of classes), or ErrNotFound.
+	LangpackBuild(ctx context.Context, l Langpack, kind string) ([]byte, error)
+	// AddLangpackBuild stores a build of a stored pack unless one of that
+	// kind is stored already, and returns the stored bytes: the first
+	// build of a version is the one served for good.
+	AddLangpackBuild(ctx context.Context, l Langpack, kind, tool string, data []byte) ([]byte, error)
 }
 
 // latestVersion is how requests name the newest langpack version.

@@ -20,6 +20,10 @@ import (
 // environments' recent versions; one evicted is compiled again on request.
 const mavenJarCacheBytes = 32 << 20
 
+// mavenJarBuild is the kind of the stored build that is a version's jar of
+// classes (registry.langpack_builds).
+const mavenJarBuild = "jar"
+
 // mavenCompileTimeout bounds one javac run.
 const mavenCompileTimeout = 5 * time.Minute
 
@@ -27,7 +31,8 @@ const mavenCompileTimeout = 5 * time.Minute
 // stored Java langpack version (base is the requested file name). The jar
 // of classes is compiled with the host's JDK; without one the request is
 // answered 501 with what to do, while the POM and the sources jar are
-// served as usual. ok is false when the answer was written.
+// served as usual. The first jar built of a version is stored with it and
+// served from then on. ok is false when the answer was written.
 func (h langpackHTTP) mavenFile(w http.ResponseWriter, r *http.Request, l Langpack, names langpack.Names, base string) (data []byte, contentType string, ok bool) {
 	files, err := langpackFiles(l)
 	if err != nil {
@@ -46,6 +51,15 @@ func (h langpackHTTP) mavenFile(w http.ResponseWriter, r *http.Request, l Langpa
 	case strings.HasSuffix(base, "-sources.jar"):
 		return a.Sources, "application/java-archive", true
 	}
+	// A jar built before is served as stored: a restart, another registry
+	// instance or a JDK upgrade never gives this version other bytes.
+	switch jar, err := h.svc.store.LangpackBuild(r.Context(), l, mavenJarBuild); {
+	case err == nil:
+		return jar, "application/java-archive", true
+	case !errors.Is(err, ErrNotFound):
+		h.fail(w, r, err)
+		return nil, "", false
+	}
 	jar, err := h.jars.jar(r.Context(), sha256.Sum256(l.Archive), a)
 	var noJDK *noJDKError
 	switch {
@@ -62,6 +76,15 @@ func (h langpackHTTP) mavenFile(w http.ResponseWriter, r *http.Request, l Langpa
 		slog.ErrorContext(r.Context(), "compile a Java langpack", "environment", l.Environment, "version", version, "err", err)
 		http.Error(w, fmt.Sprintf("%s could not be compiled by the registry's JDK; its log says why. The sources are served as %s",
 			base, langpack.MavenFile(names, version, "-sources.jar")), http.StatusInternalServerError)
+		return nil, "", false
+	}
+	jdk, err := h.jars.findJDK()
+	if err != nil {
+		h.fail(w, r, err)
+		return nil, "", false
+	}
+	if jar, err = h.svc.store.AddLangpackBuild(r.Context(), l, mavenJarBuild, "javac "+jdk.Version, jar); err != nil {
+		h.fail(w, r, err)
 		return nil, "", false
 	}
 	return jar, "application/java-archive", true

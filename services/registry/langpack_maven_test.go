@@ -14,8 +14,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clickstream-dev/clickstream/services/registry"
 	"github.com/clickstream-dev/clickstream/services/registry/langpack"
 )
+
+// needJavac skips a test that needs the registry to compile jars when the
+// host has no JDK, and fails it under CI.
+func needJavac(t *testing.T) {
+	t.Helper()
+	if _, err := langpack.FindJDK(t.Context(), ""); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%v (CI is set): apt-get install default-jdk-headless", err)
+		}
+		t.Skipf("%v: the registry would serve no jar of classes (TestLangpackMavenWithoutJDK covers that)", err)
+	}
+}
 
 // mavenRelease is the <release> of a maven-metadata.xml: the newest version.
 func mavenRelease(t *testing.T, metadata string) string {
@@ -35,12 +48,7 @@ func mavenRelease(t *testing.T, metadata string) string {
 // under META-INF/maven/; checksums match, a new version is listed, and an
 // old jar keeps its bytes (compiled once, then served from the cache).
 func TestLangpackMavenRepository(t *testing.T) {
-	if _, err := langpack.FindJDK(t.Context(), ""); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v (CI is set): apt-get install default-jdk-headless", err)
-		}
-		t.Skipf("%v: the registry would serve no jar of classes (TestLangpackMavenWithoutJDK covers that)", err)
-	}
+	needJavac(t)
 	store, url := webRegistry(t)
 	names := langpack.NamesFor("web")
 	base := url + "/maven/dev/clickstream/" + names.MavenArtifact
@@ -165,4 +173,48 @@ func TestLangpackMavenWithoutJDK(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLangpackMavenJarStoredWithTheVersion: the first jar of classes built
+// of a version is stored with it, so another registry instance on the same
+// database — here one whose host has no JDK at all, as after a JDK upgrade
+// or removal — serves the same bytes instead of building (or refusing)
+// them, and a second build of the version cannot replace the first.
+func TestLangpackMavenJarStoredWithTheVersion(t *testing.T) {
+	needJavac(t)
+	store, url := webRegistry(t)
+	names := langpack.NamesFor("web")
+	base := "/maven/dev/clickstream/" + names.MavenArtifact
+	v := mavenRelease(t, string(mustGet(t, url+base+"/maven-metadata.xml")))
+	path := base + "/" + v + "/" + names.MavenArtifact + "-" + v + ".jar"
+	built := mustGet(t, url+path)
+
+	t.Setenv("JAVA_HOME", t.TempDir()) // the second instance's host has no javac
+	other := serveRegistry(t, registry.Config{AdminToken: "langpack-token"}, store)
+	status, served := httpGet(t, other+path)
+	if status != http.StatusOK || !bytes.Equal(served, built) {
+		t.Fatalf("GET %s from an instance without a JDK: %d, %d bytes; want 200 with the %d bytes built first", path, status, len(served), len(built))
+	}
+	if sum := sha1.Sum(built); string(mustGet(t, other+path+".sha1")) != hex.EncodeToString(sum[:]) {
+		t.Error("the stored jar's .sha1 does not match it")
+	}
+
+	l, err := store.Langpack(t.Context(), "java", "web", mustParseVersion(t, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := store.AddLangpackBuild(t.Context(), l, "jar", "javac 99", []byte("other bytes"))
+	if err != nil || !bytes.Equal(kept, built) {
+		t.Errorf("a second build of %s: %d bytes, %v; want the first build's %d bytes kept", v, len(kept), err, len(built))
+	}
+	t.Logf("jar of %s: %d bytes built by the first instance, served as stored by an instance without a JDK", v, len(built))
+}
+
+func mustParseVersion(t *testing.T, s string) langpack.Version {
+	t.Helper()
+	v, err := langpack.ParseVersion(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -190,3 +190,34 @@ func (s *PostgresStore) AddLangpack(ctx context.Context, l Langpack) (stored Lan
 	}
 	return s.Langpack(ctx, l.Language, l.Environment, l.Version)
 }
+
+const (
+	sqlLangpackBuild = `
+		SELECT data FROM registry.langpack_builds
+		WHERE language = $1 AND environment = $2 AND (major, minor, patch) = ($3, $4, $5) AND kind = $6`
+	sqlInsertLangpackBuild = `
+		INSERT INTO registry.langpack_builds (language, environment, major, minor, patch, kind, tool, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT DO NOTHING`
+)
+
+// LangpackBuild implements LangpackStore.
+func (s *PostgresStore) LangpackBuild(ctx context.Context, l Langpack, kind string) (data []byte, err error) {
+	defer derrors.Wrap(&err, "read the %s build of %s langpack %s of %q", kind, l.Language, l.Version, l.Environment)
+	err = s.pool.QueryRow(ctx, sqlLangpackBuild, l.Language, l.Environment, l.Version.Major, l.Version.Minor, l.Version.Patch, kind).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return data, err
+}
+
+// AddLangpackBuild implements LangpackStore.
+func (s *PostgresStore) AddLangpackBuild(ctx context.Context, l Langpack, kind, tool string, data []byte) (stored []byte, err error) {
+	defer derrors.Wrap(&err, "store the %s build of %s langpack %s of %q", kind, l.Language, l.Version, l.Environment)
+	if _, err := s.pool.Exec(ctx, sqlInsertLangpackBuild, l.Language, l.Environment, l.Version.Major, l.Version.Minor, l.Version.Patch,
+		kind, tool, data); err != nil {
+		return nil, err
+	}
+	err = s.pool.QueryRow(ctx, sqlLangpackBuild, l.Language, l.Environment, l.Version.Major, l.Version.Minor, l.Version.Patch, kind).Scan(&stored)
+	return stored, err
+}
