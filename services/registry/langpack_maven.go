@@ -34,6 +34,19 @@ const mavenCompileTimeout = 5 * time.Minute
 // served as usual. The first jar built of a version is stored with it and
 // served from then on. ok is false when the answer was written.
 func (h langpackHTTP) mavenFile(w http.ResponseWriter, r *http.Request, l Langpack, names langpack.Names, base string) (data []byte, contentType string, ok bool) {
+	isJar := !strings.HasSuffix(base, ".pom") && !strings.HasSuffix(base, "-sources.jar")
+	if isJar {
+		// A jar built before is served as stored, without unpacking the
+		// pack: a restart, another registry instance or a JDK upgrade
+		// never gives this version other bytes.
+		switch jar, err := h.svc.store.LangpackBuild(r.Context(), l, mavenJarBuild); {
+		case err == nil:
+			return jar, "application/java-archive", true
+		case !errors.Is(err, ErrNotFound):
+			h.fail(w, r, err)
+			return nil, "", false
+		}
+	}
 	files, err := langpackFiles(l)
 	if err != nil {
 		h.fail(w, r, err)
@@ -50,15 +63,6 @@ func (h langpackHTTP) mavenFile(w http.ResponseWriter, r *http.Request, l Langpa
 		return a.POM, "application/xml", true
 	case strings.HasSuffix(base, "-sources.jar"):
 		return a.Sources, "application/java-archive", true
-	}
-	// A jar built before is served as stored: a restart, another registry
-	// instance or a JDK upgrade never gives this version other bytes.
-	switch jar, err := h.svc.store.LangpackBuild(r.Context(), l, mavenJarBuild); {
-	case err == nil:
-		return jar, "application/java-archive", true
-	case !errors.Is(err, ErrNotFound):
-		h.fail(w, r, err)
-		return nil, "", false
 	}
 	jar, err := h.jars.jar(r.Context(), sha256.Sum256(l.Archive), a)
 	var noJDK *noJDKError

@@ -356,3 +356,33 @@ func wordsOf(s string) []string {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	})
 }
+
+var xmlAttrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+
+// xmlEscape escapes text for an XML attribute or element (POM, .csproj).
+func xmlEscape(s string) string {
+	return xmlAttrEscaper.Replace(s)
+}
+
+// checkTypeNames fails when a generated class would take one of names,
+// which the language's runtime files or standard library use.
+func (c *catalogue) checkTypeNames(lang Language, names []string) error {
+	taken := map[string]bool{}
+	for _, n := range names {
+		taken[n] = true
+	}
+	var full []protoreflect.FullName
+	for _, md := range c.messages {
+		full = append(full, md.FullName())
+	}
+	for _, ed := range c.enums {
+		full = append(full, ed.FullName())
+	}
+	for _, n := range full {
+		if class := c.class[n]; taken[class] {
+			return fmt.Errorf("%s is generated as the class %s, which the %s langpack's own code uses: "+
+				"rename the message or enum in a new event version", n, class, lang)
+		}
+	}
+	return nil
+}

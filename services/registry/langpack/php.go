@@ -1,6 +1,7 @@
 package langpack
 
 import (
+	"cmp"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -70,7 +71,7 @@ func (phpGenerator) files(c *catalogue) ([]File, error) {
 
 	for _, ed := range c.enums {
 		p := phpFile(c)
-		p.Doc(phpdocComment, cmpOr(leadingComment(ed), string(ed.FullName())))
+		p.Doc(phpdocComment, cmp.Or(leadingComment(ed), string(ed.FullName())))
 		p.P("enum ", c.class[ed.FullName()], ": int")
 		p.Block("{", func() {
 			for _, v := range enumValues(ed) {
@@ -142,7 +143,7 @@ type phpValue struct {
 	note   string                // what the field's documentation says about the PHP form
 }
 
-func (v phpValue) paramType() string { return cmpOr(v.param, v.typ) }
+func (v phpValue) paramType() string { return cmp.Or(v.param, v.typ) }
 
 func phpAsIs(v string) string { return v }
 

@@ -1,6 +1,7 @@
 package langpack
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -47,7 +48,7 @@ func phpClass(c *catalogue, md protoreflect.MessageDescriptor) []byte {
 	ev := c.eventOf[md.FullName()]
 	fields := phpFields(c, md)
 	p := phpFile(c)
-	doc := cmpOr(c.messageDoc(md), string(md.FullName()))
+	doc := cmp.Or(c.messageDoc(md), string(md.FullName()))
 	var tags []string
 	if ev != nil {
 		doc += fmt.Sprintf("\n\nEvent %d version %d (%s).", ev.ID, ev.Version, ev.MessageName)

@@ -1,6 +1,7 @@
 package langpack
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"slices"
@@ -152,7 +153,7 @@ func pythonEvents(c *catalogue) []byte {
 		p.P()
 		p.P()
 		p.Block("class "+c.class[ed.FullName()]+"(enum.IntEnum):", func() {
-			pyDocstring(p, cmpOr(leadingComment(ed), string(ed.FullName())))
+			pyDocstring(p, cmp.Or(leadingComment(ed), string(ed.FullName())))
 			p.P()
 			for _, v := range enumValues(ed) {
 				p.P(pyName(string(v.Name())), " = ", v.Number())
@@ -163,13 +164,6 @@ func pythonEvents(c *catalogue) []byte {
 		pythonClass(p, c, md)
 	}
 	return p.Bytes()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // messageByClass returns the message descriptor of a message slot.

@@ -1,6 +1,7 @@
 package langpack
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -19,7 +20,7 @@ type pyValue struct {
 	note   string // what the field's documentation says about the Python form
 }
 
-func (v pyValue) paramHint() string { return cmpOr(v.param, v.hint) }
+func (v pyValue) paramHint() string { return cmp.Or(v.param, v.hint) }
 
 func (v pyValue) json(x string) string {
 	if v.encode == nil {
@@ -128,7 +129,7 @@ func pythonClass(p *printer, c *catalogue, md protoreflect.MessageDescriptor) {
 	p.P()
 	p.P()
 	p.Block("class "+class+"("+base+"):", func() {
-		doc := cmpOr(c.messageDoc(md), string(md.FullName()))
+		doc := cmp.Or(c.messageDoc(md), string(md.FullName()))
 		if ev != nil {
 			doc += fmt.Sprintf("\n\nEvent %d version %d (%s).", ev.ID, ev.Version, ev.MessageName)
 			if ev.Deprecated {
